@@ -1,0 +1,200 @@
+"""``fcus-rppg analyze VIDEO``: the offline run of the streaming estimator over a video file.
+
+Writes ``DIR/bvp.csv`` (t_s,bvp: one row per frame, container times from 0), ``DIR/hr.csv``
+(t_s,hr_bpm,quality: one row per update, hr_bpm empty while the quality gate withholds) and
+``DIR/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.estimator import EstimatorConfig, StreamingEstimator
+from model.signal import estimate_hr
+from model.video_source import SourceError, VideoFileSource
+
+log = logging.getLogger(__name__)
+
+METHODS = ("fcus", "pos", "chrom", "green")
+EXIT_BAD_INPUT = 2
+EXIT_NO_FACE = 3
+
+
+@dataclass
+class AnalyzeResult:
+    frame_t_s: np.ndarray
+    frame_bvp: np.ndarray
+    summary: dict
+    estimator: StreamingEstimator
+
+
+def whole_clip_hr(t_s: np.ndarray, bvp: np.ndarray, fs_hz: float, lo_bpm: float, hi_bpm: float) -> float | None:
+    """HR of the longest gap-free stretch of a uniform BVP stream."""
+    ok = np.isfinite(bvp)
+    if ok.sum() < fs_hz * 4:
+        return None
+    # longest run of finite values
+    edges = np.diff(np.concatenate([[0], ok.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    i = int(np.argmax(ends - starts))
+    seg = bvp[starts[i]:ends[i]]
+    if len(seg) < fs_hz * 4:
+        return None
+    est = estimate_hr(seg, fs_hz, lo_bpm=lo_bpm, hi_bpm=hi_bpm)
+    return float(est.hr_bpm) if est.hr_bpm is not None else None
+
+
+def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str | None = None,
+                 allow_download: bool = True, tracker_kind: str = "auto", model_path: str | None = None,
+                 config: EstimatorConfig | None = None, progress: bool = True) -> AnalyzeResult:
+    """Run the estimator over a file. Raises SourceError for unreadable input."""
+    from tqdm import tqdm
+
+    from model.face_tracking import create_face_tracker
+    from model.pulse_methods import make_pulse_method
+    from model.roi import RoiExtractor
+
+    source = VideoFileSource(video)
+    method_kwargs = {"model_path": model_path} if method_name == "fcus" and model_path else {}
+    method = make_pulse_method(method_name, **method_kwargs)
+    crop_size = getattr(method, "crop_size", None) if method.needs_crops else None
+    tracker, tracker_msg = create_face_tracker(
+        face_model, allow_download=allow_download, prefer="opencv" if tracker_kind == "opencv" else "mediapipe"
+    )
+    cfg = config or EstimatorConfig()
+    est = StreamingEstimator(method, cfg, tracker=tracker, roi=RoiExtractor(crop_size=crop_size))
+    frame_t: list[float] = []
+    t_start = time.perf_counter()
+    total = source.info.n_frames if source.info.n_frames > 0 else None
+    try:
+        with tqdm(total=total, unit="frame", desc=f"analyze {Path(video).name}", disable=not progress,
+                  file=sys.stderr, leave=False) as bar:
+            for frame in source:
+                upd = est.push(frame)
+                frame_t.append(upd.frame_t_s)
+                bar.update(1)
+        est.finish()
+    finally:
+        tracker.close()
+    runtime_s = time.perf_counter() - t_start
+    t = np.asarray(frame_t)
+    if len(t) == 0:
+        raise SourceError(f"{video} holds no readable video frames")
+    bvp = est.bvp_at(t)
+    tg, vg = est.bvp_stream()
+    duration_s = float(t[-1] - t[0]) if len(t) > 1 else 0.0
+    shown = [r.hr_bpm for r in est.readings if r.hr_bpm is not None]
+    summary = {
+        "video": str(video),
+        "method": method_name,
+        "hr_bpm": whole_clip_hr(tg, vg, cfg.fs_hz, cfg.lo_bpm, cfg.hi_bpm),
+        "hr_bpm_median_of_readings": float(np.median(shown)) if shown else None,
+        "frames": int(len(t)),
+        "fps_hz": float((len(t) - 1) / duration_s) if duration_s > 0 else None,
+        "duration_s": duration_s,
+        "face_share": est.n_face_frames / max(est.n_frames, 1),
+        "readings": len(est.readings),
+        "readings_shown_share": len(shown) / max(len(est.readings), 1),
+        "tracker": tracker.name,
+        "tracker_message": tracker_msg,
+        "runtime_s": runtime_s,
+        "x_real_time": duration_s / runtime_s if runtime_s > 0 else None,
+        "hrv": _hrv_dict(est),
+        "respiration_bpm": est.last_resp_bpm,
+        "estimator": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+    }
+    return AnalyzeResult(frame_t_s=t - t[0], frame_bvp=bvp, summary=summary, estimator=est)
+
+
+def _hrv_dict(est: StreamingEstimator) -> dict | None:
+    h = est.last_hrv
+    if h is None:
+        return None
+    return {"n_beats": h.n_beats, "mean_ibi_ms": h.mean_ibi_ms, "sdnn_ms": h.sdnn_ms,
+            "rmssd_ms": h.rmssd_ms, "pnn50": h.pnn50}
+
+
+def _fmt(x: float | None, nd: int = 4) -> str:
+    return "" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
+
+
+def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:
+    est = result.estimator
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "bvp.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t_s", "bvp"])
+        for t, v in zip(result.frame_t_s, result.frame_bvp):
+            w.writerow([f"{t:.4f}", _fmt(float(v), 5)])
+    t0 = est.t0_s or 0.0
+    with open(out_dir / "hr.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t_s", "hr_bpm", "quality"])
+        for r in est.readings:
+            w.writerow([f"{r.t_s - t0:.3f}", _fmt(r.hr_bpm, 2), f"{r.quality:.3f}"])
+    (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
+
+
+def analyze_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="fcus-rppg analyze", description="Measure the pulse in a video file.")
+    p.add_argument("video", help="video file (mp4, avi, mkv, ...)")
+    p.add_argument("--method", choices=METHODS, default=None,
+                   help="pulse method (default: fcus when its model is available, else pos)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--model", default=None, help="FCUS ONNX model file (default: the shipped one)")
+    p.add_argument("--face-model", default=None, help="MediaPipe face_landmarker.task path")
+    p.add_argument("--no-download", action="store_true", help="never download the face model")
+    p.add_argument("--tracker", choices=("auto", "mediapipe", "opencv"), default="auto")
+    p.add_argument("--window-s", type=float, default=EstimatorConfig.window_s, help="HR window length")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    method = args.method or default_method()
+    cfg = EstimatorConfig(window_s=args.window_s, min_window_s=min(EstimatorConfig.min_window_s, args.window_s))
+    try:
+        result = run_analysis(args.video, method, face_model=args.face_model,
+                                   allow_download=not args.no_download, tracker_kind=args.tracker,
+                                   model_path=args.model, config=cfg, progress=not args.quiet)
+    except SourceError as e:
+        print(f"fcus-rppg analyze: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ValueError, OSError) as e:
+        print(f"fcus-rppg analyze: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        write_outputs(args.out, result)
+    except OSError as e:
+        print(f"fcus-rppg analyze: cannot write results to {args.out}: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    s = result.summary
+    if s["face_share"] == 0:
+        print(f"fcus-rppg analyze: no face found in {args.video} (tracker: {s['tracker']}); "
+              f"empty results written to {args.out}", file=sys.stderr)
+        return EXIT_NO_FACE
+    hr = s["hr_bpm"]
+    print(f"{Path(args.video).name}: method {method}, HR {('%.1f bpm' % hr) if hr else 'not measurable'}, "
+          f"face in {100 * s['face_share']:.0f}% of {s['frames']} frames, tracker {s['tracker']}, "
+          f"{s['x_real_time']:.1f}x real time -> {args.out}")
+    return 0
+
+
+def default_method() -> str:
+    """fcus when the shipped model is present, else pos."""
+    try:
+        from model.fcus_method import shipped_model_path
+
+        if shipped_model_path().exists():
+            return "fcus"
+    except ImportError:
+        pass
+    return "pos"

@@ -1,0 +1,366 @@
+"""The streaming estimator: frames in, BVP, heart rate, quality, HRV and respiration out.
+
+One object serves the live app and the offline ``analyze`` command, so the numbers seen live are
+the numbers measured offline. Stages per frame: face tracker -> ROI -> buffers. Once per
+``update_every_s`` of source time: resample the trailing window to a uniform grid, run the pulse
+method on its last gap-free stretch, estimate the HR from the spectrum, gate it on quality, and
+overlap-add the window's BVP into the BVP stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model.pulse_methods import PulseMethod, RoiWindow
+from model.signal import (
+    QualityGate,
+    bandpass,
+    detect_beats,
+    estimate_hr,
+    estimate_respiration,
+    hrv_from_beats,
+    quality_from_snr,
+)
+from model.types import Face, Frame, HrReading, HrvMetrics, RoiSample
+
+log = logging.getLogger(__name__)
+
+STATE_NO_FACE = "no_face"
+STATE_ACQUIRING = "acquiring"
+STATE_READING = "reading"
+STATE_UNRELIABLE = "unreliable"
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    fs_hz: float = 30.0  # uniform rate the ROI traces are resampled to
+    window_s: float = 10.0  # HR window
+    min_window_s: float = 6.0  # first reading once this much gap-free signal exists
+    update_every_s: float = 1.0
+    lo_bpm: float = 42.0
+    hi_bpm: float = 200.0
+    max_gap_s: float = 0.5  # face lost longer than this breaks the signal
+    hrv_window_s: float = 60.0
+    hrv_min_s: float = 20.0
+    hr_median_n: int = 3  # median over the last n accepted readings (0/1: none)
+    history_s: float = 70.0  # raw samples kept (covers the HRV window)
+
+
+@dataclass(frozen=True)
+class EstimatorUpdate:
+    """What one frame produced. ``reading`` is set on the frames where an HR update happened."""
+
+    frame_t_s: float
+    face: Face | None
+    roi: RoiSample
+    state: str
+    reading: HrReading | None = None
+    hrv: HrvMetrics | None = None
+    resp_bpm: float | None = None
+
+
+@dataclass
+class _BvpStream:
+    """Overlap-add of Hann-weighted, unit-variance BVP windows on the global uniform grid."""
+
+    fs_hz: float
+    acc: dict[int, list[float]] = field(default_factory=dict)  # grid index -> [sum, weight]
+
+    def add(self, k0: int, bvp: np.ndarray) -> None:
+        n = len(bvp)
+        if n < 2:
+            return
+        x = bvp - np.mean(bvp)
+        sd = float(np.std(x))
+        if sd <= 0 or not math.isfinite(sd):
+            return
+        x = x / sd
+        w = np.hanning(n + 2)[1:-1]
+        for i in range(n):
+            cell = self.acc.get(k0 + i)
+            if cell is None:
+                self.acc[k0 + i] = [float(w[i] * x[i]), float(w[i])]
+            else:
+                cell[0] += float(w[i] * x[i])
+                cell[1] += float(w[i])
+
+    def values(self, k_from: int, k_to: int) -> np.ndarray:
+        """BVP on grid indices k_from..k_to-1 (NaN where no window covered the sample)."""
+        out = np.full(max(k_to - k_from, 0), np.nan)
+        for j, k in enumerate(range(k_from, k_to)):
+            cell = self.acc.get(k)
+            if cell is not None and cell[1] > 1e-9:
+                out[j] = cell[0] / cell[1]
+        return out
+
+    def drop_before(self, k: int) -> dict[int, float]:
+        """Remove and return the finished samples before grid index k."""
+        done = {}
+        for key in sorted(kk for kk in self.acc if kk < k):
+            s, w = self.acc.pop(key)
+            done[key] = s / w if w > 1e-9 else float("nan")
+        return done
+
+
+class StreamingEstimator:
+    """Frames (or ROI samples) in, pulse out. See module docstring.
+
+    ``tracker`` and ``roi`` may be None when the caller pushes ROI samples itself
+    (:meth:`push_roi`), as benchmarks do to reuse one tracking pass for several methods.
+    """
+
+    def __init__(self, method: PulseMethod, config: EstimatorConfig | None = None, *,
+                 tracker=None, roi=None, keep_bvp: bool = True):
+        self.method = method
+        self.cfg = config or EstimatorConfig()
+        self.tracker = tracker
+        self.roi = roi
+        self.keep_bvp = keep_bvp
+        self.gate = QualityGate()
+        self._t: deque[float] = deque()
+        self._rgb: deque[np.ndarray] = deque()
+        self._crop: deque[np.ndarray | None] = deque()
+        self._t0: float | None = None
+        self._next_update_t: float | None = None
+        self._stream = _BvpStream(self.cfg.fs_hz)
+        self._final_k: list[int] = []
+        self._final_v: list[float] = []
+        self._accepted_hr: deque[float] = deque(maxlen=max(self.cfg.hr_median_n, 1))
+        self._last_hr: float | None = None
+        self.readings: list[HrReading] = []
+        self.n_frames = 0
+        self.n_face_frames = 0
+        self.last_hrv: HrvMetrics | None = None
+        self.last_resp_bpm: float | None = None
+
+    # ---- input -------------------------------------------------------------------------
+    def push(self, frame: Frame) -> EstimatorUpdate:
+        if self.tracker is None or self.roi is None:
+            raise RuntimeError("push(frame) needs a tracker and an ROI extractor; use push_roi")
+        face = self.tracker.process(frame)
+        sample = self.roi.extract(frame, face)
+        return self.push_roi(sample, face)
+
+    def push_roi(self, sample: RoiSample, face: Face | None = None) -> EstimatorUpdate:
+        t = float(sample.t_s)
+        if self._t and t <= self._t[-1]:
+            t = self._t[-1] + 1e-3
+        if self._t0 is None:
+            self._t0 = t
+            self._next_update_t = t + self.cfg.update_every_s
+        self.n_frames += 1
+        ok = bool(sample.face_ok) and bool(np.all(np.isfinite(sample.rgb_mean)))
+        self.n_face_frames += int(ok)
+        self._t.append(t)
+        self._rgb.append(np.asarray(sample.rgb_mean, dtype=np.float64) if ok else np.full(3, np.nan))
+        self._crop.append(sample.crop if (ok and self.method.needs_crops) else None)
+        while self._t and self._t[0] < t - self.cfg.history_s:
+            self._t.popleft()
+            self._rgb.popleft()
+            self._crop.popleft()
+        reading = None
+        if t >= self._next_update_t:
+            reading = self._update(t)
+            while self._next_update_t <= t:
+                self._next_update_t += self.cfg.update_every_s
+        return EstimatorUpdate(frame_t_s=t, face=face, roi=sample, state=self._state(ok, reading),
+                               reading=reading, hrv=self.last_hrv if reading else None,
+                               resp_bpm=self.last_resp_bpm if reading else None)
+
+    # ---- helpers -----------------------------------------------------------------------
+    def _state(self, face_ok: bool, reading: HrReading | None) -> str:
+        if not face_ok:
+            return STATE_NO_FACE
+        last = reading or (self.readings[-1] if self.readings else None)
+        if last is None or last.hr_raw_bpm is None:
+            return STATE_ACQUIRING
+        return STATE_READING if last.hr_bpm is not None else STATE_UNRELIABLE
+
+    def _grid(self, t_from: float, t_to: float) -> np.ndarray:
+        fs = self.cfg.fs_hz
+        k0 = math.ceil((t_from - self._t0) * fs - 1e-9)
+        k1 = math.floor((t_to - self._t0) * fs + 1e-9)
+        return np.arange(k0, k1 + 1, dtype=np.int64)
+
+    def _uniform_window(self, t_now: float, span_s: float):
+        """Trailing gap-free stretch (at most span_s) resampled on the global grid."""
+        t = np.fromiter(self._t, float)
+        rgb = np.asarray(self._rgb)
+        ks = self._grid(max(t_now - span_s, t[0]), t_now)
+        if len(ks) < 2:
+            return None
+        tg = self._t0 + ks / self.cfg.fs_hz
+        valid_raw = np.isfinite(rgb[:, 0])
+        # A grid point is valid when both neighbouring raw samples are valid and close in time.
+        j = np.searchsorted(t, tg, side="right")
+        j = np.clip(j, 1, len(t) - 1)
+        lo, hi = j - 1, j
+        exact = np.isclose(t[lo], tg) | (tg <= t[lo])
+        hi = np.where(exact, lo, hi)
+        gap_ok = (t[hi] - t[lo]) <= self.cfg.max_gap_s
+        ok = valid_raw[lo] & valid_raw[hi] & gap_ok
+        # Trailing run of valid points.
+        if not ok[-1]:
+            return None
+        bad = np.flatnonzero(~ok)
+        start = bad[-1] + 1 if len(bad) else 0
+        ks, tg = ks[start:], tg[start:]
+        if len(ks) < 2:
+            return None
+        tv, rv = t[valid_raw], rgb[valid_raw]
+        rgb_u = np.stack([np.interp(tg, tv, rv[:, c]) for c in range(3)], axis=1)
+        crops = None
+        if self.method.needs_crops:
+            crops = self._nearest_crops(t, tg)
+        return ks, tg, rgb_u, crops
+
+    def _nearest_crops(self, t: np.ndarray, tg: np.ndarray) -> np.ndarray | None:
+        crops = list(self._crop)
+        idx = np.clip(np.searchsorted(t, tg), 0, len(t) - 1)
+        prev = np.clip(idx - 1, 0, len(t) - 1)
+        use_prev = np.abs(t[prev] - tg) < np.abs(t[idx] - tg)
+        idx = np.where(use_prev, prev, idx)
+        out = []
+        for i in idx:
+            c = crops[i]
+            if c is None:  # nearest frame had no face; look left/right for a neighbour
+                for d in (1, -1, 2, -2):
+                    if 0 <= i + d < len(crops) and crops[i + d] is not None:
+                        c = crops[i + d]
+                        break
+            if c is None:
+                return None
+            out.append(c)
+        return np.stack(out)
+
+    def _update(self, t_now: float) -> HrReading:
+        cfg = self.cfg
+        win = self._uniform_window(t_now, cfg.window_s)
+        min_s = max(cfg.min_window_s, getattr(self.method, "min_window_s", 0.0))
+        if win is None or (len(win[0]) - 1) / cfg.fs_hz < min_s:
+            reading = HrReading(t_s=t_now, hr_bpm=None, quality=0.0, hr_raw_bpm=None)
+            self.gate.reset() if hasattr(self.gate, "reset") else None
+            self._finalise(t_now)
+            self.readings.append(reading)
+            return reading
+        ks, tg, rgb_u, crops = win
+        bvp = self.method.window_bvp(RoiWindow(t_s=tg, rgb=rgb_u, fs_hz=cfg.fs_hz, crops=crops))
+        bvp = np.asarray(bvp, dtype=np.float64)
+        bvp_f = bandpass(bvp, cfg.fs_hz, cfg.lo_bpm / 60.0, cfg.hi_bpm / 60.0)
+        self._stream.add(int(ks[0]), bvp_f)
+        est = estimate_hr(bvp_f, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, prior_bpm=self._last_hr)
+        hr_raw = float(est.hr_bpm) if est.hr_bpm is not None and math.isfinite(est.hr_bpm) else None
+        snr = float(est.snr_db)
+        quality = float(quality_from_snr(snr)) if math.isfinite(snr) else 0.0
+        show = self.gate.update(quality) if hr_raw is not None else False
+        hr_out = None
+        if hr_raw is not None and show:
+            self._accepted_hr.append(hr_raw)
+            hr_out = float(np.median(self._accepted_hr)) if cfg.hr_median_n > 1 else hr_raw
+            self._last_hr = hr_out
+        reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr)
+        self.readings.append(reading)
+        self._vitals(t_now, hr_out)
+        self._finalise(t_now)
+        return reading
+
+    def _vitals(self, t_now: float, hr_bpm: float | None) -> None:
+        """HRV and respiration from the trailing stretch of the BVP stream."""
+        if hr_bpm is None:
+            self.last_hrv, self.last_resp_bpm = None, None
+            return
+        ks = self._grid(t_now - self.cfg.hrv_window_s, t_now)
+        final = dict(zip(self._final_k[-len(ks):], self._final_v[-len(ks):])) if self._final_k else {}
+        live = self._stream.values(int(ks[0]), int(ks[-1]) + 1)
+        vals = np.array([final.get(int(k), v) for k, v in zip(ks, live)])
+        finite = np.isfinite(vals)
+        if not finite[-1]:
+            self.last_hrv, self.last_resp_bpm = None, None
+            return
+        bad = np.flatnonzero(~finite)
+        seg = vals[(bad[-1] + 1) if len(bad) else 0:]
+        if len(seg) / self.cfg.fs_hz < self.cfg.hrv_min_s:
+            self.last_hrv, self.last_resp_bpm = None, None
+            return
+        beats = detect_beats(seg, self.cfg.fs_hz, hr_hint_bpm=hr_bpm)
+        self.last_hrv = hrv_from_beats(beats)
+        resp = estimate_respiration(seg, self.cfg.fs_hz, beat_t_s=beats)
+        self.last_resp_bpm = float(resp.rate_bpm) if resp is not None else None
+
+    def _finalise(self, t_now: float) -> None:
+        """Samples older than one window can receive no more contributions: move them out."""
+        k_done = self._grid(t_now - self.cfg.window_s, t_now)
+        if len(k_done) == 0:
+            return
+        self._store_final(self._stream.drop_before(int(k_done[0])))
+
+    def _store_final(self, done: dict[int, float]) -> None:
+        if not self.keep_bvp and len(self._final_k) > self.cfg.hrv_window_s * self.cfg.fs_hz * 2:
+            n_keep = int(self.cfg.hrv_window_s * self.cfg.fs_hz)
+            self._final_k, self._final_v = self._final_k[-n_keep:], self._final_v[-n_keep:]
+        for k, v in done.items():
+            self._final_k.append(k)
+            self._final_v.append(v)
+
+    # ---- output ------------------------------------------------------------------------
+    @property
+    def t0_s(self) -> float | None:
+        """Time of the first sample pushed (the origin of the uniform grid)."""
+        return self._t0
+
+    def finish(self) -> None:
+        """Flush at the end of a file: one last update, then every pending sample."""
+        if self._t0 is None:
+            return
+        if not self.readings or self.readings[-1].t_s < self._t[-1]:
+            self._update(self._t[-1])
+        self._store_final(self._stream.drop_before(2**62))
+
+    def bvp_stream(self) -> tuple[np.ndarray, np.ndarray]:
+        """Finished BVP on the uniform grid: (t_s, bvp); NaN where no signal (face lost)."""
+        if not self._final_k:
+            return np.zeros(0), np.zeros(0)
+        k = np.asarray(self._final_k)
+        v = np.asarray(self._final_v)
+        order = np.argsort(k, kind="stable")
+        k, v = k[order], v[order]
+        full_k = np.arange(k[0], k[-1] + 1)
+        full_v = np.full(len(full_k), np.nan)
+        full_v[k - k[0]] = v
+        return self._t0 + full_k / self.cfg.fs_hz, full_v
+
+    def recent_bvp(self, span_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """The last ``span_s`` of BVP including samples still being refined (for live plots)."""
+        if self._t0 is None or not self._t:
+            return np.zeros(0), np.zeros(0)
+        ks = self._grid(self._t[-1] - span_s, self._t[-1])
+        if len(ks) == 0:
+            return np.zeros(0), np.zeros(0)
+        live = self._stream.values(int(ks[0]), int(ks[-1]) + 1)
+        n_final = min(len(self._final_k), len(ks))
+        final = dict(zip(self._final_k[-n_final:], self._final_v[-n_final:])) if n_final else {}
+        vals = np.array([final.get(int(k), v) for k, v in zip(ks, live)])
+        return self._t0 + ks / self.cfg.fs_hz, vals
+
+    def bvp_at(self, t_s: np.ndarray) -> np.ndarray:
+        """Finished BVP interpolated at arbitrary times (e.g. the frames' own timestamps);
+        NaN where the stream has no signal."""
+        tg, vg = self.bvp_stream()
+        out = np.full(len(t_s), np.nan)
+        if len(tg) < 2:
+            return out
+        ok = np.isfinite(vg)
+        vi = np.interp(t_s, tg, np.where(ok, vg, 0.0))
+        # A frame gets a value only when both neighbouring grid samples are finite.
+        j = np.clip(np.searchsorted(tg, t_s), 1, len(tg) - 1)
+        inside = (t_s >= tg[0] - 1e-9) & (t_s <= tg[-1] + 1e-9)
+        both = ok[j - 1] & ok[j]
+        on_grid = np.isclose(tg[np.clip(j - 1, 0, None)], t_s) & ok[j - 1]
+        mask = inside & (both | on_grid)
+        out[mask] = vi[mask]
+        return out

@@ -1,0 +1,115 @@
+"""Values that travel between the stages of the pipeline (see docs/ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured frame. ``t_s`` comes from the source clock (camera or container), never from
+    an assumed frame rate. ``bgr`` is uint8 HxWx3 as OpenCV delivers it."""
+
+    index: int
+    t_s: float
+    bgr: np.ndarray
+
+
+@dataclass(frozen=True)
+class Box:
+    """Axis-aligned box in pixel coordinates (float)."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.w / 2.0
+
+    @property
+    def cy(self) -> float:
+        return self.y + self.h / 2.0
+
+    @property
+    def area(self) -> float:
+        return max(self.w, 0.0) * max(self.h, 0.0)
+
+    def clipped(self, width: int, height: int) -> "Box":
+        x0 = min(max(self.x, 0.0), float(width))
+        y0 = min(max(self.y, 0.0), float(height))
+        x1 = min(max(self.x + self.w, 0.0), float(width))
+        y1 = min(max(self.y + self.h, 0.0), float(height))
+        return Box(x0, y0, x1 - x0, y1 - y0)
+
+    def as_int(self) -> tuple[int, int, int, int]:
+        return int(round(self.x)), int(round(self.y)), int(round(self.w)), int(round(self.h))
+
+
+@dataclass(frozen=True)
+class Face:
+    """Result of the face tracker for one frame.
+
+    ``ok`` is False when no face is seen: then ``box`` and ``landmarks`` are None (never a stale
+    box). ``landmarks`` are (N, 2) float32 pixel coordinates (478 for MediaPipe, None for the
+    OpenCV fallback). ``tracker`` names the tracker that produced it ("mediapipe" | "opencv").
+    """
+
+    ok: bool
+    box: Box | None = None
+    landmarks: np.ndarray | None = None
+    tracker: str = ""
+    n_faces: int = 0
+
+
+@dataclass(frozen=True)
+class RoiSample:
+    """What the ROI stage extracts from one frame.
+
+    ``rgb_mean``: mean R, G, B (float64, 0..255) over the skin region, NaN when no face.
+    ``crop``: stabilised face crop, float32 RGB HxWx3 in 0..255 (model input), None when no face
+    or when no crop was asked for. ``skin_pixels``: number of pixels averaged.
+    """
+
+    t_s: float
+    face_ok: bool
+    rgb_mean: np.ndarray
+    skin_pixels: int = 0
+    crop: np.ndarray | None = None
+    box: Box | None = None
+
+
+@dataclass(frozen=True)
+class HrReading:
+    """One heart-rate update. ``hr_bpm`` is None while the quality gate withholds the reading;
+    ``hr_raw_bpm`` is the spectral estimate regardless of the gate (for diagnostics)."""
+
+    t_s: float
+    hr_bpm: float | None
+    quality: float
+    hr_raw_bpm: float | None = None
+    snr_db: float = float("nan")
+
+
+@dataclass(frozen=True)
+class HrvMetrics:
+    """Heart-rate variability from beat times (time domain)."""
+
+    n_beats: int
+    mean_ibi_ms: float
+    sdnn_ms: float
+    rmssd_ms: float
+    pnn50: float  # share (0..1) of successive differences over 50 ms
+
+
+@dataclass
+class BvpChunk:
+    """A piece of the BVP stream: samples at times ``t_s`` (uniform at ``fs_hz``)."""
+
+    t_s: np.ndarray
+    bvp: np.ndarray
+    fs_hz: float
+    meta: dict = field(default_factory=dict)

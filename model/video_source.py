@@ -1,0 +1,182 @@
+"""Frame sources: video files (container timestamps) and live cameras.
+
+Timestamps come from the source: the container's presentation time for files, the capture clock
+for cameras. A frame rate is never assumed where the source gives times.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from model.types import Frame
+
+log = logging.getLogger(__name__)
+
+
+class SourceError(RuntimeError):
+    """A source could not be opened or read; the message is meant for users."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps_hz: float
+    n_frames: int  # as the container reports it (may be approximate)
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / self.fps_hz if self.fps_hz > 0 else float("nan")
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Open a video file and read its first frame; raise SourceError with a clear message if it
+    is missing, not a video, or corrupt."""
+    p = Path(path)
+    if not p.exists():
+        raise SourceError(f"video file not found: {p}")
+    if not p.is_file():
+        raise SourceError(f"not a file: {p}")
+    cap = cv2.VideoCapture(str(p))
+    try:
+        if not cap.isOpened():
+            raise SourceError(f"cannot open {p} as a video (unknown format or corrupt file)")
+        ok, frame = cap.read()
+        if not ok or frame is None or frame.size == 0:
+            raise SourceError(f"{p} holds no readable video frames (corrupt or empty file)")
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        h, w = frame.shape[:2]
+        return VideoInfo(path=p, width=w, height=h, fps_hz=fps if math.isfinite(fps) else 0.0, n_frames=n)
+    finally:
+        cap.release()
+
+
+class VideoFileSource:
+    """Reads a video file frame by frame with the container's timestamps, starting at 0 s.
+
+    With ``loop=True`` the file restarts at its end and the timestamps keep increasing (each pass
+    is offset by the duration of the previous ones), so downstream stages see one monotonic clock.
+    """
+
+    def __init__(self, path: str | Path, *, loop: bool = False):
+        self.info = probe_video(path)
+        self.loop = loop
+        self._cap: cv2.VideoCapture | None = None
+        self._index = 0
+        self._t_offset_s = 0.0
+        self._t_first_s: float | None = None
+        self._t_last_s = -math.inf
+        self.corrupt_frames = 0
+
+    def _open(self) -> cv2.VideoCapture:
+        cap = cv2.VideoCapture(str(self.info.path))
+        if not cap.isOpened():
+            raise SourceError(f"cannot open {self.info.path} as a video")
+        return cap
+
+    def _frame_time_s(self, cap: cv2.VideoCapture, pass_index: int) -> float:
+        t_ms = float(cap.get(cv2.CAP_PROP_POS_MSEC))
+        if not math.isfinite(t_ms) or (t_ms <= 0.0 and pass_index > 0):
+            # The container gave no time: fall back to its nominal rate.
+            fps = self.info.fps_hz if self.info.fps_hz > 0 else 30.0
+            return pass_index / fps
+        return t_ms / 1000.0
+
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            cap = self._open()
+            pass_index = 0
+            pass_last_s = 0.0
+            try:
+                while True:
+                    ok, bgr = cap.read()
+                    if not ok or bgr is None:
+                        break
+                    t_raw = self._frame_time_s(cap, pass_index)
+                    if self._t_first_s is None:
+                        self._t_first_s = t_raw
+                    t_s = t_raw - self._t_first_s + self._t_offset_s
+                    if t_s <= self._t_last_s:  # repeated or backwards stamp: keep the clock monotonic
+                        t_s = self._t_last_s + 1e-3
+                    self._t_last_s = t_s
+                    pass_last_s = t_s
+                    yield Frame(index=self._index, t_s=t_s, bgr=bgr)
+                    self._index += 1
+                    pass_index += 1
+            finally:
+                cap.release()
+            if not self.loop or pass_index == 0:
+                return
+            step_s = 1.0 / self.info.fps_hz if self.info.fps_hz > 0 else 1.0 / 30.0
+            self._t_offset_s = pass_last_s + step_s
+            self._t_first_s = None
+
+
+class CameraSource:
+    """A live camera through OpenCV; timestamps from the capture clock (monotonic, seconds from
+    the first frame)."""
+
+    def __init__(self, index: int = 0, *, width: int | None = 640, height: int | None = 480,
+                 fps_hz: float | None = 30.0, backend: int = cv2.CAP_ANY):
+        cap = cv2.VideoCapture(index, backend)
+        if not cap.isOpened():
+            raise SourceError(f"camera {index} is not available (none connected, or in use)")
+        if width:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        if height:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        if fps_hz:
+            cap.set(cv2.CAP_PROP_FPS, fps_hz)
+        self._cap = cap
+        self.index = index
+        self._t0: float | None = None
+        self._n = 0
+
+    def read(self) -> Frame:
+        ok, bgr = self._cap.read()
+        t = time.monotonic()
+        if not ok or bgr is None:
+            raise SourceError(f"camera {self.index} stopped delivering frames (unplugged?)")
+        if self._t0 is None:
+            self._t0 = t
+        frame = Frame(index=self._n, t_s=t - self._t0, bgr=bgr)
+        self._n += 1
+        return frame
+
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            yield self.read()
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def list_cameras(max_index: int = 6) -> list[int]:
+    """Indices of the cameras OpenCV can open (probes 0..max_index-1)."""
+    found = []
+    for i in range(max_index):
+        cap = cv2.VideoCapture(i)
+        try:
+            if cap.isOpened():
+                ok, _ = cap.read()
+                if ok:
+                    found.append(i)
+        finally:
+            cap.release()
+    return found
+
+
+def frames_from_arrays(t_s: np.ndarray, frames: list[np.ndarray]) -> Iterator[Frame]:
+    """Frames from in-memory arrays (synthetic clips, tests)."""
+    for i, (t, bgr) in enumerate(zip(t_s, frames)):
+        yield Frame(index=i, t_s=float(t), bgr=bgr)

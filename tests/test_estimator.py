@@ -1,0 +1,95 @@
+"""The streaming estimator on constructed ROI traces (no video): timing of readings, accuracy,
+gaps when the face is lost, the quality gate on noise, and the BVP stream."""
+
+import numpy as np
+import pytest
+
+from model.estimator import STATE_NO_FACE, STATE_READING, EstimatorConfig, StreamingEstimator
+from model.pulse_methods import ClassicPulseMethod, make_pulse_method
+from model.types import RoiSample
+
+SKIN = np.array([180.0, 130.0, 110.0])
+PBV = np.array([0.33, 0.77, 0.53])
+
+
+def _trace(hr_bpm, duration_s=40.0, fs=30.0, seed=0, pulse=0.006, noise=0.3, jitter_s=0.004):
+    rng = np.random.default_rng(seed)
+    t = np.arange(0, duration_s, 1 / fs) + rng.uniform(-jitter_s, jitter_s, int(round(duration_s * fs)))
+    t[0] = 0.0
+    phase = 2 * np.pi * hr_bpm / 60 * t
+    wave = np.sin(phase) + 0.4 * np.sin(2 * phase + 0.8)
+    light = 1 + 0.02 * np.sin(2 * np.pi * 0.05 * t)  # slow common-mode drift
+    rgb = SKIN * light[:, None] * (1 - pulse * wave[:, None] * PBV / np.linalg.norm(PBV))
+    rgb += rng.normal(0, noise, rgb.shape)
+    return t, rgb
+
+
+def _run(t, rgb, ok=None, method="pos", cfg=None):
+    est = StreamingEstimator(make_pulse_method(method), cfg or EstimatorConfig())
+    ups = []
+    for i in range(len(t)):
+        good = True if ok is None else bool(ok[i])
+        s = RoiSample(t_s=float(t[i]), face_ok=good, rgb_mean=rgb[i] if good else np.full(3, np.nan))
+        ups.append(est.push_roi(s))
+    return est, ups
+
+
+@pytest.mark.parametrize("method", ["pos", "chrom"])
+def test_readings_once_a_second_and_accurate(method):
+    t, rgb = _trace(84.0)
+    est, ups = _run(t, rgb, method=method)
+    rd = [u.reading for u in ups if u.reading is not None]
+    times = np.array([r.t_s for r in rd])
+    assert np.all(np.diff(times) <= 1.0 + 0.05)
+    shown = [r for r in rd if r.hr_bpm is not None]
+    assert shown, "no reading shown on a clean pulse"
+    first = shown[0].t_s
+    assert first <= EstimatorConfig().min_window_s + 1.5
+    assert all(abs(r.hr_bpm - 84.0) < 1.0 for r in shown)
+    assert ups[-1].state == STATE_READING
+
+
+def test_face_lost_gives_gap_and_recovers():
+    t, rgb = _trace(72.0, duration_s=45.0)
+    ok = ~((t > 15) & (t < 20))
+    est, ups = _run(t, rgb, ok=ok)
+    during = [u for u in ups if 16 < u.frame_t_s < 19.5]
+    assert all(u.state == STATE_NO_FACE for u in during)
+    assert all(u.reading.hr_bpm is None for u in during if u.reading)
+    after = [u.reading for u in ups if u.reading and u.frame_t_s > 20 + EstimatorConfig().min_window_s + 1]
+    assert after and all(r.hr_bpm is not None and abs(r.hr_bpm - 72) < 1.5 for r in after)
+    est.finish()
+    bvp = est.bvp_at(t)
+    assert bvp.shape == t.shape
+    assert np.all(np.isnan(bvp[(t > 15.2) & (t < 19.8)]))
+    assert np.isfinite(bvp[(t > 25) & (t < 40)]).all()
+
+
+def test_gate_withholds_noise():
+    rng = np.random.default_rng(3)
+    t = np.arange(0, 40, 1 / 30)
+    rgb = SKIN + rng.normal(0, 0.5, (len(t), 3))
+    est, ups = _run(t, rgb)
+    rd = [u.reading for u in ups if u.reading is not None and u.reading.hr_raw_bpm is not None]
+    shown = sum(r.hr_bpm is not None for r in rd)
+    assert len(rd) > 20 and shown / len(rd) < 0.2
+
+
+def test_bvp_stream_tracks_the_pulse_and_hrv_appears():
+    t, rgb = _trace(66.0, duration_s=40.0, noise=0.1)
+    est, ups = _run(t, rgb)
+    est.finish()
+    tg, vg = est.bvp_stream()
+    assert np.allclose(np.diff(tg), 1 / 30.0)
+    assert np.isfinite(vg).mean() > 0.95
+    ref = np.sin(2 * np.pi * 66 / 60 * tg) + 0.4 * np.sin(4 * np.pi * 66 / 60 * tg + 0.8)
+    ok = np.isfinite(vg)
+    assert np.corrcoef(vg[ok], ref[ok])[0, 1] > 0.8
+    assert any(u.hrv is not None for u in ups)
+    tr, vr = est.recent_bvp(5.0)
+    assert len(tr) >= 5 * 30 - 1
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(ValueError, match="pos"):
+        ClassicPulseMethod("bogus")

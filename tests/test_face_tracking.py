@@ -1,0 +1,261 @@
+"""Face trackers on synthetic frames made from skimage's astronaut (see tests/face_frames.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from model import face_tracking as ft
+from model.face_model import FACE_MODEL_ENV
+from model.face_tracking import (
+    MediaPipeFaceTracker,
+    OneEuroFilter,
+    OneEuroParams,
+    OpenCvFaceTracker,
+    create_face_tracker,
+)
+from model.types import Box, Frame
+from tests.face_frames import (
+    add_noise,
+    blank_canvas,
+    face_image,
+    frame,
+    shared_face_model_path,
+    two_faces_image,
+)
+
+MODEL_PATH = shared_face_model_path()
+needs_model = pytest.mark.skipif(
+    MODEL_PATH is None,
+    reason=f"face model absent: set {FACE_MODEL_ENV} or put face_landmarker.task in "
+           "../shared/models",
+)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def mp_tracker():
+    with MediaPipeFaceTracker(MODEL_PATH) as tracker:
+        yield tracker
+
+
+def _static_offset(centre_xy: tuple[int, int]) -> tuple[float, float]:
+    """Where the tracker puts the box centre relative to the pasted face centre."""
+    with MediaPipeFaceTracker(MODEL_PATH) as tracker:
+        face = tracker.process(frame(0, face_image(centre_xy)))
+    assert face.ok
+    return face.box.cx - centre_xy[0], face.box.cy - centre_xy[1]
+
+
+# --- filter and helpers (no model needed) --------------------------------------------------
+def test_one_euro_smooths_noise_and_follows_a_ramp():
+    rng = np.random.default_rng(0)
+    dt = 1 / 30
+    flt = OneEuroFilter(OneEuroParams())
+    noisy = 100 + rng.normal(0, 1.0, 300)
+    out = np.array([flt(np.array([v]), dt, scale=180.0)[0] for v in noisy])
+    assert out[30:].std() < 0.5 * noisy[30:].std()
+
+    flt.reset()
+    ramp = 100 + 3.0 * np.arange(90)
+    out = np.array([flt(np.array([v]), dt, scale=180.0)[0] for v in ramp])
+    lag = ramp[20:] - out[20:]
+    assert 0 < lag.max() < 5.0
+
+
+def test_iou():
+    a = Box(0, 0, 10, 10)
+    assert ft.iou(a, a) == pytest.approx(1.0)
+    assert ft.iou(a, Box(5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert ft.iou(a, Box(20, 20, 5, 5)) == 0.0
+
+
+def test_detect_every_must_be_positive():
+    with pytest.raises(ValueError):
+        OpenCvFaceTracker(detect_every=0)
+
+
+# --- MediaPipe -------------------------------------------------------------------------------
+@needs_model
+def test_finds_the_astronaut(mp_tracker):
+    face = mp_tracker.process(frame(0, face_image((320, 240))))
+    assert face.ok and face.tracker == "mediapipe" and face.n_faces == 1
+    assert face.landmarks.shape == (478, 2) and face.landmarks.dtype == np.float32
+    assert abs(face.box.cx - 320) < 15 and abs(face.box.cy - 240) < 15
+    assert 150 < face.box.h < 230 and 120 < face.box.w < 220
+    b = face.box
+    inside = ((face.landmarks[:, 0] >= b.x - 1e-3) & (face.landmarks[:, 0] <= b.x + b.w + 1e-3)
+              & (face.landmarks[:, 1] >= b.y - 1e-3) & (face.landmarks[:, 1] <= b.y + b.h + 1e-3))
+    assert inside.all()
+
+
+@needs_model
+def test_box_is_stable_on_a_static_noisy_face(mp_tracker, rng):
+    base = face_image((320, 240))
+    centres = []
+    for i in range(40):
+        face = mp_tracker.process(frame(i, add_noise(base, rng, sigma=6.0)))
+        assert face.ok
+        centres.append((face.box.cx, face.box.cy, face.box.h))
+    c = np.array(centres[5:])
+    assert c[:, 0].std() < 0.5 and c[:, 1].std() < 0.5
+    assert c[:, 2].std() < 1.0
+
+
+@needs_model
+@pytest.mark.parametrize("detect_every", [1, 2])
+def test_box_follows_motion(rng, detect_every):
+    off_x, off_y = _static_offset((200, 240))
+    lags = []
+    with MediaPipeFaceTracker(MODEL_PATH, detect_every=detect_every) as tracker:
+        for i in range(50):
+            cx = 200 + 3 * i  # 3 px per frame = 90 px/s at 30 fps
+            face = tracker.process(frame(i, add_noise(face_image((cx, 240)), rng)))
+            assert face.ok
+            lags.append((cx + off_x - face.box.cx, 240 + off_y - face.box.cy))
+    lag = np.array(lags)
+    detected = lag[[i for i in range(5, len(lag)) if i % detect_every == 0]]  # detector ran
+    assert np.abs(detected[:, 0]).max() < 5.0
+    # a held frame is one frame (3 px) behind by design
+    assert np.abs(lag[5:, 0]).max() < 5.0 + 3.0 * (detect_every - 1)
+    assert np.abs(lag[5:, 1]).max() < 3.0
+    assert lag[5:, 0].mean() > 0  # a causal filter trails, it does not lead
+
+
+@needs_model
+@pytest.mark.parametrize("detect_every, n_before", [(1, 10), (2, 10), (2, 9)])
+def test_face_lost_then_found_elsewhere(rng, detect_every, n_before):
+    # n_before=9 with detect_every=2: the face vanishes on a frame that would be held
+    off_x, off_y = _static_offset((400, 250))
+    with MediaPipeFaceTracker(MODEL_PATH, detect_every=detect_every) as tracker:
+        i = 0
+        for _ in range(n_before):
+            assert tracker.process(frame(i, add_noise(face_image((220, 240)), rng))).ok
+            i += 1
+        for _ in range(4):
+            lost = tracker.process(frame(i, add_noise(blank_canvas(), rng)))
+            i += 1
+            assert not lost.ok
+            assert lost.box is None and lost.landmarks is None and lost.n_faces == 0
+        back = tracker.process(frame(i, add_noise(face_image((400, 250)), rng)))
+    assert back.ok  # found on the very first frame it is visible again
+    assert abs(back.box.cx - (400 + off_x)) < 2.0  # at the new place, no glide
+    assert abs(back.box.cy - (250 + off_y)) < 2.0
+
+
+@needs_model
+def test_two_faces_follows_the_larger_one(mp_tracker, rng):
+    base = two_faces_image()
+    for i in range(30):
+        face = mp_tracker.process(frame(i, add_noise(base, rng)))
+        assert face.ok and face.n_faces == 2
+        assert abs(face.box.cx - 190) < 25 and face.box.h > 150  # big face, centre x ~190
+
+
+@needs_model
+def test_two_faces_keeps_the_face_it_was_following(mp_tracker, rng):
+    only_small = blank_canvas()
+    only_small[:, 330:] = two_faces_image()[:, 330:]
+    for i in range(5):
+        face = mp_tracker.process(frame(i, add_noise(only_small, rng)))
+        assert face.ok and face.n_faces == 1 and face.box.cx > 400
+    both = two_faces_image()
+    for i in range(5, 25):
+        face = mp_tracker.process(frame(i, add_noise(both, rng)))
+        assert face.ok and face.n_faces == 2
+        assert face.box.cx > 400  # continuity (IoU) beats "largest"
+
+
+@needs_model
+def test_timestamps_repeating_or_going_back(mp_tracker, rng):
+    base = face_image((320, 240))
+    times = [0.0, 0.033, 0.033, 0.033, 0.066, 0.1, 0.0, 0.033, 5.0, 4.0, 4.0]
+    for i, t_s in enumerate(times):
+        face = mp_tracker.process(Frame(index=i, t_s=t_s, bgr=add_noise(base, rng)))
+        assert face.ok
+    stamps = []
+    for t_s in [1.0, 1.0, 0.5, 1.0004, 2.0]:
+        stamps.append(mp_tracker._timestamp_ms(t_s))
+    assert all(b > a for a, b in zip(stamps, stamps[1:]))
+
+
+@needs_model
+def test_detect_every_2_holds_the_face_between_detections(rng):
+    calls = []
+    with MediaPipeFaceTracker(MODEL_PATH, detect_every=2) as tracker:
+        detect = tracker._detect
+
+        def counting(fr):
+            calls.append(fr.index)
+            return detect(fr)
+
+        tracker._detect = counting
+        faces = [tracker.process(frame(i, add_noise(face_image((320, 240)), rng)))
+                 for i in range(10)]
+    assert calls == [0, 2, 4, 6, 8]
+    assert all(f.ok for f in faces)
+    assert faces[3] is faces[2]
+
+
+@needs_model
+def test_closed_tracker_refuses_frames():
+    tracker = MediaPipeFaceTracker(MODEL_PATH)
+    tracker.close()
+    tracker.close()  # idempotent
+    with pytest.raises(RuntimeError):
+        tracker.process(frame(0, face_image()))
+
+
+# --- OpenCV fallback and factory -------------------------------------------------------------
+def test_opencv_tracker_finds_the_face(rng):
+    with OpenCvFaceTracker() as tracker:
+        faces = [tracker.process(frame(i, add_noise(face_image((300, 250)), rng)))
+                 for i in range(5)]
+        lost = tracker.process(frame(5, blank_canvas()))
+    for face in faces:
+        assert face.ok and face.tracker == "opencv" and face.landmarks is None
+        assert abs(face.box.cx - 300) < 25 and abs(face.box.cy - 250) < 35
+        assert 120 < face.box.w < 260
+    assert not lost.ok and lost.box is None
+
+
+def test_factory_falls_back_with_a_warning(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv(FACE_MODEL_ENV, raising=False)
+    with caplog.at_level(logging.WARNING, logger=ft.__name__):
+        tracker, message = create_face_tracker(
+            tmp_path / "bogus.task", allow_download=False, cache_dir=tmp_path / "cache")
+    with tracker:
+        assert isinstance(tracker, OpenCvFaceTracker) and tracker.name == "opencv"
+    assert "OpenCV fallback" in message and "bogus.task" in message
+    assert any(r.levelno == logging.WARNING and "OpenCV fallback" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_factory_falls_back_when_the_model_file_is_corrupt(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv(FACE_MODEL_ENV, raising=False)
+    bad = tmp_path / "face_landmarker.task"
+    bad.write_bytes(b"this is not a task bundle")
+    with caplog.at_level(logging.WARNING, logger=ft.__name__):
+        tracker, message = create_face_tracker(bad, allow_download=False)
+    with tracker:
+        assert tracker.name == "opencv"
+    assert "failed to start" in message
+
+
+@needs_model
+def test_factory_prefers_mediapipe_and_honours_prefer_opencv():
+    tracker, message = create_face_tracker(MODEL_PATH, allow_download=False, detect_every=2)
+    with tracker:
+        assert isinstance(tracker, MediaPipeFaceTracker) and tracker.detect_every == 2
+        assert "MediaPipe" in message
+    tracker, message = create_face_tracker(MODEL_PATH, prefer="opencv")
+    with tracker:
+        assert tracker.name == "opencv" and "OpenCV" in message
+    with pytest.raises(ValueError):
+        create_face_tracker(MODEL_PATH, prefer="dlib")

@@ -1,0 +1,49 @@
+import cv2
+import numpy as np
+import pytest
+
+from model.video_source import SourceError, VideoFileSource, probe_video
+
+
+def _write_video(path, n=30, fps=30.0, size=(64, 48)):
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for i in range(n):
+        img = np.full((size[1], size[0], 3), (i * 7) % 255, np.uint8)
+        w.write(img)
+    w.release()
+
+
+def test_times_from_container_start_at_zero_and_increase(tmp_path):
+    p = tmp_path / "v.avi"
+    _write_video(p, n=30, fps=25.0)
+    frames = list(VideoFileSource(p))
+    assert len(frames) == 30
+    t = np.array([f.t_s for f in frames])
+    assert t[0] == 0.0
+    assert np.allclose(np.diff(t), 1 / 25.0, atol=1e-3)
+    assert [f.index for f in frames] == list(range(30))
+
+
+def test_loop_keeps_clock_monotonic(tmp_path):
+    p = tmp_path / "v.avi"
+    _write_video(p, n=10, fps=10.0)
+    src = VideoFileSource(p, loop=True)
+    frames = []
+    for f in src:
+        frames.append(f)
+        if len(frames) == 25:
+            break
+    t = np.array([f.t_s for f in frames])
+    assert np.all(np.diff(t) > 0)
+    assert np.allclose(np.diff(t), 0.1, atol=2e-3)
+
+
+def test_missing_and_corrupt_files_raise_clear_errors(tmp_path):
+    with pytest.raises(SourceError, match="not found"):
+        probe_video(tmp_path / "nope.mp4")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(SourceError, match="cannot open|no readable"):
+        VideoFileSource(bad)
+    with pytest.raises(SourceError, match="not a file"):
+        probe_video(tmp_path)

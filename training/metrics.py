@@ -1,0 +1,85 @@
+"""Heart-rate metrics on windows: the estimate and the reference HR are taken over the same window
+(the reference from the contact PPG's spectrum, not the oximeter's HR readout)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.signal import bandpass, estimate_hr
+
+
+@dataclass(frozen=True)
+class WindowHr:
+    t_start_s: float
+    hr_est_bpm: float | None  # None: no estimate (face lost / not enough signal)
+    hr_ref_bpm: float
+
+
+@dataclass(frozen=True)
+class HrMetrics:
+    n: int  # windows with both an estimate and a reference
+    n_missing: int  # windows where the method gave no estimate
+    mae_bpm: float
+    rmse_bpm: float
+    mape_pct: float
+    pearson_r: float
+    within5_share: float
+
+    def row(self) -> dict:
+        return {"n": self.n, "missing": self.n_missing, "MAE": self.mae_bpm, "RMSE": self.rmse_bpm,
+                "MAPE%": self.mape_pct, "r": self.pearson_r, "<5bpm": self.within5_share}
+
+
+def window_hr(t_s: np.ndarray, x: np.ndarray, t_from: float, t_to: float, fs_hz: float = 30.0,
+              lo_bpm: float = 42.0, hi_bpm: float = 200.0, min_valid: float = 0.8) -> float | None:
+    """HR of signal x(t) over [t_from, t_to): resampled to fs_hz, band-passed, spectral peak.
+    None when under ``min_valid`` of the window has finite samples."""
+    grid = np.arange(t_from, t_to, 1.0 / fs_hz)
+    ok = np.isfinite(x)
+    if ok.sum() < 2 or len(grid) < fs_hz * 2:
+        return None
+    inside = (t_s >= t_from) & (t_s < t_to)
+    if inside.sum() == 0 or (ok & inside).sum() < min_valid * inside.sum():
+        return None
+    xi = np.interp(grid, t_s[ok], x[ok])
+    xi = bandpass(xi - xi.mean(), fs_hz, lo_bpm / 60.0, hi_bpm / 60.0)
+    est = estimate_hr(xi, fs_hz, lo_bpm=lo_bpm, hi_bpm=hi_bpm)
+    return float(est.hr_bpm) if est.hr_bpm is not None and math.isfinite(est.hr_bpm) else None
+
+
+def window_pairs(est_t_s: np.ndarray, est_bvp: np.ndarray, ref_t_s: np.ndarray, ref_ppg: np.ndarray,
+                 window_s: float, step_s: float | None = None) -> list[WindowHr]:
+    """Pairs (estimate, reference) over consecutive windows of ``window_s`` (step defaults to the
+    window: non-overlapping) inside the span both signals cover."""
+    step_s = step_s or window_s
+    t_end = min(float(est_t_s[-1]), float(ref_t_s[-1]))
+    out = []
+    t = max(float(est_t_s[0]), float(ref_t_s[0]))
+    # a window may end up to one frame period past the last sample (the samples cover [t, t+dt))
+    dt = float(np.median(np.diff(est_t_s))) if len(est_t_s) > 1 else 0.0
+    while t + window_s <= t_end + dt + 1e-9:
+        ref = window_hr(ref_t_s, ref_ppg, t, t + window_s)
+        if ref is not None:
+            out.append(WindowHr(t, window_hr(est_t_s, est_bvp, t, t + window_s), ref))
+        t += step_s
+    return out
+
+
+def hr_metrics(pairs: list[WindowHr]) -> HrMetrics:
+    have = [p for p in pairs if p.hr_est_bpm is not None]
+    missing = len(pairs) - len(have)
+    if not have:
+        nan = float("nan")
+        return HrMetrics(0, missing, nan, nan, nan, nan, nan)
+    e = np.array([p.hr_est_bpm for p in have])
+    r = np.array([p.hr_ref_bpm for p in have])
+    err = e - r
+    pr = float(np.corrcoef(e, r)[0, 1]) if len(have) > 2 and np.std(e) > 0 and np.std(r) > 0 else float("nan")
+    return HrMetrics(
+        n=len(have), n_missing=missing, mae_bpm=float(np.mean(np.abs(err))),
+        rmse_bpm=float(np.sqrt(np.mean(err**2))), mape_pct=float(np.mean(np.abs(err) / r) * 100),
+        pearson_r=pr, within5_share=float(np.mean(np.abs(err) < 5.0)),
+    )
