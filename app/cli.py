@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help", "help"):
         print(USAGE)
+        print()
+        from app.main import build_parser  # the app's own options (argparse only, no Qt start)
+
+        print(build_parser().format_help())
         return 0
     if argv and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]](argv[1:])

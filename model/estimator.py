@@ -24,6 +24,7 @@ from model.signal import (
     estimate_hr,
     estimate_respiration,
     hrv_from_beats,
+    pulse_band_hz,
     quality_from_snr,
 )
 from model.types import Face, Frame, HrReading, HrvMetrics, RoiSample
@@ -251,7 +252,7 @@ class StreamingEstimator:
         ks, tg, rgb_u, crops = win
         bvp = self.method.window_bvp(RoiWindow(t_s=tg, rgb=rgb_u, fs_hz=cfg.fs_hz, crops=crops))
         bvp = np.asarray(bvp, dtype=np.float64)
-        bvp_f = bandpass(bvp, cfg.fs_hz, cfg.lo_bpm / 60.0, cfg.hi_bpm / 60.0)
+        bvp_f = bandpass(bvp, cfg.fs_hz, *pulse_band_hz(cfg.lo_bpm, cfg.hi_bpm))
         self._stream.add(int(ks[0]), bvp_f)
         est = estimate_hr(bvp_f, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, prior_bpm=self._last_hr)
         hr_raw = float(est.hr_bpm) if est.hr_bpm is not None and math.isfinite(est.hr_bpm) else None
@@ -338,7 +339,7 @@ class StreamingEstimator:
         """The last ``span_s`` of BVP including samples still being refined (for live plots)."""
         if self._t0 is None or not self._t:
             return np.zeros(0), np.zeros(0)
-        ks = self._grid(self._t[-1] - span_s, self._t[-1])
+        ks = self._grid(max(self._t[-1] - span_s, self._t0), self._t[-1])
         if len(ks) == 0:
             return np.zeros(0), np.zeros(0)
         live = self._stream.values(int(ks[0]), int(ks[-1]) + 1)

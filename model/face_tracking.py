@@ -31,6 +31,11 @@ import cv2
 import numpy as np
 
 from model.face_model import resolve_face_model
+
+# MediaPipe's C++ core logs start-up chatter to stderr through glog/TFLite; keep it quiet unless
+# the user asks otherwise (set before mediapipe is imported, which happens lazily below).
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from model.types import Box, Face, Frame
 
 log = logging.getLogger(__name__)
@@ -437,7 +442,7 @@ def create_face_tracker(
     allow_download: bool = True,
     prefer: str = "mediapipe",
     num_faces: int = 3,
-    detect_every: int = 1,
+    detect_every: int = 2,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[FaceTracker, str]:
     """The best available tracker and a one-line message for the user.

@@ -87,8 +87,8 @@ def synthetic_recordings(out_dir: Path, kind: str) -> list[Recording]:
     recs = []
     for cfg in suite_configs(kind):
         d = out_dir / f"{kind}-{int(round(cfg.hr_bpm))}bpm"
-        files = write_clip(cfg, d)
-        recs.append(Recording(name=d.name, video=Path(files.video), ground_truth_path=Path(files.ground_truth),
+        files = write_clip(cfg, d, progress=False)
+        recs.append(Recording(name=d.name, video=files.video_path, ground_truth_path=files.ground_truth_txt,
                               dataset=f"synth-{kind}"))
     return recs
 
@@ -142,6 +142,7 @@ def benchmark_main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-synth", action="store_true")
     p.add_argument("--subjects", default=None, help="comma-separated subject names (default: all)")
     p.add_argument("--face-model", default=None)
+    p.add_argument("--no-download", action="store_true", help="never download the face model")
     p.add_argument("--cache", type=Path, default=None, help="cache folder for tracking passes")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     args = p.parse_args(argv)
@@ -152,9 +153,12 @@ def benchmark_main(argv: list[str] | None = None) -> int:
 
     roi = RoiExtractor(crop_size=None)
     tracker_msgs = []
+    if args.face_model is None:
+        shared = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "face_landmarker.task"
+        args.face_model = str(shared) if shared.is_file() else None
 
     def make_tracker():
-        tr, msg = create_face_tracker(args.face_model, allow_download=True)
+        tr, msg = create_face_tracker(args.face_model, allow_download=not args.no_download)
         tracker_msgs.append(msg)
         return tr
 
@@ -180,7 +184,8 @@ def benchmark_main(argv: list[str] | None = None) -> int:
             for m in methods:
                 runs.append(MethodRun(dataset=name, roi=variant, method=m))
         for rec in recs:
-            traces = cached_traces(rec.video, args.cache, make_tracker, roi, progress=True)
+            traces = cached_traces(rec.video, args.cache, make_tracker, roi, progress=sys.stderr.isatty(),
+                                   tracker_tag=str(args.face_model))
             for run in runs:
                 if run.dataset == name:
                     evaluate_recording(rec, traces, run)

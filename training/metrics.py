@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.signal import bandpass, estimate_hr
+from model.signal import bandpass, estimate_hr, pulse_band_hz
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def window_hr(t_s: np.ndarray, x: np.ndarray, t_from: float, t_to: float, fs_hz:
     if inside.sum() == 0 or (ok & inside).sum() < min_valid * inside.sum():
         return None
     xi = np.interp(grid, t_s[ok], x[ok])
-    xi = bandpass(xi - xi.mean(), fs_hz, lo_bpm / 60.0, hi_bpm / 60.0)
+    xi = bandpass(xi - xi.mean(), fs_hz, *pulse_band_hz(lo_bpm, hi_bpm))
     est = estimate_hr(xi, fs_hz, lo_bpm=lo_bpm, hi_bpm=hi_bpm)
     return float(est.hr_bpm) if est.hr_bpm is not None and math.isfinite(est.hr_bpm) else None
 

@@ -357,13 +357,15 @@ def write_clip(config: SynthConfig, out_dir: str | os.PathLike, progress: bool =
 
 def suite_configs(kind: str = "still", base: SynthConfig | None = None) -> list[SynthConfig]:
     """The benchmark suite: one clip per HR in ``SUITE_HR_BPM`` (45..180 bpm), each with its own
-    seed. ``still``: no motion; ``motion``: head sway. Other settings come from ``base``."""
+    seed. ``still``: no motion; ``motion``: head sway plus a 5 % light drift and a 2 % flicker at
+    10 Hz (100 Hz mains light aliased by a 30 fps camera). Other settings come from ``base``."""
     if kind not in SUITE_KINDS:
         raise ValueError(f"kind must be one of {SUITE_KINDS}, got {kind!r}")
     base = base if base is not None else SynthConfig()
-    motion = "none" if kind == "still" else "sway"
+    extra = {} if kind == "still" else {
+        "motion": "sway", "illumination_drift": 0.05, "flicker_hz": 10.0, "flicker_amplitude": 0.02}
     return [
-        replace(base, hr_bpm=hr, motion=motion, seed=base.seed + i)
+        replace(base, **{"hr_bpm": hr, "seed": base.seed + i, **extra})
         for i, hr in enumerate(SUITE_HR_BPM)
     ]
 

@@ -67,7 +67,8 @@ def extract_traces(video: Path, tracker, roi, *, progress: bool = False) -> Trac
                   tracker=tracker.name, runtime_s=time.perf_counter() - t0)
 
 
-def cached_traces(video: Path, cache_dir: Path | None, make_tracker, roi, *, progress: bool = False) -> Traces:
+def cached_traces(video: Path, cache_dir: Path | None, make_tracker, roi, *, progress: bool = False,
+                  tracker_tag: str = "") -> Traces:
     """``extract_traces`` with an optional npz cache keyed by the file's path, size and mtime."""
     if cache_dir is None:
         tracker = make_tracker()
@@ -76,7 +77,7 @@ def cached_traces(video: Path, cache_dir: Path | None, make_tracker, roi, *, pro
         finally:
             tracker.close()
     st = Path(video).stat()
-    key = hashlib.sha1(f"{Path(video).resolve()}|{st.st_size}|{st.st_mtime_ns}|v1".encode()).hexdigest()[:16]
+    key = hashlib.sha1(f"{Path(video).resolve()}|{st.st_size}|{st.st_mtime_ns}|{tracker_tag}|v1".encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"traces-{key}.npz"
     if path.exists():
         z = np.load(path, allow_pickle=False)

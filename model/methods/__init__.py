@@ -1,5 +1,5 @@
 """Classic rPPG methods: mean R, G, B traces (N, 3), uniform at fs_hz, no NaN -> BVP (N,),
-band-passed to 0.7-3 Hz, rising with the blood volume like a contact PPG (the skin darkens along
+band-passed to 0.6-3.6 Hz (36-216 bpm), rising with the blood volume like a contact PPG (the skin darkens along
 -PBV; see ``model.methods.green``)."""
 
 from __future__ import annotations

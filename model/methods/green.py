@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.signal.filters import bandpass, detrend
+from model.signal.filters import PULSE_HI_HZ, PULSE_LO_HZ, bandpass, detrend
 
 
 def check_rgb(rgb: np.ndarray, fs_hz: float) -> np.ndarray:
@@ -30,7 +30,7 @@ def check_rgb(rgb: np.ndarray, fs_hz: float) -> np.ndarray:
     return c
 
 
-def green(rgb: np.ndarray, fs_hz: float, lo_hz: float = 0.7, hi_hz: float = 3.0) -> np.ndarray:
+def green(rgb: np.ndarray, fs_hz: float, lo_hz: float = PULSE_LO_HZ, hi_hz: float = PULSE_HI_HZ) -> np.ndarray:
     """BVP (N,) float64 from mean R, G, B traces ``rgb`` (N, 3) sampled uniformly at ``fs_hz``."""
     c = check_rgb(rgb, fs_hz)
     g = c[:, 1]

@@ -15,14 +15,14 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from model.methods.green import check_rgb
-from model.signal.filters import bandpass, detrend
+from model.signal.filters import PULSE_HI_HZ, PULSE_LO_HZ, bandpass, detrend
 
 P_POS = np.array([[0.0, 1.0, -1.0], [-2.0, 1.0, 1.0]])
 _EPS = 1e-12
 
 
 def pos(
-    rgb: np.ndarray, fs_hz: float, win_s: float = 1.6, lo_hz: float = 0.7, hi_hz: float = 3.0
+    rgb: np.ndarray, fs_hz: float, win_s: float = 1.6, lo_hz: float = PULSE_LO_HZ, hi_hz: float = PULSE_HI_HZ
 ) -> np.ndarray:
     """BVP (N,) float64 from mean R, G, B traces ``rgb`` (N, 3) sampled uniformly at ``fs_hz``."""
     c = check_rgb(rgb, fs_hz)

@@ -1,7 +1,7 @@
 """Signal processing: resampling, filters, heart rate, quality, beats/HRV, respiration."""
 
 from model.signal.beats import IbiSeries, detect_beats, hrv_from_beats, ibi_ms
-from model.signal.filters import bandpass, detrend, smoothness_lambda
+from model.signal.filters import PULSE_HI_HZ, PULSE_LO_HZ, bandpass, detrend, pulse_band_hz, smoothness_lambda
 from model.signal.heart_rate import (
     HrCandidate,
     SpectralHr,
@@ -24,7 +24,10 @@ __all__ = [
     "SpectralHr",
     "Spectrum",
     "UniformSignal",
+    "PULSE_HI_HZ",
+    "PULSE_LO_HZ",
     "bandpass",
+    "pulse_band_hz",
     "detect_beats",
     "detrend",
     "estimate_hr",

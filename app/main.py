@@ -1,0 +1,125 @@
+"""``fcus-rppg`` with no subcommand: the desktop app.
+
+    fcus-rppg [--source camera:N|FILE|demo] [--method pos|chrom|green|fcus] [--model PATH]
+              [--record DIR] [--quit-after SECONDS] [--screenshot PNG] [--face-model PATH] [--loop]
+
+Without ``--source`` the app opens on the last source; on the first run, or when that source is
+gone, it tries camera 0 and otherwise opens on the built-in demo (never on an error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from app.capture import SourceSpec
+from app.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+METHOD_CHOICES = ("pos", "chrom", "green", "fcus")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fcus-rppg", description="Live pulse from a camera, a video file or the demo.")
+    p.add_argument("--source", default=None, help="camera:N, a video file, or demo (default: last used; "
+                                                   "else camera 0; else the demo)")
+    p.add_argument("--method", choices=METHOD_CHOICES, default=None,
+                   help="pulse method (default: last used; fcus needs its ONNX model)")
+    p.add_argument("--model", default=None, help="FCUS ONNX model file (default: the shipped one)")
+    p.add_argument("--face-model", default=None, help="MediaPipe face_landmarker.task (default: "
+                                                      "$FCUS_FACE_MODEL, the user cache, or a download)")
+    p.add_argument("--no-download", action="store_true", help="never download the face model")
+    p.add_argument("--record", metavar="DIR", default=None,
+                   help="record from the start into a new session folder under DIR")
+    p.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,
+                   help="loop video files (default: last setting, on)")
+    p.add_argument("--quit-after", type=float, metavar="SECONDS", default=None,
+                   help="quit after this many seconds (with --screenshot: save it first)")
+    p.add_argument("--screenshot", metavar="PNG", default=None,
+                   help="save a picture of the window after --quit-after seconds (default 10 s)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    return p
+
+
+def initial_source(arg: str | None, settings: Settings, loop: bool) -> SourceSpec:
+    """What to open first; the worker falls back to the demo when it cannot be opened."""
+    text = arg if arg else (settings.source or "camera:0")
+    try:
+        return SourceSpec.parse(text, loop=loop)
+    except ValueError as exc:
+        log.warning("ignoring source %r: %s", text, exc)
+        return SourceSpec("demo")
+
+
+def launch(argv: list[str] | None = None):
+    """Build the running app (QApplication, worker, window) without entering the event loop.
+    Returns ``(app, window, args)``; tests drive the window, ``app_main`` runs ``app.exec()``."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.window import MainWindow, apply_dark_theme
+    from app.worker import Worker
+
+    args = build_parser().parse_args(argv)
+    app = QApplication.instance() or QApplication(["fcus-rppg"])
+    app.setApplicationName("fcus-rppg")
+    apply_dark_theme(app)
+    settings = load_settings()
+    if args.method:
+        settings.method = args.method
+    loop = settings.loop if args.loop is None else args.loop
+    settings.loop = loop
+    spec = initial_source(args.source, settings, loop)
+    worker = Worker(method=settings.method, model_path=args.model, face_model=args.face_model,
+                    allow_download=not args.no_download, overlay=settings.overlay,
+                    privacy=settings.privacy)
+    window = MainWindow(worker, settings, model_path=args.model)
+    window.show()
+    worker.start(spec, fallback_to_demo=True, record_dir=args.record, explicit=bool(args.source))
+    return app, window, args
+
+
+def app_main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from PySide6.QtCore import QTimer
+
+    app, window, args = launch(argv)
+    rc = {"code": 0}
+
+    if args.screenshot or args.quit_after is not None:
+        delay_s = args.quit_after if args.quit_after is not None else 10.0
+
+        def finish() -> None:
+            if args.screenshot:
+                out = Path(args.screenshot).expanduser()
+                try:
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    ok = window.grab().save(str(out))
+                except OSError as exc:
+                    ok = False
+                    log.error("cannot write %s: %s", out, exc)
+                if not ok:
+                    print(f"fcus-rppg: could not save the screenshot to {out}", file=sys.stderr)
+                    rc["code"] = 1
+                else:
+                    print(f"screenshot saved: {out}")
+            if args.quit_after is not None:
+                window.close()
+                app.quit()
+
+        QTimer.singleShot(int(delay_s * 1000), finish)
+
+    # Ctrl+C in the terminal closes the window cleanly (Python sees signals between Qt events).
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    tick = QTimer()
+    tick.timeout.connect(lambda: None)
+    tick.start(250)
+    app.exec()
+    window.worker.stop()
+    return rc["code"]

@@ -1,0 +1,595 @@
+"""The inference worker: one thread that owns the source, the face tracker, the streaming estimator
+and the recorder. The UI thread only draws what the worker posts.
+
+Threads and queues::
+
+    capture thread --(FrameQueue: bounded, drops the oldest, counts drops)--> worker thread
+    UI thread --(command queue: set_method / set_source / overlay / privacy / record / quit)--> worker
+    worker --(Qt signals, queued to the UI thread)--> window
+
+Per processed frame the worker posts a :class:`FrameResult` through a one-slot mailbox
+(``frame_ready`` is emitted only when the UI has taken the previous one, so a slow UI skips
+pictures instead of piling up events). HR updates (about once a second) go out as
+:class:`ReadingResult` on ``reading_ready`` and are never coalesced: the HR trend is complete.
+
+Everything slow happens here: opening a camera or a file, loading the face tracker or an ONNX
+model, so the window never freezes. Source and method switches are transactional: the new one is
+opened first; when that fails the old one keeps running and a message says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, open_source
+from app.recording import RecordingError, SessionRecorder
+from model.estimator import EstimatorConfig, StreamingEstimator
+from model.types import Face, Frame, HrReading, HrvMetrics
+from model.video_source import SourceError
+
+log = logging.getLogger(__name__)
+
+CLASSIC_METHODS = ("pos", "chrom", "green")
+BVP_SPAN_S = 10.0
+DISPLAY_MAX_WIDTH = 960
+MAX_METHOD_FAILURES = 3
+
+
+# ---- method availability ----------------------------------------------------------------
+def fcus_status(model_path: str | None = None) -> tuple[bool, str]:
+    """Whether the FCUS method can be offered, and why not."""
+    try:
+        import model.fcus_method as fm  # noqa: F401  (onnxruntime behind it)
+    except Exception as exc:  # noqa: BLE001 - any import failure means "not available"
+        return False, f"FCUS model runtime unavailable ({type(exc).__name__}: {exc})"
+    if model_path:
+        p = Path(model_path).expanduser()
+        return (True, "") if p.is_file() else (False, f"FCUS model file not found: {p}")
+    try:
+        p = fm.shipped_model_path()
+    except Exception as exc:  # noqa: BLE001
+        return False, f"no shipped FCUS model ({exc})"
+    return (True, "") if Path(p).is_file() else (False, f"no shipped FCUS model at {p}")
+
+
+def available_methods(model_path: str | None = None) -> list[str]:
+    ok, _ = fcus_status(model_path)
+    return (["fcus"] if ok else []) + list(CLASSIC_METHODS)
+
+
+def method_device(method) -> str:
+    """The inference device a method runs on, for the status line."""
+    if getattr(method, "name", "") in CLASSIC_METHODS:
+        return "CPU"
+    for attr in ("device", "provider"):
+        v = getattr(method, attr, None)
+        if v:
+            return str(v)
+    providers = getattr(method, "providers", None)
+    if providers:
+        p = str(providers[0])
+        return "CUDA" if "CUDA" in p else ("CPU" if "CPU" in p else p)
+    return "CPU"
+
+
+def build_method(name: str, model_path: str | None = None):
+    """The pulse method ``name``; raises ValueError/OSError/RuntimeError with a message."""
+    from model.pulse_methods import make_pulse_method
+
+    name = name.lower()
+    if name == "fcus":
+        ok, why = fcus_status(model_path)
+        if not ok:
+            raise RuntimeError(why)
+        return make_pulse_method("fcus", **({"model_path": model_path} if model_path else {}))
+    if name not in CLASSIC_METHODS:
+        raise ValueError(f"unknown method {name!r}")
+    return make_pulse_method(name)
+
+
+# ---- what travels to the UI --------------------------------------------------------------
+@dataclass
+class Stats:
+    fps_hz: float = 0.0
+    dropped: int = 0
+    latency_ms: float = 0.0
+    frames: int = 0
+
+
+@dataclass
+class FrameResult:
+    t_s: float
+    image_rgb: np.ndarray | None  # None when privacy hides the video
+    state: str
+    face_ok: bool
+    n_faces: int
+    stats: Stats
+
+
+@dataclass
+class ReadingResult:
+    t_s: float
+    reading: HrReading
+    state: str
+    hrv: HrvMetrics | None
+    resp_bpm: float | None
+    bvp_t_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bvp: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    method: str = ""
+
+
+@dataclass
+class SourceInfo:
+    spec: SourceSpec
+    label: str
+    size: tuple[int, int]
+    nominal_fps_hz: float
+    fallback: bool = False  # opened because the requested source failed (not remembered)
+
+
+@dataclass
+class MethodInfo:
+    name: str
+    device: str
+    note: str = ""
+
+
+# ---- the worker --------------------------------------------------------------------------
+class Worker(QObject):
+    frame_ready = Signal()
+    reading_ready = Signal(object)  # ReadingResult
+    source_changed = Signal(object)  # SourceInfo
+    source_lost = Signal(str)  # message (end of file, camera unplugged, capture error)
+    method_changed = Signal(object)  # MethodInfo
+    tracker_changed = Signal(str, str)  # name, message
+    recording_changed = Signal(object)  # Path | None
+    message = Signal(str, str)  # level ("info" | "warning" | "error"), text
+    ready = Signal()
+
+    def __init__(self, *, method: str = "pos", model_path: str | None = None,
+                 face_model: str | None = None, allow_download: bool = True,
+                 overlay: bool = True, privacy: str = "off", queue_size: int = 4,
+                 estimator_config: EstimatorConfig | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self._method_name = method
+        self._model_path = model_path
+        self._face_model = face_model
+        self._allow_download = allow_download
+        self.overlay = overlay
+        self.privacy = privacy
+        self.est_cfg = estimator_config or EstimatorConfig()
+        self.frames = FrameQueue(queue_size)
+        self._cmds: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._mail_lock = threading.Lock()
+        self._mail: FrameResult | None = None
+        self._posted = False
+        # worker-thread state
+        self._capture: CaptureThread | None = None
+        self._source: OpenedSource | None = None
+        self._spec: SourceSpec | None = None
+        self._gen = 0
+        self._tracker = None
+        self._roi = None
+        self._method = None
+        self._est: StreamingEstimator | None = None
+        self._rec: SessionRecorder | None = None
+        self._t_shift: float | None = None
+        self._last_t: float | None = None
+        self._face_ok_prev: bool | None = None
+        self._fps_times: deque[float] = deque()
+        self._lat_ms: deque[float] = deque(maxlen=30)
+        self._drop_base = 0
+        self._n_frames = 0
+        self._method_failures = 0
+        self.tracker_name = ""
+
+    # ---- UI-thread API (all non-blocking) -------------------------------------------
+    def start(self, spec: SourceSpec | None, *, fallback_to_demo: bool = True,
+              record_dir: str | None = None, explicit: bool = True) -> None:
+        """Start the worker thread on ``spec``. When it cannot be opened and ``fallback_to_demo``,
+        the demo runs instead; ``explicit`` (the user asked for this source) reports the failure
+        as an error, otherwise (last source, first-run camera probe) as a note."""
+        self._thread = threading.Thread(
+            target=self._run, args=(spec, fallback_to_demo, record_dir, explicit), name="worker", daemon=True)
+        self._thread.start()
+
+    def _post(self, *cmd) -> None:
+        self._cmds.put(cmd)
+        self.frames.wake()
+
+    def set_method(self, name: str, model_path: str | None = None) -> None:
+        self._post("method", name, model_path)
+
+    def set_source(self, spec: SourceSpec) -> None:
+        self._post("source", spec)
+
+    def set_overlay(self, on: bool) -> None:
+        self._post("overlay", bool(on))
+
+    def set_privacy(self, mode: str) -> None:
+        self._post("privacy", mode)
+
+    def start_recording(self, parent_dir: str) -> None:
+        self._post("record", parent_dir)
+
+    def stop_recording(self) -> None:
+        self._post("record", None)
+
+    def take_frame(self) -> FrameResult | None:
+        with self._mail_lock:
+            r, self._mail, self._posted = self._mail, None, False
+        return r
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread is None:
+            return
+        self._post("quit")
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("worker thread did not stop within %.1f s", timeout)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ---- worker thread ------------------------------------------------------------------
+    def _run(self, spec: SourceSpec | None, fallback_to_demo: bool, record_dir: str | None,
+             explicit: bool) -> None:
+        try:
+            self._startup(spec, fallback_to_demo, record_dir, explicit)
+            self.ready.emit()
+            while True:
+                if not self._drain_commands():
+                    break
+                item = self.frames.get(timeout=0.2)
+                if item is None:
+                    continue
+                gen, frame = item
+                if gen != self._gen:
+                    continue  # a frame of the previous source
+                self._process(frame)
+        except Exception as exc:  # noqa: BLE001 - last resort: say it, never die silently
+            log.exception("worker failed")
+            self.message.emit("error", f"internal error in the worker: {exc}")
+        finally:
+            self._shutdown()
+
+    def _startup(self, spec: SourceSpec | None, fallback_to_demo: bool, record_dir: str | None,
+                 explicit: bool) -> None:
+        # Method first (cheap for classic ones; says so when FCUS cannot run).
+        self._apply_method(self._method_name, self._model_path, initial=True)
+        # Source next, so that the picture appears while the tracker loads.
+        opened = False
+        fallback = fallback_to_demo and (spec is None or spec.kind != "demo")
+        if spec is not None:
+            level = "error" if explicit else ("info" if spec.kind == "camera" else "warning")
+            opened = self._apply_source(spec, level=level,
+                                        instead="Showing the built-in demo instead." if fallback else "")
+        if not opened and fallback:
+            opened = self._apply_source(SourceSpec("demo"), fallback=True)
+        if not opened:
+            self.source_lost.emit("no source: choose a camera or open a video file")
+        self._load_tracker()
+        self._warm_up_tracker()
+        self._reset_pipeline()
+        self._drop_base = self.frames.dropped
+        if record_dir:
+            self._start_recording(record_dir)
+
+    def _drain_commands(self) -> bool:
+        while True:
+            try:
+                cmd = self._cmds.get_nowait()
+            except queue.Empty:
+                return True
+            kind = cmd[0]
+            try:
+                if kind == "quit":
+                    return False
+                if kind == "method":
+                    self._apply_method(cmd[1], cmd[2])
+                elif kind == "source":
+                    self._apply_source(cmd[1])
+                elif kind == "overlay":
+                    self.overlay = cmd[1]
+                elif kind == "privacy":
+                    self.privacy = cmd[1]
+                elif kind == "record":
+                    if cmd[1] is None:
+                        self._stop_recording()
+                    else:
+                        self._start_recording(cmd[1])
+                elif kind == "capture":
+                    self._on_capture_event(*cmd[1:])
+            except Exception as exc:  # noqa: BLE001 - a failed command must not kill the worker
+                log.exception("command %s failed", kind)
+                self.message.emit("error", f"{kind}: {exc}")
+
+    # ---- tracker / method / estimator ------------------------------------------------------
+    def _load_tracker(self) -> None:
+        from model.face_tracking import OpenCvFaceTracker, create_face_tracker
+
+        self.message.emit("info", "Loading the face tracker...")
+        try:
+            tracker, msg = create_face_tracker(self._face_model, allow_download=self._allow_download)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("face tracker failed")
+            tracker = OpenCvFaceTracker()
+            msg = f"Face tracking: OpenCV fallback because the tracker failed ({exc})"
+        self._tracker = tracker
+        self.tracker_name = tracker.name
+        level = "info" if tracker.name == "mediapipe" else "warning"
+        self.tracker_changed.emit(tracker.name, msg)
+        self.message.emit(level, msg)
+
+    def _warm_up_tracker(self) -> None:
+        """Run the tracker once on a real frame: its first call is slow (graph set-up), and
+        paying that before the clock starts keeps the first seconds free of dropped frames."""
+        item = self.frames.get(timeout=2.0)
+        if item is None or self._tracker is None:
+            return
+        try:
+            self._tracker.process(Frame(index=-1, t_s=-1.0, bgr=item[1].bgr))
+        except Exception:  # noqa: BLE001 - the real frames will say what is wrong
+            log.debug("tracker warm-up failed", exc_info=True)
+        finally:
+            self._tracker.reset()
+
+    def _apply_method(self, name: str, model_path: str | None, initial: bool = False) -> bool:
+        note = ""
+        if name == "fcus" and not model_path:
+            model_path = self._model_path
+        try:
+            if name == "fcus":
+                self.message.emit("info", "Loading the FCUS model...")
+            method = build_method(name, model_path)
+        except Exception as exc:  # noqa: BLE001 - wrong/corrupt model, missing runtime, ...
+            why = str(exc) or type(exc).__name__
+            if self._method is not None and not initial:
+                self.message.emit("error", f"Cannot use method {name.upper()}: {why}. "
+                                           f"Still measuring with {self._method.name.upper()}.")
+                self.method_changed.emit(MethodInfo(self._method.name, method_device(self._method),
+                                                    f"{name.upper()} failed: {why}"))
+                return False
+            note = f"{name.upper()} unavailable ({why}); using POS"
+            self.message.emit("warning", note)
+            method = build_method("pos")
+        self._method = method
+        self._method_name = method.name
+        if name == "fcus" and model_path:
+            self._model_path = model_path
+        self._method_failures = 0
+        if self._tracker is not None:
+            self._reset_pipeline(keep_tracker_state=True)
+        if self._rec is not None and self._last_t is not None:
+            self._rec.event(self._last_t, "method", method.name)
+        self.method_changed.emit(MethodInfo(method.name, method_device(method), note))
+        return True
+
+    def _reset_pipeline(self, keep_tracker_state: bool = False) -> None:
+        from model.roi import RoiExtractor
+
+        crop = getattr(self._method, "crop_size", None) if getattr(self._method, "needs_crops", False) else None
+        self._roi = RoiExtractor(crop_size=crop)
+        if self._tracker is not None and not keep_tracker_state:
+            self._tracker.reset()
+        self._est = StreamingEstimator(self._method, self.est_cfg, tracker=self._tracker, roi=self._roi)
+        self._face_ok_prev = None
+
+    # ---- sources ---------------------------------------------------------------------------
+    def _apply_source(self, spec: SourceSpec, *, level: str = "error", instead: str = "",
+                      fallback: bool = False) -> bool:
+        self.message.emit("info", f"Opening {spec.label}...")
+        try:
+            opened = open_source(spec)
+        except Exception as exc:  # noqa: BLE001 - SourceError, or a decoder/driver surprise
+            if not isinstance(exc, SourceError):
+                log.exception("opening %s failed", spec)
+            why = str(exc) if isinstance(exc, SourceError) else f"cannot open {spec.label}: {exc}"
+            why = why.rstrip(".") + "."
+            if not instead and self._spec is not None:
+                instead = f"Still showing {self._spec.label}."
+            self.message.emit(level, f"{why[0].upper()}{why[1:]} {instead}".strip())
+            return False
+        self._stop_capture()
+        self._gen += 1
+        self._source, self._spec = opened, spec
+        self.frames.clear()
+        self._t_shift = None  # the next frame re-anchors the session clock
+        if self._tracker is not None:
+            self._reset_pipeline()
+        self._capture = CaptureThread(opened, self.frames, self._capture_callback(self._gen), self._gen)
+        self._capture.start()
+        self._drop_base = self.frames.dropped
+        self._fps_times.clear()
+        self._lat_ms.clear()
+        if self._rec is not None and self._last_t is not None:
+            self._rec.event(self._last_t, "source", spec.to_text())
+        self.source_changed.emit(SourceInfo(spec, opened.label, opened.size, opened.nominal_fps_hz, fallback))
+        self.message.emit("info", f"Source: {opened.label}")
+        return True
+
+    def _capture_callback(self, gen: int):
+        def on_event(kind: str, msg: str) -> None:  # runs on the capture thread
+            self._post("capture", gen, kind, msg)
+        return on_event
+
+    def _on_capture_event(self, gen: int, kind: str, msg: str) -> None:
+        if gen != self._gen:
+            return
+        if self._rec is not None and self._last_t is not None:
+            self._rec.event(self._last_t, f"source_{kind}", msg)
+        text = msg[0].upper() + msg[1:] if msg else msg
+        if kind in ("error", "eof"):
+            self.source_lost.emit(text)
+            self.message.emit("error" if kind == "error" else "info", text)
+        else:
+            self.message.emit(kind if kind == "ok" else "info", text)
+
+    def _stop_capture(self) -> None:
+        if self._capture is not None:
+            self._capture.stop()
+            self._capture = None
+
+    # ---- recording --------------------------------------------------------------------------
+    def _start_recording(self, parent_dir: str) -> None:
+        if self._rec is not None:
+            self._stop_recording()
+        meta = {
+            "app": "fcus-rppg",
+            "source": self._spec.to_text() if self._spec else None,
+            "source_label": self._spec.label if self._spec else None,
+            "method": getattr(self._method, "name", None),
+            "face_tracker": self.tracker_name,
+            "estimator": {k: getattr(self.est_cfg, k) for k in self.est_cfg.__dataclass_fields__},
+        }
+        t0 = self._last_t if self._last_t is not None else 0.0
+        rec = SessionRecorder(parent_dir, meta, t0_s=t0)
+        try:
+            path = rec.start()
+        except RecordingError as exc:
+            self.message.emit("error", f"{exc}. Measuring goes on without recording.")
+            self.recording_changed.emit(None)
+            return
+        self._rec = rec
+        self.recording_changed.emit(path)
+        self.message.emit("info", f"Recording to {path}")
+
+    def _stop_recording(self) -> None:
+        rec, self._rec = self._rec, None
+        if rec is None:
+            return
+        rec.close(self._last_t)
+        self.recording_changed.emit(None)
+        if rec.error is None:
+            self.message.emit("info", f"Recording saved in {rec.path}")
+
+    def _rec_call(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except RecordingError as exc:
+            self._rec = None
+            self.recording_changed.emit(None)
+            self.message.emit("error", f"{exc}. Measuring goes on without recording.")
+
+    # ---- per frame -----------------------------------------------------------------------
+    def _process(self, frame: Frame) -> None:
+        if self._t_shift is None:
+            self._t_shift = (self._last_t + 1.0 / 30.0 - frame.t_s) if self._last_t is not None else -frame.t_s
+        t = frame.t_s + self._t_shift
+        if self._last_t is not None and t <= self._last_t:
+            t = self._last_t + 1e-3
+        self._last_t = t
+        f = Frame(index=frame.index, t_s=t, bgr=frame.bgr)
+        t0 = time.perf_counter()
+        try:
+            upd = self._est.push(f)
+        except Exception as exc:  # noqa: BLE001 - a method failing at run time
+            log.exception("estimator failed")
+            self._method_failures += 1
+            if self._method_failures >= MAX_METHOD_FAILURES and self._method.name != "pos":
+                failed = self._method.name.upper()
+                self.message.emit("error", f"{failed} failed repeatedly ({exc}); switching to POS")
+                self._apply_method("pos", None)
+            elif self._method_failures == 1:
+                self.message.emit("error", f"measurement error: {exc}")
+            return
+        self._method_failures = 0
+        lat_ms = (time.perf_counter() - t0) * 1000.0
+        now = time.monotonic()
+        self._n_frames += 1
+        self._fps_times.append(now)
+        while self._fps_times and self._fps_times[0] < now - 2.0:
+            self._fps_times.popleft()
+        self._lat_ms.append(lat_ms)
+
+        face: Face | None = upd.face
+        face_ok = bool(face is not None and face.ok)
+        if self._face_ok_prev is not None and face_ok != self._face_ok_prev and self._rec is not None:
+            self._rec_call(self._rec.event, t, "face_found" if face_ok else "face_lost", "")
+        self._face_ok_prev = face_ok
+
+        if self._rec is not None:
+            self._rec_call(self._rec.frame, t, face)
+
+        if upd.reading is not None:
+            tg, vg = self._est.recent_bvp(max(BVP_SPAN_S, self.est_cfg.window_s) + 1.0)
+            if self._rec is not None:
+                self._rec_call(self._rec.reading, upd.reading)
+                if self._rec is not None:
+                    self._rec_call(self._rec.bvp_update, tg, vg, float(upd.reading.t_s),
+                                  self.est_cfg.window_s)
+            self.reading_ready.emit(ReadingResult(
+                t_s=t, reading=upd.reading, state=upd.state, hrv=upd.hrv, resp_bpm=upd.resp_bpm,
+                bvp_t_s=tg, bvp=vg, method=self._method.name))
+        if self._rec is not None:
+            self._rec_call(self._rec.maybe_flush)
+
+        image = self._display_image(frame.bgr, face)
+        span = (self._fps_times[-1] - self._fps_times[0]) if len(self._fps_times) > 1 else 0.0
+        stats = Stats(
+            fps_hz=(len(self._fps_times) - 1) / span if span > 0 else 0.0,
+            dropped=self.frames.dropped - self._drop_base,
+            latency_ms=float(np.mean(self._lat_ms)) if self._lat_ms else 0.0,
+            frames=self._n_frames,
+        )
+        result = FrameResult(t_s=t, image_rgb=image, state=upd.state, face_ok=face_ok,
+                             n_faces=face.n_faces if face is not None else 0, stats=stats)
+        with self._mail_lock:
+            self._mail = result
+            post = not self._posted
+            self._posted = True
+        if post:
+            self.frame_ready.emit()
+
+    def _display_image(self, bgr: np.ndarray, face: Face | None) -> np.ndarray | None:
+        if self.privacy == "hide":
+            return None
+        img = bgr.copy()
+        h, w = img.shape[:2]
+        if self.privacy == "blur":
+            small = cv2.resize(img, (max(w // 24, 1), max(h // 24, 1)), interpolation=cv2.INTER_AREA)
+            img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        if self.overlay and face is not None and face.ok:
+            from model.roi import draw_overlay
+
+            mask = self._roi.last_mask if (self._roi is not None and self.privacy != "blur") else None
+            thick = max(2, int(round(w / 320)))
+            try:
+                if mask is None and self.privacy == "blur":
+                    x, y, bw, bh = face.box.as_int()
+                    cv2.rectangle(img, (x, y), (x + bw, y + bh), (0, 200, 0), thick)
+                else:
+                    draw_overlay(img, face, mask, thickness=thick)
+            except Exception:  # noqa: BLE001 - an overlay problem must not stop the measurement
+                log.debug("overlay failed", exc_info=True)
+        if w > DISPLAY_MAX_WIDTH:
+            scale = DISPLAY_MAX_WIDTH / w
+            img = cv2.resize(img, (DISPLAY_MAX_WIDTH, int(round(h * scale))), interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+    def _shutdown(self) -> None:
+        self._stop_capture()
+        if self._rec is not None:
+            try:
+                self._rec.close(self._last_t)
+            except Exception:  # noqa: BLE001
+                log.exception("closing the recording failed")
+            self._rec = None
+        if self._tracker is not None:
+            try:
+                self._tracker.close()
+            except Exception:  # noqa: BLE001
+                log.debug("tracker close failed", exc_info=True)

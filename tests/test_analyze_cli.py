@@ -1,0 +1,110 @@
+"""The ``fcus-rppg analyze`` contract on synthetic clips: files, headers, one row per frame,
+HR updates at least once a second, summary fields, and the bad-input paths (clear message,
+non-zero exit, no traceback)."""
+
+import csv
+from types import SimpleNamespace
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from model.analyze import EXIT_BAD_INPUT, EXIT_NO_FACE, analyze_main
+from training.synth import SynthConfig, write_clip
+
+HR_BPM = 84.0
+
+
+@pytest.fixture(scope="module")
+def synth_clip(tmp_path_factory, face_model_path):
+    d = tmp_path_factory.mktemp("clip")
+    cfg = SynthConfig(duration_s=14.0, hr_bpm=HR_BPM, hrv_std_bpm=1.0, seed=5)
+    files = write_clip(cfg, d, progress=False)
+    return SimpleNamespace(**vars(files), face_model=face_model_path)  # the tests never download
+
+
+def _face(files) -> list[str]:
+    return ["--no-download", "--face-model", str(files.face_model)]
+
+
+def _rows(p: Path) -> list[dict]:
+    with open(p, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_analyze_writes_the_contract(synth_clip, tmp_path):
+    out = tmp_path / "out"
+    rc = analyze_main([str(synth_clip.video_path), "--method", "pos", "--out", str(out), "--quiet",
+                       *_face(synth_clip)])
+    assert rc == 0
+    assert (out / "bvp.csv").read_text().splitlines()[0] == "t_s,bvp"
+    assert (out / "hr.csv").read_text().splitlines()[0] == "t_s,hr_bpm,quality"
+    bvp = _rows(out / "bvp.csv")
+    assert len(bvp) == synth_clip.n_frames
+    t = np.array([float(r["t_s"]) for r in bvp])
+    assert t[0] == 0.0 and np.allclose(np.diff(t), 1 / 30.0, atol=2e-3)
+    vals = np.array([float(r["bvp"]) for r in bvp if r["bvp"] != ""])
+    assert len(vals) > 0.9 * len(bvp)
+    hr = _rows(out / "hr.csv")
+    th = np.array([float(r["t_s"]) for r in hr])
+    assert np.all(np.diff(th) <= 1.05) and th[-1] >= 13.0
+    shown = [float(r["hr_bpm"]) for r in hr if r["hr_bpm"] != ""]
+    assert shown and all(abs(h - HR_BPM) < 3.0 for h in shown)
+    assert all(0.0 <= float(r["quality"]) <= 1.0 for r in hr)
+    s = json.loads((out / "summary.json").read_text())
+    for key in ("method", "hr_bpm", "frames", "fps_hz", "face_share", "tracker", "runtime_s"):
+        assert key in s
+    assert s["method"] == "pos" and s["frames"] == synth_clip.n_frames
+    assert s["tracker"] == "mediapipe" and s["face_share"] > 0.95
+    assert abs(s["hr_bpm"] - synth_clip.mean_hr_bpm) < 1.0
+    assert abs(s["fps_hz"] - 30.0) < 0.1
+
+
+def test_console_script_runs_without_traceback(synth_clip, tmp_path, face_model_path):
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-m", "app.cli", "analyze", str(synth_clip.video_path),
+                        "--method", "chrom", "--out", str(out), "--quiet", "--no-download",
+                        "--face-model", str(face_model_path)], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "method chrom" in r.stdout and "HR" in r.stdout
+
+
+def test_missing_file(tmp_path, capsys):
+    rc = analyze_main([str(tmp_path / "nope.mp4"), "--method", "pos", "--out", str(tmp_path / "o")])
+    assert rc == EXIT_BAD_INPUT
+    assert "not found" in capsys.readouterr().err
+
+
+def test_corrupt_file(tmp_path, capsys):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    rc = analyze_main([str(bad), "--method", "pos", "--out", str(tmp_path / "o")])
+    assert rc == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "bad.mp4" in err and "Traceback" not in err
+
+
+def test_video_without_a_face(tmp_path, capsys, face_model_path):
+    p = tmp_path / "wall.avi"
+    w = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (320, 240))
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        w.write(np.clip(120 + rng.normal(0, 3, (240, 320, 3)), 0, 255).astype(np.uint8))
+    w.release()
+    rc = analyze_main([str(p), "--method", "pos", "--out", str(tmp_path / "o"), "--quiet", "--no-download",
+                       "--face-model", str(face_model_path)])
+    assert rc == EXIT_NO_FACE
+    assert "no face" in capsys.readouterr().err
+    assert len(_rows(tmp_path / "o" / "bvp.csv")) == 60  # the contract holds even then
+
+
+def test_unknown_method_is_an_argparse_error(tmp_path):
+    with pytest.raises(SystemExit) as e:
+        analyze_main(["x.mp4", "--method", "bogus", "--out", str(tmp_path)])
+    assert e.value.code == 2

@@ -1,0 +1,327 @@
+"""GUI tests: pytest-qt drives the real window offscreen (the worker and capture threads run for
+real). The demo and test clips are generated here; the MediaPipe face model comes from
+../shared/models or $FCUS_FACE_MODEL (tests that need it skip cleanly without it)."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
+
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytest.importorskip("pytestqt")
+
+from app import capture  # noqa: E402
+from app.capture import DEMO_HR_BPM, FrameQueue, SourceSpec  # noqa: E402
+from app.recording import RecordingError, SessionRecorder, values_at  # noqa: E402
+from app.settings import Settings, load_settings, save_settings  # noqa: E402
+from model.types import Box, Face, HrReading  # noqa: E402
+from model.video_source import SourceError  # noqa: E402
+
+
+# ---- fixtures -------------------------------------------------------------------------------
+@pytest.fixture
+def env(tmp_path, monkeypatch, face_model_path):
+    """Isolated settings folder and the shared face model; no camera probing surprises."""
+    monkeypatch.setenv("FCUS_RPPG_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("FCUS_FACE_MODEL", str(face_model_path))
+    monkeypatch.setattr("app.window._CameraLister.start", lambda self, skip=frozenset(): None)
+    return tmp_path
+
+
+@pytest.fixture
+def run_app(qtbot, env):
+    """Start the real app with command-line arguments; closes it (and its threads) afterwards."""
+    from app.main import launch
+
+    windows = []
+
+    def start(*argv: str):
+        _, window, _ = launch(["--no-download", *argv])
+        qtbot.addWidget(window)
+        windows.append(window)
+        return window
+
+    yield start
+    for w in windows:
+        w.close()
+        assert not w.worker.running, "worker thread still running after close"
+
+
+def write_clip(path: Path, segments: list[tuple[str, float]], fps: float = 30.0) -> Path:
+    """An MJPG clip of ('face' | 'blank', seconds) segments, 640x480."""
+    from tests.face_frames import blank_canvas, face_image
+
+    face = face_image()
+    blank = blank_canvas()
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    assert w.isOpened()
+    for kind, seconds in segments:
+        img = face if kind == "face" else blank
+        for _ in range(int(round(seconds * fps))):
+            w.write(img)
+    w.release()
+    return path
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def no_camera(monkeypatch):
+    def refuse(index=0, **kwargs):
+        raise SourceError(f"camera {index} is not available (none connected, or in use)")
+
+    monkeypatch.setattr(capture, "CameraSource", refuse)
+    monkeypatch.setattr(capture, "camera_present", lambda index: None)
+
+
+# ---- the real window ------------------------------------------------------------------------
+def test_demo_known_hr_method_switch_and_recording(run_app, qtbot, env):
+    """The demo's known pulse shows within 3 bpm; the method switches while the source keeps
+    running; the session recording is in the analyze format."""
+    rec_parent = env / "sessions"
+    win = run_app("--source", "demo", "--method", "pos", "--record", str(rec_parent))
+
+    def hr_ok() -> bool:
+        return win.state == "reading" and win.hr_text().isdigit() and abs(int(win.hr_text()) - DEMO_HR_BPM) <= 3
+
+    qtbot.waitUntil(hr_ok, timeout=14000)
+    assert win.source_info.spec.kind == "demo"
+    assert win.recording_path is not None and win.recording_path.parent == rec_parent
+    assert "fps" in win.sb_fps.text() and "POS" in win.sb_device.text() and "CPU" in win.sb_device.text()
+    assert "mediapipe" in win.sb_tracker.text()
+
+    gen = win.worker._gen
+    win.set_method("chrom")
+    qtbot.waitUntil(lambda: win.method_info is not None and win.method_info.name == "chrom", timeout=3000)
+    assert win.worker._gen == gen, "a method switch must keep the source running"
+    assert win.method_combo.currentData() == "chrom"
+    qtbot.waitUntil(lambda: win.state in ("acquiring", "no_face"), timeout=3000)  # fresh estimator
+    qtbot.waitUntil(hr_ok, timeout=12000)
+
+    session = win.recording_path
+    win.set_recording(False)
+    qtbot.waitUntil(lambda: win.recording_path is None, timeout=3000)
+    files = sorted(p.name for p in session.iterdir())
+    assert {"bvp.csv", "hr.csv", "faces.csv", "events.csv", "session.json"} <= set(files)
+    bvp = read_csv(session / "bvp.csv")
+    hr = read_csv(session / "hr.csv")
+    faces = read_csv(session / "faces.csv")
+    events = read_csv(session / "events.csv")
+    assert bvp[0] == ["t_s", "bvp"] and hr[0] == ["t_s", "hr_bpm", "quality"]
+    assert faces[0] == ["t_s", "x", "y", "w", "h"]
+    assert len(hr) > 10 and len(bvp) > 200
+    assert len(faces) == len(bvp)  # one row per frame in both
+    t = np.array([float(r[0]) for r in bvp[1:]])
+    assert np.all(np.diff(t) > 0) and t[0] < 1.0 and t[-1] > 10.0
+    shown = [float(r[1]) for r in hr[1:] if r[1]]
+    assert shown and abs(np.median(shown) - DEMO_HR_BPM) <= 3
+    assert any(r[1] == "" for r in hr[1:]), "withheld readings (acquiring) have an empty hr_bpm"
+    assert sum(1 for r in bvp[1:] if r[1]) > 0.5 * len(bvp)
+    names = [r[2] for r in events[1:]]
+    assert names[0] == "record_start" and "method" in names and names[-1] == "record_stop"
+
+
+def test_no_camera_opens_on_demo_then_file_face_lost_and_found(run_app, qtbot, env, monkeypatch):
+    no_camera(monkeypatch)
+    win = run_app()  # first run, no --source: camera 0 is tried, then the demo
+    qtbot.waitUntil(lambda: win.source_info is not None, timeout=5000)
+    assert win.source_info.spec.kind == "demo"
+    assert any(level == "info" and "camera 0" in text.lower() and "demo" in text for level, text in win.messages)
+    assert win.state != "no_signal"
+    assert win.source_info.fallback and load_settings().source == ""  # next run tries the camera again
+
+    clip = write_clip(env / "face_gap.avi", [("face", 2.0), ("blank", 1.5), ("face", 1.5)])
+    seen = []
+    win.worker.frame_ready.connect(lambda: seen.append(win.state))
+    win.set_source(SourceSpec.parse(str(clip), loop=False))
+    qtbot.waitUntil(lambda: win.source_info.spec.kind == "file", timeout=5000)
+    qtbot.waitUntil(lambda: win.state == "no_face", timeout=6000)
+    assert "No face" in win.state_text() and win.hr_text() == "--"
+    qtbot.waitUntil(lambda: win.state == "acquiring", timeout=4000)  # the face is back
+    qtbot.waitUntil(lambda: win.state == "no_signal", timeout=5000)  # end of the file
+    assert "end of" in win.state_text().lower()
+    assert win.settings.source == str(clip)
+    assert load_settings().source == str(clip)
+
+
+def test_corrupt_file_and_wrong_model_keep_the_app_usable(run_app, qtbot, env):
+    bad = env / "broken.mp4"
+    bad.write_bytes(os.urandom(4096))
+    bad_model = env / "model.onnx"
+    bad_model.write_bytes(b"not an onnx model")
+    win = run_app("--source", str(bad), "--method", "fcus", "--model", str(bad_model))
+    qtbot.waitUntil(lambda: win.source_info is not None and win.method_info is not None, timeout=6000)
+    # The corrupt file is reported, and the demo runs instead.
+    assert win.source_info.spec.kind == "demo"
+    assert any(level == "error" and "broken.mp4" in text for level, text in win.messages)
+    # The wrong model is reported; POS measures instead.
+    assert win.method_info.name == "pos"
+    assert "FCUS" in win.method_info.note
+    assert win.banner.isVisible() or win.statusBar().currentMessage()
+    # Opening the corrupt file while running: a message, the demo keeps running.
+    gen = win.worker._gen
+    n = len(win.messages)
+    win.set_source(SourceSpec.parse(str(bad)))
+    qtbot.waitUntil(lambda: any("broken.mp4" in t for _, t in win.messages[n:]), timeout=5000)
+    assert win.worker._gen == gen and win.source_info.spec.kind == "demo"
+    # A recording folder that cannot be created: reported, the measurement goes on.
+    not_a_dir = env / "not_a_dir"
+    not_a_dir.write_text("")
+    n = len(win.messages)
+    win.set_recording(True, parent_dir=str(not_a_dir))
+    qtbot.waitUntil(lambda: any(lv == "error" and "recording" in t for lv, t in win.messages[n:]), timeout=4000)
+    assert win.recording_path is None and not win.act_record.isChecked()
+    frames_before = win._last_frame.stats.frames if win._last_frame else 0
+    qtbot.waitUntil(lambda: win._last_frame is not None and win._last_frame.stats.frames > frames_before + 10,
+                    timeout=4000)
+
+
+def test_camera_unplugged_then_other_source_and_privacy(run_app, qtbot, env, monkeypatch):
+    import time
+
+    from model.types import Frame
+    from tests.face_frames import face_image
+
+    class UnpluggedAfterOneSecond:
+        opened = 0
+
+        def __init__(self, index=0, **kwargs):
+            if UnpluggedAfterOneSecond.opened:
+                raise SourceError(f"camera {index} is not available (none connected, or in use)")
+            UnpluggedAfterOneSecond.opened += 1
+            self.index, self.n, self.t0 = index, 0, time.monotonic()
+            self.img = face_image()
+
+        def read(self):
+            self.n += 1
+            if self.n > 30:
+                raise SourceError(f"camera {self.index} stopped delivering frames (unplugged?)")
+            time.sleep(1 / 30)
+            return Frame(self.n, time.monotonic() - self.t0, self.img)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(capture, "CameraSource", UnpluggedAfterOneSecond)
+    monkeypatch.setattr(capture, "camera_present", lambda index: None)
+    monkeypatch.setattr(capture, "CAMERA_RETRY_S", 0.2)
+    win = run_app("--source", "camera:0")
+    qtbot.waitUntil(lambda: win.source_info is not None, timeout=5000)
+    assert win.source_info.spec.kind == "camera" and win.source_combo.currentData() == "camera:0"
+    qtbot.waitUntil(lambda: win.state == "no_signal", timeout=6000)
+    assert "unplugged" in win.state_text() and win.hr_text() == "--"
+    # Still usable: privacy on, another source.
+    win.set_privacy("hide")
+    win.set_source(SourceSpec("demo"))
+    qtbot.waitUntil(lambda: win.source_info.spec.kind == "demo" and win.state != "no_signal", timeout=6000)
+    qtbot.waitUntil(lambda: "hidden" in win.video.text(), timeout=3000)
+    assert win.video.pixmap().isNull()
+    assert load_settings().privacy == "hide"
+
+
+# ---- parts without a window ------------------------------------------------------------------
+def test_frame_queue_drops_oldest_and_counts():
+    q = FrameQueue(3)
+    for i in range(5):
+        q.put(i)
+    assert q.dropped == 2 and len(q) == 3
+    assert [q.get(0), q.get(0), q.get(0), q.get(0.01)] == [2, 3, 4, None]
+
+
+def test_source_spec_parse():
+    assert SourceSpec.parse("demo").kind == "demo"
+    assert SourceSpec.parse("camera:2").camera_index == 2
+    assert SourceSpec.parse("camera").camera_index == 0
+    f = SourceSpec.parse("~/clip.mp4", loop=False)
+    assert f.kind == "file" and not f.loop and not f.path.startswith("~")
+    assert SourceSpec.parse(f.to_text()).path == f.path
+    with pytest.raises(ValueError):
+        SourceSpec.parse("camera:x")
+
+
+def test_settings_round_trip_and_bad_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("FCUS_RPPG_CONFIG_DIR", str(tmp_path))
+    assert load_settings() == Settings()
+    save_settings(Settings(source="camera:1", method="chrom", overlay=False, privacy="blur"))
+    s = load_settings()
+    assert (s.source, s.method, s.overlay, s.privacy) == ("camera:1", "chrom", False, "blur")
+    (tmp_path / "settings.toml").write_text("this is = = not toml")
+    assert load_settings() == Settings()
+
+
+def test_recorder_format_and_flush(tmp_path):
+    rec = SessionRecorder(tmp_path, {"method": "pos"}, t0_s=10.0)
+    path = rec.start()
+    face = Face(ok=True, box=Box(1.0, 2.0, 30.0, 40.0))
+    for k in range(6):
+        rec.frame(10.0 + k / 30, face if k != 3 else Face(ok=False))
+    tg = 10.0 + np.arange(0, 8) / 30
+    vg = np.where((np.arange(8) == 2) | (np.arange(8) >= 5), np.nan, np.arange(8.0))
+    rec.bvp_update(tg, vg, t_now_s=10.0 + 5 / 30)  # frame 5: value still to come, held
+    rec.reading(HrReading(t_s=11.0, hr_bpm=None, quality=0.1))
+    rec.reading(HrReading(t_s=12.0, hr_bpm=71.234, quality=0.9))
+    rec.flush()  # what a kill would leave behind
+    bvp = read_csv(path / "bvp.csv")
+    assert bvp == [["t_s", "bvp"], ["0.0000", "0.00000"], ["0.0333", "1.00000"], ["0.0667", ""],
+                   ["0.1000", "3.00000"], ["0.1333", "4.00000"]]
+    assert read_csv(path / "hr.csv") == [["t_s", "hr_bpm", "quality"], ["1.000", "", "0.100"],
+                                         ["2.000", "71.23", "0.900"]]
+    faces = read_csv(path / "faces.csv")
+    assert faces[1] == ["0.0000", "1.0", "2.0", "30.0", "40.0"] and faces[4] == ["0.1000", "", "", "", ""]
+    rec.close(13.0)
+    assert len(read_csv(path / "bvp.csv")) == 7  # the last frame written (empty) at close
+    assert read_csv(path / "events.csv")[-1][2] == "record_stop"
+
+
+def test_recorder_reports_write_errors(tmp_path, monkeypatch):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(RecordingError):
+        SessionRecorder(not_a_dir).start()
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full to simulate a full disk")
+    rec = SessionRecorder(tmp_path / "s")
+    rec.start()
+    rec._fh["bvp"].close()
+    rec._fh["bvp"] = open("/dev/full", "w")  # noqa: SIM115 - a full disk from now on
+    rec._w["bvp"] = csv.writer(rec._fh["bvp"])
+    rec.frame(0.0, None)
+    rec.bvp_update(np.array([0.0]), np.array([1.0]), 0.0)
+    with pytest.raises(RecordingError, match="No space"):
+        rec.flush()
+    assert rec.error and rec.closed
+    rec.frame(0.1, None)  # later calls are silent no-ops
+    rec.close()
+
+
+def test_values_at_needs_both_neighbours():
+    tg = np.arange(5) / 10
+    vg = np.array([0.0, 1.0, np.nan, 3.0, 4.0])
+    out = values_at(tg, vg, np.array([0.05, 0.15, 0.3, 0.35, 0.5]))
+    assert out[0] == pytest.approx(0.5) and np.isnan(out[1]) and out[2] == pytest.approx(3.0)
+    assert out[3] == pytest.approx(3.5) and np.isnan(out[4])
+
+
+def test_app_never_imports_torch_or_training():
+    """The app's modules pull in neither torch nor training/ (the demo imports training.synth
+    lazily, only when it runs)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app.main, app.window, app.worker, app.capture, app.recording, app.settings; "
+            "bad = sorted(m for m in sys.modules if m == 'torch' or m.split('.')[0] == 'training'); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       cwd=Path(__file__).resolve().parents[1],
+                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert r.returncode == 0, r.stdout + r.stderr
