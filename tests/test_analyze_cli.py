@@ -108,3 +108,24 @@ def test_unknown_method_is_an_argparse_error(tmp_path):
     with pytest.raises(SystemExit) as e:
         analyze_main(["x.mp4", "--method", "bogus", "--out", str(tmp_path)])
     assert e.value.code == 2
+
+
+@pytest.mark.real_data
+def test_real_subject_reads_its_contact_ppg_rate(ubfc_root, face_model_path, tmp_path):
+    """UBFC subject 12 (a calm subject) through the whole pipeline: the whole-clip HR matches the
+    HR of its contact PPG within 3 bpm."""
+    from training.datasets import read_ubfc
+    from training.metrics import window_hr
+
+    rec = next((r for r in read_ubfc(ubfc_root) if r.name == "subject12"), None)
+    if rec is None:
+        pytest.skip("subject12 not in the UBFC folder")
+    out = tmp_path / "s12"
+    rc = analyze_main([str(rec.video), "--method", "chrom", "--out", str(out), "--quiet", "--no-download",
+                       "--face-model", str(face_model_path)])
+    assert rc == 0
+    gt = rec.ground_truth()
+    ref = window_hr(gt.t_s, gt.ppg, 0.0, float(gt.t_s[-1]))
+    s = json.loads((out / "summary.json").read_text())
+    assert abs(s["hr_bpm"] - ref) < 3.0, (s["hr_bpm"], ref)
+    assert s["x_real_time"] > 1.0

@@ -98,7 +98,9 @@ def test_ppg_with_strong_second_harmonic_reads_fundamental():
 def test_dominant_second_harmonic_with_third_harmonic_moves_down():
     # Dicrotic PPG whose 2nd harmonic carries more power than the fundamental: the max-peak
     # search finds 120; power at 180 (= 3 x 60, impossible for a 120 bpm pulse) moves it to 60.
-    x = bandpass(_ppg(60.0, 10.0, [0.8, 1.0, 0.45, 0.15]), FS, 0.7, HI_HZ)
+    # The evidence must be strong (P(3f) >= ODD_HARMONIC_MIN of the peak): on compressed webcam
+    # video, weak peaks near 1.5 f1 are mostly noise and halved correct readings.
+    x = bandpass(_ppg(60.0, 10.0, [0.8, 1.0, 0.7, 0.2]), FS, 0.7, HI_HZ)
     est = estimate_hr(x, FS)
     assert round(est.candidates[0].hr_bpm) == 120
     assert est.octave == "down"

@@ -29,6 +29,7 @@ from training.traces import Traces, cached_traces
 log = logging.getLogger(__name__)
 
 CLASSIC = ("pos", "chrom", "green")
+MEGAMIND_PATHS = (Path("/usr/share/doc/opencv-doc/examples/data/Megamind.avi"),)
 WINDOWS_S = (10.0, 20.0)
 
 
@@ -64,6 +65,7 @@ def evaluate_recording(rec: Recording, traces: Traces, run: MethodRun) -> None:
     shown = [r for r in est.readings if r.hr_raw_bpm is not None]
     run.shown_shares.append(sum(r.hr_bpm is not None for r in shown) / max(len(est.readings), 1))
     if gt is None or gt.ppg is None:
+        run.per_clip.append({"clip": rec.name, "shown": run.shown_shares[-1]})
         return
     n = min(len(bvp), len(gt.t_s))
     # UBFC: the ground-truth timestamps are the frames' capture times.
@@ -91,6 +93,32 @@ def synthetic_recordings(out_dir: Path, kind: str) -> list[Recording]:
         recs.append(Recording(name=d.name, video=files.video_path, ground_truth_path=files.ground_truth_txt,
                               dataset=f"synth-{kind}"))
     return recs
+
+
+def no_pulse_recordings(out_dir: Path, megamind: Path | None) -> list[Recording]:
+    """Faces without a pulse: a still photo (the synthetic face with zero pulse amplitude, sensor
+    noise only) and, when present, OpenCV's animated ``Megamind.avi`` (Debian's opencv-doc)."""
+    from training.synth import SynthConfig, write_clip
+
+    files = write_clip(SynthConfig(duration_s=30.0, pulse_amplitude=0.0, seed=99), out_dir / "still-photo",
+                       progress=False)
+    recs = [Recording(name="still-photo", video=files.video_path, ground_truth_path=None, dataset="no-pulse")]
+    for p in ([megamind] if megamind else list(MEGAMIND_PATHS)):
+        if p is not None and Path(p).is_file():
+            recs.append(Recording(name="Megamind.avi", video=Path(p), ground_truth_path=None, dataset="no-pulse"))
+            break
+    return recs
+
+
+def format_no_pulse(runs: list[MethodRun]) -> str:
+    sel = [r for r in runs if r.dataset == "no-pulse"]
+    if not sel:
+        return ""
+    lines = ["faces without a pulse: share of HR updates shown (the gate should withhold them)"]
+    for r in sel:
+        per = ", ".join(f"{c['clip']} {c['shown']:.2f}" for c in r.per_clip)
+        lines.append(f"  {r.method:6s} {per}")
+    return "\n".join(lines)
 
 
 def _fmt(x: float, nd: int = 2) -> str:
@@ -144,6 +172,8 @@ def benchmark_main(argv: list[str] | None = None) -> int:
     p.add_argument("--face-model", default=None)
     p.add_argument("--no-download", action="store_true", help="never download the face model")
     p.add_argument("--cache", type=Path, default=None, help="cache folder for tracking passes")
+    p.add_argument("--megamind", type=Path, default=None, help="Megamind.avi (default: Debian opencv-doc path)")
+    p.add_argument("--no-nopulse", action="store_true", help="skip the faces without a pulse")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -169,6 +199,8 @@ def benchmark_main(argv: list[str] | None = None) -> int:
     if not args.no_synth:
         for kind in ("still", "motion"):
             datasets.append((f"synth-{kind}", synthetic_recordings(Path(tmp.name), kind), ("skin",)))
+    if not args.no_nopulse:
+        datasets.append(("no-pulse", no_pulse_recordings(Path(tmp.name), args.megamind), ("skin",)))
     ubfc_root = args.ubfc or default_ubfc_root()
     if not args.no_ubfc:
         if ubfc_root is None:
@@ -191,8 +223,14 @@ def benchmark_main(argv: list[str] | None = None) -> int:
                     evaluate_recording(rec, traces, run)
     tmp.cleanup()
     print(f"tracker: {tracker_msgs[0] if tracker_msgs else '-'}")
-    print(format_table(runs))
+    print(format_table([r for r in runs if r.dataset != "no-pulse"]))
+    block = format_no_pulse(runs)
+    if block:
+        print()
+        print(block)
     for name, _, _ in datasets:
+        if name == "no-pulse":
+            continue
         block = format_per_clip(runs, name)
         if block:
             print()

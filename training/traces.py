@@ -77,7 +77,7 @@ def cached_traces(video: Path, cache_dir: Path | None, make_tracker, roi, *, pro
         finally:
             tracker.close()
     st = Path(video).stat()
-    key = hashlib.sha1(f"{Path(video).resolve()}|{st.st_size}|{st.st_mtime_ns}|{tracker_tag}|v1".encode()).hexdigest()[:16]
+    key = hashlib.sha1(f"{Path(video).resolve()}|{st.st_size}|{st.st_mtime_ns}|{tracker_tag}|roi-oval-v2".encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"traces-{key}.npz"
     if path.exists():
         z = np.load(path, allow_pickle=False)
