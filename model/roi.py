@@ -199,13 +199,14 @@ class RoiExtractor:
 
     ``last_mask`` keeps the mask of the latest call (for overlays)."""
 
-    def __init__(self, crop_size: int | None = 72, crop_scale: float = 1.2) -> None:
+    def __init__(self, crop_size: int | None = 72, crop_scale: float = 1.2, *, crop_masked: bool = False) -> None:
         if crop_size is not None and crop_size < 1:
             raise ValueError(f"crop_size must be positive or None, got {crop_size}")
         if crop_scale <= 0:
             raise ValueError(f"crop_scale must be positive, got {crop_scale}")
         self.crop_size = crop_size
         self.crop_scale = float(crop_scale)
+        self.crop_masked = bool(crop_masked)  # pixels outside the skin region set to 0 (FCUS input)
         self.last_mask: SkinMask = _EMPTY
 
     def extract(self, frame: Frame, face: Face) -> RoiSample:
@@ -223,7 +224,13 @@ class RoiExtractor:
             rgb_mean = np.full(3, np.nan)
         crop = None
         if self.crop_size is not None:
-            crop = face_crop(bgr, face.box, self.crop_size, self.crop_scale)
+            src = bgr
+            if self.crop_masked:
+                src = np.zeros_like(bgr)
+                if n_pixels > 0:
+                    keep = mask.mask[..., None] > 0
+                    src[mask.slices] = np.where(keep, bgr[mask.slices], 0)
+            crop = face_crop(src, face.box, self.crop_size, self.crop_scale)
         return RoiSample(t_s=frame.t_s, face_ok=True, rgb_mean=rgb_mean, skin_pixels=n_pixels,
                          crop=crop, box=face.box)
 

@@ -244,3 +244,20 @@ def test_extraction_is_fast(astronaut):
         extractor.extract(fr, face)
     ms = (time.perf_counter() - t0) / n * 1000
     assert ms < 5.0, f"{ms:.2f} ms per frame"
+
+
+@needs_model
+def test_masked_crop_zeroes_non_skin_pixels(astronaut):
+    img, face = astronaut
+    frame = Frame(index=0, t_s=0.0, bgr=img)
+    plain = RoiExtractor(crop_size=36).extract(frame, face).crop
+    masked = RoiExtractor(crop_size=36, crop_masked=True).extract(frame, face).crop
+    assert masked.shape == plain.shape == (36, 36, 3) and masked.dtype == np.float32
+    zero = np.all(masked == 0, axis=2)
+    assert 0.2 < zero.mean() < 0.8  # background, hair, eyes, mouth gone; the skin stays
+    skin = ~zero
+    # inside the skin the colour is the plain crop's colour (crop pixels that average a few
+    # masked source pixels, next to excluded features, are darker)
+    inner = cv2.erode(skin.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    close = np.all(np.abs(masked[inner] - plain[inner]) < 2.0, axis=1)
+    assert close.mean() > 0.85

@@ -223,7 +223,9 @@ def benchmark_main(argv: list[str] | None = None) -> int:
                     evaluate_recording(rec, traces, run)
     tmp.cleanup()
     print(f"tracker: {tracker_msgs[0] if tracker_msgs else '-'}")
-    print(format_table([r for r in runs if r.dataset != "no-pulse"]))
+    table_runs = [r for r in runs if r.dataset != "no-pulse"]
+    if table_runs:
+        print(format_table(table_runs))
     block = format_no_pulse(runs)
     if block:
         print()
