@@ -379,10 +379,9 @@ class Worker(QObject):
         return True
 
     def _reset_pipeline(self, keep_tracker_state: bool = False) -> None:
-        from model.roi import RoiExtractor
+        from model.pulse_methods import roi_extractor_for
 
-        crop = getattr(self._method, "crop_size", None) if getattr(self._method, "needs_crops", False) else None
-        self._roi = RoiExtractor(crop_size=crop)
+        self._roi = roi_extractor_for(self._method)
         if self._tracker is not None and not keep_tracker_state:
             self._tracker.reset()
         self._est = StreamingEstimator(self._method, self.est_cfg, tracker=self._tracker, roi=self._roi)

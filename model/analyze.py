@@ -61,18 +61,16 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     from tqdm import tqdm
 
     from model.face_tracking import create_face_tracker
-    from model.pulse_methods import make_pulse_method
-    from model.roi import RoiExtractor
+    from model.pulse_methods import make_pulse_method, roi_extractor_for
 
     source = VideoFileSource(video)
     method_kwargs = {"model_path": model_path} if method_name == "fcus" and model_path else {}
     method = make_pulse_method(method_name, **method_kwargs)
-    crop_size = getattr(method, "crop_size", None) if method.needs_crops else None
     tracker, tracker_msg = create_face_tracker(
         face_model, allow_download=allow_download, prefer="opencv" if tracker_kind == "opencv" else "mediapipe"
     )
     cfg = config or EstimatorConfig()
-    est = StreamingEstimator(method, cfg, tracker=tracker, roi=RoiExtractor(crop_size=crop_size))
+    est = StreamingEstimator(method, cfg, tracker=tracker, roi=roi_extractor_for(method))
     frame_t: list[float] = []
     t_start = time.perf_counter()
     total = source.info.n_frames if source.info.n_frames > 0 else None

@@ -45,6 +45,17 @@ class ClassicPulseMethod:
         return run_classic(self.name, window.rgb, window.fs_hz)
 
 
+def roi_extractor_for(method: PulseMethod):
+    """The ROI extractor a method needs: skin means only, or also the crops its model contract
+    asks for (size, scale, skin-masked). One place, so the app, ``analyze`` and training agree."""
+    from model.roi import RoiExtractor
+
+    if not method.needs_crops:
+        return RoiExtractor(crop_size=None)
+    return RoiExtractor(crop_size=method.crop_size, crop_scale=getattr(method, "crop_scale", 1.2),
+                        crop_masked=getattr(method, "crop_masked", False))
+
+
 def make_pulse_method(name: str, **kwargs) -> PulseMethod:
     """The pulse method called ``name``: a classic method, or ``fcus`` (the ONNX model)."""
     name = name.lower()

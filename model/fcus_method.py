@@ -1,0 +1,104 @@
+"""The FCUS-rPPG model as a pulse method of the streaming estimator (ONNX Runtime, no torch).
+
+The estimator hands over, about once a second, the last ~10 s of face crops resampled to its
+uniform grid (``RoiWindow.crops``, (N, S, S, 3) float32 RGB 0..255, skin-masked); the model's
+BVP for them is band-passed like the classic methods' output.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from model.fcus_runtime import FcusRuntime, ModelContractError  # noqa: F401  (re-exported)
+from model.pulse_methods import RoiWindow
+from model.signal import PULSE_HI_HZ, PULSE_LO_HZ, bandpass
+
+log = logging.getLogger(__name__)
+
+SHIPPED_MODEL_NAME = "fcus_rppg.onnx"
+
+
+def shipped_model_path() -> Path:
+    """Where the shipped model lives: ``assets/fcus_rppg.onnx`` (may not exist yet)."""
+    import assets
+
+    return Path(assets.__file__).resolve().parent / SHIPPED_MODEL_NAME
+
+
+def _resample_time(x: np.ndarray, fs_from: float, fs_to: float) -> np.ndarray:
+    """Linear resampling of (N, ...) along axis 0 from fs_from to fs_to (same time span)."""
+    n = x.shape[0]
+    t_from = np.arange(n) / fs_from
+    n_to = max(int(np.floor(t_from[-1] * fs_to + 1e-9)) + 1, 1)
+    pos = np.arange(n_to) / fs_to * fs_from
+    i0 = np.clip(np.floor(pos).astype(np.int64), 0, n - 1)
+    i1 = np.clip(i0 + 1, 0, n - 1)
+    w = (pos - i0).reshape((-1,) + (1,) * (x.ndim - 1))
+    return ((1.0 - w) * x[i0] + w * x[i1]).astype(x.dtype, copy=False)
+
+
+class FcusPulseMethod:
+    """PulseMethod "fcus": the ONNX model on the window's face crops.
+
+    ``model_path`` None means the shipped model. ``providers``: see :class:`FcusRuntime`
+    ("auto" = CUDA, then CPU). Attributes the app reads: ``crop_size`` (S of the model's
+    contract; the ROI extractor must produce S x S crops), ``crop_scale`` and ``crop_masked``
+    (how the contract's crops are cut), ``device`` ("CUDA"/"CPU") and ``providers``.
+    Raises FileNotFoundError (no model file) or ModelContractError (not a usable FCUS model).
+    """
+
+    name = "fcus"
+    needs_crops = True
+
+    def __init__(self, model_path: str | Path | None = None, providers="auto", **runtime_kwargs) -> None:
+        path = Path(model_path).expanduser() if model_path else shipped_model_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"no FCUS model at {path}; train one with `fcus-rppg train` or pass --model")
+        self.model_path = path
+        self.runtime = FcusRuntime(path, providers=providers, **runtime_kwargs)
+        c = self.runtime.contract
+        self.contract = c
+        self.crop_size: int = int(c.crop_size)
+        self.crop_scale: float = float(c.crop_scale)
+        self.crop_masked = True
+        self.fs_hz: float = float(c.fs_hz)
+        self.min_frames: int = int(c.min_frames)
+        self.min_window_s: float = self.min_frames / self.fs_hz
+        self.device: str = self.runtime.device
+        self.providers: list[str] = self.runtime.providers
+
+    @property
+    def training_summary(self) -> dict:
+        return self.runtime.training_summary
+
+    def window_bvp(self, window: RoiWindow) -> np.ndarray:
+        """Band-passed BVP (N,) for the window's crops (N, S, S, 3)."""
+        crops = window.crops
+        if crops is None:
+            raise ValueError("the FCUS method needs face crops (RoiWindow.crops is None)")
+        crops = np.asarray(crops, dtype=np.float32)
+        s = self.crop_size
+        if crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
+            raise ValueError(f"FCUS crops must be (N, {s}, {s}, 3) RGB as the model's contract says; "
+                             f"got {crops.shape}")
+        n = crops.shape[0]
+        fs = float(window.fs_hz)
+        if fs <= 0:
+            raise ValueError(f"window sampling rate must be positive, got {fs}")
+        resample = abs(fs - self.fs_hz) > 0.01 * self.fs_hz
+        x = _resample_time(crops, fs, self.fs_hz) if resample and n > 1 else crops
+        if x.shape[0] < self.min_frames:
+            raise ValueError(f"FCUS needs at least {self.min_frames} frames ({self.min_window_s:.1f} s) "
+                             f"at {self.fs_hz:g} Hz; the window has {x.shape[0]}")
+        bvp = self.runtime.run_window(x).astype(np.float64)
+        if resample:  # back onto the window's own grid
+            bvp = _resample_time(bvp, self.fs_hz, fs)
+            if len(bvp) < n:
+                bvp = np.concatenate([bvp, np.full(n - len(bvp), bvp[-1])])
+            bvp = bvp[:n]
+        if not np.all(np.isfinite(bvp)):
+            raise ValueError("the FCUS model returned non-finite values")
+        return bandpass(bvp, fs, PULSE_LO_HZ, PULSE_HI_HZ)

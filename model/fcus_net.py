@@ -1,0 +1,213 @@
+"""FCUS-rPPG network: the spectrally shared backbone (torch; training and export only).
+
+Input ``frames`` (B, 3, T, S, S) float32 RGB 0..255, skin-masked face crops (see
+:mod:`model.fcus_contract`). Everything below happens inside ``forward``, so the ONNX model
+carries it:
+
+1. Contract normalisation: per pixel and channel ``(x - mean_t x) / (mean_t x + 1)``; masked
+   pixels (always 0) stay 0, and scaling the brightness leaves the relative change (almost)
+   unchanged.
+2. ONE spatio-temporal encoder shared by the colour channels: the clip becomes three
+   single-channel videos (B*3, 1, T, S, S) and passes a small Conv3d stack:
+   spatial 3x3 conv, stride 2 (36 -> 18) -> BN -> ReLU -> 2x2 average pooling (-> 9)
+   -> (3,3,3) conv -> BN -> ReLU -> 3x3 average pooling (-> 3) -> (3,3,3) conv -> BN -> ReLU
+   (temporal padding 1: T is kept), then a skin-weighted spatial mean -> (B, 3, C, T).
+   The spatial mean weights each pixel by ``skin_fraction ** 4`` (skin_fraction = share of the
+   window's frames in which the pixel is not masked), pooled like the features: the masked area
+   does not dilute the features, and pixels on a flickering mask border (whose normalised value
+   jumps to about -1 whenever they are masked) count little. An all-masked clip gives 0.
+3. Fusion head: (B, 3*C, T) -> learned LOW-RANK colour projection (Conv1d 3C -> r, kernel 1, no
+   bias: the learned counterpart of the hand-made POS/CHROM projections) -> temporal Conv1d stack
+   (kernel 7, dilations 1, 2; keeps T) -> 1 channel -> (B, T), standardised per window (zero
+   mean, unit variance over T).
+
+Sign: the contract's BVP rises with the blood volume, but nothing here fixes the sign of an
+untrained (or unsupervisedly trained: spectral losses are sign-blind) net. The trainer orients the
+trained model (e.g. by correlating it with POS on training clips) and flips it with
+:meth:`FcusNet.flip_sign` before export.
+
+Export: every op passes the torch 2.x dynamo ONNX exporter with B and T symbolic; spatial
+reductions are sums over dims (``AdaptiveAvgPool3d((None, 1, 1))`` does not export).
+Cost (defaults, S=36): about 13k parameters and 0.18 GMAC per 160-frame window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from model.fcus_contract import DEFAULT_CONTRACT
+
+_EPS_MEAN = 1e-6  # skin-weight denominator: an all-masked clip gives 0, not NaN
+# Per-window standardisation floor (variance): a constant output gives 0, not NaN. Applied with
+# clamp, not "+ eps": the exporter's optimiser folds "+ 1e-8" away as "+ 0" (torch 2.13).
+_EPS_VAR = 1e-12
+
+
+@dataclass(frozen=True)
+class FcusNetConfig:
+    """Widths and sizes of :class:`FcusNet` (stored in checkpoints and the model card)."""
+
+    enc_widths: tuple[int, int, int] = (8, 16, 16)  # spatial stem, then two (3,3,3) convs
+    stem_stride: int = 2  # spatial stride of the stem conv (36 -> 18)
+    pool1: int = 2  # spatial average pooling after the stem (18 -> 9)
+    pool2: int = 3  # spatial average pooling after the second conv (9 -> 3)
+    rank: int = 4  # r: channels of the low-rank colour projection
+    head_width: int = 16
+    head_kernel: int = 7  # temporal kernel of the head convs (odd: keeps T)
+    head_layers: int = 2  # temporal convs after the projection; layer i has dilation 2**i
+    skin_weight_power: float = 4.0
+    seed: int = 0  # initial weights depend only on this
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FcusNetConfig":
+        d = dict(d)
+        if "enc_widths" in d:
+            d["enc_widths"] = tuple(int(v) for v in d["enc_widths"])
+        return cls(**d)
+
+
+def normalise_frames(frames: torch.Tensor) -> torch.Tensor:
+    """The contract's normalisation: ``(x - mean_t x) / (mean_t x + 1)`` over dim 2 (T)."""
+    m = frames.mean(dim=2, keepdim=True)
+    return (frames - m) / (m + 1.0)
+
+
+class FcusNet(nn.Module):
+    """Spectrally shared backbone (module docstring). ``forward(frames (B,3,T,S,S)) -> (B, T)``."""
+
+    def __init__(self, config: FcusNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or FcusNetConfig()
+        if cfg.head_kernel % 2 != 1:
+            raise ValueError(f"head_kernel must be odd (keeps T), got {cfg.head_kernel}")
+        if min(cfg.enc_widths) < 1 or cfg.rank < 1 or cfg.head_width < 1:
+            raise ValueError(f"widths and rank must be positive: {cfg}")
+        c1, c2, c3 = cfg.enc_widths
+        with torch.random.fork_rng(devices=[]):  # deterministic init; the caller's RNG untouched
+            torch.manual_seed(cfg.seed)
+            st = cfg.stem_stride
+            self.enc1 = nn.Sequential(
+                nn.Conv3d(1, c1, (1, 3, 3), stride=(1, st, st), padding=(0, 1, 1), bias=False),
+                nn.BatchNorm3d(c1),
+                nn.ReLU(inplace=True),
+            )
+            self.pool1 = nn.AvgPool3d((1, cfg.pool1, cfg.pool1)) if cfg.pool1 > 1 else nn.Identity()
+            self.enc2 = nn.Sequential(
+                nn.Conv3d(c1, c2, (3, 3, 3), padding=(1, 1, 1), bias=False),
+                nn.BatchNorm3d(c2),
+                nn.ReLU(inplace=True),
+            )
+            self.pool2 = nn.AvgPool3d((1, cfg.pool2, cfg.pool2)) if cfg.pool2 > 1 else nn.Identity()
+            self.enc3 = nn.Sequential(
+                nn.Conv3d(c2, c3, (3, 3, 3), padding=(1, 1, 1), bias=False),
+                nn.BatchNorm3d(c3),
+                nn.ReLU(inplace=True),
+            )
+            # Low-rank colour projection (B, 3*C, T) -> (B, r, T): linear, no bias.
+            self.fuse = nn.Conv1d(3 * c3, cfg.rank, 1, bias=False)
+            layers: list[nn.Module] = []
+            cin = cfg.rank
+            for i in range(cfg.head_layers):
+                d = 2**i
+                layers += [
+                    nn.Conv1d(cin, cfg.head_width, cfg.head_kernel, padding=d * (cfg.head_kernel // 2),
+                              dilation=d, bias=False),
+                    nn.BatchNorm1d(cfg.head_width),
+                    nn.ReLU(inplace=True),
+                ]
+                cin = cfg.head_width
+            self.head = nn.Sequential(*layers)
+            self.out = nn.Conv1d(cin, 1, 1, bias=False)  # a bias would be removed with the mean
+
+    # ---- stages --------------------------------------------------------------------------
+    @property
+    def feature_channels(self) -> int:
+        """Channels of :meth:`features`."""
+        return self.config.head_width if self.config.head_layers > 0 else self.config.rank
+
+    def channel_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Features of the shared encoder per colour channel: (B, 3, C, T)."""
+        b, c, t, h, w = frames.shape
+        x = normalise_frames(frames).reshape(b * c, 1, t, h, w)  # three single-channel videos
+        x = self.pool1(self.enc1(x))
+        x = self.pool2(self.enc2(x))
+        x = self.enc3(x)  # (B*3, C, T, S', S')
+        # Skin weight per pixel: share of frames in which any channel is non-zero, to a power,
+        # brought to the feature grid by the same pooling.
+        skin = (frames.amax(dim=1, keepdim=True) > 0).to(frames.dtype).mean(dim=2, keepdim=True)
+        wgt = skin**self.config.skin_weight_power  # (B, 1, 1, S, S)
+        st = self.config.stem_stride
+        if st > 1:
+            wgt = nn.functional.avg_pool3d(wgt, (1, st, st), ceil_mode=True)
+        wgt = self.pool2(self.pool1(wgt)).reshape(b, 1, 1, 1, -1)
+        x = x.reshape(b, c, x.shape[1], t, -1)  # (B, 3, C, T, S'*S')
+        return (x * wgt).sum(dim=4) / (wgt.sum(dim=4) + _EPS_MEAN)
+
+    def fused(self, frames: torch.Tensor) -> torch.Tensor:
+        """Low-rank colour projection of the per-channel features: (B, r, T)."""
+        f = self.channel_features(frames)
+        b, c, k, t = f.shape
+        return self.fuse(f.reshape(b, c * k, t))
+
+    def forward_with_features(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(bvp (B, T), feats (B, feature_channels, T))``. ``feats`` are the head's last hidden
+        activations; the raw BVP is a linear function of them (1x1 conv), so a feature-level
+        regulariser (the null-space projection) acts directly on what reaches the output."""
+        feats = self.head(self.fused(frames))
+        # Remove the temporal mean before the output conv (same result, as the conv is linear):
+        # the raw output can be a small swing on a large offset, and subtracting the offset
+        # after the conv would cost float32 precision (torch/ONNX parity).
+        y = self.out(feats - feats.mean(dim=2, keepdim=True))[:, 0, :]
+        y = y - y.mean(dim=1, keepdim=True)
+        y = y / torch.sqrt(torch.clamp((y * y).mean(dim=1, keepdim=True), min=_EPS_VAR))
+        return y, feats
+
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        """The fused features before the output layer: (B, feature_channels, T)."""
+        return self.forward_with_features(frames)[1]
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_features(frames)[0]
+
+    # ---- utilities -----------------------------------------------------------------------
+    @torch.no_grad()
+    def flip_sign(self) -> None:
+        """Negate the BVP (the trainer's orientation step)."""
+        self.out.weight.neg_()
+        if self.out.bias is not None:
+            self.out.bias.neg_()
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def estimate_macs(model: nn.Module, n_frames: int = 160, crop_size: int | None = None, batch: int = 1) -> int:
+    """Multiply-accumulates of the conv layers for one forward pass (the bulk of the cost)."""
+    s = crop_size or DEFAULT_CONTRACT.crop_size
+    macs = 0
+
+    def hook(mod, _inp, out):
+        nonlocal macs
+        k = 1
+        for v in mod.kernel_size:
+            k *= v
+        macs += out.numel() * k * (mod.in_channels // mod.groups)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv3d))]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(batch, 3, n_frames, s, s))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return macs

@@ -1,0 +1,138 @@
+"""FCUS network: shapes, the contract normalisation, shared encoder, determinism, size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from model.fcus_contract import DEFAULT_CONTRACT  # noqa: E402
+from model.fcus_export import synthetic_clip  # noqa: E402
+from model.fcus_net import FcusNet, FcusNetConfig, count_params, estimate_macs, normalise_frames  # noqa: E402
+
+S = DEFAULT_CONTRACT.crop_size
+
+
+def _clip(batch=1, t=160, seed=0) -> torch.Tensor:
+    return torch.from_numpy(synthetic_clip(batch, t, S, seed=seed))
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+@pytest.fixture(scope="module")
+def net() -> FcusNet:
+    """A net whose BatchNorm statistics match the input scale (as after training), in eval mode."""
+    m = FcusNet()
+    m.train()
+    with torch.no_grad():
+        for i in range(3):
+            m(_clip(4, 160, seed=100 + i))
+    return m.eval()
+
+
+@pytest.mark.parametrize("batch,t", [(1, DEFAULT_CONTRACT.min_frames), (2, 100), (1, 160), (3, 300)])
+def test_output_shape_and_standardised(net, batch, t):
+    with torch.no_grad():
+        y, feats = net.forward_with_features(_clip(batch, t))
+    assert y.shape == (batch, t)
+    assert feats.shape == (batch, net.feature_channels, t)
+    assert torch.all(torch.isfinite(y))
+    assert torch.allclose(y.mean(dim=1), torch.zeros(batch), atol=1e-4)
+    assert torch.allclose(y.std(dim=1, unbiased=False), torch.ones(batch), atol=1e-3)
+    assert torch.equal(net.features(_clip(batch, t)), feats)
+
+
+def test_normalisation_is_the_contracts():
+    x = _clip(1, 64)
+    m = x.mean(dim=2, keepdim=True)
+    assert torch.allclose(normalise_frames(x), (x - m) / (m + 1))
+    z = normalise_frames(torch.zeros(1, 3, 64, S, S))
+    assert torch.count_nonzero(z) == 0  # masked pixels stay 0
+
+
+def test_brightness_scaling_leaves_output_nearly_unchanged(net):
+    x = _clip(2, 160, seed=3)
+    with torch.no_grad():
+        y1, y2 = net(x), net(1.3 * x)
+    assert float((y1 - y2).abs().max()) < 0.01
+    assert _corr(y1.numpy(), y2.numpy()) > 0.995
+
+
+def test_all_zero_input_gives_finite_output(net):
+    with torch.no_grad():
+        y, feats = net.forward_with_features(torch.zeros(2, 3, 160, S, S))
+    assert torch.all(torch.isfinite(y)) and torch.all(torch.isfinite(feats))
+
+
+def test_more_masked_pixels_change_little(net):
+    """Masking a band of skin (fewer skin pixels, same pulse) barely moves the BVP: the spatial
+    mean is over skin pixels, not diluted by the masked area."""
+    x = _clip(1, 160, seed=5)
+    x2 = x.clone()
+    x2[..., : S // 3, :] = 0  # top third masked
+    with torch.no_grad():
+        y1, y2 = net(x), net(x2)
+    assert _corr(y1.numpy(), y2.numpy()) > 0.98
+
+
+def test_shared_encoder_permutes_with_colour_channels(net):
+    x = _clip(2, 96, seed=7)
+    perm = [2, 0, 1]
+    with torch.no_grad():
+        f = net.channel_features(x)
+        fp = net.channel_features(x[:, perm])
+    assert f.shape == (2, 3, FcusNetConfig().enc_widths[-1], 96)
+    assert torch.allclose(fp, f[:, perm], atol=1e-5)
+
+
+def test_deterministic_init_and_rng_untouched():
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    a, b = FcusNet(FcusNetConfig(seed=1)), FcusNet(FcusNetConfig(seed=1))
+    after = torch.rand(3)
+    assert torch.equal(before, after)  # building nets does not consume the caller's RNG
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+    c = FcusNet(FcusNetConfig(seed=2))
+    assert not torch.equal(a.fuse.weight, c.fuse.weight)
+
+
+def test_flip_sign_negates_output(net):
+    x = _clip(1, 128, seed=9)
+    m = FcusNet()
+    m.load_state_dict(net.state_dict())
+    m.eval()
+    with torch.no_grad():
+        y = m(x)
+        m.flip_sign()
+        assert torch.allclose(m(x), -y, atol=1e-6)
+
+
+def test_trains_backward_in_train_mode():
+    m = FcusNet().train()
+    x = _clip(2, 96, seed=11)
+    y, feats = m.forward_with_features(x)
+    (y[:, 1:] * y[:, :-1]).mean().backward()
+    grads = [p.grad for p in m.parameters()]
+    assert all(g is not None and torch.all(torch.isfinite(g)) for g in grads)
+    assert m.fuse.weight.grad.abs().sum() > 0 and m.enc1[0].weight.grad.abs().sum() > 0
+
+
+def test_small_network():
+    m = FcusNet()
+    n_params, macs = count_params(m), estimate_macs(m, 160)
+    assert n_params < 50_000
+    assert macs < 400e6  # one 160-frame window, all three colour channels
+    assert m.fuse.weight.shape == (m.config.rank, 3 * m.config.enc_widths[-1], 1)  # low rank, no bias
+    assert m.fuse.bias is None
+
+
+def test_config_round_trip():
+    cfg = FcusNetConfig(enc_widths=(4, 8, 8), rank=3, seed=5)
+    assert FcusNetConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError):
+        FcusNet(FcusNetConfig(head_kernel=6))

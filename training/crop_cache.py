@@ -1,0 +1,487 @@
+"""Preprocessing cache shared by training and evaluation: one tracking pass per recording.
+
+Each recording is decoded ONCE, through the same face tracker and ROI code the app uses
+(:func:`model.face_tracking.create_face_tracker` with the app's defaults, and
+``RoiExtractor(crop_size=contract.crop_size, crop_scale=contract.crop_scale, crop_masked=True)``),
+so training sees exactly the crops live inference sees. Per frame it keeps the skin-masked face
+crop, a background crop (a non-face square of the frame, the null-space regulariser's non-pulse
+reference), whether a face was found and the skin mean colour. These are then put on a uniform
+grid at ``contract.fs_hz`` from the real timestamps: each grid point takes the nearest frame, and
+is invalid when that frame had no face or lies more than ``MAX_GAP_S`` away.
+
+One cache entry per recording, a folder of ``.npy`` files (memory-mapped on load)::
+
+    <cache_dir>/<name>-<key>/
+        t_s.npy          (N,)        float64  uniform grid, seconds from the first frame
+        face.npy         (N,S,S,3)   float16  skin-masked face crop, RGB 0..255, 0 off the skin
+        background.npy   (N,S,S,3)   float16  background crop, RGB 0..255 (not masked)
+        valid.npy        (N,)        bool     face found at a frame within MAX_GAP_S
+        rgb_mean.npy     (N,3)       float32  skin mean R, G, B (NaN without a face)
+        face_box.npy     (N,4)       float32  tracked face box x, y, w, h in pixels (NaN: none)
+        background_box.npy (N,4)     float32  the background square x, y, w, h
+        frame_index.npy  (N,)        int32    the source frame each grid point took
+        frame_t_s.npy    (F,)        float64  the source frames' own times
+        frame_face_ok.npy (F,)       bool
+        meta.json                              what, how, when (written last)
+
+The key hashes the source path, its size and mtime (for an image folder: file count, total size,
+newest mtime), the contract's crop settings and grid rate, and the face model path, so a changed
+input or setting makes a new entry. An entry is written into a temporary folder and renamed into
+place when complete: a killed run never leaves a half entry (stale temporary folders are removed
+on a later run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from model.fcus_contract import DEFAULT_CONTRACT, FcusContract
+from model.roi import RoiExtractor, face_crop
+from model.types import Box
+from training.datasets import IMAGE_SUFFIXES, Recording
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+MAX_GAP_S = 0.5  # a grid point farther than this from its nearest frame is invalid
+APP_CACHE_NAME = "fcus-rppg"
+_TMP_PREFIX = ".tmp-"
+_STALE_TMP_S = 6 * 3600.0
+_MIN_BG_SIDE_PX = 8
+
+ARRAY_FILES = ("t_s", "face", "background", "valid", "rgb_mean", "face_box", "background_box",
+               "frame_index", "frame_t_s", "frame_face_ok")
+_MMAP_ARRAYS = ("face", "background")
+
+
+def default_cache_dir() -> Path:
+    """``platformdirs.user_cache_dir("fcus-rppg")/crops``."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_CACHE_NAME)) / "crops"
+
+
+@dataclass
+class CachedRecording:
+    """One recording on the uniform grid. ``face``/``background`` are (N, S, S, 3) float16 RGB
+    0..255 (memory-mapped when loaded from the cache); ``valid`` (N,) marks grid points with a
+    face. ``source`` gives the ground truth (``source.ground_truth()``): for evaluation only."""
+
+    name: str
+    t_s: np.ndarray
+    face: np.ndarray
+    background: np.ndarray
+    valid: np.ndarray
+    rgb_mean: np.ndarray
+    fs_hz: float
+    source: Recording | None = None
+    path: Path | None = None
+    face_box: np.ndarray | None = None
+    background_box: np.ndarray | None = None
+    frame_index: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        """Grid points (frames at ``fs_hz``)."""
+        return int(len(self.t_s))
+
+    @property
+    def crop_size(self) -> int:
+        return int(self.face.shape[1])
+
+    @property
+    def valid_share(self) -> float:
+        return float(np.mean(self.valid)) if len(self.valid) else 0.0
+
+    def ground_truth(self):
+        """The source's ground truth (evaluation only), or None."""
+        return self.source.ground_truth() if self.source is not None else None
+
+
+# ---- keys and paths -----------------------------------------------------------------------------
+def source_fingerprint(path: Path) -> dict:
+    """Identity of a recording's frames: a file's size and mtime; an image folder's file count,
+    total size and newest mtime."""
+    p = Path(path)
+    if p.is_dir():
+        n = size = newest = 0
+        with os.scandir(p) as it:
+            for e in it:
+                if e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES:
+                    st = e.stat()
+                    n += 1
+                    size += st.st_size
+                    newest = max(newest, st.st_mtime_ns)
+        return {"kind": "images", "n": n, "size": size, "mtime_ns": newest}
+    st = p.stat()
+    return {"kind": "file", "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def cache_key(recording: Recording, contract: FcusContract, face_model_tag: str) -> str:
+    spec = {
+        "version": CACHE_VERSION,
+        "source": str(Path(recording.video).resolve()),
+        "fingerprint": source_fingerprint(recording.video),
+        "crop_size": contract.crop_size,
+        "crop_scale": contract.crop_scale,
+        "crop_masked": True,
+        "fs_hz": contract.fs_hz,
+        "max_gap_s": MAX_GAP_S,
+        "face_model": face_model_tag,
+    }
+    return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _slug(name: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    return (s or "rec")[:48]
+
+
+def entry_dir(cache_dir: Path, recording: Recording, contract: FcusContract, face_model_tag: str) -> Path:
+    return Path(cache_dir) / f"{_slug(recording.name)}-{cache_key(recording, contract, face_model_tag)}"
+
+
+def _face_model_tag(path: Path | None) -> str:
+    return str(Path(path).resolve()) if path is not None else "opencv"
+
+
+# ---- the background square ------------------------------------------------------------------------
+def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
+
+
+def background_box(face: Box, crop_scale: float, width: int, height: int) -> Box:
+    """A square of the face crop's side beside the face (left or right, whichever has more
+    room, at the face's height), else the frame's top corner away from the face, else the
+    largest square that fits beside, above or below the face (smaller than the crop), else the
+    top corner anyway (a face filling the frame). Never overlaps the face box or the face crop
+    square except in that last case."""
+    s = max(int(round(max(face.w, face.h) * crop_scale)), 1)
+    cx0 = int(round(face.cx - s / 2.0))
+    cy0 = int(round(face.cy - s / 2.0))
+    # the region to avoid: the face crop square joined with the face box
+    left = min(cx0, int(math.floor(face.x)))
+    right = max(cx0 + s, int(math.ceil(face.x + face.w)))
+    top = min(cy0, int(math.floor(face.y)))
+    bottom = max(cy0 + s, int(math.ceil(face.y + face.h)))
+    avoid = (left, top, right - left, bottom - top)
+    room_left, room_right = max(left, 0), max(width - right, 0)
+    room_top, room_bottom = max(top, 0), max(height - bottom, 0)
+
+    def clamp_y(side: int) -> int:
+        return int(min(max(cy0, 0), max(height - side, 0)))
+
+    def clamp_x(side: int) -> int:
+        return int(min(max(cx0, 0), max(width - side, 0)))
+
+    if s <= height and max(room_left, room_right) >= s:
+        x = left - s if room_left >= room_right else right
+        return Box(float(x), float(clamp_y(s)), float(s), float(s))
+    side = min(s, height, width)
+    corner_x = width - side if face.cx < width / 2.0 else 0
+    corner = (corner_x, 0, side, side)
+    if not _overlaps(corner, avoid):
+        return Box(*map(float, corner))
+    options = [
+        (min(room_left, s, height), "left"), (min(room_right, s, height), "right"),
+        (min(room_top, s, width), "top"), (min(room_bottom, s, width), "bottom"),
+    ]
+    best, where = max(options)
+    if best >= _MIN_BG_SIDE_PX:
+        if where == "left":
+            return Box(float(left - best), float(clamp_y(best)), float(best), float(best))
+        if where == "right":
+            return Box(float(right), float(clamp_y(best)), float(best), float(best))
+        if where == "top":
+            return Box(float(clamp_x(best)), float(top - best), float(best), float(best))
+        return Box(float(clamp_x(best)), float(bottom), float(best), float(best))
+    return Box(*map(float, corner))
+
+
+# ---- one tracking pass ------------------------------------------------------------------------------
+@dataclass
+class FrameTrack:
+    """Per-frame output of the tracking pass (before the grid)."""
+
+    t_s: np.ndarray  # (F,)
+    face: list  # F crops (S,S,3) float16
+    background: list  # F crops (S,S,3) float16
+    face_ok: np.ndarray  # (F,) bool
+    rgb_mean: np.ndarray  # (F,3)
+    face_box: np.ndarray  # (F,4)
+    background_box: np.ndarray  # (F,4)
+    tracker: str = ""
+    corrupt_frames: int = 0
+
+
+def track_recording(recording: Recording, tracker, roi: RoiExtractor, *, progress: bool = False) -> FrameTrack:
+    """Decode ``recording`` once, tracking the face and cutting the crops of every frame."""
+    from tqdm import tqdm
+
+    size = int(roi.crop_size)
+    zero = np.zeros((size, size, 3), np.float16)
+    source = recording.frame_source()
+    total = getattr(source, "n_frames", None) or getattr(getattr(source, "info", None), "n_frames", None)
+    t, faces, bgs, ok, means, fboxes, bboxes = [], [], [], [], [], [], []
+    bg_box: Box | None = None
+    nan4 = (np.nan,) * 4
+    with tqdm(total=total or None, disable=not progress, leave=False, unit="frame", file=sys.stderr,
+              desc=f"crops {recording.name}") as bar:
+        for frame in source:
+            face = tracker.process(frame)
+            s = roi.extract(frame, face)
+            h, w = frame.bgr.shape[:2]
+            good = bool(s.face_ok and s.crop is not None and s.skin_pixels > 0 and s.box is not None)
+            if s.box is not None:
+                bg_box = background_box(s.box, roi.crop_scale, w, h)
+            elif bg_box is None:
+                side = max(min(h, w) // 3, 1)
+                bg_box = Box(0.0, 0.0, float(side), float(side))
+            bg = face_crop(frame.bgr, bg_box, size, 1.0)
+            t.append(frame.t_s)
+            faces.append(s.crop.astype(np.float16) if good else zero)
+            bgs.append(bg.astype(np.float16) if bg is not None else zero)
+            ok.append(good)
+            means.append(s.rgb_mean if good else np.full(3, np.nan))
+            fboxes.append((s.box.x, s.box.y, s.box.w, s.box.h) if s.box is not None else nan4)
+            bboxes.append((bg_box.x, bg_box.y, bg_box.w, bg_box.h))
+            bar.update(1)
+    if not t:
+        from model.video_source import SourceError
+
+        raise SourceError(f"{recording.video} gave no readable frames")
+    return FrameTrack(
+        t_s=np.asarray(t, dtype=np.float64), face=faces, background=bgs,
+        face_ok=np.asarray(ok, dtype=bool), rgb_mean=np.asarray(means, dtype=np.float32),
+        face_box=np.asarray(fboxes, dtype=np.float32), background_box=np.asarray(bboxes, dtype=np.float32),
+        tracker=getattr(tracker, "name", ""), corrupt_frames=int(getattr(source, "corrupt_frames", 0)),
+    )
+
+
+def uniform_grid(frame_t_s: np.ndarray, fs_hz: float, face_ok: np.ndarray,
+                 max_gap_s: float = MAX_GAP_S) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid times ``t0 + k / fs_hz`` over the frames' span, the nearest frame of each grid point,
+    and its validity (nearest frame has a face and is within ``max_gap_s``)."""
+    t = np.asarray(frame_t_s, dtype=np.float64)
+    n = int(math.floor((t[-1] - t[0]) * fs_hz + 1e-6)) + 1
+    tg = t[0] + np.arange(n, dtype=np.float64) / fs_hz
+    j = np.clip(np.searchsorted(t, tg), 1, max(len(t) - 1, 1)) if len(t) > 1 else np.zeros(n, np.int64)
+    if len(t) > 1:
+        left = j - 1
+        nearest = np.where(np.abs(t[left] - tg) <= np.abs(t[j] - tg), left, j)
+    else:
+        nearest = j
+    valid = np.asarray(face_ok, dtype=bool)[nearest] & (np.abs(t[nearest] - tg) <= max_gap_s)
+    return tg, nearest.astype(np.int64), valid
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    np.save(path, arr, allow_pickle=False)
+
+
+def _write_entry(tmp: Path, track: FrameTrack, fs_hz: float, crop_size: int) -> dict:
+    tg, nearest, valid = uniform_grid(track.t_s, fs_hz, track.face_ok)
+    n = len(tg)
+    for name, frames in (("face", track.face), ("background", track.background)):
+        out = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=np.float16,
+                                        shape=(n, crop_size, crop_size, 3))
+        for k, j in enumerate(nearest):
+            out[k] = frames[j]
+        out.flush()
+        del out
+    _save_npy(tmp / "t_s.npy", tg)
+    _save_npy(tmp / "valid.npy", valid)
+    _save_npy(tmp / "rgb_mean.npy", track.rgb_mean[nearest])
+    _save_npy(tmp / "face_box.npy", track.face_box[nearest])
+    _save_npy(tmp / "background_box.npy", track.background_box[nearest])
+    _save_npy(tmp / "frame_index.npy", nearest.astype(np.int32))
+    _save_npy(tmp / "frame_t_s.npy", track.t_s)
+    _save_npy(tmp / "frame_face_ok.npy", track.face_ok)
+    return {"n_grid": n, "valid_share": float(valid.mean()) if n else 0.0}
+
+
+def _clean_stale_tmp(cache_dir: Path) -> None:
+    now = time.time()
+    for p in cache_dir.glob(f"{_TMP_PREFIX}*"):
+        try:
+            if now - p.stat().st_mtime > _STALE_TMP_S:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _make_tracker(face_model: Path | None, allow_download: bool):
+    from model.face_tracking import create_face_tracker
+
+    # the app's defaults (num_faces, detect_every): the same crops as live inference
+    if face_model is None:
+        return create_face_tracker(None, allow_download=False, prefer="opencv")
+    return create_face_tracker(face_model, allow_download=allow_download)
+
+
+def build_entry(recording: Recording, entry: Path, contract: FcusContract, face_model: Path | None,
+                allow_download: bool = False, progress: bool = True) -> None:
+    """Track ``recording`` and write its entry atomically to ``entry``."""
+    entry = Path(entry)
+    tmp = entry.parent / f"{_TMP_PREFIX}{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        t0 = time.perf_counter()
+        tracker, msg = _make_tracker(face_model, allow_download)
+        try:
+            roi = RoiExtractor(crop_size=contract.crop_size, crop_scale=contract.crop_scale, crop_masked=True)
+            track = track_recording(recording, tracker, roi, progress=progress)
+        finally:
+            tracker.close()
+        if face_model is not None and track.tracker != "mediapipe":
+            log.warning("%s: the face model did not load (%s); crops come from the OpenCV tracker",
+                        recording.name, msg)
+        stats = _write_entry(tmp, track, contract.fs_hz, contract.crop_size)
+        runtime_s = time.perf_counter() - t0
+        meta = {
+            "version": CACHE_VERSION,
+            "name": recording.name,
+            "dataset": recording.dataset,
+            "source": str(Path(recording.video).resolve()),
+            "fingerprint": source_fingerprint(recording.video),
+            "fs_hz": contract.fs_hz,
+            "crop_size": contract.crop_size,
+            "crop_scale": contract.crop_scale,
+            "crop_masked": True,
+            "max_gap_s": MAX_GAP_S,
+            "face_model": str(face_model) if face_model is not None else None,
+            "tracker": track.tracker,
+            "tracker_message": msg,
+            "n_source_frames": int(len(track.t_s)),
+            "source_fps_hz": float((len(track.t_s) - 1) / (track.t_s[-1] - track.t_s[0]))
+            if len(track.t_s) > 1 and track.t_s[-1] > track.t_s[0] else None,
+            "face_share": float(track.face_ok.mean()),
+            "corrupt_frames": track.corrupt_frames,
+            "runtime_s": runtime_s,
+            "created": datetime.now().isoformat(timespec="seconds"),
+            **stats,
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        try:
+            os.rename(tmp, entry)
+        except OSError:
+            if (entry / "meta.json").is_file():  # another run finished the same entry first
+                log.info("cache entry %s written concurrently; keeping it", entry)
+            else:
+                raise
+        log.info("cached %s: %d frames -> %d grid points (%.0f%% valid) in %.1f s", recording.name,
+                 meta["n_source_frames"], meta["n_grid"], 100 * meta["valid_share"], runtime_s)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_entry(entry: Path, recording: Recording | None = None) -> CachedRecording:
+    """Open a cache entry; the crops are memory-mapped (read-only)."""
+    entry = Path(entry)
+    meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+    arrays = {}
+    for name in ARRAY_FILES:
+        p = entry / f"{name}.npy"
+        if p.exists():
+            arrays[name] = np.load(p, mmap_mode="r" if name in _MMAP_ARRAYS else None, allow_pickle=False)
+    return CachedRecording(
+        name=meta.get("name", entry.name) if recording is None else recording.name,
+        t_s=arrays["t_s"], face=arrays["face"], background=arrays["background"],
+        valid=arrays["valid"], rgb_mean=arrays["rgb_mean"], fs_hz=float(meta["fs_hz"]),
+        source=recording, path=entry, face_box=arrays.get("face_box"),
+        background_box=arrays.get("background_box"), frame_index=arrays.get("frame_index"), meta=meta,
+    )
+
+
+def build_cache(
+    recordings: Sequence[Recording],
+    cache_dir: str | os.PathLike | None = None,
+    contract: FcusContract = DEFAULT_CONTRACT,
+    face_model: str | os.PathLike | None = None,
+    allow_download: bool = False,
+    progress: bool = True,
+) -> list[CachedRecording]:
+    """The cached crops of every recording, tracking (decoding) only those not cached yet.
+
+    ``face_model``: the MediaPipe model (resolved like the app: explicit path, ``FCUS_FACE_MODEL``,
+    user cache, download when ``allow_download``); without one the OpenCV tracker cuts the crops
+    (and the key says so). ``cache_dir`` defaults to :func:`default_cache_dir`."""
+    from tqdm import tqdm
+
+    from model.face_model import resolve_face_model
+
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    _clean_stale_tmp(cache)
+    resolution = resolve_face_model(face_model, allow_download=allow_download)
+    model_path = resolution.path
+    if model_path is None:
+        log.warning("no face model (%s): the crops come from the OpenCV tracker", resolution.message)
+    tag = _face_model_tag(model_path)
+    out = []
+    recs = list(recordings)
+    for rec in tqdm(recs, desc="crop cache", unit="rec", file=sys.stderr,
+                    disable=not progress or len(recs) < 2):
+        entry = entry_dir(cache, rec, contract, tag)
+        if not (entry / "meta.json").is_file():
+            build_entry(rec, entry, contract, model_path, allow_download=allow_download, progress=progress)
+        out.append(load_entry(entry, rec))
+    return out
+
+
+def cache_size_bytes(entries: Sequence[CachedRecording]) -> int:
+    """Bytes on disk of the entries' folders."""
+    total = 0
+    for e in entries:
+        if e.path is not None:
+            total += sum(p.stat().st_size for p in Path(e.path).iterdir() if p.is_file())
+    return total
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m training.crop_cache ROOT [--cache-dir D] [--crop-size S] [--face-model P]``."""
+    import argparse
+    from dataclasses import replace
+
+    from training.datasets import read_dataset
+
+    ap = argparse.ArgumentParser(description="Build the crop cache of a dataset folder.")
+    ap.add_argument("root")
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--crop-size", type=int, default=DEFAULT_CONTRACT.crop_size)
+    ap.add_argument("--face-model", default=None)
+    ap.add_argument("--allow-download", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    contract = replace(DEFAULT_CONTRACT, crop_size=args.crop_size)
+    t0 = time.perf_counter()
+    entries = build_cache(read_dataset(Path(args.root)), args.cache_dir, contract, args.face_model,
+                          allow_download=args.allow_download)
+    dt = time.perf_counter() - t0
+    for e in entries:
+        print(f"{e.name}: {e.n_frames} grid frames, {100 * e.valid_share:.1f}% valid, {e.path}")
+    print(f"{len(entries)} recordings, {cache_size_bytes(entries) / 1e6:.1f} MB, {dt:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
