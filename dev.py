@@ -2,7 +2,7 @@
 """Two-command entry for a fresh machine (needs only Python 3.11+ and pip):
 
     python3 dev.py app     set up .venv and open the app (extra arguments go to fcus-rppg)
-    python3 dev.py test    set up .venv with the test tools and run the test suite
+    python3 dev.py test    set up .venv with the test and training tools (torch), run the tests
 
 Set-up is idempotent: it re-installs only when pyproject.toml changed since the last install.
 """
@@ -59,9 +59,9 @@ def main(argv: list[str]) -> int:
         ensure_env()
         return subprocess.call([str(BIN / "fcus-rppg"), *rest])
     if cmd == "setup":
-        ensure_env("dev")
+        ensure_env("dev,train", with_torch=True)
         return 0
-    ensure_env("dev")
+    ensure_env("dev,train", with_torch=True)
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     rc = subprocess.call([str(PY), "-m", "pytest", *rest], cwd=ROOT, env=env)
     if rc == 5:
