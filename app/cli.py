@@ -10,6 +10,9 @@ USAGE = """usage: fcus-rppg [app options]            open the desktop app
        fcus-rppg analyze VIDEO --out DIR     measure the pulse in a video file
        fcus-rppg synth --out DIR             write a synthetic pulse video with ground truth
        fcus-rppg benchmark                   accuracy and speed tables (methods side by side)
+       fcus-rppg train --data DIR --out DIR  train FCUS-rPPG without labels (needs the train extra)
+       fcus-rppg evaluate --out DIR          leave-subjects-out evaluation, convergence and ablation
+       fcus-rppg export --weights W --out M  trained weights to ONNX with the model contract
 
 Run a subcommand with --help for its options."""
 
@@ -38,7 +41,26 @@ def _app(argv: list[str]) -> int:
     return app_main(argv)
 
 
-SUBCOMMANDS = {"analyze": _analyze, "synth": _synth, "benchmark": _benchmark}
+def _train(argv: list[str]) -> int:
+    from training.fcus_train import train_main
+
+    return train_main(argv)
+
+
+def _evaluate(argv: list[str]) -> int:
+    from training.fcus_study import evaluate_main
+
+    return evaluate_main(argv)
+
+
+def _export(argv: list[str]) -> int:
+    from model.fcus_export import export_main
+
+    return export_main(argv)
+
+
+SUBCOMMANDS = {"analyze": _analyze, "synth": _synth, "benchmark": _benchmark, "train": _train,
+               "evaluate": _evaluate, "export": _export}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -285,3 +285,34 @@ def model_from_checkpoint(path: str | os.PathLike):
     net = FcusNet(FcusNetConfig.from_dict(cfg) if cfg else None)
     net.load_state_dict(state)
     return net, extra
+
+
+def export_main(argv: list[str] | None = None) -> int:
+    """``fcus-rppg export --weights W --out M.onnx``: the trained weights (``fcus-rppg train``)
+    to one ONNX file with the contract in its metadata, checked for parity with torch."""
+    import argparse
+    import sys
+
+    from model.fcus_contract import DEFAULT_CONTRACT
+
+    p = argparse.ArgumentParser(prog="fcus-rppg export", description=export_main.__doc__.split("\n")[0])
+    p.add_argument("--weights", required=True, help="weights file written by fcus-rppg train (fcus_weights.pt)")
+    p.add_argument("--out", required=True, help="ONNX file to write (e.g. assets/fcus_rppg.onnx)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest torch/ONNX difference accepted")
+    args = p.parse_args(argv)
+    try:
+        model, extra = model_from_checkpoint(args.weights)
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        print(f"fcus-rppg export: cannot load {args.weights}: {e}", file=sys.stderr)
+        return 2
+    model.eval()
+    summary = extra.get("training_summary", {}) if isinstance(extra, dict) else {}
+    out = export_onnx(model, args.out, DEFAULT_CONTRACT, summary)
+    diff = parity_check(model, out, DEFAULT_CONTRACT)
+    if not diff < args.tolerance:
+        out.unlink(missing_ok=True)
+        print(f"fcus-rppg export: torch and ONNX Runtime differ by {diff:.2e} (> {args.tolerance:g}); "
+              "nothing written", file=sys.stderr)
+        return 1
+    print(f"exported {out} ({out.stat().st_size / 1e3:.0f} kB); torch vs ONNX Runtime max abs diff {diff:.1e}")
+    return 0

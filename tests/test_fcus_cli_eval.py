@@ -1,0 +1,63 @@
+"""The export command and the evaluation helpers of the FCUS study."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from model.fcus_contract import DEFAULT_CONTRACT  # noqa: E402
+from model.fcus_export import export_main, save_checkpoint  # noqa: E402
+from model.fcus_net import FcusNet, FcusNetConfig  # noqa: E402
+from model.fcus_runtime import FcusRuntime  # noqa: E402
+from model.pulse_methods import RoiWindow  # noqa: E402
+from training.fcus_eval import (  # noqa: E402
+    TorchPulseMethod, bland_altman_png, convergence_png, loso_folds,
+)
+from training.metrics import WindowHr  # noqa: E402
+
+
+def test_export_command_writes_a_checked_model(tmp_path, capsys):
+    net = FcusNet(FcusNetConfig(seed=1))
+    w = tmp_path / "fcus_weights.pt"
+    save_checkpoint(w, net, extra={"training_summary": {"epochs": 1.0, "note": "test"}})
+    out = tmp_path / "m.onnx"
+    assert export_main(["--weights", str(w), "--out", str(out)]) == 0
+    assert "max abs diff" in capsys.readouterr().out
+    rt = FcusRuntime(out, providers="cpu")
+    assert rt.device == "CPU"
+    assert rt.contract == DEFAULT_CONTRACT
+    assert rt.training_summary.get("note") == "test"
+
+
+def test_export_command_refuses_a_bad_weights_file(tmp_path, capsys):
+    bad = tmp_path / "w.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert export_main(["--weights", str(bad), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "cannot load" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_torch_pulse_method_matches_the_window():
+    net = FcusNet(FcusNetConfig(seed=0))
+    m = TorchPulseMethod(net)
+    rng = np.random.default_rng(0)
+    crops = (120 + rng.normal(0, 2, (200, 36, 36, 3))).astype(np.float32)
+    bvp = m.window_bvp(RoiWindow(t_s=np.arange(200) / 30.0, rgb=np.zeros((200, 3)), fs_hz=30.0, crops=crops))
+    assert bvp.shape == (200,) and np.isfinite(bvp).all()
+    assert net.training  # restored after evaluation
+
+
+def test_loso_folds_cover_every_subject_once():
+    names = [f"s{i}" for i in range(8)]
+    folds = loso_folds(names, 4)
+    assert len(folds) == 4 and sorted(sum(folds, [])) == names
+    assert all(len(f) == 2 for f in folds)
+
+
+def test_plots_are_written(tmp_path):
+    pairs = [WindowHr(i * 20.0, 70 + i, 71 + 0.5 * i) for i in range(6)]
+    bland_altman_png(pairs, tmp_path / "ba.png", "test")
+    convergence_png({"fcus": [(0.25, 9.0), (1.0, 5.0)], "plain": [(0.25, 12.0), (1.0, 10.0)]},
+                    tmp_path / "conv.png", {"pos": 7.0})
+    for p in ("ba.png", "conv.png"):
+        assert (tmp_path / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

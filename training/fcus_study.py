@@ -1,0 +1,205 @@
+"""``fcus-rppg evaluate``: leave-subjects-out evaluation of FCUS-rPPG against the classic methods,
+with the convergence study (the paper's headline: about one epoch reaches the best accuracy) and
+the ablation of the three FCUS components, all in one run and printed side by side.
+
+Per fold the model is trained on the other subjects' clips (no labels) and scored on the held-out
+subjects at each requested epoch; the held-out windows of all folds are pooled. POS and CHROM run
+on the same tracking pass and the same windows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from training.fcus_eval import (
+    WINDOWS_S, MethodScore, bland_altman_png, convergence_png, evaluate_model, format_per_subject,
+    format_scores, loso_folds,
+)
+from training.metrics import hr_metrics
+
+log = logging.getLogger(__name__)
+
+# name -> which components are on (masking, smoothing, null_space)
+VARIANTS = {
+    "fcus": (True, True, True),
+    "plain": (False, False, False),
+    "no-masking": (False, True, True),
+    "no-smoothing": (True, False, True),
+    "no-null-space": (True, True, False),
+}
+CONVERGENCE_EPOCHS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def run_variant(variant: str, cached, folds: list[list[str]], base_cfg, epochs: float, eval_epochs, device: str,
+                progress: bool = True) -> dict:
+    """Train one variant on every fold; returns {epoch: MethodScore pooled over held-out subjects},
+    plus timings."""
+    from model.fcus_net import FcusNet, FcusNetConfig
+    from training.clips import ClipSampler
+    from training.fcus_train import train
+
+    masking, smoothing, null_space = VARIANTS[variant]
+    by_epoch: dict[float, MethodScore] = {}
+    times = []
+    for k, test_names in enumerate(folds):
+        train_recs = [c for c in cached if c.name not in test_names]
+        test_recs = [c for c in cached if c.name in test_names]
+        cfg = replace(base_cfg, epochs=epochs, eval_epochs=tuple(eval_epochs), masking=masking,
+                      smoothing=smoothing, null_space=null_space, device=device, checkpoint_dir=None,
+                      progress=progress)
+        sampler = ClipSampler(train_recs, window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=cfg.seed)
+        model = FcusNet(FcusNetConfig(seed=cfg.seed))
+        dev = device if device != "auto" else ("cuda" if _cuda() else "cpu")
+
+        def evaluate(m, _test=test_recs):
+            return {"scores": evaluate_model(m, _test, classic=(), device=dev)["fcus"]}
+
+        t0 = time.perf_counter()
+        result = train(model, sampler, cfg, evaluate=evaluate)
+        times.append({"fold": k, "test": test_names, "train_time_s": result.train_time_s,
+                      "wall_s": time.perf_counter() - t0, "steps_per_epoch": result.steps_per_epoch,
+                      "epoch_times_s": result.epoch_times_s, "device": result.device,
+                      "masked_share": result.masked_share, "undone_steps": result.undone_steps})
+        for ev in result.evaluations:
+            e = float(ev["epoch"])
+            sc = by_epoch.setdefault(e, MethodScore(f"{variant}@{e:g}"))
+            part: MethodScore = ev["result"]["scores"]
+            for subj, per_w in part.per_subject.items():
+                for w, pairs in per_w.items():
+                    sc.add(subj, w, pairs)
+        log.info("variant %s fold %d done in %.0f s", variant, k, times[-1]["wall_s"])
+    return {"by_epoch": by_epoch, "times": times}
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="fcus-rppg evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+    p.add_argument("--folds", type=int, default=4, help="leave-subjects-out folds")
+    p.add_argument("--epochs", type=float, default=1.0, help="epochs for the accuracy run")
+    p.add_argument("--variants", default="fcus", help=f"comma-separated, of {','.join(VARIANTS)}")
+    p.add_argument("--convergence", action="store_true",
+                   help=f"evaluate every variant at {CONVERGENCE_EPOCHS} epochs (trains up to the last)")
+    p.add_argument("--eval-epochs", default=None, help="comma-separated epochs to evaluate at")
+    p.add_argument("--cache", type=Path, default=None, help="crop cache folder")
+    p.add_argument("--face-model", default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="folder for tables (JSON) and plots (PNG)")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+
+    from model.fcus_contract import DEFAULT_CONTRACT
+    from training.crop_cache import build_cache
+    from training.datasets import default_ubfc_root, read_dataset
+    from training.fcus_train import TrainConfig
+
+    root = args.data or default_ubfc_root()
+    if root is None:
+        print("fcus-rppg evaluate: no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)",
+              file=sys.stderr)
+        return 2
+    face_model = args.face_model
+    if face_model is None:
+        shared = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "face_landmarker.task"
+        face_model = str(shared) if shared.is_file() else None
+    recs = [r for r in read_dataset(root) if r.ground_truth_path is not None]
+    cached = build_cache(recs, args.cache, DEFAULT_CONTRACT, face_model=face_model, progress=not args.quiet)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        print(f"fcus-rppg evaluate: unknown variant(s) {unknown}; choose from {list(VARIANTS)}", file=sys.stderr)
+        return 2
+    if args.eval_epochs:
+        eval_epochs = tuple(float(x) for x in args.eval_epochs.split(","))
+    elif args.convergence:
+        eval_epochs = CONVERGENCE_EPOCHS
+    else:
+        eval_epochs = (args.epochs,)
+    base = TrainConfig(seed=args.seed, progress=not args.quiet)
+    return run_study(cached, variants, args.folds, args.epochs, eval_epochs, args.device, args.out, base)
+
+
+def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, eval_epochs, device: str,
+              out: Path, base) -> int:
+    """Classic baselines + every variant on leave-subjects-out folds; prints the tables and writes
+    evaluation.json, bland_altman.png and (with several eval epochs) convergence.png to ``out``."""
+    names = [c.name for c in cached]
+    folds = loso_folds(names, n_folds)
+    epochs = max(max(eval_epochs), final_epochs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # classic baselines on the same recordings and windows
+    t0 = time.perf_counter()
+    classic = evaluate_model(None, cached, classic=("pos", "chrom", "green"))
+    results = {}
+    for v in variants:
+        results[v] = run_variant(v, cached, folds, base, epochs, eval_epochs, device, progress=base.progress)
+    print(f"folds (held-out subjects): {folds}")
+    print(f"evaluated in {time.perf_counter() - t0:.0f} s")
+    final_e = final_epochs if final_epochs in results[variants[0]]["by_epoch"] else max(results[variants[0]]["by_epoch"])
+    table = {f"{v}@{final_e:g}ep": results[v]["by_epoch"][final_e] for v in variants if final_e in results[v]["by_epoch"]}
+    table.update(classic)
+    print()
+    print(format_scores(table, f"held-out subjects, pooled over {len(folds)} leave-subjects-out folds"))
+    print()
+    print(format_per_subject(table, 20.0))
+    if len(eval_epochs) > 1:
+        print()
+        print(convergence_table(results, eval_epochs))
+    for v in variants:
+        print(f"train time per fold ({v}): " + ", ".join(f"{t['train_time_s']:.0f}s/{t['device']}" for t in results[v]["times"]))
+    # files
+    fcus_final = table.get(f"{variants[0]}@{final_e:g}ep")
+    if fcus_final is not None:
+        bland_altman_png(fcus_final.pairs.get(20.0, []), out / "bland_altman.png",
+                         f"{variants[0]} @ {final_e:g} epoch(s), 20 s windows, held-out subjects")
+    if len(eval_epochs) > 1:
+        curves = {v: [(e, sc.metrics(20.0).mae_bpm) for e, sc in sorted(results[v]["by_epoch"].items())]
+                  for v in variants}
+        convergence_png(curves, out / "convergence.png",
+                        {m: classic[m].metrics(20.0).mae_bpm for m in ("pos", "chrom")})
+    dump = {
+        "folds": folds,
+        "table": {k: {f"{w:.0f}s": sc.metrics(w).row() for w in WINDOWS_S} for k, sc in table.items()},
+        "convergence": {v: {f"{e:g}": {f"{w:.0f}s": sc.metrics(w).row() for w in WINDOWS_S}
+                            for e, sc in sorted(results[v]["by_epoch"].items())} for v in variants},
+        "times": {v: results[v]["times"] for v in variants},
+    }
+    (out / "evaluation.json").write_text(json.dumps(dump, indent=2, default=float))
+    print(f"written: {out}/evaluation.json" + (", bland_altman.png" if fcus_final else "")
+          + (", convergence.png" if len(eval_epochs) > 1 else ""))
+    return 0
+
+
+def convergence_table(results: dict, eval_epochs) -> str:
+    head = ["variant"] + [f"MAE@20s {e:g}ep" for e in eval_epochs]
+    rows = []
+    for v, res in results.items():
+        row = [v]
+        for e in eval_epochs:
+            sc = res["by_epoch"].get(float(e))
+            row.append("-" if sc is None else f"{sc.metrics(20.0).mae_bpm:.2f}")
+        rows.append(row)
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    return "\n".join(["convergence (held-out MAE @20 s by epochs trained)",
+                      "  ".join(h.ljust(w) for h, w in zip(head, widths))] +
+                     ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in rows])
