@@ -59,6 +59,13 @@ class FcusNetConfig:
     head_kernel: int = 7  # temporal kernel of the head convs (odd: keeps T)
     head_layers: int = 2  # temporal convs after the projection; layer i has dilation 2**i
     skin_weight_power: float = 4.0
+    # Colour prior: a second path projects the skin-weighted mean of the normalised colour with a
+    # learnable 2x3 projection initialised to POS's plane (Wang et al. 2017) and POS's alpha
+    # tuning; the learned path is added on top, its output layer initialised small. At
+    # initialisation the net is then close to POS on the skin region; unsupervised training
+    # moves both paths. False: the learned path alone (random start).
+    colour_prior: bool = True
+    prior_window: int = 48  # POS window (frames): 1.6 s at 30 Hz, as published
     seed: int = 0  # initial weights depend only on this
 
     def to_dict(self) -> dict:
@@ -124,6 +131,13 @@ class FcusNet(nn.Module):
                 cin = cfg.head_width
             self.head = nn.Sequential(*layers)
             self.out = nn.Conv1d(cin, 1, 1, bias=False)  # a bias would be removed with the mean
+            if cfg.colour_prior:
+                # POS plane rows: S1 = G - B, S2 = -2R + G + B (RGB order); the output is negated
+                # (skin darkens as blood volume rises: the BVP rises).
+                self.prior_proj = nn.Parameter(torch.tensor([[0.0, 1.0, -1.0], [-2.0, 1.0, 1.0]]))
+                self.prior_gain = nn.Parameter(torch.tensor(-1.0))
+                with torch.no_grad():  # the learned path starts small (gradients still flow)
+                    self.out.weight.mul_(0.1)
 
     # ---- stages --------------------------------------------------------------------------
     @property
@@ -149,6 +163,32 @@ class FcusNet(nn.Module):
         x = x.reshape(b, c, x.shape[1], t, -1)  # (B, 3, C, T, S'*S')
         return (x * wgt).sum(dim=4) / (wgt.sum(dim=4) + _EPS_MEAN)
 
+    def colour_prior_bvp(self, frames: torch.Tensor) -> torch.Tensor:
+        """The colour-prior path: POS (learnable plane) on the skin-weighted mean relative colour
+        change of the window, standardised: (B, T)."""
+        b, c, t, h, w = frames.shape
+        skin = (frames.amax(dim=1, keepdim=True) > 0).to(frames.dtype).mean(dim=2, keepdim=True)
+        wgt = (skin**self.config.skin_weight_power).reshape(b, 1, 1, -1)
+        x = normalise_frames(frames).reshape(b, c, t, -1)
+        m = (x * wgt).sum(dim=3) / torch.clamp(wgt.sum(dim=3), min=_EPS_MEAN)  # (B, 3, T)
+        u = torch.einsum("pc,bct->bpt", self.prior_proj, m)  # (B, 2, T)
+        # POS per window of L frames (alpha tuning inside each window), overlap-added, written
+        # with pooling and a ones-convolution so it exports to ONNX and runs for any T >= L:
+        # out(t) = sum over windows k covering t of (u1(t) - mu1_k) + alpha_k (u2(t) - mu2_k).
+        L = self.config.prior_window  # fixed (export): the contract's min_frames is larger
+        mu = nn.functional.avg_pool1d(u, L, stride=1)  # (B, 2, K): window means
+        var = nn.functional.avg_pool1d(u * u, L, stride=1) - mu * mu
+        sd = torch.sqrt(torch.clamp(var, min=_EPS_VAR))
+        alpha = (sd[:, 0:1] / sd[:, 1:2])  # (B, 1, K)
+        ones = torch.ones(1, 1, L, dtype=u.dtype, device=u.device)
+        per_window = torch.cat([torch.ones_like(alpha), alpha, mu[:, 0:1] + alpha * mu[:, 1:2]], dim=1)
+        sums = nn.functional.conv1d(per_window.reshape(-1, 1, per_window.shape[2]), ones, padding=L - 1)
+        sums = sums.reshape(b, 3, t)  # windows covering t: count, sum alpha, sum (mu1 + alpha mu2)
+        h = (sums[:, 0] * u[:, 0] + sums[:, 1] * u[:, 1] - sums[:, 2]) / sums[:, 0]
+        h = h - h.mean(dim=1, keepdim=True)
+        h = h / torch.sqrt(torch.clamp((h * h).mean(dim=1, keepdim=True), min=_EPS_VAR))
+        return self.prior_gain * h
+
     def fused(self, frames: torch.Tensor) -> torch.Tensor:
         """Low-rank colour projection of the per-channel features: (B, r, T)."""
         f = self.channel_features(frames)
@@ -164,6 +204,8 @@ class FcusNet(nn.Module):
         # the raw output can be a small swing on a large offset, and subtracting the offset
         # after the conv would cost float32 precision (torch/ONNX parity).
         y = self.out(feats - feats.mean(dim=2, keepdim=True))[:, 0, :]
+        if self.config.colour_prior:
+            y = y + self.colour_prior_bvp(frames)
         y = y - y.mean(dim=1, keepdim=True)
         y = y / torch.sqrt(torch.clamp((y * y).mean(dim=1, keepdim=True), min=_EPS_VAR))
         return y, feats
@@ -182,6 +224,8 @@ class FcusNet(nn.Module):
         self.out.weight.neg_()
         if self.out.bias is not None:
             self.out.bias.neg_()
+        if self.config.colour_prior:
+            self.prior_gain.neg_()
 
 
 def count_params(model: nn.Module) -> int:

@@ -136,3 +136,30 @@ def test_config_round_trip():
     assert FcusNetConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError):
         FcusNet(FcusNetConfig(head_kernel=6))
+
+
+def test_colour_prior_starts_as_pos_and_rises_with_blood_volume():
+    """The colour-prior path at initialisation is POS (sliding 1.6 s windows, alpha tuning) on the
+    skin mean: it matches model.methods.pos and rises with the blood volume; switched off, the
+    untrained net is unrelated to the pulse."""
+    import numpy as np
+
+    from model.methods import pos
+    from model.signal import bandpass
+
+    rng = np.random.default_rng(0)
+    t = np.arange(300) / 30.0
+    bv = np.sin(2 * np.pi * 1.3 * t) + 0.3 * np.sin(4 * np.pi * 1.3 * t)
+    skin, pbv = np.array([180.0, 130.0, 110.0]), np.array([0.33, 0.77, 0.53])
+    light = 1 + 0.02 * np.sin(2 * np.pi * 0.9 * t)  # in-band common-mode flicker
+    rgb = skin * light[:, None] * (1 - 0.006 * bv[:, None] * pbv) + rng.normal(0, 0.05, (300, 3))
+    crops = np.tile(rgb[:, None, None, :], (1, 36, 36, 1)).astype(np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(crops.transpose(3, 0, 1, 2)[None]))
+    mid = slice(30, -30)
+    with torch.no_grad():
+        prior = FcusNet(FcusNetConfig()).eval()(x)[0].double().numpy()
+        plain = FcusNet(FcusNetConfig(colour_prior=False)).eval()(x)[0].double().numpy()
+    prior = bandpass(prior, 30.0, 0.6, 3.6)
+    assert np.corrcoef(prior[mid], pos(rgb, 30.0)[mid])[0, 1] > 0.95
+    assert np.corrcoef(prior[mid], bv[mid])[0, 1] > 0.9
+    assert abs(np.corrcoef(bandpass(plain, 30.0, 0.6, 3.6)[mid], bv[mid])[0, 1]) < 0.9
