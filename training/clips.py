@@ -148,6 +148,9 @@ def resample_time(seg: np.ndarray, window_frames: int, speed: float) -> np.ndarr
     return a
 
 
+_WARP_MAX_CHANNELS = 4 if int(cv2.__version__.split(".")[0]) >= 5 else 512
+
+
 def _affine(size: int, flip: bool, shift_px: tuple[float, float], scale: float) -> np.ndarray:
     """Forward map (source -> destination pixel) of a flip, a scale about the centre, a shift."""
     c = (size - 1) / 2.0
@@ -163,8 +166,16 @@ def _augment_pixel_major(x: np.ndarray, flip: bool, shift_px: tuple[float, float
     brightness gain, clipped to 0..255."""
     h, w, t, c = x.shape
     if scale != 1.0 or shift_px[0] != 0.0 or shift_px[1] != 0.0:
-        warped = cv2.warpAffine(x.reshape(h, w, t * c), _affine(w, flip, shift_px, scale), (w, h),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        flat = x.reshape(h, w, t * c)
+        warped = np.empty_like(flat)
+        m = _affine(w, flip, shift_px, scale)
+        # OpenCV 4 warps up to 512 channels in one call; OpenCV 5 reads an array with more than
+        # 4 channels as a 3-D matrix and refuses it: warp in chunks there.
+        for k in range(0, t * c, _WARP_MAX_CHANNELS):
+            sl = slice(k, k + _WARP_MAX_CHANNELS)
+            warped[:, :, sl] = cv2.warpAffine(
+                np.ascontiguousarray(flat[:, :, sl]), m, (w, h), flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT, borderValue=0).reshape(h, w, -1)
         src = warped.reshape(h, w, t, c)
     else:
         src = x[:, ::-1] if flip else x
