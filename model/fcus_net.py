@@ -66,6 +66,7 @@ class FcusNetConfig:
     # moves both paths. False: the learned path alone (random start).
     colour_prior: bool = True
     prior_window: int = 48  # POS window (frames): 1.6 s at 30 Hz, as published
+    norm: str = "batch"  # "batch" (BatchNorm) | "group" (GroupNorm: same in training and eval)
     seed: int = 0  # initial weights depend only on this
 
     def to_dict(self) -> dict:
@@ -85,6 +86,14 @@ def normalise_frames(frames: torch.Tensor) -> torch.Tensor:
     return (frames - m) / (m + 1.0)
 
 
+def _norm3d(kind: str, c: int) -> nn.Module:
+    return nn.BatchNorm3d(c) if kind == "batch" else nn.GroupNorm(min(4, c), c)
+
+
+def _norm1d(kind: str, c: int) -> nn.Module:
+    return nn.BatchNorm1d(c) if kind == "batch" else nn.GroupNorm(min(4, c), c)
+
+
 class FcusNet(nn.Module):
     """Spectrally shared backbone (module docstring). ``forward(frames (B,3,T,S,S)) -> (B, T)``."""
 
@@ -101,19 +110,19 @@ class FcusNet(nn.Module):
             st = cfg.stem_stride
             self.enc1 = nn.Sequential(
                 nn.Conv3d(1, c1, (1, 3, 3), stride=(1, st, st), padding=(0, 1, 1), bias=False),
-                nn.BatchNorm3d(c1),
+                _norm3d(cfg.norm, c1),
                 nn.ReLU(inplace=True),
             )
             self.pool1 = nn.AvgPool3d((1, cfg.pool1, cfg.pool1)) if cfg.pool1 > 1 else nn.Identity()
             self.enc2 = nn.Sequential(
                 nn.Conv3d(c1, c2, (3, 3, 3), padding=(1, 1, 1), bias=False),
-                nn.BatchNorm3d(c2),
+                _norm3d(cfg.norm, c2),
                 nn.ReLU(inplace=True),
             )
             self.pool2 = nn.AvgPool3d((1, cfg.pool2, cfg.pool2)) if cfg.pool2 > 1 else nn.Identity()
             self.enc3 = nn.Sequential(
                 nn.Conv3d(c2, c3, (3, 3, 3), padding=(1, 1, 1), bias=False),
-                nn.BatchNorm3d(c3),
+                _norm3d(cfg.norm, c3),
                 nn.ReLU(inplace=True),
             )
             # Low-rank colour projection (B, 3*C, T) -> (B, r, T): linear, no bias.
@@ -125,7 +134,7 @@ class FcusNet(nn.Module):
                 layers += [
                     nn.Conv1d(cin, cfg.head_width, cfg.head_kernel, padding=d * (cfg.head_kernel // 2),
                               dilation=d, bias=False),
-                    nn.BatchNorm1d(cfg.head_width),
+                    _norm1d(cfg.norm, cfg.head_width),
                     nn.ReLU(inplace=True),
                 ]
                 cin = cfg.head_width
