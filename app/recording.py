@@ -10,13 +10,20 @@ Layout of one session folder (``<parent>/<YYYYmmdd-HHMMSS>``, never an existing 
                                          when no face)
 * ``events.csv`` ``t_s,wall_time,event,detail``  start/stop, source and method changes, face
                                          lost/found, errors
-* ``session.json``  what was measured with what (source, method, tracker, versions), rewritten at
-                    the end with the counts
+* ``video.avi``  only with video on (``video=True``): the frames the worker processed, MJPG at
+                 high JPEG quality (good enough to train on); the container's fixed frame rate
+                 (the source's nominal one) cannot hold real timestamps, so
+* ``frames.csv`` ``frame,t_s,source_frame``  one row per video frame: its index in ``video.avi`` and
+                 its time (same clock as ``bvp.csv``); written only with the video
+* ``session.json``  what was measured with what (source, method, tracker, versions, ``"video"``),
+                    rewritten at the end with the counts
 
 Times are seconds from the start of the recording on the source clock. Every file is flushed at
 least once a second (:meth:`SessionRecorder.maybe_flush`), so killing the app loses at most the
 last second of measured values (a frame's ``bvp.csv`` row waits while its value is still to come,
-at most one estimator window while the pulse is being acquired; see :meth:`bvp_update`). Any write error (full disk, no permission, folder removed) is turned into one
+at most one estimator window while the pulse is being acquired; see :meth:`bvp_update`). The MJPG
+writer appends each frame to the file as it comes (only the AVI index is written at the end; a
+killed recording's video is still readable). Any write error (full disk, no permission, folder removed) is turned into one
 :class:`RecordingError` with a message for users; the recorder then stops writing and the
 measurement goes on.
 """
@@ -27,11 +34,14 @@ import csv
 import json
 import logging
 import math
+import os
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+import cv2
 import numpy as np
 
 from model.types import Face, HrReading
@@ -39,6 +49,10 @@ from model.types import Face, HrReading
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY_S = 0.5  # well inside the one-second promise
+VIDEO_NAME = "video.avi"
+FRAMES_NAME = "frames.csv"
+VIDEO_JPEG_QUALITY = 95  # MJPG quality (0-100): near-lossless for the pulse signal
+MIN_FREE_BYTES = 64 * 1024 * 1024  # the video stops (reported) before the disk is full
 
 
 class RecordingError(RuntimeError):
@@ -71,6 +85,10 @@ def values_at(tg: np.ndarray, vg: np.ndarray, t_s: np.ndarray) -> np.ndarray:
     return out
 
 
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK)
+
+
 def new_session_dir(parent: Path, now: datetime | None = None) -> Path:
     """A fresh folder name under ``parent`` (not created)."""
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
@@ -92,7 +110,14 @@ class SessionRecorder:
         "events": ("events.csv", ["t_s", "wall_time", "event", "detail"]),
     }
 
-    def __init__(self, parent_dir: str | Path, meta: dict | None = None, *, t0_s: float = 0.0):
+    def __init__(self, parent_dir: str | Path, meta: dict | None = None, *, t0_s: float = 0.0,
+                 video: bool = False, video_fps: float = 30.0):
+        self.video = bool(video)
+        self.video_fps = float(video_fps) if video_fps and math.isfinite(video_fps) and video_fps > 0 else 30.0
+        self._vw: cv2.VideoWriter | None = None
+        self._video_size: tuple[int, int] | None = None  # (w, h) of the video, set by its first frame
+        self.n_video_frames = 0
+        self._resize_noted = False
         self.parent_dir = Path(parent_dir).expanduser()
         self.path = new_session_dir(self.parent_dir)
         self.meta = dict(meta or {})
@@ -117,6 +142,11 @@ class SessionRecorder:
                 self._fh[key] = fh
                 self._w[key] = csv.writer(fh, lineterminator="\n")
                 self._w[key].writerow(header)
+            if self.video:
+                fh = self._open_file(self.path / FRAMES_NAME)
+                self._fh["frames"] = fh
+                self._w["frames"] = csv.writer(fh, lineterminator="\n")
+                self._w["frames"].writerow(["frame", "t_s", "source_frame"])
             self._write_meta(final=False)
             self.flush()
         except OSError as exc:
@@ -134,12 +164,19 @@ class SessionRecorder:
             "started": self._started_wall.isoformat(timespec="seconds"),
             "t0_source_s": self.t0_s,
             "files": {k: v[0] for k, v in self.FILES.items()},
+            **({"video": VIDEO_NAME, "frames_file": FRAMES_NAME, "video_codec": "MJPG",
+                "video_container_fps": self.video_fps, "video_quality": VIDEO_JPEG_QUALITY,
+                "video_note": "real frame times are in frames.csv (the container's frame rate is "
+                              "nominal)"} if self.video else {}),
             "bvp_note": "BVP as shown live (causal); fcus-rppg analyze on a recorded video gives "
                         "the refined offline stream",
         }
         if final:
             meta.update(ended=datetime.now().isoformat(timespec="seconds"),
                         frames=self.n_frames, hr_updates=self.n_readings)
+            if self.video:
+                meta.update(video_frames=self.n_video_frames,
+                            video_size=list(self._video_size) if self._video_size else None)
         tmp = self.path / "session.json.tmp"
         tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
         tmp.replace(self.path / "session.json")
@@ -159,6 +196,7 @@ class SessionRecorder:
             log.warning("recording close: %s", exc)
         finally:
             self.closed = True
+            self._release_video()
             for fh in self._fh.values():
                 try:
                     fh.close()
@@ -178,12 +216,16 @@ class SessionRecorder:
         except OSError as exc:
             self._fail(exc, "recording stopped: cannot write to")
 
-    def frame(self, t_s: float, face: Face | None) -> None:
-        """One processed frame: its face box now, its BVP once known (:meth:`bvp_update`)."""
+    def frame(self, t_s: float, face: Face | None, bgr: np.ndarray | None = None,
+              source_index: int | None = None) -> None:
+        """One processed frame: its face box now, its BVP once known (:meth:`bvp_update`), and
+        with the video on its picture (``bgr``) in ``video.avi`` and a row in ``frames.csv``."""
         if self.error is not None or self.closed:
             return
         self.n_frames += 1
         rel = self._rel(t_s)
+        if self.video and bgr is not None:
+            self._video_frame(rel, bgr, source_index)
         if face is not None and face.ok and face.box is not None:
             b = face.box
             self._row("faces", [f"{rel:.4f}", f"{b.x:.1f}", f"{b.y:.1f}", f"{b.w:.1f}", f"{b.h:.1f}"])
@@ -194,6 +236,50 @@ class SessionRecorder:
         # rebuilt): their BVP is written empty.
         if len(self._pending_t) > 600 and self._pending_t[-1] - self._pending_t[0] > 20.0:
             self._flush_pending_bvp(None, upto_t_s=self._pending_t[-1] - 15.0)
+
+    def _video_frame(self, rel: float, bgr: np.ndarray, source_index: int | None) -> None:
+        if bgr.ndim == 2:
+            bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
+        h, w = bgr.shape[:2]
+        if self._vw is None:
+            self._open_video(w, h)
+        vw, vh = self._video_size
+        if (w, h) != (vw, vh):  # the source changed size mid-recording: keep one video size
+            if not self._resize_noted:
+                self._resize_noted = True
+                self.event(rel + self.t0_s, "video_resized", f"{w}x{h} -> {vw}x{vh}")
+            bgr = cv2.resize(bgr, (vw, vh), interpolation=cv2.INTER_AREA)
+        try:
+            self._vw.write(np.ascontiguousarray(bgr, dtype=np.uint8))
+        except cv2.error as exc:
+            self._fail(OSError(str(exc)), "recording stopped: cannot write the video to")
+        self._row("frames", [self.n_video_frames, f"{rel:.4f}", "" if source_index is None else int(source_index)])
+        self.n_video_frames += 1
+
+    def _open_video(self, w: int, h: int) -> None:
+        path = self.path / VIDEO_NAME
+        try:
+            vw = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"),
+                                 self.video_fps, (int(w), int(h)))
+            ok = vw.isOpened()
+        except cv2.error as exc:
+            ok, vw = False, None
+            log.warning("video writer: %s", exc)
+        if not ok:
+            why = "no write permission" if not path.parent.exists() or not _writable(path.parent) \
+                else "the video writer could not be opened"
+            self._fail(OSError(why), "recording stopped: cannot write the video to")
+        vw.set(cv2.VIDEOWRITER_PROP_QUALITY, VIDEO_JPEG_QUALITY)
+        self._vw = vw
+        self._video_size = (int(w), int(h))
+
+    def _release_video(self) -> None:
+        vw, self._vw = self._vw, None
+        if vw is not None:
+            try:
+                vw.release()
+            except cv2.error as exc:
+                log.warning("video writer release: %s", exc)
 
     def bvp_update(self, tg: np.ndarray, vg: np.ndarray, t_now_s: float, hold_s: float = 10.0) -> None:
         """The BVP stream as known now on its grid (tg, vg): write the rows of the pending frames.
@@ -246,9 +332,19 @@ class SessionRecorder:
         try:
             for fh in self._fh.values():
                 fh.flush()
+            if self._vw is not None:
+                self._check_video()
         except OSError as exc:
             self._fail(exc, "recording stopped: cannot write to")
         self._last_flush = time.monotonic()
+
+    def _check_video(self) -> None:
+        """cv2.VideoWriter reports no write errors: look at the file and the free space."""
+        path = self.path / VIDEO_NAME
+        if not path.is_file():
+            raise OSError(f"{VIDEO_NAME} disappeared")
+        if shutil.disk_usage(self.path).free < MIN_FREE_BYTES:
+            raise OSError(28, "No space left on device (the disk is almost full)")
 
     def maybe_flush(self) -> None:
         if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
@@ -264,5 +360,6 @@ class SessionRecorder:
             except OSError:
                 pass
         self._fh.clear()
+        self._release_video()
         self.closed = True
         raise RecordingError(self.error) from exc

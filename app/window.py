@@ -403,6 +403,12 @@ class MainWindow(QMainWindow):
         m_file.addAction(self.act_loop)
         m_file.addSeparator()
         m_file.addAction(self.act_record)
+        self.act_record_video = QAction("Record video too", self, checkable=True)
+        self.act_record_video.setToolTip("Also write the video (video.avi + frames.csv) into the "
+                                         "session folder, for replay and training")
+        self.act_record_video.setChecked(bool(getattr(self.settings, "record_video", True)))
+        self.act_record_video.toggled.connect(self._on_record_video)
+        m_file.addAction(self.act_record_video)
         m_file.addAction("Recording folder...", self.choose_record_dir)
         m_file.addSeparator()
         act_quit = m_file.addAction("Quit", self.close)
@@ -575,6 +581,10 @@ class MainWindow(QMainWindow):
             self.worker.start_recording(str(parent_dir or self.settings.record_dir or default_record_dir()))
         else:
             self.worker.stop_recording()
+
+    def _on_record_video(self, on: bool) -> None:
+        self.settings.record_video = bool(on)  # kept for this run (persisted once Settings has it)
+        self.worker.set_record_video(on)
 
     def _on_record_toggled(self, on: bool) -> None:
         self.set_recording(on)

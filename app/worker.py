@@ -159,8 +159,10 @@ class Worker(QObject):
     def __init__(self, *, method: str = "pos", model_path: str | None = None,
                  face_model: str | None = None, allow_download: bool = True,
                  overlay: bool = True, privacy: str = "off", queue_size: int = 4,
-                 estimator_config: EstimatorConfig | None = None, parent: QObject | None = None):
+                 estimator_config: EstimatorConfig | None = None, parent: QObject | None = None,
+                 record_video: bool = True):
         super().__init__(parent)
+        self.record_video = bool(record_video)  # write video.avi + frames.csv when recording
         self._method_name = method
         self._model_path = model_path
         self._face_model = face_model
@@ -225,6 +227,10 @@ class Worker(QObject):
 
     def stop_recording(self) -> None:
         self._post("record", None)
+
+    def set_record_video(self, on: bool) -> None:
+        """Whether the next recording also writes the video (a running one keeps its choice)."""
+        self._post("record_video", bool(on))
 
     def take_frame(self) -> FrameResult | None:
         with self._mail_lock:
@@ -306,6 +312,8 @@ class Worker(QObject):
                     self.overlay = cmd[1]
                 elif kind == "privacy":
                     self.privacy = cmd[1]
+                elif kind == "record_video":
+                    self.record_video = cmd[1]
                 elif kind == "record":
                     if cmd[1] is None:
                         self._stop_recording()
@@ -455,7 +463,8 @@ class Worker(QObject):
             "estimator": {k: getattr(self.est_cfg, k) for k in self.est_cfg.__dataclass_fields__},
         }
         t0 = self._last_t if self._last_t is not None else 0.0
-        rec = SessionRecorder(parent_dir, meta, t0_s=t0)
+        fps = getattr(self._source, "nominal_fps_hz", 0.0) or 30.0
+        rec = SessionRecorder(parent_dir, meta, t0_s=t0, video=self.record_video, video_fps=fps)
         try:
             path = rec.start()
         except RecordingError as exc:
@@ -521,7 +530,7 @@ class Worker(QObject):
         self._face_ok_prev = face_ok
 
         if self._rec is not None:
-            self._rec_call(self._rec.frame, t, face)
+            self._rec_call(self._rec.frame, t, face, frame.bgr, frame.index)
 
         if upd.reading is not None:
             tg, vg = self._est.recent_bvp(max(BVP_SPAN_S, self.est_cfg.window_s) + 1.0)

@@ -176,10 +176,18 @@ class FcusNet(nn.Module):
         """The colour-prior path: POS (learnable plane) on the skin-weighted mean relative colour
         change of the window, standardised: (B, T)."""
         b, c, t, h, w = frames.shape
-        skin = (frames.amax(dim=1, keepdim=True) > 0).to(frames.dtype).mean(dim=2, keepdim=True)
-        wgt = (skin**self.config.skin_weight_power).reshape(b, 1, 1, -1)
-        x = normalise_frames(frames).reshape(b, c, t, -1)
-        m = (x * wgt).sum(dim=3) / torch.clamp(wgt.sum(dim=3), min=_EPS_MEAN)  # (B, 3, T)
+        # Per frame, the mean deviation of that frame's skin pixels (the non-zero ones) from
+        # each pixel's own mean over the frames where it is skin: like the classic skin mean,
+        # pixels entering or leaving the mask at its edge do not jump the trace, and taking the
+        # per-pixel means out before summing keeps float32 precise (torch/ONNX parity). Divided
+        # by the mean skin colour: the relative colour change of the skin.
+        skin = (frames.amax(dim=1, keepdim=True) > 0).to(frames.dtype)  # (B, 1, T, S, S)
+        n_t = torch.clamp(skin.sum(dim=2, keepdim=True), min=1.0)  # frames each pixel is skin
+        mu = (frames * skin).sum(dim=2, keepdim=True) / n_t  # (B, 3, 1, S, S)
+        count = torch.clamp(skin.sum(dim=(3, 4)), min=1.0)  # (B, 1, T): skin pixels per frame
+        dev = ((frames - mu) * skin).sum(dim=(3, 4)) / count  # (B, 3, T)
+        level = (mu * (n_t > 0.5)).sum(dim=(3, 4)) / torch.clamp((n_t > 0.5).sum(dim=(3, 4)), min=1.0)
+        m = dev / (level + 1.0)  # (B, 3, T), the contract's normalisation on the skin mean
         u = torch.einsum("pc,bct->bpt", self.prior_proj, m)  # (B, 2, T)
         # POS per window of L frames (alpha tuning inside each window), overlap-added, written
         # with pooling and a ones-convolution so it exports to ONNX and runs for any T >= L:
