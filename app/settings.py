@@ -32,6 +32,7 @@ class Settings:
     privacy: str = "off"  # "off" | "blur" | "hide"
     loop: bool = True  # loop video files
     record_dir: str = ""  # parent folder of recorded sessions ("" = the default below)
+    record_video: bool = True  # recordings also hold the video (video.avi + frames.csv)
 
     def normalised(self) -> "Settings":
         s = Settings(**asdict(self))

@@ -406,7 +406,7 @@ class MainWindow(QMainWindow):
         self.act_record_video = QAction("Record video too", self, checkable=True)
         self.act_record_video.setToolTip("Also write the video (video.avi + frames.csv) into the "
                                          "session folder, for replay and training")
-        self.act_record_video.setChecked(bool(getattr(self.settings, "record_video", True)))
+        self.act_record_video.setChecked(bool(self.settings.record_video))
         self.act_record_video.toggled.connect(self._on_record_video)
         m_file.addAction(self.act_record_video)
         m_file.addAction("Recording folder...", self.choose_record_dir)
@@ -583,8 +583,9 @@ class MainWindow(QMainWindow):
             self.worker.stop_recording()
 
     def _on_record_video(self, on: bool) -> None:
-        self.settings.record_video = bool(on)  # kept for this run (persisted once Settings has it)
+        self.settings.record_video = bool(on)
         self.worker.set_record_video(on)
+        self._save_settings()
 
     def _on_record_toggled(self, on: bool) -> None:
         self.set_recording(on)

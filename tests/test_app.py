@@ -251,9 +251,10 @@ def test_source_spec_parse():
 def test_settings_round_trip_and_bad_file(tmp_path, monkeypatch):
     monkeypatch.setenv("FCUS_RPPG_CONFIG_DIR", str(tmp_path))
     assert load_settings() == Settings()
-    save_settings(Settings(source="camera:1", method="chrom", overlay=False, privacy="blur"))
+    save_settings(Settings(source="camera:1", method="chrom", overlay=False, privacy="blur", record_video=False))
     s = load_settings()
     assert (s.source, s.method, s.overlay, s.privacy) == ("camera:1", "chrom", False, "blur")
+    assert s.record_video is False
     (tmp_path / "settings.toml").write_text("this is = = not toml")
     assert load_settings() == Settings()
 
