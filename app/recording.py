@@ -196,13 +196,7 @@ class SessionRecorder:
             log.warning("recording close: %s", exc)
         finally:
             self.closed = True
-            self._release_video()
-            for fh in self._fh.values():
-                try:
-                    fh.close()
-                except OSError:
-                    pass
-            self._fh.clear()
+            self._close_files()
 
     # ---- rows ---------------------------------------------------------------------------
     def _rel(self, t_s: float) -> float:
@@ -354,6 +348,12 @@ class SessionRecorder:
         reason = exc.strerror or str(exc)
         self.error = f"{what} {self.path}: {reason}"
         log.error("%s", self.error)
+        self._close_files()
+        self.closed = True
+        raise RecordingError(self.error) from exc
+
+    def _close_files(self) -> None:
+        """Close every open CSV and the video writer (errors while closing are ignored)."""
         for fh in self._fh.values():
             try:
                 fh.close()
@@ -361,5 +361,3 @@ class SessionRecorder:
                 pass
         self._fh.clear()
         self._release_video()
-        self.closed = True
-        raise RecordingError(self.error) from exc

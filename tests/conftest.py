@@ -35,3 +35,12 @@ def ubfc_root() -> Path:
     if root is None:
         pytest.skip("UBFC data not found (../shared/data/ubfc-dev or $FCUS_DATA): real-data test skipped")
     return root
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, face_model_path):
+    """For app tests: an isolated settings folder, the shared face model, no camera probing."""
+    monkeypatch.setenv("FCUS_RPPG_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("FCUS_FACE_MODEL", str(face_model_path))
+    monkeypatch.setattr("app.window._CameraLister.start", lambda self, skip=frozenset(): None)
+    return tmp_path

@@ -25,14 +25,7 @@ from model.types import Box, Face, HrReading  # noqa: E402
 from model.video_source import SourceError  # noqa: E402
 
 
-# ---- fixtures -------------------------------------------------------------------------------
-@pytest.fixture
-def env(tmp_path, monkeypatch, face_model_path):
-    """Isolated settings folder and the shared face model; no camera probing surprises."""
-    monkeypatch.setenv("FCUS_RPPG_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("FCUS_FACE_MODEL", str(face_model_path))
-    monkeypatch.setattr("app.window._CameraLister.start", lambda self, skip=frozenset(): None)
-    return tmp_path
+# ---- fixtures: ``env`` (tests/conftest.py) ---------------------------------------------------
 
 
 @pytest.fixture

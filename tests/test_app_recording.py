@@ -22,12 +22,6 @@ from app.recording import RecordingError, SessionRecorder  # noqa: E402
 from model.types import Box, Face  # noqa: E402
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch, face_model_path):
-    monkeypatch.setenv("FCUS_RPPG_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("FCUS_FACE_MODEL", str(face_model_path))
-    monkeypatch.setattr("app.window._CameraLister.start", lambda self, skip=frozenset(): None)
-    return tmp_path
 
 
 def read_csv(path: Path) -> list[list[str]]:
