@@ -402,7 +402,7 @@ def synth_main(argv: list[str] | None = None) -> int:
     """``fcus-rppg synth``: write one clip, or a whole suite into ``OUT/<slug>/``."""
     args = _parser().parse_args(argv)
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         base = SynthConfig(
             duration_s=args.duration_s, fs_hz=args.fs_hz, width=args.width, height=args.height,
