@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -76,7 +75,7 @@ def unpack(pack_path: Path, cache_dir: Path) -> list:
 
 
 def run(args) -> int:
-    from training.fcus_study import CONVERGENCE_EPOCHS, VARIANTS, run_study
+    from training.fcus_study import CONVERGENCE_EPOCHS, run_study
     from training.fcus_train import TrainConfig
 
     variants = [v for v in args.variants.split(",") if v]

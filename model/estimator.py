@@ -69,7 +69,6 @@ class EstimatorUpdate:
 class _BvpStream:
     """Overlap-add of Hann-weighted, unit-variance BVP windows on the global uniform grid."""
 
-    fs_hz: float
     acc: dict[int, list[float]] = field(default_factory=dict)  # grid index -> [sum, weight]
 
     def add(self, k0: int, bvp: np.ndarray) -> None:
@@ -128,7 +127,7 @@ class StreamingEstimator:
         self._crop: deque[np.ndarray | None] = deque()
         self._t0: float | None = None
         self._next_update_t: float | None = None
-        self._stream = _BvpStream(self.cfg.fs_hz)
+        self._stream = _BvpStream()
         self._final_k: list[int] = []
         self._final_v: list[float] = []
         self._accepted_hr: deque[float] = deque(maxlen=max(self.cfg.hr_median_n, 1))
@@ -245,7 +244,7 @@ class StreamingEstimator:
         min_s = max(cfg.min_window_s, getattr(self.method, "min_window_s", 0.0))
         if win is None or (len(win[0]) - 1) / cfg.fs_hz < min_s:
             reading = HrReading(t_s=t_now, hr_bpm=None, quality=0.0, hr_raw_bpm=None)
-            self.gate.reset() if hasattr(self.gate, "reset") else None
+            self.gate.reset()
             self._finalise(t_now)
             self.readings.append(reading)
             return reading
@@ -275,10 +274,7 @@ class StreamingEstimator:
         if hr_bpm is None:
             self.last_hrv, self.last_resp_bpm = None, None
             return
-        ks = self._grid(t_now - self.cfg.hrv_window_s, t_now)
-        final = dict(zip(self._final_k[-len(ks):], self._final_v[-len(ks):])) if self._final_k else {}
-        live = self._stream.values(int(ks[0]), int(ks[-1]) + 1)
-        vals = np.array([final.get(int(k), v) for k, v in zip(ks, live)])
+        vals = self._values_on(self._grid(t_now - self.cfg.hrv_window_s, t_now))
         finite = np.isfinite(vals)
         if not finite[-1]:
             self.last_hrv, self.last_resp_bpm = None, None
@@ -342,11 +338,15 @@ class StreamingEstimator:
         ks = self._grid(max(self._t[-1] - span_s, self._t0), self._t[-1])
         if len(ks) == 0:
             return np.zeros(0), np.zeros(0)
+        return self._t0 + ks / self.cfg.fs_hz, self._values_on(ks)
+
+    def _values_on(self, ks: np.ndarray) -> np.ndarray:
+        """BVP on grid indices ``ks`` (consecutive, non-empty): finished samples where they exist,
+        else the overlap-add still being refined (NaN where nothing covers a sample)."""
         live = self._stream.values(int(ks[0]), int(ks[-1]) + 1)
         n_final = min(len(self._final_k), len(ks))
         final = dict(zip(self._final_k[-n_final:], self._final_v[-n_final:])) if n_final else {}
-        vals = np.array([final.get(int(k), v) for k, v in zip(ks, live)])
-        return self._t0 + ks / self.cfg.fs_hz, vals
+        return np.array([final.get(int(k), v) for k, v in zip(ks, live)])
 
     def bvp_at(self, t_s: np.ndarray) -> np.ndarray:
         """Finished BVP interpolated at arbitrary times (e.g. the frames' own timestamps);

@@ -17,13 +17,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from training.fcus_eval import (
     WINDOWS_S, MethodScore, bland_altman_png, convergence_png, evaluate_model, format_per_subject,
     format_scores, loso_folds,
 )
-from training.metrics import hr_metrics
 
 log = logging.getLogger(__name__)
 
