@@ -45,6 +45,15 @@ _EPS_MEAN = 1e-6  # skin-weight denominator: an all-masked clip gives 0, not NaN
 # clamp, not "+ eps": the exporter's optimiser folds "+ 1e-8" away as "+ 0" (torch 2.13).
 _EPS_VAR = 1e-12
 
+# Colour planes of the prior: (projection rows on normalised R, G, B; sign of alpha; orientation
+# of the plane's output so that it rises with the blood volume, i.e. as the skin darkens).
+PRIOR_PLANES: dict[str, tuple[list[list[float]], float, float]] = {
+    # POS: S1 = G - B, S2 = -2R + G + B, h = S1 + alpha S2 (positive along +PBV: negated)
+    "pos": ([[0.0, 1.0, -1.0], [-2.0, 1.0, 1.0]], 1.0, -1.0),
+    # CHROM: Xs = 3R - 2G, Ys = 1.5R + G - 1.5B, S = Xf - alpha Yf (rises with blood volume)
+    "chrom": ([[3.0, -2.0, 0.0], [1.5, 1.0, -1.5]], -1.0, 1.0),
+}
+
 
 @dataclass(frozen=True)
 class FcusNetConfig:
@@ -65,7 +74,15 @@ class FcusNetConfig:
     # initialisation the net is then close to POS on the skin region; unsupervised training
     # moves both paths. False: the learned path alone (random start).
     colour_prior: bool = True
-    prior_window: int = 48  # POS window (frames): 1.6 s at 30 Hz, as published
+    prior_window: int = 48  # alpha-tuning window (frames): 1.6 s at 30 Hz, as published
+    # The prior's colour planes, each with its published alpha tuning: "pos" (Wang et al. 2017,
+    # S1 + alpha S2) and "chrom" (de Haan & Jeanne 2013, Xs - alpha Ys). Each plane's output is
+    # standardised and weighted by a learnable gain (equal at initialisation), then summed.
+    prior_planes: tuple[str, ...] = ("pos", "chrom")
+    # Linear-phase FIR band-pass (taps at 30 Hz, the contract's pulse band) on each plane's two
+    # projections over the whole window BEFORE the alpha tuning, so alpha weighs in-band
+    # fluctuations only (CHROM's published order; 0: no band-pass, alpha on raw projections).
+    prior_bandpass_taps: int = 31
     norm: str = "batch"  # "batch" (BatchNorm) | "group" (GroupNorm: same in training and eval)
     seed: int = 0  # initial weights depend only on this
 
@@ -77,6 +94,8 @@ class FcusNetConfig:
         d = dict(d)
         if "enc_widths" in d:
             d["enc_widths"] = tuple(int(v) for v in d["enc_widths"])
+        if "prior_planes" in d:
+            d["prior_planes"] = tuple(str(v) for v in d["prior_planes"])
         return cls(**d)
 
 
@@ -141,10 +160,27 @@ class FcusNet(nn.Module):
             self.head = nn.Sequential(*layers)
             self.out = nn.Conv1d(cin, 1, 1, bias=False)  # a bias would be removed with the mean
             if cfg.colour_prior:
-                # POS plane rows: S1 = G - B, S2 = -2R + G + B (RGB order); the output is negated
-                # (skin darkens as blood volume rises: the BVP rises).
-                self.prior_proj = nn.Parameter(torch.tensor([[0.0, 1.0, -1.0], [-2.0, 1.0, 1.0]]))
-                self.prior_gain = nn.Parameter(torch.tensor(-1.0))
+                unknown = [p for p in cfg.prior_planes if p not in PRIOR_PLANES]
+                if unknown or not cfg.prior_planes:
+                    raise ValueError(f"prior_planes must be a non-empty subset of {sorted(PRIOR_PLANES)}: "
+                                     f"{cfg.prior_planes}")
+                planes = [PRIOR_PLANES[p] for p in cfg.prior_planes]
+                # (K, 2, 3) projections, learnable; alpha's sign and the output's orientation
+                # (the BVP rises with the blood volume) per plane, fixed.
+                self.prior_proj = nn.Parameter(torch.tensor([pl[0] for pl in planes]))
+                self.register_buffer("prior_alpha_sign", torch.tensor([pl[1] for pl in planes]))
+                k = len(planes)
+                self.prior_gain = nn.Parameter(torch.tensor([pl[2] / k for pl in planes]))
+                taps = cfg.prior_bandpass_taps
+                if taps:
+                    if taps % 2 != 1:
+                        raise ValueError(f"prior_bandpass_taps must be odd (linear phase, keeps T): {taps}")
+                    from scipy.signal import firwin
+
+                    from model.signal.filters import PULSE_HI_HZ, PULSE_LO_HZ
+
+                    fir = firwin(taps, [PULSE_LO_HZ, PULSE_HI_HZ], pass_zero=False, fs=DEFAULT_CONTRACT.fs_hz)
+                    self.register_buffer("prior_fir", torch.tensor(fir, dtype=torch.float32).reshape(1, 1, -1))
                 with torch.no_grad():  # the learned path starts small (gradients still flow)
                     self.out.weight.mul_(0.1)
 
@@ -173,8 +209,9 @@ class FcusNet(nn.Module):
         return (x * wgt).sum(dim=4) / (wgt.sum(dim=4) + _EPS_MEAN)
 
     def colour_prior_bvp(self, frames: torch.Tensor) -> torch.Tensor:
-        """The colour-prior path: POS (learnable plane) on the skin-weighted mean relative colour
-        change of the window, standardised: (B, T)."""
+        """The colour-prior path: the published projections (learnable planes) with sliding
+        alpha tuning on the skin mean relative colour change of the window, each plane
+        standardised, weighted by its gain and summed: (B, T)."""
         b, c, t, h, w = frames.shape
         # Per frame, the mean deviation of that frame's skin pixels (the non-zero ones) from
         # each pixel's own mean over the frames where it is skin: like the classic skin mean,
@@ -188,23 +225,31 @@ class FcusNet(nn.Module):
         dev = ((frames - mu) * skin).sum(dim=(3, 4)) / count  # (B, 3, T)
         level = (mu * (n_t > 0.5)).sum(dim=(3, 4)) / torch.clamp((n_t > 0.5).sum(dim=(3, 4)), min=1.0)
         m = dev / (level + 1.0)  # (B, 3, T), the contract's normalisation on the skin mean
-        u = torch.einsum("pc,bct->bpt", self.prior_proj, m)  # (B, 2, T)
-        # POS per window of L frames (alpha tuning inside each window), overlap-added, written
-        # with pooling and a ones-convolution so it exports to ONNX and runs for any T >= L:
-        # out(t) = sum over windows k covering t of (u1(t) - mu1_k) + alpha_k (u2(t) - mu2_k).
+        k = self.prior_proj.shape[0]
+        u = torch.einsum("kpc,bct->bkpt", self.prior_proj, m).reshape(b, 2 * k, t)  # (B, 2K, T)
+        if self.config.prior_bandpass_taps:
+            u = u - u.mean(dim=2, keepdim=True)
+            taps = self.config.prior_bandpass_taps
+            u = nn.functional.conv1d(u.reshape(b * 2 * k, 1, t), self.prior_fir, padding=taps // 2)
+            u = u.reshape(b, 2 * k, t)
+        # Alpha tuning per window of L frames, overlap-added, written with pooling and a
+        # ones-convolution so it exports to ONNX and runs for any T >= L: out(t) = sum over
+        # windows j covering t of (u1(t) - mu1_j) + sign alpha_j (u2(t) - mu2_j).
         L = self.config.prior_window  # fixed (export): the contract's min_frames is larger
-        mu = nn.functional.avg_pool1d(u, L, stride=1)  # (B, 2, K): window means
-        var = nn.functional.avg_pool1d(u * u, L, stride=1) - mu * mu
-        sd = torch.sqrt(torch.clamp(var, min=_EPS_VAR))
-        alpha = (sd[:, 0:1] / sd[:, 1:2])  # (B, 1, K)
+        mean = nn.functional.avg_pool1d(u, L, stride=1)  # (B, 2K, J): window means
+        var = nn.functional.avg_pool1d(u * u, L, stride=1) - mean * mean
+        sd = torch.sqrt(torch.clamp(var, min=_EPS_VAR)).reshape(b, k, 2, -1)
+        mean = mean.reshape(b, k, 2, -1)
+        alpha = self.prior_alpha_sign.reshape(1, k, 1) * sd[:, :, 0] / sd[:, :, 1]  # (B, K, J)
+        per_window = torch.stack([torch.ones_like(alpha), alpha, mean[:, :, 0] + alpha * mean[:, :, 1]], dim=2)
         ones = torch.ones(1, 1, L, dtype=u.dtype, device=u.device)
-        per_window = torch.cat([torch.ones_like(alpha), alpha, mu[:, 0:1] + alpha * mu[:, 1:2]], dim=1)
-        sums = nn.functional.conv1d(per_window.reshape(-1, 1, per_window.shape[2]), ones, padding=L - 1)
-        sums = sums.reshape(b, 3, t)  # windows covering t: count, sum alpha, sum (mu1 + alpha mu2)
-        h = (sums[:, 0] * u[:, 0] + sums[:, 1] * u[:, 1] - sums[:, 2]) / sums[:, 0]
-        h = h - h.mean(dim=1, keepdim=True)
-        h = h / torch.sqrt(torch.clamp((h * h).mean(dim=1, keepdim=True), min=_EPS_VAR))
-        return self.prior_gain * h
+        sums = nn.functional.conv1d(per_window.reshape(-1, 1, per_window.shape[3]), ones, padding=L - 1)
+        sums = sums.reshape(b, k, 3, t)  # windows covering t: count, sum alpha, sum (mu1 + alpha mu2)
+        u = u.reshape(b, k, 2, t)
+        hk = (sums[:, :, 0] * u[:, :, 0] + sums[:, :, 1] * u[:, :, 1] - sums[:, :, 2]) / sums[:, :, 0]
+        hk = hk - hk.mean(dim=2, keepdim=True)
+        hk = hk / torch.sqrt(torch.clamp((hk * hk).mean(dim=2, keepdim=True), min=_EPS_VAR))
+        return (self.prior_gain.reshape(1, k, 1) * hk).sum(dim=1)
 
     def fused(self, frames: torch.Tensor) -> torch.Tensor:
         """Low-rank colour projection of the per-channel features: (B, r, T)."""

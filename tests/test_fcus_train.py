@@ -325,6 +325,20 @@ def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch
     assert summary["components"] == {"masking": True, "smoothing": False, "null_space": True}
     assert summary["steps"] >= 1 and summary["command"].startswith("fcus-rppg train")
     assert (out / "fcus_weights.pt").is_file()
+    # fine-tuning: a second run starts from those weights (architecture read from the file)
+    from model.fcus_export import load_checkpoint
+
+    start, _ = load_checkpoint(out / "fcus_weights.pt")
+    monkeypatch.setattr(fcus_net, "FcusNetConfig", small)  # the real config class reads the file's
+    ft = tmp_path / "finetune"
+    assert train_main(["--data", str(data), "--out", str(ft), "--epochs", "0.1", "--init",
+                       str(out / "fcus_weights.pt"), "--no-smoothing", "--threads", "1"]) == 0
+    ft_summary = json.loads((ft / "training_summary.json").read_text())
+    assert ft_summary["init"] == str((out / "fcus_weights.pt").resolve())
+    assert ft_summary["model_config"]["enc_widths"] == [2, 2, 2]
+    tuned, _ = load_checkpoint(ft / "fcus_weights.pt")
+    assert set(tuned) == set(start) and any(not torch.equal(tuned[k], start[k]) for k in start)
+    assert train_main(["--data", str(data), "--out", str(tmp_path / "bad"), "--init", str(tmp_path / "none.pt")]) == 2
     assert train_main(["--out", str(out)]) == 2  # no data
     assert train_main(["--data", str(tmp_path / "missing"), "--out", str(out)]) == 2
 

@@ -781,6 +781,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", default=None, metavar="WEIGHTS",
+                   help="start from these weights (fine-tuning), e.g. assets/fcus_rppg_weights.pt; "
+                        "the net's architecture comes from the file")
     p.add_argument("--no-masking", action="store_true", help="switch off post-verification masking")
     p.add_argument("--no-smoothing", action="store_true", help="switch off perturbation-based smoothing")
     p.add_argument("--no-null-space", action="store_true", help="switch off null-space regularisation")
@@ -860,8 +863,20 @@ def train_main(argv: list[str] | None = None) -> int:
     if len(sampler) < 1:
         print("fcus-rppg train: the recordings give no training window", file=sys.stderr)
         return 2
-    net_cfg = FcusNetConfig(seed=cfg.seed)
-    model = FcusNet(net_cfg)
+    if args.init:
+        fx = _fcus_export()
+        if fx is None:
+            print("fcus-rppg train: --init needs model.fcus_export", file=sys.stderr)
+            return 2
+        try:
+            model, _ = fx.model_from_checkpoint(args.init)
+        except (OSError, ValueError, RuntimeError, KeyError) as e:
+            print(f"fcus-rppg train: cannot load --init {args.init}: {e}", file=sys.stderr)
+            return 2
+        net_cfg = model.config
+    else:
+        net_cfg = FcusNetConfig(seed=cfg.seed)
+        model = FcusNet(net_cfg)
     t = time.perf_counter()
     result = train(model, sampler, cfg)
     wall = time.perf_counter() - t
@@ -871,6 +886,7 @@ def train_main(argv: list[str] | None = None) -> int:
         "recordings": [r.name for r in recordings],
         "excluded": sorted(excluded),
         "synthetic_clips": args.synthetic,
+        "init": str(Path(args.init).resolve()) if args.init else None,
         "command": "fcus-rppg train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "epochs": result.epochs,
         "steps": result.steps,
