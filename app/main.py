@@ -61,7 +61,7 @@ def launch(argv: list[str] | None = None):
     from PySide6.QtWidgets import QApplication
 
     from app.window import MainWindow, apply_dark_theme
-    from app.worker import Worker
+    from app.worker import Worker, fcus_status
 
     args = build_parser().parse_args(argv)
     app = QApplication.instance() or QApplication(["fcus-rppg"])
@@ -70,6 +70,8 @@ def launch(argv: list[str] | None = None):
     settings = load_settings()
     if args.method:
         settings.method = args.method
+    elif settings.method == "fcus" and not fcus_status(args.model)[0]:
+        settings.method = "pos"  # no FCUS model here: the best classic default, without a warning
     loop = settings.loop if args.loop is None else args.loop
     settings.loop = loop
     spec = initial_source(args.source, settings, loop)

@@ -27,7 +27,7 @@ PRIVACY_MODES = ("off", "blur", "hide")
 @dataclass
 class Settings:
     source: str = ""  # "" (first run: camera if any, else demo) | "demo" | "camera:N" | a file path
-    method: str = "pos"
+    method: str = "fcus"  # the shipped model; POS where it is missing (app.main)
     overlay: bool = True
     privacy: str = "off"  # "off" | "blur" | "hide"
     loop: bool = True  # loop video files
@@ -39,7 +39,7 @@ class Settings:
         if s.privacy not in PRIVACY_MODES:
             s.privacy = "off"
         if s.method not in ("pos", "chrom", "green", "fcus"):
-            s.method = "pos"
+            s.method = Settings.method
         return s
 
 

@@ -40,6 +40,9 @@ def _atomic_path(path: Path):
     tmp = Path(tmp)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600: give the file the usual mode
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -287,6 +290,9 @@ def model_from_checkpoint(path: str | os.PathLike):
     return net, extra
 
 
+WEIGHTS_SUFFIX = "_weights.pt"  # assets/fcus_rppg.onnx -> assets/fcus_rppg_weights.pt
+
+
 def export_main(argv: list[str] | None = None) -> int:
     """``fcus-rppg export --weights W --out M.onnx``: the trained weights (``fcus-rppg train``)
     to one ONNX file with the contract in its metadata, checked for parity with torch."""
@@ -314,5 +320,9 @@ def export_main(argv: list[str] | None = None) -> int:
         print(f"fcus-rppg export: torch and ONNX Runtime differ by {diff:.2e} (> {args.tolerance:g}); "
               "nothing written", file=sys.stderr)
         return 1
-    print(f"exported {out} ({out.stat().st_size / 1e3:.0f} kB); torch vs ONNX Runtime max abs diff {diff:.1e}")
+    # The weights to fine-tune from (fcus-rppg train --init), beside the model they export.
+    weights_out = out.with_name(out.stem + WEIGHTS_SUFFIX)
+    save_checkpoint(weights_out, model, extra=extra if isinstance(extra, dict) else {})
+    print(f"exported {out} ({out.stat().st_size / 1e3:.0f} kB); torch vs ONNX Runtime max abs diff {diff:.1e}; "
+          f"fine-tuning weights {weights_out}")
     return 0

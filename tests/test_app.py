@@ -78,10 +78,11 @@ def no_camera(monkeypatch):
 
 # ---- the real window ------------------------------------------------------------------------
 def test_demo_known_hr_method_switch_and_recording(run_app, qtbot, env):
-    """The demo's known pulse shows within 3 bpm; the method switches while the source keeps
-    running; the session recording is in the analyze format."""
+    """The demo's known pulse shows within 3 bpm with the default method (the shipped FCUS
+    model); the method switches while the source keeps running; the session recording is in the
+    analyze format."""
     rec_parent = env / "sessions"
-    win = run_app("--source", "demo", "--method", "pos", "--record", str(rec_parent))
+    win = run_app("--source", "demo", "--record", str(rec_parent))
 
     def hr_ok() -> bool:
         return win.state == "reading" and win.hr_text().isdigit() and abs(int(win.hr_text()) - DEMO_HR_BPM) <= 3
@@ -89,7 +90,8 @@ def test_demo_known_hr_method_switch_and_recording(run_app, qtbot, env):
     qtbot.waitUntil(hr_ok, timeout=14000)
     assert win.source_info.spec.kind == "demo"
     assert win.recording_path is not None and win.recording_path.parent == rec_parent
-    assert "fps" in win.sb_fps.text() and "POS" in win.sb_device.text() and "CPU" in win.sb_device.text()
+    assert win.method_info.name == "fcus", "the shipped model is the default method"
+    assert "fps" in win.sb_fps.text() and "FCUS" in win.sb_device.text() and "CPU" in win.sb_device.text()
     assert "mediapipe" in win.sb_tracker.text()
 
     gen = win.worker._gen

@@ -27,6 +27,13 @@ def test_export_command_writes_a_checked_model(tmp_path, capsys):
     assert rt.device == "CPU"
     assert rt.contract == DEFAULT_CONTRACT
     assert rt.training_summary.get("note") == "test"
+    # the fine-tuning weights travel beside the model and rebuild the same net
+    from model.fcus_export import model_from_checkpoint
+
+    again, extra = model_from_checkpoint(tmp_path / "m_weights.pt")
+    assert extra["training_summary"]["note"] == "test"
+    for k, v in net.state_dict().items():
+        assert torch.equal(again.state_dict()[k], v)
 
 
 def test_export_command_refuses_a_bad_weights_file(tmp_path, capsys):
