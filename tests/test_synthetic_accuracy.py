@@ -1,6 +1,6 @@
-"""End-to-end accuracy on synthetic clips with known HR (real tracker, ROI, POS, estimator):
-under 1 bpm still, under 3 bpm with head motion, light drift and flicker; and a face with no pulse
-is withheld by the quality gate most of the time."""
+"""End-to-end accuracy on synthetic clips with known HR (real tracker, ROI, estimator; POS and
+the shipped FCUS model): under 1 bpm still, under 3 bpm with head motion, light drift and
+flicker; and a face with no pulse is withheld by the quality gate most of the time."""
 
 from dataclasses import replace
 
@@ -10,8 +10,8 @@ import pytest
 from model.analyze import whole_clip_hr
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.face_tracking import create_face_tracker
-from model.pulse_methods import make_pulse_method
-from model.roi import RoiExtractor
+from model.fcus_method import shipped_model_path
+from model.pulse_methods import make_pulse_method, roi_extractor_for
 from model.types import Frame
 from training.synth import SynthConfig, ground_truth, generate_frames, suite_configs
 
@@ -20,8 +20,8 @@ pytestmark = pytest.mark.slow
 
 def _run(cfg: SynthConfig, face_model_path, method="pos"):
     tracker, _ = create_face_tracker(face_model_path, allow_download=False)
-    est = StreamingEstimator(make_pulse_method(method), EstimatorConfig(), tracker=tracker,
-                             roi=RoiExtractor(crop_size=None))
+    pm = make_pulse_method(method)
+    est = StreamingEstimator(pm, EstimatorConfig(), tracker=tracker, roi=roi_extractor_for(pm))
     try:
         for i, (t, bgr) in enumerate(generate_frames(cfg)):
             est.push(Frame(index=i, t_s=t, bgr=bgr))
@@ -36,19 +36,25 @@ def _suite(kind, hrs):
     return [c for c in suite_configs(kind, base) if c.hr_bpm in hrs]
 
 
+METHODS = ["pos", pytest.param("fcus", marks=pytest.mark.skipif(
+    not shipped_model_path().is_file(), reason="no shipped FCUS model"))]
+
+
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("cfg", _suite("still", (45.0, 120.0, 180.0)), ids=lambda c: f"still-{c.hr_bpm:.0f}")
-def test_still_clip_within_1_bpm(cfg, face_model_path):
-    est = _run(cfg, face_model_path)
+def test_still_clip_within_1_bpm(cfg, method, face_model_path):
+    est = _run(cfg, face_model_path, method)
     tg, vg = est.bvp_stream()
     hr = whole_clip_hr(tg, vg, 30.0, 42.0, 200.0)
     truth = ground_truth(cfg).mean_hr_bpm
     assert hr is not None and abs(hr - truth) < 1.0, (hr, truth)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("cfg", _suite("motion", (60.0, 150.0)), ids=lambda c: f"motion-{c.hr_bpm:.0f}")
-def test_motion_and_flicker_within_3_bpm(cfg, face_model_path):
+def test_motion_and_flicker_within_3_bpm(cfg, method, face_model_path):
     assert cfg.motion == "sway" and cfg.flicker_hz > 0 and cfg.illumination_drift > 0
-    est = _run(cfg, face_model_path)
+    est = _run(cfg, face_model_path, method)
     tg, vg = est.bvp_stream()
     hr = whole_clip_hr(tg, vg, 30.0, 42.0, 200.0)
     truth = ground_truth(cfg).mean_hr_bpm
