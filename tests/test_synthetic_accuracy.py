@@ -63,9 +63,10 @@ def test_motion_and_flicker_within_3_bpm(cfg, method, face_model_path):
     assert shown and np.median([abs(r.hr_bpm - truth) for r in shown]) < 3.0
 
 
-def test_face_without_pulse_is_withheld(face_model_path):
+@pytest.mark.parametrize("method", METHODS)
+def test_face_without_pulse_is_withheld(method, face_model_path):
     cfg = SynthConfig(duration_s=30.0, pulse_amplitude=0.0, sensor_noise_std=2.0, seed=11)
-    est = _run(cfg, face_model_path)
+    est = _run(cfg, face_model_path, method)
     judged = [r for r in est.readings if r.hr_raw_bpm is not None]
     assert len(judged) >= 20
     shown_share = sum(r.hr_bpm is not None for r in judged) / len(judged)
