@@ -193,7 +193,7 @@ def bland_altman_png(pairs: list[WindowHr], path, title: str) -> None:
         ax.axhline(y, color="k", ls=ls, lw=1)
     ax.set_xlabel("mean of estimate and reference (bpm)")
     ax.set_ylabel("estimate - reference (bpm)")
-    ax.set_title(f"{title}\nbias {bias:.1f} bpm, limits of agreement +-{1.96 * sd:.1f} bpm")
+    ax.set_title(f"{title}\nbias {bias:.1f} bpm, limits of agreement ±{1.96 * sd:.1f} bpm")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
