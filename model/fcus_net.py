@@ -21,6 +21,11 @@ carries it:
    (kernel 7, dilations 1, 2; keeps T) -> 1 channel -> (B, T), standardised per window (zero
    mean, unit variance over T).
 
+4. Colour prior (``colour_prior``, on by default): the skin-mean relative colour change projected on
+   the published POS and CHROM planes (learnable), each plane band-passed by a fixed FIR before
+   its sliding alpha tuning, standardised and summed with learnable gains; the learned path
+   (steps 2-3) is added to it before the final standardisation.
+
 Sign: the contract's BVP rises with the blood volume, but nothing here fixes the sign of an
 untrained (or unsupervisedly trained: spectral losses are sign-blind) net. The trainer orients the
 trained model (e.g. by correlating it with POS on training clips) and flips it with
