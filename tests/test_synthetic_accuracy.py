@@ -2,7 +2,6 @@
 the shipped FCUS model): under 1 bpm still, under 3 bpm with head motion, light drift and
 flicker; and a face with no pulse is withheld by the quality gate most of the time."""
 
-
 import numpy as np
 import pytest
 
