@@ -70,12 +70,13 @@ def launch(argv: list[str] | None = None):
     settings = load_settings()
     if args.method:
         settings.method = args.method
-    elif settings.method == "fcus" and not fcus_status(args.model)[0]:
-        settings.method = "pos"  # no FCUS model here: the best classic default, without a warning
+    method = settings.method
+    if method == "fcus" and not args.method and not fcus_status(args.model)[0]:
+        method = "pos"  # no FCUS model here: POS, without a warning (the saved choice stays FCUS)
     loop = settings.loop if args.loop is None else args.loop
     settings.loop = loop
     spec = initial_source(args.source, settings, loop)
-    worker = Worker(method=settings.method, model_path=args.model, face_model=args.face_model,
+    worker = Worker(method=method, model_path=args.model, face_model=args.face_model,
                     allow_download=not args.no_download, overlay=settings.overlay,
                     privacy=settings.privacy, record_video=settings.record_video)
     window = MainWindow(worker, settings, model_path=args.model)

@@ -537,9 +537,7 @@ class MainWindow(QMainWindow):
 
     def _on_method_changed(self, info: MethodInfo) -> None:
         changed = self.method_info is None or self.method_info.name != info.name
-        self.method_info = info
-        self.settings.method = info.name
-        self._save_settings()
+        self.method_info = info  # the method in use; settings.method keeps the user's choice
         self._refresh_method_combo()
         if changed:
             self.bvp_curve.setData([], [])
@@ -563,6 +561,10 @@ class MainWindow(QMainWindow):
         self.worker.set_source(spec)
 
     def set_method(self, name: str, model_path: str | None = None) -> None:
+        """Switch to ``name``, remembered as the user's choice (a fallback, e.g. to POS when the
+        FCUS model cannot load, is shown but never saved: the choice stays for the next run)."""
+        self.settings.method = name
+        self._save_settings()
         self.worker.set_method(name, model_path or self.model_path)
 
     def set_privacy(self, mode: str) -> None:

@@ -31,6 +31,9 @@ CHECKPOINT_FORMAT = "fcus-checkpoint/1"
 
 
 # ---- small helpers -----------------------------------------------------------------------
+_UMASK = os.umask(0o022)  # read once, at import (setting it later would race other threads)
+os.umask(_UMASK)
+
 @contextlib.contextmanager
 def _atomic_path(path: Path):
     """Yield a temp path beside ``path``; on success rename it over ``path``."""
@@ -40,9 +43,7 @@ def _atomic_path(path: Path):
     tmp = Path(tmp)
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600: give the file the usual mode
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600: give the file the usual mode
         os.replace(tmp, path)
     finally:
         if tmp.exists():

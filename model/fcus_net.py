@@ -84,9 +84,11 @@ class FcusNetConfig:
     # S1 + alpha S2) and "chrom" (de Haan & Jeanne 2013, Xs - alpha Ys). Each plane's output is
     # standardised and weighted by a learnable gain (equal at initialisation), then summed.
     prior_planes: tuple[str, ...] = ("pos", "chrom")
-    # Linear-phase FIR band-pass (taps at 30 Hz, the contract's pulse band) on each plane's two
-    # projections over the whole window BEFORE the alpha tuning, so alpha weighs in-band
-    # fluctuations only (CHROM's published order; 0: no band-pass, alpha on raw projections).
+    # Linear-phase FIR band-pass (taps at 30 Hz, designed for the contract's pulse band) on each
+    # plane's two projections over the whole window BEFORE the alpha tuning (CHROM's published
+    # order; 0: no band-pass, alpha on raw projections). 31 taps (1 s) cannot hold the 0.6 Hz
+    # edge (gain 0.4 at 0.1 Hz, 0.6 at 0.75 Hz): it damps drift and high-frequency noise rather
+    # than cutting the band exactly; 61 taps measured worse (docs/fcus_study.md).
     prior_bandpass_taps: int = 31
     norm: str = "batch"  # "batch" (BatchNorm) | "group" (GroupNorm: same in training and eval)
     seed: int = 0  # initial weights depend only on this

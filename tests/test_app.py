@@ -101,6 +101,7 @@ def test_demo_known_hr_method_switch_and_recording(run_app, qtbot, env):
     qtbot.waitUntil(lambda: win.method_info is not None and win.method_info.name == "chrom", timeout=3000)
     assert win.worker._gen == gen, "a method switch must keep the source running"
     assert win.method_combo.currentData() == "chrom"
+    assert load_settings().method == "chrom"  # the user's choice is remembered
     qtbot.waitUntil(lambda: win.state in ("acquiring", "no_face"), timeout=3000)  # fresh estimator
     qtbot.waitUntil(hr_ok, timeout=12000)
 
@@ -148,6 +149,17 @@ def test_no_camera_opens_on_demo_then_file_face_lost_and_found(run_app, qtbot, e
     assert "end of" in win.state_text().lower()
     assert win.settings.source == str(clip)
     assert load_settings().source == str(clip)
+
+
+def test_without_a_model_the_default_falls_back_to_pos_quietly(run_app, qtbot, env, monkeypatch):
+    from app import worker as worker_mod
+
+    monkeypatch.setattr(worker_mod, "fcus_status", lambda model_path=None: (False, "no shipped FCUS model"))
+    win = run_app("--source", "demo")
+    qtbot.waitUntil(lambda: win.method_info is not None, timeout=6000)
+    assert win.method_info.name == "pos" and not win.method_info.note
+    assert not any(level in ("warning", "error") and "FCUS" in text for level, text in win.messages)
+    assert win.settings.method == "fcus"  # the preference stays for when a model is there
 
 
 def test_corrupt_file_and_wrong_model_keep_the_app_usable(run_app, qtbot, env):

@@ -339,6 +339,9 @@ def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch
     tuned, _ = load_checkpoint(ft / "fcus_weights.pt")
     assert set(tuned) == set(start) and any(not torch.equal(tuned[k], start[k]) for k in start)
     assert train_main(["--data", str(data), "--out", str(tmp_path / "bad"), "--init", str(tmp_path / "none.pt")]) == 2
+    # --init into a folder that holds another run's checkpoint: refused, not silently resumed
+    assert train_main(["--data", str(data), "--out", str(out), "--epochs", "0.2", "--init",
+                       str(ft / "fcus_weights.pt"), "--no-smoothing", "--threads", "1"]) == 2
     assert train_main(["--out", str(out)]) == 2  # no data
     assert train_main(["--data", str(tmp_path / "missing"), "--out", str(out)]) == 2
 

@@ -120,6 +120,7 @@ class TrainConfig:
     deterministic: bool = True
     progress: bool = True
     orient: bool = True  # orient the sign like POS after training
+    init_weights: str | None = None  # fine-tuning: the weights the run started from (a resumed run must match)
 
     def __post_init__(self) -> None:
         if not self.epochs > 0:
@@ -858,6 +859,7 @@ def train_main(argv: list[str] | None = None) -> int:
         window_frames=contract.window_frames, masking=not args.no_masking, smoothing=not args.no_smoothing,
         null_space=not args.no_null_space, device=args.device, checkpoint_dir=str(out / "checkpoint"),
         resume=not args.no_resume, checkpoint_every=args.checkpoint_every, num_threads=args.threads,
+        init_weights=str(Path(args.init).resolve()) if args.init else None,
     )
     sampler = ClipSampler(cached, window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=cfg.seed)
     if len(sampler) < 1:
@@ -878,7 +880,11 @@ def train_main(argv: list[str] | None = None) -> int:
         net_cfg = FcusNetConfig(seed=cfg.seed)
         model = FcusNet(net_cfg)
     t = time.perf_counter()
-    result = train(model, sampler, cfg)
+    try:
+        result = train(model, sampler, cfg)
+    except ValueError as e:  # e.g. OUT holds a checkpoint of a run with other settings
+        print(f"fcus-rppg train: {e}", file=sys.stderr)
+        return 2
     wall = time.perf_counter() - t
     weights = out / WEIGHTS_FILE
     summary = {
