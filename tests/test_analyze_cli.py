@@ -61,7 +61,19 @@ def test_analyze_writes_the_contract(synth_clip, tmp_path):
     assert s["method"] == "pos" and s["frames"] == synth_clip.n_frames
     assert s["tracker"] == "mediapipe" and s["face_share"] > 0.95
     assert abs(s["hr_bpm"] - synth_clip.mean_hr_bpm) < 1.0
+    assert s["hr_reliable"] is True and s["judged_shown_share"] >= 0.5
     assert abs(s["fps_hz"] - 30.0) < 0.1
+
+
+def test_a_face_without_pulse_is_reported_not_reliable(tmp_path, face_model_path, capsys):
+    files = write_clip(SynthConfig(duration_s=14.0, pulse_amplitude=0.0, sensor_noise_std=2.0, seed=11),
+                       tmp_path / "clip", progress=False)
+    out = tmp_path / "out"
+    assert analyze_main([str(files.video_path), "--out", str(out), "--quiet", "--no-download",
+                         "--face-model", str(face_model_path)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["hr_reliable"] is False and s["judged_shown_share"] < 1 / 3
+    assert "HR not reliable" in capsys.readouterr().out
 
 
 def test_console_script_runs_without_traceback(synth_clip, tmp_path, face_model_path):
