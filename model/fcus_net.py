@@ -90,6 +90,7 @@ class FcusNetConfig:
     # edge (gain 0.4 at 0.1 Hz, 0.6 at 0.75 Hz): it damps drift and high-frequency noise rather
     # than cutting the band exactly; 61 taps measured worse (docs/fcus_study.md).
     prior_bandpass_taps: int = 31
+    learned_init_scale: float = 0.1  # with the prior on: the learned path's output layer starts scaled by this
     norm: str = "batch"  # "batch" (BatchNorm) | "group" (GroupNorm: same in training and eval)
     seed: int = 0  # initial weights depend only on this
 
@@ -189,7 +190,7 @@ class FcusNet(nn.Module):
                     fir = firwin(taps, [PULSE_LO_HZ, PULSE_HI_HZ], pass_zero=False, fs=DEFAULT_CONTRACT.fs_hz)
                     self.register_buffer("prior_fir", torch.tensor(fir, dtype=torch.float32).reshape(1, 1, -1))
                 with torch.no_grad():  # the learned path starts small (gradients still flow)
-                    self.out.weight.mul_(0.1)
+                    self.out.weight.mul_(cfg.learned_init_scale)
 
     # ---- stages --------------------------------------------------------------------------
     @property

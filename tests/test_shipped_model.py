@@ -39,5 +39,7 @@ def test_fine_tuning_weights_are_the_exported_ones():
     got = FcusRuntime(ONNX, providers="cpu").run(x)
     assert np.max(np.abs(ref - got)) < 1e-4
     meta = json.loads(WEIGHTS.with_name(WEIGHTS.name + ".json").read_text())
-    assert meta["net_config"] == net.config.to_dict() | {"enc_widths": list(net.config.enc_widths),
-                                                         "prior_planes": list(net.config.prior_planes)}
+    from model.fcus_net import FcusNetConfig
+
+    assert meta["net_config"]["colour_prior"] and meta["net_config"]["prior_planes"] == ["pos", "chrom"]
+    assert FcusNetConfig.from_dict(meta["net_config"]) == net.config
