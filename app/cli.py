@@ -4,6 +4,7 @@ training/ or torch."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 USAGE = """usage: fcus-rppg [app options]            open the desktop app
@@ -17,50 +18,21 @@ USAGE = """usage: fcus-rppg [app options]            open the desktop app
 Run a subcommand with --help for its options."""
 
 
-def _analyze(argv: list[str]) -> int:
-    from model.analyze import analyze_main
-
-    return analyze_main(argv)
-
-
-def _synth(argv: list[str]) -> int:
-    from training.synth import synth_main
-
-    return synth_main(argv)
-
-
-def _benchmark(argv: list[str]) -> int:
-    from training.benchmark import benchmark_main
-
-    return benchmark_main(argv)
+# subcommand -> (module, function): the module is imported only when its subcommand runs
+SUBCOMMANDS = {
+    "analyze": ("model.analyze", "analyze_main"),
+    "synth": ("training.synth", "synth_main"),
+    "benchmark": ("training.benchmark", "benchmark_main"),
+    "train": ("training.fcus_train", "train_main"),
+    "evaluate": ("training.fcus_study", "evaluate_main"),
+    "export": ("model.fcus_export", "export_main"),
+}
+APP = ("app.main", "app_main")
 
 
-def _app(argv: list[str]) -> int:
-    from app.main import app_main
-
-    return app_main(argv)
-
-
-def _train(argv: list[str]) -> int:
-    from training.fcus_train import train_main
-
-    return train_main(argv)
-
-
-def _evaluate(argv: list[str]) -> int:
-    from training.fcus_study import evaluate_main
-
-    return evaluate_main(argv)
-
-
-def _export(argv: list[str]) -> int:
-    from model.fcus_export import export_main
-
-    return export_main(argv)
-
-
-SUBCOMMANDS = {"analyze": _analyze, "synth": _synth, "benchmark": _benchmark, "train": _train,
-               "evaluate": _evaluate, "export": _export}
+def _run(target: tuple[str, str], argv: list[str]) -> int:
+    module, func = target
+    return getattr(importlib.import_module(module), func)(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         print(build_parser().format_help())
         return 0
     if argv and argv[0] in SUBCOMMANDS:
-        return SUBCOMMANDS[argv[0]](argv[1:])
+        return _run(SUBCOMMANDS[argv[0]], argv[1:])
     if argv and not argv[0].startswith("-"):
         print(f"fcus-rppg: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    return _app(argv)
+    return _run(APP, argv)
 
 
 if __name__ == "__main__":
