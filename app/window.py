@@ -281,40 +281,20 @@ class MainWindow(QMainWindow):
         hr_l.addLayout(grid)
         side.addWidget(hr_card)
 
-        trend_card = _Card()
-        tl = QVBoxLayout(trend_card)
-        tl.setContentsMargins(8, 6, 8, 6)
-        self.trend_plot = pg.PlotWidget()
-        self.trend_plot.setTitle("HR trend (session)", color=MUTED, size="10pt")
-        self.trend_plot.setLabel("left", "bpm")
-        self.trend_plot.setLabel("bottom", "session time (s)")
-        self.trend_plot.showGrid(x=True, y=True, alpha=0.15)
+        trend_card, self.trend_plot = self._plot_card("HR trend (session)", "bpm", grid_y=True)
         self.trend_plot.setYRange(50, 110)
-        self.trend_plot.setMouseEnabled(x=False, y=False)
-        self.trend_plot.setMenuEnabled(False)
         self.trend_curve = self.trend_plot.plot(
             pen=pg.mkPen("#3ddc84", width=2), symbol="o", symbolSize=4, symbolBrush="#3ddc84",
             symbolPen=None, connect="finite")
-        tl.addWidget(self.trend_plot)
         side.addWidget(trend_card, 1)
         top.addLayout(side, 2)
         root.addLayout(top, 3)
 
-        bvp_card = _Card()
-        bl = QVBoxLayout(bvp_card)
-        bl.setContentsMargins(8, 6, 8, 6)
-        self.bvp_plot = pg.PlotWidget()
-        self.bvp_plot.setTitle("Blood volume pulse (last 10 s)", color=MUTED, size="10pt")
-        self.bvp_plot.setLabel("bottom", "session time (s)")
+        bvp_card, self.bvp_plot = self._plot_card("Blood volume pulse (last 10 s)", "BVP (a.u.)", grid_y=False)
         self.bvp_plot.getAxis("left").setStyle(showValues=False)
-        self.bvp_plot.setLabel("left", "BVP (a.u.)")
-        self.bvp_plot.showGrid(x=True, y=False, alpha=0.15)
-        self.bvp_plot.setMouseEnabled(x=False, y=False)
-        self.bvp_plot.setMenuEnabled(False)
         self.bvp_plot.setYRange(-3, 3)
         self.bvp_plot.setXRange(0, 10)
         self.bvp_curve = self.bvp_plot.plot(pen=pg.mkPen(ACCENT, width=2), connect="finite")
-        bl.addWidget(self.bvp_plot)
         bvp_card.setMinimumHeight(170)
         root.addWidget(bvp_card, 1)
         self.setCentralWidget(central)
@@ -333,6 +313,22 @@ class MainWindow(QMainWindow):
             w.setStyleSheet(f"color: {MUTED}; padding: 0 6px;")
             sb.addPermanentWidget(w)
         self._update_status_line(None)
+
+    @staticmethod
+    def _plot_card(title: str, left_label: str, *, grid_y: bool) -> tuple["_Card", pg.PlotWidget]:
+        """A card holding one static plot over session time (no mouse zoom, no context menu)."""
+        card = _Card()
+        lay = QVBoxLayout(card)
+        lay.setContentsMargins(8, 6, 8, 6)
+        plot = pg.PlotWidget()
+        plot.setTitle(title, color=MUTED, size="10pt")
+        plot.setLabel("left", left_label)
+        plot.setLabel("bottom", "session time (s)")
+        plot.showGrid(x=True, y=grid_y, alpha=0.15)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.setMenuEnabled(False)
+        lay.addWidget(plot)
+        return card, plot
 
     @staticmethod
     def _metric(grid: QGridLayout, col: int, name: str) -> QLabel:
