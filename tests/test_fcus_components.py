@@ -17,9 +17,10 @@ from training.fcus_components import (  # noqa: E402
     keep_at_least,
     split_band,
     verify_details,
-    verify_samples,
 )
 from training.fcus_losses import masked_mean, total_unsupervised_loss  # noqa: E402
+
+from tests.stand_in_nets import SkinMeanNet  # noqa: E402
 
 FS = 30.0
 T = 128
@@ -43,32 +44,6 @@ def skin_crops(bvp: torch.Tensor, rel_amplitude: float, s: int = 6, seed: int = 
     return x * mask
 
 
-class PerSampleNet(nn.Module):
-    """A stand-in with no cross-sample coupling: skin-mean RGB -> temporal convs -> BVP."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.mix = nn.Conv1d(3, 6, 1)
-        self.t = nn.Conv1d(6, 6, 5, padding=2)
-        self.out = nn.Conv1d(6, 1, 1)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-
-    def forward_with_features(self, x):
-        m = x.mean(2, keepdim=True)
-        xn = (x - m) / (m + 1)
-        r = xn.mean(dim=(3, 4))
-        f = torch.tanh(self.t(self.mix(r * 50)))
-        y = self.out(f)[:, 0]
-        y = y - y.mean(1, keepdim=True)
-        return y / y.square().mean(1, keepdim=True).clamp(min=1e-12).sqrt(), f
-
-    def forward(self, x):
-        return self.forward_with_features(x)[0]
-
-
 # ---- 1. masking -------------------------------------------------------------------------------
 def test_verify_passes_clean_pulse_and_rejects_noise_and_out_of_band():
     g = torch.Generator().manual_seed(1)
@@ -86,9 +61,9 @@ def test_verify_rejects_strong_implied_colour_change():
     crops = torch.cat([skin_crops(bvp[:1], 0.005), skin_crops(bvp[1:2], 0.10), skin_crops(bvp[2:], 0.02)])
     slope = implied_colour_slope(bvp, crops)
     assert abs(float(slope[0]) - 0.005) < 1e-3 and abs(float(slope[1]) - 0.10) < 1e-2
-    assert verify_samples(bvp, FS, crops).tolist() == [True, False, True]
-    assert verify_samples(bvp, FS, crops, max_colour_slope=0.01).tolist() == [True, False, False]
-    assert verify_samples(bvp, FS).tolist() == [True, True, True]  # no crops: no amplitude check
+    assert verify_details(bvp, FS, crops).mask.tolist() == [True, False, True]
+    assert verify_details(bvp, FS, crops, max_colour_slope=0.01).mask.tolist() == [True, False, False]
+    assert verify_details(bvp, FS).mask.tolist() == [True, True, True]  # no crops: no amplitude check
 
 
 def test_keep_at_least_tops_up_with_best_samples():
@@ -108,7 +83,7 @@ def _masked_objective(model, x, mask):
 
 
 def test_masked_sample_has_zero_gradient_wrt_params_and_input():
-    model = PerSampleNet()
+    model = SkinMeanNet(skin_weighted=False)  # the plain crop mean: no cross-sample coupling
     g = torch.Generator().manual_seed(3)
     pulses = torch.stack([sine(1.1), sine(1.6), sine(2.2), sine(1.9)])
     x = skin_crops(pulses, 0.01, seed=4) + torch.randn(4, 3, T, 6, 6, generator=g)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
 
 from training.fcus_train import (  # noqa: E402
     STATE_FILE,
@@ -21,6 +20,8 @@ from training.fcus_train import (  # noqa: E402
     train,
     train_main,
 )
+
+from tests.stand_in_nets import SkinMeanNet  # noqa: E402
 
 FS = 30.0
 
@@ -115,37 +116,6 @@ class TinySampler:
         return views[0], views[1]
 
 
-class TinyNet(nn.Module):
-    """Per-sample stand-in: contract normalisation, skin mean, colour mix, temporal convs."""
-
-    def __init__(self, seed=0):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.mix = nn.Conv1d(3, 6, 1)
-        self.t = nn.Conv1d(6, 6, 5, padding=2)
-        self.out = nn.Conv1d(6, 1, 1)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-
-    @property
-    def feature_channels(self):
-        return 6
-
-    def forward_with_features(self, x):
-        m = x.mean(2, keepdim=True)
-        xn = (x - m) / (m + 1)
-        skin = (x.amax(1, keepdim=True) > 0).float()
-        r = (xn * skin).sum((3, 4)) / skin.sum((3, 4)).clamp(min=1)
-        f = torch.tanh(self.t(self.mix(r * 50)))
-        y = self.out(f)[:, 0]
-        y = y - y.mean(1, keepdim=True)
-        return y / y.square().mean(1, keepdim=True).clamp(min=1e-12).sqrt(), f
-
-    def forward(self, x):
-        return self.forward_with_features(x)[0]
-
-
 def hr_errors_bpm(model, recs):
     """Spectral-peak HR of the model's BVP over each whole recording minus the true HR (bpm)."""
     was = model.training
@@ -205,40 +175,40 @@ def test_training_lowers_the_loss_and_recovers_the_hr(recordings):
 def test_resume_continues_exactly_like_an_uninterrupted_run(recordings, tmp_path):
     sampler = TinySampler(recordings, window_frames=96, batch_size=4)
     cfg = dict(epochs=8 / len(sampler), checkpoint_every=2, lr=1e-2)
-    full = TinyNet()
+    full = SkinMeanNet()
     res_full = train(full, sampler, quick_config(checkpoint_dir=str(tmp_path / "a"), **cfg))
     assert res_full.steps == 8
 
-    part = TinyNet()
+    part = SkinMeanNet()
     saved = []
     res_part = train(part, sampler, quick_config(checkpoint_dir=str(tmp_path / "b"), max_steps=5, **cfg),
                      on_checkpoint=lambda step, path: saved.append(step))
     assert res_part.steps == 5 and saved == [2, 4, 5]
     assert load_train_state(tmp_path / "b" / STATE_FILE)["step"] == 5
 
-    resumed = TinyNet(seed=123)  # different initial weights: all of it must come from the checkpoint
+    resumed = SkinMeanNet(seed=123)  # different initial weights: all of it must come from the checkpoint
     res_resumed = train(resumed, sampler, quick_config(checkpoint_dir=str(tmp_path / "b"), **cfg))
     assert res_resumed.resumed_from_step == 5 and res_resumed.steps == 8
     assert res_resumed.losses == res_full.losses
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
     # a finished run resumed again does nothing more
-    again = TinyNet(seed=7)
+    again = SkinMeanNet(seed=7)
     res_again = train(again, sampler, quick_config(checkpoint_dir=str(tmp_path / "b"), **cfg))
     assert res_again.steps == 8 and len(res_again.history) == 8
     # other settings refuse to resume the checkpoint
     with pytest.raises(ValueError, match="other settings"):
-        train(TinyNet(), sampler, quick_config(checkpoint_dir=str(tmp_path / "b"), **{**cfg, "lr": 1e-3}))
+        train(SkinMeanNet(), sampler, quick_config(checkpoint_dir=str(tmp_path / "b"), **{**cfg, "lr": 1e-3}))
 
 
 def test_same_seed_same_run_and_components_switch_off(recordings):
     sampler = TinySampler(recordings, window_frames=96, batch_size=4)
     runs = []
     for _ in range(2):
-        m = TinyNet()
+        m = SkinMeanNet()
         runs.append((m, train(m, sampler, quick_config(epochs=4 / len(sampler)))))
     assert runs[0][1].losses == runs[1][1].losses
-    plain = train(TinyNet(), sampler, quick_config(epochs=3 / len(sampler), masking=False, smoothing=False,
+    plain = train(SkinMeanNet(), sampler, quick_config(epochs=3 / len(sampler), masking=False, smoothing=False,
                                                    null_space=False, two_views=False))
     h = plain.history[-1]
     assert h["masked_share"] == 0.0 and "loss_null_space" not in h and "loss_cross_view" not in h
@@ -247,7 +217,7 @@ def test_same_seed_same_run_and_components_switch_off(recordings):
 
 def test_sam_random_mode_and_projection_mode_run(recordings):
     sampler = TinySampler(recordings, window_frames=96, batch_size=4)
-    res = train(TinyNet(), sampler, quick_config(epochs=3 / len(sampler), smoothing_mode="random", null_mode="both"))
+    res = train(SkinMeanNet(), sampler, quick_config(epochs=3 / len(sampler), smoothing_mode="random", null_mode="both"))
     assert res.steps == 3 and all(math.isfinite(x) for x in res.losses)
 
 
@@ -260,7 +230,7 @@ def test_fractional_epochs_and_evaluation_schedule(recordings, tmp_path):
     spe = len(sampler)
     seen = []
     score = Score()
-    res = train(TinyNet(), sampler, quick_config(epochs=0.5, eval_epochs=(0.25, 0.5, 1.0), masking=False,
+    res = train(SkinMeanNet(), sampler, quick_config(epochs=0.5, eval_epochs=(0.25, 0.5, 1.0), masking=False,
                                                  smoothing=False, checkpoint_dir=str(tmp_path)),
                 evaluate=lambda m: seen.append(m.training) or {"x": 1.0, "score": score})
     assert res.steps == round(0.5 * spe)
@@ -272,7 +242,7 @@ def test_fractional_epochs_and_evaluation_schedule(recordings, tmp_path):
 
 def test_orient_like_pos_flips_a_negated_model(recordings):
     sampler = TinySampler(recordings, window_frames=96, batch_size=4)
-    model = TinyNet()
+    model = SkinMeanNet()
     with torch.no_grad():  # a clean green-channel extractor (BVP = -green, like the classic methods)
         for p in model.parameters():
             p.zero_()
@@ -289,7 +259,7 @@ def test_orient_like_pos_flips_a_negated_model(recordings):
 
 def test_checkpoint_is_plain_data(recordings, tmp_path):
     sampler = TinySampler(recordings, window_frames=96, batch_size=4)
-    train(TinyNet(), sampler, quick_config(epochs=2 / len(sampler), checkpoint_dir=str(tmp_path)))
+    train(SkinMeanNet(), sampler, quick_config(epochs=2 / len(sampler), checkpoint_dir=str(tmp_path)))
     path = tmp_path / STATE_FILE
     state = load_train_state(path)
     assert state["step"] == 2 and state["meta"]["steps_per_epoch"] == len(sampler)
@@ -367,8 +337,8 @@ def test_resume_with_fcus_net_and_clip_sampler(recordings, tmp_path):
 def test_mask_warmup_applies_only_the_amplitude_check(recordings):
     sampler = TinySampler(recordings, window_frames=96, batch_size=4)
     common = dict(epochs=3 / len(sampler), smoothing=False, null_space=False, mask_min_prominence=0.99)
-    strict = train(TinyNet(), sampler, quick_config(mask_warmup_epochs=0.0, **common))
+    strict = train(SkinMeanNet(), sampler, quick_config(mask_warmup_epochs=0.0, **common))
     assert all(h["masked_share"] > 0 for h in strict.history)  # nothing is that prominent: masking bites
-    warm = train(TinyNet(), sampler, quick_config(mask_warmup_epochs=2 / len(sampler), **common))
+    warm = train(SkinMeanNet(), sampler, quick_config(mask_warmup_epochs=2 / len(sampler), **common))
     assert [h["masked_share"] for h in warm.history[:2]] == [0.0, 0.0]  # weak amplitude: all pass
     assert warm.history[2]["masked_share"] > 0

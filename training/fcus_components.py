@@ -1,7 +1,7 @@
 """The three FCUS optimisation components (DESIGN.md, "FCUS-rPPG as we build it"), each usable on
 its own and switched on or off by the trainer (``training.fcus_train.TrainConfig``):
 
-1. **Post-verification masking** (gradient level): ``verify_samples`` checks each sample's
+1. **Post-verification masking** (gradient level): ``verify_details`` checks each sample's
    predicted BVP against the pulse prior (dominant spectral peak inside the HR band, a prominent
    peak, and, given the input crops, a weak implied colour change: the pulse is well under a few
    percent of skin brightness); the trainer multiplies the failing samples' loss terms by 0, so
@@ -93,7 +93,16 @@ def verify_details(
     peak_width_hz: float | None = None,
     max_colour_slope: float = 0.03,
 ) -> VerifyResult:
-    """Verify each sample's prediction against the pulse prior (see ``verify_samples``)."""
+    """Verify each sample's prediction against the pulse prior: ``.mask`` (B,) bool is True where
+    the predicted BVP ``(B, T)`` looks like a pulse; the other fields say why not.
+
+    A sample passes when (1) its dominant spectral peak (DC excluded) lies in the HR band
+    ``[priors.lo_hz, priors.hi_hz]``; (2) the in-band power within ``peak_width_hz`` (default
+    ``priors.sparsity_width_hz`` = 0.1 Hz) of the in-band peak is at least ``min_prominence`` of
+    the in-band power (white noise gives about 0.1-0.15 for T = 160 at 30 Hz, a clean pulse
+    0.7-0.85); and (3), when the input ``crops`` (B, 3, T, S, S; 0..255, non-skin 0) are given,
+    the implied colour change is weak: ``implied_colour_slope < max_colour_slope`` (3 % of skin
+    brightness per BVP standard deviation). No gradient flows through the verification."""
     power, freqs = power_spectrum(bvp.detach().float(), fs_hz, priors)
     power = power.clone()
     power[:, 0] = 0.0  # DC (the BVP is mean-removed anyway)
@@ -114,31 +123,6 @@ def verify_details(
         weak = slope < max_colour_slope
         mask = mask & weak
     return VerifyResult(mask, peak_hz, prominence, slope, peak_in_band, prominent, weak)
-
-
-def verify_samples(
-    bvp: torch.Tensor,
-    fs_hz: float,
-    crops: torch.Tensor | None = None,
-    *,
-    priors: SpectralPriors = DEFAULT_PRIORS,
-    min_prominence: float = 0.2,
-    peak_width_hz: float | None = None,
-    max_colour_slope: float = 0.03,
-) -> torch.Tensor:
-    """``mask`` (B,) bool: True where the predicted BVP ``(B, T)`` looks like a pulse.
-
-    A sample passes when (1) its dominant spectral peak (DC excluded) lies in the HR band
-    ``[priors.lo_hz, priors.hi_hz]``; (2) the in-band power within ``peak_width_hz`` (default
-    ``priors.sparsity_width_hz`` = 0.1 Hz) of the in-band peak is at least ``min_prominence`` of
-    the in-band power (white noise gives about 0.1-0.15 for T = 160 at 30 Hz, a clean pulse
-    0.7-0.85); and (3), when the input ``crops`` (B, 3, T, S, S; 0..255, non-skin 0) are given,
-    the implied colour change is weak: ``implied_colour_slope < max_colour_slope`` (3 % of skin
-    brightness per BVP standard deviation). No gradient flows through the verification."""
-    return verify_details(
-        bvp, fs_hz, crops, priors=priors, min_prominence=min_prominence,
-        peak_width_hz=peak_width_hz, max_colour_slope=max_colour_slope,
-    ).mask
 
 
 def keep_at_least(result: VerifyResult, min_keep: int) -> torch.Tensor:
