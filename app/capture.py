@@ -254,7 +254,6 @@ class FrameQueue:
         self._dq: deque = deque()
         self._cv = threading.Condition()
         self.dropped = 0
-        self.put_count = 0
 
     def put(self, item) -> None:
         with self._cv:
@@ -262,7 +261,6 @@ class FrameQueue:
                 self._dq.popleft()
                 self.dropped += 1
             self._dq.append(item)
-            self.put_count += 1
             self._cv.notify()
 
     def get(self, timeout: float | None = None):
@@ -301,7 +299,6 @@ class CaptureThread(threading.Thread):
         self.on_event = on_event
         self.generation = generation
         self.stop_event = threading.Event()
-        self.n_frames = 0
 
     def run(self) -> None:
         stop = self.stop_event
@@ -322,7 +319,6 @@ class CaptureThread(threading.Thread):
                     elif now - due > self.MAX_LAG_S:
                         anchor_wall, anchor_t = now, frame.t_s
                 self.queue.put((self.generation, frame))
-                self.n_frames += 1
             else:
                 if not stop.is_set():
                     self.on_event("eof", f"end of {self.source.label}")

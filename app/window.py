@@ -174,7 +174,6 @@ class MainWindow(QMainWindow):
         self.method_info: MethodInfo | None = None
         self.tracker_name = ""
         self.recording_path: Path | None = None
-        self.last_message = ("info", "")
         self.messages: list[tuple[str, str]] = []  # (level, text), for tests and diagnostics
         self.last_hr_bpm: float | None = None
         self.source_lost_msg: str | None = None
@@ -184,7 +183,6 @@ class MainWindow(QMainWindow):
         self._trend_hr: list[float] = []
         self._status_due = 0.0
         self._closing = False
-        self.max_ui_stall_ms = 0.0
 
         self._build_ui()
         self._build_actions()
@@ -192,10 +190,6 @@ class MainWindow(QMainWindow):
         self._refresh_method_combo()
         self._set_state("starting")
         self._message_timer = QTimer(self, singleShot=True, timeout=self._clear_banner)
-        # UI responsiveness monitor: how late a 20 ms timer fires = the longest UI stall.
-        self._stall_last = time.perf_counter()
-        self._stall_timer = QTimer(self, interval=20, timeout=self._stall_tick)
-        self._stall_timer.start()
         self._list_cameras_pending = list_cameras  # once the first source is open (see below)
         self._lister = _CameraLister(self)
         self._lister.found.connect(self._on_cameras, Qt.QueuedConnection)
@@ -725,7 +719,6 @@ class MainWindow(QMainWindow):
         information in the status bar."""
         if not text:
             return
-        self.last_message = (level, text)
         self.messages.append((level, text))
         del self.messages[:-200]
         log.log({"error": logging.ERROR, "warning": logging.WARNING}.get(level, logging.INFO), "%s", text)
@@ -777,13 +770,6 @@ class MainWindow(QMainWindow):
             self._trend_t.append(self._trend_t[-1] + 1e-3)
             self._trend_hr.append(math.nan)
 
-    def _stall_tick(self) -> None:
-        now = time.perf_counter()
-        late_ms = (now - self._stall_last) * 1000.0 - 20.0
-        self._stall_last = now
-        if late_ms > self.max_ui_stall_ms:
-            self.max_ui_stall_ms = late_ms
-
     def _save_settings(self) -> None:
         save_settings(self.settings)
 
@@ -801,7 +787,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self._closing = True
-        self._stall_timer.stop()
         self._save_settings()
         self.worker.stop()
         super().closeEvent(event)

@@ -154,7 +154,6 @@ class Worker(QObject):
     tracker_changed = Signal(str, str)  # name, message
     recording_changed = Signal(object)  # Path | None
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
-    ready = Signal()
 
     def __init__(self, *, method: str = "pos", model_path: str | None = None,
                  face_model: str | None = None, allow_download: bool = True,
@@ -255,7 +254,6 @@ class Worker(QObject):
              explicit: bool) -> None:
         try:
             self._startup(spec, fallback_to_demo, record_dir, explicit)
-            self.ready.emit()
             while True:
                 if not self._drain_commands():
                     break
@@ -381,8 +379,7 @@ class Worker(QObject):
         self._method_failures = 0
         if self._tracker is not None:
             self._reset_pipeline(keep_tracker_state=True)
-        if self._rec is not None and self._last_t is not None:
-            self._rec.event(self._last_t, "method", method.name)
+        self._rec_event("method", method.name)
         self.method_changed.emit(MethodInfo(method.name, method_device(method), note))
         return True
 
@@ -422,8 +419,7 @@ class Worker(QObject):
         self._drop_base = self.frames.dropped
         self._fps_times.clear()
         self._lat_ms.clear()
-        if self._rec is not None and self._last_t is not None:
-            self._rec.event(self._last_t, "source", spec.to_text())
+        self._rec_event("source", spec.to_text())
         self.source_changed.emit(SourceInfo(spec, opened.label, opened.size, opened.nominal_fps_hz, fallback))
         self.message.emit("info", f"Source: {opened.label}")
         return True
@@ -436,8 +432,7 @@ class Worker(QObject):
     def _on_capture_event(self, gen: int, kind: str, msg: str) -> None:
         if gen != self._gen:
             return
-        if self._rec is not None and self._last_t is not None:
-            self._rec.event(self._last_t, f"source_{kind}", msg)
+        self._rec_event(f"source_{kind}", msg)
         text = msg[0].upper() + msg[1:] if msg else msg
         if kind in ("error", "eof"):
             self.source_lost.emit(text)
@@ -483,6 +478,12 @@ class Worker(QObject):
         self.recording_changed.emit(None)
         if rec.error is None:
             self.message.emit("info", f"Recording saved in {rec.path}")
+
+    def _rec_event(self, name: str, detail: str) -> None:
+        """An event in the recording (if one runs), at the last frame's time; a failed write stops
+        the recording like any other recorder error (``_rec_call``)."""
+        if self._rec is not None and self._last_t is not None:
+            self._rec_call(self._rec.event, self._last_t, name, detail)
 
     def _rec_call(self, fn, *args) -> None:
         try:

@@ -138,8 +138,6 @@ def test_no_camera_opens_on_demo_then_file_face_lost_and_found(run_app, qtbot, e
     assert win.source_info.fallback and load_settings().source == ""  # next run tries the camera again
 
     clip = write_clip(env / "face_gap.avi", [("face", 2.0), ("blank", 1.5), ("face", 1.5)])
-    seen = []
-    win.worker.frame_ready.connect(lambda: seen.append(win.state))
     win.set_source(SourceSpec.parse(str(clip), loop=False))
     qtbot.waitUntil(lambda: win.source_info.spec.kind == "file", timeout=5000)
     qtbot.waitUntil(lambda: win.state == "no_face", timeout=6000)
@@ -335,3 +333,20 @@ def test_app_never_imports_torch_or_training():
                        cwd=Path(__file__).resolve().parents[1],
                        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_failed_event_write_stops_the_recording_and_measuring_goes_on(run_app, qtbot, env):
+    win = run_app("--source", "demo", "--method", "pos", "--record", str(env / "sessions"))
+    qtbot.waitUntil(lambda: win.recording_path is not None and win.worker._rec is not None
+                    and win.worker._last_t is not None, timeout=8000)
+
+    def full_disk(*_args):
+        raise RecordingError("cannot write events.csv: No space left on device")
+
+    win.worker._rec.event = full_disk
+    n = len(win.messages)
+    win.set_method("chrom")
+    qtbot.waitUntil(lambda: win.method_info is not None and win.method_info.name == "chrom", timeout=4000)
+    qtbot.waitUntil(lambda: win.recording_path is None, timeout=3000)
+    assert any(lv == "error" and "No space" in t for lv, t in win.messages[n:])
+    assert win.worker._thread.is_alive() and not win.act_record.isChecked()
