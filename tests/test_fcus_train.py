@@ -190,6 +190,8 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(recordings, tmp_path
     res_resumed = train(resumed, sampler, quick_config(checkpoint_dir=str(tmp_path / "b"), **cfg))
     assert res_resumed.resumed_from_step == 5 and res_resumed.steps == 8
     assert res_resumed.losses == res_full.losses
+    assert res_resumed.undone_steps == res_full.undone_steps  # the count survives the checkpoint
+    assert load_train_state(tmp_path / "b" / STATE_FILE)["meta"]["undone_steps"] == res_full.undone_steps
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
     # a finished run resumed again does nothing more

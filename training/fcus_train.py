@@ -584,7 +584,8 @@ def _train(model, sampler, cfg, device, spe, total, stop_at, ckpt_path, on_check
     def meta() -> dict:
         return {
             "config": cfg.to_dict(), "steps_per_epoch": spe, "history": result.history,
-            "evaluations": _jsonable(result.evaluations),  # results that are not JSON: as dataclass dicts or text "undone_steps": result.undone_steps,
+            "evaluations": _jsonable(result.evaluations),  # results that are not JSON: as dataclass dicts or text
+            "undone_steps": result.undone_steps,
             "train_time_s": elapsed_prev + (time.perf_counter() - t0),
             "epoch_time_acc": epoch_time_acc,
         }
