@@ -252,6 +252,12 @@ def _load_weights(path: Path) -> dict[str, torch.Tensor]:
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
     """``(state_dict, extra)`` of a checkpoint written by :func:`save_checkpoint`."""
+    state, meta = _read_checkpoint(path)
+    return state, meta.get("extra", {})
+
+
+def _read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """``(state_dict, meta)``: the weights and the whole checkpoint JSON, each read once."""
     path = Path(path)
     meta_path, _ = _sidecars(path)
     if not path.is_file():
@@ -261,7 +267,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     meta = json.loads(meta_path.read_text())
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{meta_path} is not an {CHECKPOINT_FORMAT} file (format {meta.get('format')!r})")
-    return _load_weights(path), meta.get("extra", {})
+    return _load_weights(path), meta
 
 
 def checkpoint_meta(path: str | os.PathLike) -> dict:
@@ -284,8 +290,8 @@ def model_from_checkpoint(path: str | os.PathLike):
     """``(FcusNet, extra)`` rebuilt from the checkpoint's stored net config and weights."""
     from model.fcus_net import FcusNet, FcusNetConfig
 
-    state, extra = load_checkpoint(path)
-    cfg = checkpoint_meta(path).get("net_config")
+    state, meta = _read_checkpoint(path)
+    extra, cfg = meta.get("extra", {}), meta.get("net_config")
     net = FcusNet(FcusNetConfig.from_dict(cfg) if cfg else None)
     net.load_state_dict(state)
     return net, extra

@@ -291,9 +291,7 @@ class FcusNet(nn.Module):
     @torch.no_grad()
     def flip_sign(self) -> None:
         """Negate the BVP (the trainer's orientation step)."""
-        self.out.weight.neg_()
-        if self.out.bias is not None:
-            self.out.bias.neg_()
+        self.out.weight.neg_()  # (no bias: built with bias=False)
         if self.config.colour_prior:
             self.prior_gain.neg_()
 

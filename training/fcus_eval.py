@@ -95,7 +95,7 @@ class MethodScore:
 def reference(rec):
     """(t_s, ppg) of the contact reference on the cache's time axis (frame times from the
     recording's ground truth; the cache grid starts at the first frame)."""
-    gt = rec.source.ground_truth() if rec.source is not None else None
+    gt = rec.ground_truth()
     if gt is None or gt.ppg is None:
         return None
     return gt.t_s, gt.ppg
