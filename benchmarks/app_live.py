@@ -41,8 +41,9 @@ def default_face_model() -> str | None:
     env = os.environ.get("FCUS_FACE_MODEL")
     if env and Path(env).is_file():
         return env
-    p = Path(__file__).resolve().parents[2] / "shared" / "models" / "face_landmarker.task"
-    return str(p) if p.is_file() else None
+    from training.datasets import default_face_model as shared_face_model
+
+    return shared_face_model()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,12 +31,11 @@ ARRAYS = ("t_s", "valid", "rgb_mean")
 def pack(out: Path, data: Path | None, cache: Path | None) -> None:
     from model.fcus_contract import DEFAULT_CONTRACT
     from training.crop_cache import build_cache
-    from training.datasets import default_ubfc_root, read_ubfc
+    from training.datasets import default_face_model, default_ubfc_root, read_ubfc
 
     root = data or default_ubfc_root()
     recs = read_ubfc(root)
-    face_model = Path(__file__).resolve().parents[2] / "shared" / "models" / "face_landmarker.task"
-    cached = build_cache(recs, cache, DEFAULT_CONTRACT, face_model=face_model if face_model.is_file() else None)
+    cached = build_cache(recs, cache, DEFAULT_CONTRACT, face_model=default_face_model())
     blob: dict[str, np.ndarray] = {}
     names = []
     for c in cached:

@@ -22,7 +22,7 @@ import numpy as np
 
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.pulse_methods import make_pulse_method
-from training.datasets import Recording, default_ubfc_root, read_ubfc
+from training.datasets import Recording, default_face_model, default_ubfc_root, read_ubfc
 from training.metrics import WindowHr, hr_metrics, window_pairs
 from training.traces import Traces, cached_traces
 
@@ -184,8 +184,7 @@ def benchmark_main(argv: list[str] | None = None) -> int:
     roi = RoiExtractor(crop_size=None)
     tracker_msgs = []
     if args.face_model is None:
-        shared = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "face_landmarker.task"
-        args.face_model = str(shared) if shared.is_file() else None
+        args.face_model = default_face_model()
 
     def make_tracker():
         tr, msg = create_face_tracker(args.face_model, allow_download=not args.no_download)

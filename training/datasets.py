@@ -361,6 +361,13 @@ def _num(name: str) -> int:
     return int(digits) if digits else 1 << 30
 
 
+def default_face_model() -> str | None:
+    """The face model of a development checkout, ``../shared/models/face_landmarker.task`` beside
+    the repository, if present; else None (the product's own resolution then applies)."""
+    p = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "face_landmarker.task"
+    return str(p) if p.is_file() else None
+
+
 def default_ubfc_root() -> Path | None:
     """``$FCUS_DATA/ubfc-dev`` or ``../shared/data/ubfc-dev`` beside the repository, if present."""
     candidates = []

@@ -105,7 +105,7 @@ def evaluate_main(argv: list[str] | None = None) -> int:
 
     from model.fcus_contract import DEFAULT_CONTRACT
     from training.crop_cache import build_cache
-    from training.datasets import default_ubfc_root, read_dataset
+    from training.datasets import default_face_model, default_ubfc_root, read_dataset
     from training.fcus_train import TrainConfig
 
     root = args.data or default_ubfc_root()
@@ -113,10 +113,7 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         print("fcus-rppg evaluate: no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)",
               file=sys.stderr)
         return 2
-    face_model = args.face_model
-    if face_model is None:
-        shared = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "face_landmarker.task"
-        face_model = str(shared) if shared.is_file() else None
+    face_model = args.face_model or default_face_model()
     recs = [r for r in read_dataset(root) if r.ground_truth_path is not None]
     cached = build_cache(recs, args.cache, DEFAULT_CONTRACT, face_model=face_model, progress=not args.quiet)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
