@@ -44,6 +44,7 @@ from typing import IO
 import cv2
 import numpy as np
 
+from model.analyze import BVP_HEADER, HR_HEADER, bvp_row, hr_row
 from model.types import Face, HrReading
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,6 @@ MIN_FREE_BYTES = 64 * 1024 * 1024  # the video stops (reported) before the disk 
 
 class RecordingError(RuntimeError):
     """Recording failed; the message is meant for users."""
-
-
-def _fmt(x: float | None, nd: int) -> str:
-    return "" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
 
 
 def values_at(tg: np.ndarray, vg: np.ndarray, t_s: np.ndarray) -> np.ndarray:
@@ -104,8 +101,8 @@ class SessionRecorder:
     """Writes one session folder. Used from the worker thread only."""
 
     FILES = {
-        "bvp": ("bvp.csv", ["t_s", "bvp"]),
-        "hr": ("hr.csv", ["t_s", "hr_bpm", "quality"]),
+        "bvp": ("bvp.csv", BVP_HEADER),
+        "hr": ("hr.csv", HR_HEADER),
         "faces": ("faces.csv", ["t_s", "x", "y", "w", "h"]),
         "events": ("events.csv", ["t_s", "wall_time", "event", "detail"]),
     }
@@ -308,12 +305,12 @@ class SessionRecorder:
         if len(t) == 0:
             return
         for ti, vi in zip(t, v):
-            self._row("bvp", [f"{self._rel(ti):.4f}", _fmt(float(vi), 5)])
+            self._row("bvp", bvp_row(self._rel(ti), vi))
         del self._pending_t[:len(t)]
 
     def reading(self, r: HrReading) -> None:
         self.n_readings += 1
-        self._row("hr", [f"{self._rel(r.t_s):.3f}", _fmt(r.hr_bpm, 2), f"{r.quality:.3f}"])
+        self._row("hr", hr_row(self._rel(r.t_s), r))
 
     def event(self, t_s: float, name: str, detail: str = "") -> None:
         self._row("events", [f"{self._rel(t_s):.3f}", datetime.now().isoformat(timespec="milliseconds"),

@@ -137,20 +137,35 @@ def _fmt(x: float | None, nd: int = 4) -> str:
     return "" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
 
 
+# The analyze output format, shared with the app's session recordings (app.recording).
+BVP_HEADER = ["t_s", "bvp"]
+HR_HEADER = ["t_s", "hr_bpm", "quality"]
+
+
+def bvp_row(t_s: float, bvp: float) -> list[str]:
+    """One bvp.csv row; the BVP is empty where there is no signal (NaN)."""
+    return [f"{t_s:.4f}", _fmt(float(bvp), 5)]
+
+
+def hr_row(t_s: float, reading) -> list[str]:
+    """One hr.csv row for an HrReading; hr_bpm is empty while the quality gate withholds it."""
+    return [f"{t_s:.3f}", _fmt(reading.hr_bpm, 2), f"{reading.quality:.3f}"]
+
+
 def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:
     est = result.estimator
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "bvp.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["t_s", "bvp"])
+        w.writerow(BVP_HEADER)
         for t, v in zip(result.frame_t_s, result.frame_bvp):
-            w.writerow([f"{t:.4f}", _fmt(float(v), 5)])
+            w.writerow(bvp_row(t, v))
     t0 = est.t0_s or 0.0
     with open(out_dir / "hr.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["t_s", "hr_bpm", "quality"])
+        w.writerow(HR_HEADER)
         for r in est.readings:
-            w.writerow([f"{r.t_s - t0:.3f}", _fmt(r.hr_bpm, 2), f"{r.quality:.3f}"])
+            w.writerow(hr_row(r.t_s - t0, r))
     (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
 
 
