@@ -174,6 +174,7 @@ def test_corrupt_file_and_wrong_model_keep_the_app_usable(run_app, qtbot, env):
     assert win.method_info.name == "pos"
     assert "FCUS" in win.method_info.note
     assert win.banner.isVisible() or win.statusBar().currentMessage()
+    assert any(lv == "warning" and "FCUS unavailable" in t for lv, t in win.messages)  # the user is told
     # Opening the corrupt file while running: a message, the demo keeps running.
     gen = win.worker._gen
     n = len(win.messages)
