@@ -18,13 +18,16 @@ carries it:
    jumps to about -1 whenever they are masked) count little. An all-masked clip gives 0.
 3. Fusion head: (B, 3*C, T) -> learned LOW-RANK colour projection (Conv1d 3C -> r, kernel 1, no
    bias: the learned counterpart of the hand-made POS/CHROM projections) -> temporal Conv1d stack
-   (kernel 7, dilations 1, 2; keeps T) -> 1 channel -> (B, T), standardised per window (zero
-   mean, unit variance over T).
+   (kernel 7, dilations 1, 2; keeps T) -> 1 channel -> (B, T).
 
 4. Colour prior (``colour_prior``, on by default): the skin-mean relative colour change projected on
    the published POS and CHROM planes (learnable), each plane band-passed by a fixed FIR before
    its sliding alpha tuning, standardised and summed with learnable gains; the learned path
-   (steps 2-3) is added to it before the final standardisation.
+   (steps 2-3) is added to it.
+
+5. Envelope normalisation (``envelope_frames``, 61 = 2 s by default): the sum is divided by its
+   local RMS, so a burst of motion noise weighs no more in the window's spectrum than the quieter
+   pulse around it; then standardised per window (zero mean, unit variance over T).
 
 Sign: the contract's BVP rises with the blood volume, but nothing here fixes the sign of an
 untrained (or unsupervisedly trained: spectral losses are sign-blind) net. The trainer orients the
@@ -90,6 +93,10 @@ class FcusNetConfig:
     # edge (gain 0.4 at 0.1 Hz, 0.6 at 0.75 Hz): it damps drift and high-frequency noise rather
     # than cutting the band exactly; 61 taps measured worse (docs/fcus_study.md).
     prior_bandpass_taps: int = 31
+    # Envelope normalisation of the output: divide by its local RMS over this many frames (odd;
+    # 0: off), so that a burst of motion noise does not outweigh the quieter pulse of the rest of
+    # the window in the spectrum.
+    envelope_frames: int = 61
     learned_init_scale: float = 0.1  # with the prior on: the learned path's output layer starts scaled by this
     norm: str = "batch"  # "batch" (BatchNorm) | "group" (GroupNorm: same in training and eval)
     seed: int = 0  # initial weights depend only on this
@@ -104,6 +111,7 @@ class FcusNetConfig:
             d["enc_widths"] = tuple(int(v) for v in d["enc_widths"])
         if "prior_planes" in d:
             d["prior_planes"] = tuple(str(v) for v in d["prior_planes"])
+        d.setdefault("envelope_frames", 0)  # checkpoints from before the envelope step had none
         return cls(**d)
 
 
@@ -127,6 +135,8 @@ class FcusNet(nn.Module):
     def __init__(self, config: FcusNetConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or FcusNetConfig()
+        if cfg.envelope_frames and (cfg.envelope_frames % 2 != 1 or cfg.envelope_frames < 3):
+            raise ValueError(f"envelope_frames must be 0 or odd and >= 3 (keeps T), got {cfg.envelope_frames}")
         if cfg.head_kernel % 2 != 1:
             raise ValueError(f"head_kernel must be odd (keeps T), got {cfg.head_kernel}")
         if min(cfg.enc_widths) < 1 or cfg.rank < 1 or cfg.head_width < 1:
@@ -277,8 +287,19 @@ class FcusNet(nn.Module):
         if self.config.colour_prior:
             y = y + self.colour_prior_bvp(frames)
         y = y - y.mean(dim=1, keepdim=True)
+        if self.config.envelope_frames:
+            y = self.envelope_normalise(y)
+            y = y - y.mean(dim=1, keepdim=True)
         y = y / torch.sqrt(torch.clamp((y * y).mean(dim=1, keepdim=True), min=_EPS_VAR))
         return y, feats
+
+    def envelope_normalise(self, y: torch.Tensor) -> torch.Tensor:
+        """``y`` (B, T) divided by its local RMS over ``envelope_frames`` (centred; shorter at
+        the ends)."""
+        n = self.config.envelope_frames
+        power = nn.functional.avg_pool1d((y * y)[:, None, :], n, stride=1, padding=n // 2,
+                                         count_include_pad=False)[:, 0, :]
+        return y / torch.sqrt(torch.clamp(power, min=_EPS_VAR))
 
     def features(self, frames: torch.Tensor) -> torch.Tensor:
         """The fused features before the output layer: (B, feature_channels, T)."""

@@ -136,6 +136,36 @@ def test_config_round_trip():
     assert FcusNetConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError):
         FcusNet(FcusNetConfig(head_kernel=6))
+    for bad in (60, 1):
+        with pytest.raises(ValueError, match="envelope_frames"):
+            FcusNet(FcusNetConfig(envelope_frames=bad))
+    # a checkpoint written before the envelope step existed loads without it
+    old = {k: v for k, v in cfg.to_dict().items() if k != "envelope_frames"}
+    assert FcusNetConfig.from_dict(old).envelope_frames == 0
+    assert FcusNetConfig().envelope_frames == 61
+
+
+def test_envelope_normalisation_equalises_a_noise_burst():
+    """A loud 2 s burst at 2.0 Hz over a quiet 1.2 Hz pulse: before the envelope step the burst
+    holds the spectral peak, after it the pulse does; local RMS is about 1 everywhere and the length
+    is kept."""
+    t = np.arange(300) / 30.0
+    y = np.sin(2 * np.pi * 1.2 * t)
+    y[:60] += 6.0 * np.sin(2 * np.pi * 2.0 * t[:60])
+    net = FcusNet(FcusNetConfig(envelope_frames=61))
+    with torch.no_grad():
+        out = net.envelope_normalise(torch.tensor(y[None], dtype=torch.float32))[0].double().numpy()
+    assert out.shape == y.shape
+
+    def peak_hz(x):
+        f = np.fft.rfftfreq(4096, 1 / 30.0)
+        return float(f[np.argmax(np.abs(np.fft.rfft(x - x.mean(), 4096)))])
+
+    assert peak_hz(y) == pytest.approx(2.0, abs=0.05)
+    assert peak_hz(out) == pytest.approx(1.2, abs=0.05)
+    rms = lambda x: float(np.sqrt(np.mean(x**2)))  # noqa: E731
+    assert rms(out[:60]) == pytest.approx(rms(out[120:]), rel=0.35)
+    assert rms(y[:60]) > 4 * rms(y[120:])
 
 
 def test_colour_prior_starts_as_pos_and_rises_with_blood_volume():
