@@ -68,18 +68,16 @@ def launch(argv: list[str] | None = None):
     app.setApplicationName("fcus-rppg")
     apply_dark_theme(app)
     settings = load_settings()
-    if args.method:
-        settings.method = args.method
-    method = settings.method
+    # --method and --loop hold for this run only: the saved settings keep the user's own choices
+    method = args.method or settings.method
     if method == "fcus" and not args.method and not fcus_status(args.model)[0]:
         method = "pos"  # no FCUS model here: POS, without a warning (the saved choice stays FCUS)
     loop = settings.loop if args.loop is None else args.loop
-    settings.loop = loop
     spec = initial_source(args.source, settings, loop)
     worker = Worker(method=method, model_path=args.model, face_model=args.face_model,
                     allow_download=not args.no_download, overlay=settings.overlay,
                     privacy=settings.privacy, record_video=settings.record_video)
-    window = MainWindow(worker, settings, model_path=args.model)
+    window = MainWindow(worker, settings, model_path=args.model, loop=loop)
     window.show()
     worker.start(spec, fallback_to_demo=True, record_dir=args.record, explicit=bool(args.source))
     return app, window, args

@@ -162,10 +162,12 @@ class _CameraLister(QObject):
 
 class MainWindow(QMainWindow):
     def __init__(self, worker: Worker, settings: Settings, *, model_path: str | None = None,
-                 list_cameras: bool = True) -> None:
+                 list_cameras: bool = True, loop: bool | None = None) -> None:
         super().__init__()
         self.worker = worker
         self.settings = settings
+        # whether file sources loop in this run (a command-line --loop is not saved; the menu's is)
+        self.loop = settings.loop if loop is None else loop
         self.model_path = model_path
         self.setWindowTitle("fcus-rppg: live pulse")
         self.resize(1280, 800)
@@ -388,7 +390,7 @@ class MainWindow(QMainWindow):
         m_file.addAction("Built-in demo", lambda: self.set_source(SourceSpec("demo")))
         self.menu_cameras = m_file.addMenu("Camera")
         self.act_loop = QAction("Loop video files", self, checkable=True)
-        self.act_loop.setChecked(self.settings.loop)
+        self.act_loop.setChecked(self.loop)
         self.act_loop.toggled.connect(self._on_loop)
         m_file.addAction(self.act_loop)
         m_file.addSeparator()
@@ -588,7 +590,7 @@ class MainWindow(QMainWindow):
         self._save_settings()
 
     def _on_loop(self, on: bool) -> None:
-        self.settings.loop = on
+        self.loop = self.settings.loop = on
         self._save_settings()
 
     def open_file_dialog(self) -> None:
@@ -596,7 +598,7 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(
             self, "Open a video", start, "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.m4v);;All files (*)")
         if path:
-            self.set_source(SourceSpec.parse(path, loop=self.settings.loop))
+            self.set_source(SourceSpec.parse(path, loop=self.loop))
 
     def choose_record_dir(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Folder for recorded sessions",
@@ -612,7 +614,7 @@ class MainWindow(QMainWindow):
             self._rebuild_source_controls()  # put the current source back while the dialog is open
             self.open_file_dialog()
         elif data:
-            self.set_source(SourceSpec.parse(data, loop=self.settings.loop))
+            self.set_source(SourceSpec.parse(data, loop=self.loop))
 
     def _on_method_combo(self, index: int) -> None:
         name = self.method_combo.itemData(index)

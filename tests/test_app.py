@@ -236,6 +236,21 @@ def test_camera_unplugged_then_other_source_and_privacy(run_app, qtbot, env, mon
     assert load_settings().privacy == "hide"
 
 
+def test_command_line_method_and_loop_are_not_saved(run_app, qtbot):
+    """--method and --loop choose for one run; the saved settings keep the user's own choices,
+    while a choice made in the window is saved."""
+    saved = load_settings()
+    win = run_app("--source", "demo", "--method", "chrom", "--loop" if not saved.loop else "--no-loop")
+    qtbot.waitUntil(lambda: win.method_info is not None and win.method_info.name == "chrom", timeout=5000)
+    assert win.act_loop.isChecked() == (not saved.loop)
+    win.close()
+    after = load_settings()
+    assert (after.method, after.loop) == (saved.method, saved.loop)
+    win2 = run_app("--source", "demo")
+    win2.act_loop.setChecked(not saved.loop)  # the menu's choice is saved
+    assert load_settings().loop == (not saved.loop)
+
+
 # ---- parts without a window ------------------------------------------------------------------
 def test_frame_queue_drops_oldest_and_counts():
     q = FrameQueue(3)
