@@ -1,0 +1,73 @@
+"""How much of FCUS's lead over the classic methods the envelope step alone buys: POS and CHROM as
+published, and the same two with the FCUS net's envelope normalisation (each estimator window's
+BVP divided by its local RMS over ``--envelope-s``) applied to their output. Same crop cache, same
+streaming estimator, same 20 s and 10 s windows as ``fcus-rppg evaluate``; no training, so every
+subject is scored.
+
+    python benchmarks/envelope_baseline.py [--cache DIR] [--data DIR] [--envelope-s 2.0]
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.pulse_methods import make_pulse_method  # noqa: E402
+from training.fcus_eval import MethodScore, format_per_subject, format_scores, score_recording  # noqa: E402
+
+
+class EnvelopeNormalised:
+    """A classic pulse method whose window BVP is divided by its local RMS (centred, ``span_s``)."""
+
+    needs_crops = False
+
+    def __init__(self, name: str, span_s: float):
+        self.inner = make_pulse_method(name)
+        self.name = f"{name}+envelope"
+        self.min_window_s = self.inner.min_window_s
+        self.span_s = span_s
+
+    def window_bvp(self, window):
+        x = np.asarray(self.inner.window_bvp(window), dtype=np.float64)
+        n = max(int(round(self.span_s * window.fs_hz)) | 1, 3)
+        rms = np.sqrt(uniform_filter1d(x * x, n, mode="nearest"))
+        return x / np.maximum(rms, 1e-12)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+    p.add_argument("--cache", type=Path, default=None, help="crop cache folder")
+    p.add_argument("--face-model", default=None)
+    p.add_argument("--envelope-s", type=float, default=61 / 30, help="RMS span (s); the net's 61 frames at 30 Hz")
+    args = p.parse_args()
+
+    from model.fcus_contract import DEFAULT_CONTRACT
+    from training.crop_cache import build_cache
+    from training.datasets import default_face_model, default_ubfc_root, read_dataset
+
+    root = args.data or default_ubfc_root()
+    if root is None:
+        print("envelope_baseline: no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)", file=sys.stderr)
+        return 2
+    recs = [r for r in read_dataset(root) if r.ground_truth_path is not None]
+    cached = build_cache(recs, args.cache, DEFAULT_CONTRACT, face_model=args.face_model or default_face_model())
+    methods = [make_pulse_method("pos"), make_pulse_method("chrom"),
+               EnvelopeNormalised("pos", args.envelope_s), EnvelopeNormalised("chrom", args.envelope_s)]
+    scores = {}
+    for m in methods:
+        sc = scores[m.name] = MethodScore(m.name)
+        for rec in cached:
+            score_recording(rec, m, sc)
+    print(format_scores(scores, f"all {len(cached)} subjects, envelope span {args.envelope_s:.2f} s"))
+    print()
+    print(format_per_subject(scores, 20.0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
