@@ -68,3 +68,26 @@ def test_plots_are_written(tmp_path):
                     tmp_path / "conv.png", {"pos": 7.0})
     for p in ("ba.png", "conv.png"):
         assert (tmp_path / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_seeds_pool_into_the_mean_and_print_per_seed():
+    """``evaluate --seeds``: a variant's pooled row has the mean of the seeds' MAEs (same windows),
+    and the seed table lists each seed and the mean."""
+    from training.fcus_eval import MethodScore
+    from training.fcus_study import pool_seed_scores, seed_table
+
+    refs = [70.0, 80.0, 90.0, 100.0]
+    per_seed = {}
+    for sd, err in ((0, 4.0), (1, 1.0), (2, 1.0)):
+        sc = MethodScore("fcus@1")
+        for i, r in enumerate(refs):
+            sc.add(f"s{i % 2}", 20.0, [WindowHr(20.0 * i, r + (err if i == 0 else 0.0), r)])
+        per_seed[sd] = {1.0: sc}
+    pooled = pool_seed_scores(per_seed, "fcus")[1.0]
+    maes = [per_seed[sd][1.0].metrics(20.0).mae_bpm for sd in per_seed]
+    assert maes == [1.0, 0.25, 0.25]
+    assert pooled.metrics(20.0).mae_bpm == pytest.approx(np.mean(maes)) and pooled.metrics(20.0).n == 12
+    assert sorted(pooled.per_subject) == ["s0", "s1"]
+    table = seed_table({"fcus": {"per_seed": per_seed}}, 1.0)
+    assert "seed 0" in table and "seed 2" in table
+    assert table.splitlines()[-1].split() == ["fcus", "1.00", "0.25", "0.25", "0.50"]

@@ -98,6 +98,9 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     p.add_argument("--face-model", default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default=None,
+                   help="comma-separated seeds (e.g. 0,1,2): every variant is trained once per seed and its "
+                        "rows pool the seeds' held-out windows (their MAE is the mean over seeds)")
     p.add_argument("--out", type=Path, required=True, help="folder for tables (JSON) and plots (PNG)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -127,14 +130,30 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         eval_epochs = CONVERGENCE_EPOCHS
     else:
         eval_epochs = (args.epochs,)
-    base = TrainConfig(seed=args.seed, progress=not args.quiet)
-    return run_study(cached, variants, args.folds, args.epochs, eval_epochs, args.device, args.out, base)
+    seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip()) if args.seeds else (args.seed,)
+    base = TrainConfig(seed=seeds[0], progress=not args.quiet)
+    return run_study(cached, variants, args.folds, args.epochs, eval_epochs, args.device, args.out, base, seeds=seeds)
+
+
+def pool_seed_scores(per_seed: dict[int, dict[float, MethodScore]], variant: str) -> dict[float, MethodScore]:
+    """Per epoch, one score holding the held-out windows of every seed. The seeds score the same
+    windows, so its MAE (and within-5-bpm share) is the mean of the seeds'."""
+    pooled: dict[float, MethodScore] = {}
+    for by_epoch in per_seed.values():
+        for e, sc in by_epoch.items():
+            out = pooled.setdefault(e, MethodScore(f"{variant}@{e:g}"))
+            for subj, per_w in sc.per_subject.items():
+                for w, pairs in per_w.items():
+                    out.add(subj, w, pairs)
+    return pooled
 
 
 def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, eval_epochs, device: str,
-              out: Path, base) -> int:
-    """Classic baselines + every variant on leave-subjects-out folds; prints the tables and writes
+              out: Path, base, seeds=None) -> int:
+    """Classic baselines + every variant on leave-subjects-out folds, once per seed (``seeds``,
+    default ``base.seed``; the variants' rows pool the seeds); prints the tables and writes
     evaluation.json, bland_altman.png and (with several eval epochs) convergence.png to ``out``."""
+    seeds = tuple(seeds) if seeds else (base.seed,)
     names = [c.name for c in cached]
     folds = loso_folds(names, n_folds)
     epochs = max(max(eval_epochs), final_epochs)
@@ -146,8 +165,14 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
     classic = evaluate_model(None, cached, classic=("pos", "chrom", "green"))
     results = {}
     for v in variants:
-        results[v] = run_variant(v, cached, folds, base, epochs, eval_epochs, device, progress=base.progress)
+        runs = {sd: run_variant(v, cached, folds, replace(base, seed=sd), epochs, eval_epochs, device,
+                                progress=base.progress) for sd in seeds}
+        per_seed = {sd: r["by_epoch"] for sd, r in runs.items()}
+        results[v] = {"by_epoch": pool_seed_scores(per_seed, v), "per_seed": per_seed,
+                      "times": [dict(t, seed=sd) for sd, r in runs.items() for t in r["times"]]}
     print(f"folds (held-out subjects): {folds}")
+    if len(seeds) > 1:
+        print(f"seeds {list(seeds)}: each variant's rows pool the seeds' held-out windows (MAE = mean over seeds)")
     print(f"evaluated in {time.perf_counter() - t0:.0f} s")
     final_e = final_epochs if final_epochs in results[variants[0]]["by_epoch"] else max(results[variants[0]]["by_epoch"])
     table = {f"{v}@{final_e:g}ep": results[v]["by_epoch"][final_e] for v in variants if final_e in results[v]["by_epoch"]}
@@ -156,6 +181,9 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
     print(format_scores(table, f"held-out subjects, pooled over {len(folds)} leave-subjects-out folds"))
     print()
     print(format_per_subject(table, 20.0))
+    if len(seeds) > 1:
+        print()
+        print(seed_table(results, final_e))
     if len(eval_epochs) > 1:
         print()
         print(convergence_table(results, eval_epochs))
@@ -177,11 +205,32 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
         "convergence": {v: {f"{e:g}": {f"{w:.0f}s": sc.metrics(w).row() for w in WINDOWS_S}
                             for e, sc in sorted(results[v]["by_epoch"].items())} for v in variants},
         "times": {v: results[v]["times"] for v in variants},
+        "seeds": list(seeds),
+        "per_seed": {v: {str(sd): {f"{e:g}": {f"{w:.0f}s": sc.metrics(w).row() for w in WINDOWS_S}
+                                   for e, sc in sorted(by_epoch.items())}
+                         for sd, by_epoch in results[v]["per_seed"].items()} for v in variants},
     }
     (out / "evaluation.json").write_text(json.dumps(dump, indent=2, default=float))
     print(f"written: {out}/evaluation.json" + (", bland_altman.png" if fcus_final else "")
           + (", convergence.png" if len(eval_epochs) > 1 else ""))
     return 0
+
+
+def seed_table(results: dict, epoch: float) -> str:
+    """Held-out MAE @20 s of every variant for each seed, and their mean, at ``epoch``."""
+    seeds = sorted({sd for res in results.values() for sd in res["per_seed"]})
+    head = ["variant"] + [f"seed {sd}" for sd in seeds] + ["mean"]
+    rows = []
+    for v, res in results.items():
+        maes = [res["per_seed"][sd][epoch].metrics(20.0).mae_bpm if epoch in res["per_seed"].get(sd, {}) else None
+                for sd in seeds]
+        have = [m for m in maes if m is not None]
+        rows.append([v] + ["-" if m is None else f"{m:.2f}" for m in maes]
+                    + [f"{sum(have) / len(have):.2f}" if have else "-"])
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    return "\n".join([f"held-out MAE @20 s by seed ({epoch:g} epochs)",
+                      "  ".join(h.ljust(w) for h, w in zip(head, widths))] +
+                     ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in rows])
 
 
 def convergence_table(results: dict, eval_epochs) -> str:
