@@ -42,4 +42,5 @@ def test_fine_tuning_weights_are_the_exported_ones():
     from model.fcus_net import FcusNetConfig
 
     assert meta["net_config"]["colour_prior"] and meta["net_config"]["prior_planes"] == ["pos", "chrom"]
+    assert meta["net_config"]["envelope_frames"] == 61  # the shipped recipe's envelope step
     assert FcusNetConfig.from_dict(meta["net_config"]) == net.config
