@@ -208,8 +208,15 @@ class FcusNet(nn.Module):
         """Channels of :meth:`features`."""
         return self.config.head_width if self.config.head_layers > 0 else self.config.rank
 
-    def channel_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Features of the shared encoder per colour channel: (B, 3, C, T)."""
+    @staticmethod
+    def skin_mask(frames: torch.Tensor) -> torch.Tensor:
+        """(B, 1, T, S, S) float: 1 where a pixel is skin in that frame (any channel non-zero; the
+        contract sets pixels off the skin to 0)."""
+        return (frames.amax(dim=1, keepdim=True) > 0).to(frames.dtype)
+
+    def channel_features(self, frames: torch.Tensor, skin: torch.Tensor | None = None) -> torch.Tensor:
+        """Features of the shared encoder per colour channel: (B, 3, C, T). ``skin``: the
+        :meth:`skin_mask` of ``frames`` when the caller has it."""
         b, c, t, h, w = frames.shape
         x = normalise_frames(frames).reshape(b * c, 1, t, h, w)  # three single-channel videos
         x = self.pool1(self.enc1(x))
@@ -217,8 +224,9 @@ class FcusNet(nn.Module):
         x = self.enc3(x)  # (B*3, C, T, S', S')
         # Skin weight per pixel: share of frames in which any channel is non-zero, to a power,
         # brought to the feature grid by the same pooling.
-        skin = (frames.amax(dim=1, keepdim=True) > 0).to(frames.dtype).mean(dim=2, keepdim=True)
-        wgt = skin**self.config.skin_weight_power  # (B, 1, 1, S, S)
+        if skin is None:
+            skin = self.skin_mask(frames)
+        wgt = skin.mean(dim=2, keepdim=True) ** self.config.skin_weight_power  # (B, 1, 1, S, S)
         st = self.config.stem_stride
         if st > 1:
             wgt = nn.functional.avg_pool3d(wgt, (1, st, st), ceil_mode=True)
@@ -226,7 +234,7 @@ class FcusNet(nn.Module):
         x = x.reshape(b, c, x.shape[1], t, -1)  # (B, 3, C, T, S'*S')
         return (x * wgt).sum(dim=4) / (wgt.sum(dim=4) + _EPS_MEAN)
 
-    def colour_prior_bvp(self, frames: torch.Tensor) -> torch.Tensor:
+    def colour_prior_bvp(self, frames: torch.Tensor, skin: torch.Tensor | None = None) -> torch.Tensor:
         """The colour-prior path: the published projections (learnable planes) with sliding
         alpha tuning on the skin mean relative colour change of the window, each plane
         standardised, weighted by its gain and summed: (B, T)."""
@@ -236,7 +244,8 @@ class FcusNet(nn.Module):
         # pixels entering or leaving the mask at its edge do not jump the trace, and taking the
         # per-pixel means out before summing keeps float32 precise (torch/ONNX parity). Divided
         # by the mean skin colour: the relative colour change of the skin.
-        skin = (frames.amax(dim=1, keepdim=True) > 0).to(frames.dtype)  # (B, 1, T, S, S)
+        if skin is None:
+            skin = self.skin_mask(frames)  # (B, 1, T, S, S)
         n_t = torch.clamp(skin.sum(dim=2, keepdim=True), min=1.0)  # frames each pixel is skin
         mu = (frames * skin).sum(dim=2, keepdim=True) / n_t  # (B, 3, 1, S, S)
         count = torch.clamp(skin.sum(dim=(3, 4)), min=1.0)  # (B, 1, T): skin pixels per frame
@@ -269,9 +278,9 @@ class FcusNet(nn.Module):
         hk = hk / torch.sqrt(torch.clamp((hk * hk).mean(dim=2, keepdim=True), min=_EPS_VAR))
         return (self.prior_gain.reshape(1, k, 1) * hk).sum(dim=1)
 
-    def fused(self, frames: torch.Tensor) -> torch.Tensor:
+    def fused(self, frames: torch.Tensor, skin: torch.Tensor | None = None) -> torch.Tensor:
         """Low-rank colour projection of the per-channel features: (B, r, T)."""
-        f = self.channel_features(frames)
+        f = self.channel_features(frames, skin)
         b, c, k, t = f.shape
         return self.fuse(f.reshape(b, c * k, t))
 
@@ -279,13 +288,14 @@ class FcusNet(nn.Module):
         """``(bvp (B, T), feats (B, feature_channels, T))``. ``feats`` are the head's last hidden
         activations; the raw BVP is a linear function of them (1x1 conv), so a feature-level
         regulariser (the null-space projection) acts directly on what reaches the output."""
-        feats = self.head(self.fused(frames))
+        skin = self.skin_mask(frames)  # once for both paths
+        feats = self.head(self.fused(frames, skin))
         # Remove the temporal mean before the output conv (same result, as the conv is linear):
         # the raw output can be a small swing on a large offset, and subtracting the offset
         # after the conv would cost float32 precision (torch/ONNX parity).
         y = self.out(feats - feats.mean(dim=2, keepdim=True))[:, 0, :]
         if self.config.colour_prior:
-            y = y + self.colour_prior_bvp(frames)
+            y = y + self.colour_prior_bvp(frames, skin)
         y = y - y.mean(dim=1, keepdim=True)
         if self.config.envelope_frames:
             y = self.envelope_normalise(y)
