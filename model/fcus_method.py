@@ -15,6 +15,7 @@ import numpy as np
 from model.fcus_runtime import FcusRuntime, ModelContractError  # noqa: F401  (re-exported)
 from model.pulse_methods import RoiWindow
 from model.signal import PULSE_HI_HZ, PULSE_LO_HZ, bandpass
+from model.signal.resample import interp_frames
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +31,8 @@ def shipped_model_path() -> Path:
 
 def _resample_time(x: np.ndarray, fs_from: float, fs_to: float) -> np.ndarray:
     """Linear resampling of (N, ...) along axis 0 from fs_from to fs_to (same time span)."""
-    n = x.shape[0]
-    t_from = np.arange(n) / fs_from
-    n_to = max(int(np.floor(t_from[-1] * fs_to + 1e-9)) + 1, 1)
-    pos = np.arange(n_to) / fs_to * fs_from
-    i0 = np.clip(np.floor(pos).astype(np.int64), 0, n - 1)
-    i1 = np.clip(i0 + 1, 0, n - 1)
-    w = (pos - i0).reshape((-1,) + (1,) * (x.ndim - 1))
-    return ((1.0 - w) * x[i0] + w * x[i1]).astype(x.dtype, copy=False)
+    n_to = max(int(np.floor((x.shape[0] - 1) / fs_from * fs_to + 1e-9)) + 1, 1)
+    return interp_frames(x, np.arange(n_to) / fs_to * fs_from)
 
 
 class FcusPulseMethod:

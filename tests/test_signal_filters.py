@@ -179,3 +179,15 @@ def test_valid_segments():
     assert valid_segments(v, 3) == [slice(3, 6)]
     assert valid_segments(np.zeros(4, bool), 1) == []
     assert valid_segments(np.ones(4, bool), 5) == []
+
+
+def test_interp_frames_is_linear_along_time_and_clips_at_the_ends():
+    from model.signal.resample import interp_frames
+
+    ramp = np.arange(10, dtype=np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32)
+    out = interp_frames(ramp, np.array([0.0, 0.25, 4.5, 8.75, 9.0, 12.0]))
+    assert out.shape == (6, 2, 3) and out.dtype == np.float32
+    assert np.allclose(out[:, 1, 2], [0.0, 0.25, 4.5, 8.75, 9.0, 9.0])
+    assert not np.shares_memory(out, ramp)
+    sig = np.sin(np.arange(50) / 5.0)
+    assert np.allclose(interp_frames(sig, np.arange(50.0)), sig)  # integer positions: the samples

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from model.signal.resample import interp_frames
 from training.crop_cache import CachedRecording
 
 
@@ -124,13 +125,6 @@ def _to_f32(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32, copy=False)
 
 
-def _interp_weights(window_frames: int, speed: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    pos = np.arange(window_frames, dtype=np.float64) * speed
-    i0 = np.minimum(np.floor(pos).astype(np.int64), n - 1)
-    i1 = np.minimum(i0 + 1, n - 1)
-    return i0, i1, (pos - i0).astype(np.float32)
-
-
 def resample_time(seg: np.ndarray, window_frames: int, speed: float) -> np.ndarray:
     """Frames ``seg`` (n, ...) linearly resampled along axis 0 at positions ``i * speed``,
     i < window_frames: a contiguous float32 (window_frames, ...) array."""
@@ -138,14 +132,7 @@ def resample_time(seg: np.ndarray, window_frames: int, speed: float) -> np.ndarr
     if speed == 1.0:
         out = x[:window_frames]
         return out.copy() if np.shares_memory(out, seg) else out
-    i0, i1, w = _interp_weights(window_frames, speed, len(x))
-    w = w.reshape((-1,) + (1,) * (x.ndim - 1))
-    a = x[i0]
-    b = x[i1]
-    b -= a
-    b *= w
-    a += b
-    return a
+    return interp_frames(x, np.arange(window_frames, dtype=np.float64) * speed)
 
 
 _WARP_MAX_CHANNELS = 4 if int(cv2.__version__.split(".")[0]) >= 5 else 512
