@@ -17,17 +17,15 @@ from pathlib import Path
 
 from app.capture import SourceSpec
 from app.settings import Settings, load_settings
+from model.pulse_methods import PULSE_METHODS
 
 log = logging.getLogger(__name__)
-
-METHOD_CHOICES = ("pos", "chrom", "green", "fcus")
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcus-rppg", description="Live pulse from a camera, a video file or the demo.")
     p.add_argument("--source", default=None, help="camera:N, a video file, or demo (default: last used; "
                                                    "else camera 0; else the demo)")
-    p.add_argument("--method", choices=METHOD_CHOICES, default=None,
+    p.add_argument("--method", choices=PULSE_METHODS, default=None,
                    help="pulse method (default: last used; fcus needs its ONNX model)")
     p.add_argument("--model", default=None, help="FCUS ONNX model file (default: the shipped one)")
     p.add_argument("--face-model", default=None, help="MediaPipe face_landmarker.task (default: "

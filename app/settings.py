@@ -16,6 +16,8 @@ from pathlib import Path
 import platformdirs
 import tomli_w
 
+from model.pulse_methods import PULSE_METHODS
+
 log = logging.getLogger(__name__)
 
 APP_NAME = "fcus-rppg"
@@ -38,7 +40,7 @@ class Settings:
         s = Settings(**asdict(self))
         if s.privacy not in PRIVACY_MODES:
             s.privacy = "off"
-        if s.method not in ("pos", "chrom", "green", "fcus"):
+        if s.method not in PULSE_METHODS:
             s.method = Settings.method
         return s
 

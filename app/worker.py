@@ -34,12 +34,12 @@ from PySide6.QtCore import QObject, Signal
 from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, open_source
 from app.recording import RecordingError, SessionRecorder
 from model.estimator import EstimatorConfig, StreamingEstimator
+from model.pulse_methods import CLASSIC_METHOD_NAMES, make_pulse_method, roi_extractor_for
 from model.types import Face, Frame, HrReading, HrvMetrics
 from model.video_source import SourceError
 
 log = logging.getLogger(__name__)
 
-CLASSIC_METHODS = ("pos", "chrom", "green")
 BVP_SPAN_S = 10.0
 DISPLAY_MAX_WIDTH = 960
 MAX_METHOD_FAILURES = 3
@@ -64,12 +64,12 @@ def fcus_status(model_path: str | None = None) -> tuple[bool, str]:
 
 def available_methods(model_path: str | None = None) -> list[str]:
     ok, _ = fcus_status(model_path)
-    return (["fcus"] if ok else []) + list(CLASSIC_METHODS)
+    return (["fcus"] if ok else []) + list(CLASSIC_METHOD_NAMES)
 
 
 def method_device(method) -> str:
     """The inference device a method runs on, for the status line."""
-    if getattr(method, "name", "") in CLASSIC_METHODS:
+    if getattr(method, "name", "") in CLASSIC_METHOD_NAMES:
         return "CPU"
     for attr in ("device", "provider"):
         v = getattr(method, attr, None)
@@ -84,15 +84,13 @@ def method_device(method) -> str:
 
 def build_method(name: str, model_path: str | None = None):
     """The pulse method ``name``; raises ValueError/OSError/RuntimeError with a message."""
-    from model.pulse_methods import make_pulse_method
-
     name = name.lower()
     if name == "fcus":
         ok, why = fcus_status(model_path)
         if not ok:
             raise RuntimeError(why)
         return make_pulse_method("fcus", **({"model_path": model_path} if model_path else {}))
-    if name not in CLASSIC_METHODS:
+    if name not in CLASSIC_METHOD_NAMES:
         raise ValueError(f"unknown method {name!r}")
     return make_pulse_method(name)
 
@@ -384,8 +382,6 @@ class Worker(QObject):
         return True
 
     def _reset_pipeline(self, keep_tracker_state: bool = False) -> None:
-        from model.pulse_methods import roi_extractor_for
-
         self._roi = roi_extractor_for(self._method)
         if self._tracker is not None and not keep_tracker_state:
             self._tracker.reset()

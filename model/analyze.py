@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from model.estimator import EstimatorConfig, StreamingEstimator
+from model.pulse_methods import PULSE_METHODS, make_pulse_method, roi_extractor_for
 from model.signal import estimate_hr
 from model.video_source import SourceError, VideoFileSource
 
 log = logging.getLogger(__name__)
 
-METHODS = ("fcus", "pos", "chrom", "green")
 EXIT_BAD_INPUT = 2
 EXIT_NO_FACE = 3
 
@@ -68,7 +68,6 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     from tqdm import tqdm
 
     from model.face_tracking import create_face_tracker
-    from model.pulse_methods import make_pulse_method, roi_extractor_for
 
     source = VideoFileSource(video)
     method_kwargs = {"model_path": model_path} if method_name == "fcus" and model_path else {}
@@ -172,7 +171,7 @@ def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:
 def analyze_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="fcus-rppg analyze", description="Measure the pulse in a video file.")
     p.add_argument("video", help="video file (mp4, avi, mkv, ...)")
-    p.add_argument("--method", choices=METHODS, default=None,
+    p.add_argument("--method", choices=PULSE_METHODS, default=None,
                    help="pulse method (default: fcus when its model is available, else pos)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--model", default=None, help="FCUS ONNX model file (default: the shipped one)")

@@ -10,6 +10,12 @@ import numpy as np
 
 from model.methods import CLASSIC_METHODS, run_classic
 
+# Every pulse method by name, in the order the app and the command line list them: the model,
+# then the classic methods.
+CLASSIC_METHOD_NAMES = ("pos", "chrom", "green")
+PULSE_METHODS = ("fcus",) + CLASSIC_METHOD_NAMES
+assert set(CLASSIC_METHOD_NAMES) == set(CLASSIC_METHODS)
+
 
 @dataclass(frozen=True)
 class RoiWindow:
