@@ -210,10 +210,13 @@ def convergence_png(curves: dict[str, list[tuple[float, float]]], path, baseline
     for name, pts in curves.items():
         xs, ys = zip(*pts)
         ax.plot(xs, ys, marker="o", label=name)
-    for name, mae in (baselines or {}).items():
-        ax.axhline(mae, ls=":", lw=1, color="gray")
-        ax.text(ax.get_xlim()[0] if ax.lines else 0.25, mae, f" {name}", va="bottom", fontsize=8, color="gray")
     ax.set_xscale("log")
+    x_left = min((x for pts in curves.values() for x, _ in pts), default=1.0)
+    for i, (name, mae) in enumerate((baselines or {}).items()):
+        ax.axhline(mae, ls=":", lw=1, color="gray")
+        # one label per line, stacked when the baselines nearly coincide (POS and CHROM here)
+        ax.annotate(f"{name} {mae:.2f}", (x_left, mae), xytext=(2, 2 + 10 * i), textcoords="offset points",
+                    fontsize=8, color="gray")
     ax.set_xlabel("epochs")
     ax.set_ylabel("MAE @20 s (bpm), held-out subjects")
     ax.legend(fontsize=8)
