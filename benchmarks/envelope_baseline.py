@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -21,7 +20,8 @@ from training.fcus_eval import MethodScore, format_per_subject, format_scores, s
 
 
 class EnvelopeNormalised:
-    """A classic pulse method whose window BVP is divided by its local RMS (centred, ``span_s``)."""
+    """A classic pulse method whose window BVP is divided by its local RMS (centred, ``span_s``,
+    shorter at the ends: the net's ``envelope_normalise``); the estimator band-passes it after."""
 
     needs_crops = False
 
@@ -34,8 +34,9 @@ class EnvelopeNormalised:
     def window_bvp(self, window):
         x = np.asarray(self.inner.window_bvp(window), dtype=np.float64)
         n = max(int(round(self.span_s * window.fs_hz)) | 1, 3)
-        rms = np.sqrt(uniform_filter1d(x * x, n, mode="nearest"))
-        return x / np.maximum(rms, 1e-12)
+        ones = np.ones(n)
+        power = np.convolve(x * x, ones, mode="same") / np.convolve(np.ones_like(x), ones, mode="same")
+        return x / np.sqrt(np.maximum(power, 1e-24))
 
 
 def main() -> int:

@@ -292,7 +292,7 @@ def model_from_checkpoint(path: str | os.PathLike):
 
     state, meta = _read_checkpoint(path)
     extra, cfg = meta.get("extra", {}), meta.get("net_config")
-    net = FcusNet(FcusNetConfig.from_dict(cfg) if cfg else None)
+    net = FcusNet(FcusNetConfig.from_dict(cfg or {}))  # no stored config: an old checkpoint's defaults
     net.load_state_dict(state)
     return net, extra
 

@@ -286,8 +286,9 @@ class FcusNet(nn.Module):
 
     def forward_with_features(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(bvp (B, T), feats (B, feature_channels, T))``. ``feats`` are the head's last hidden
-        activations; the raw BVP is a linear function of them (1x1 conv), so a feature-level
-        regulariser (the null-space projection) acts directly on what reaches the output."""
+        activations; the learned path's output is a linear function of them (1x1 conv), so a
+        feature-level regulariser (the null-space projection) acts directly on what the learned
+        path adds (before the envelope step, which rescales the sum over time)."""
         skin = self.skin_mask(frames)  # once for both paths
         feats = self.head(self.fused(frames, skin))
         # Remove the temporal mean before the output conv (same result, as the conv is linear):

@@ -334,6 +334,12 @@ def test_resume_with_fcus_net_and_clip_sampler(recordings, tmp_path):
     assert res.resumed_from_step == 3 and res.losses == res_full.losses
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+    # the same weights under other network settings (here: no envelope step) must not resume
+    import dataclasses
+
+    other = fcus_net.FcusNet(dataclasses.replace(net_cfg, envelope_frames=0))
+    with pytest.raises(ValueError, match="another network .*envelope_frames"):
+        train(other, sampler, quick_config(checkpoint_dir=str(tmp_path / "b"), **cfg))
 
 
 def test_mask_warmup_applies_only_the_amplitude_check(recordings):

@@ -83,6 +83,9 @@ def test_still_image_is_withheld_by_the_quality_gate(name):
 
 def test_registry_and_errors():
     assert set(CLASSIC_METHODS) == {"green", "chrom", "pos"}
+    from model.pulse_methods import CLASSIC_METHOD_NAMES, PULSE_METHODS
+
+    assert set(CLASSIC_METHOD_NAMES) == set(CLASSIC_METHODS) and set(PULSE_METHODS) == set(CLASSIC_METHODS) | {"fcus"}
     rgb, _ = _traces(np.random.default_rng(1), duration_s=5.0)
     np.testing.assert_array_equal(run_classic("POS", rgb, FS), pos(rgb, FS))
     with pytest.raises(ValueError, match="chrom, green, pos"):

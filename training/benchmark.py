@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from model.estimator import EstimatorConfig, StreamingEstimator
-from model.pulse_methods import make_pulse_method
+from model.pulse_methods import CLASSIC_METHOD_NAMES, make_pulse_method
 from training.datasets import Recording, default_face_model, default_ubfc_root, read_ubfc
 from training.metrics import WindowHr, hr_metrics, window_pairs
 from training.traces import Traces, cached_traces
 
 log = logging.getLogger(__name__)
 
-CLASSIC = ("pos", "chrom", "green")
+CLASSIC = CLASSIC_METHOD_NAMES
 MEGAMIND_PATHS = (Path("/usr/share/doc/opencv-doc/examples/data/Megamind.avi"),)
 WINDOWS_S = (10.0, 20.0)
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from model.pulse_methods import CLASSIC_METHOD_NAMES
 from training.fcus_eval import (
     WINDOWS_S, MethodScore, bland_altman_png, convergence_png, evaluate_model, format_per_subject,
     format_scores, loso_folds,
@@ -99,8 +100,9 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", default=None,
-                   help="comma-separated seeds (e.g. 0,1,2): every variant is trained once per seed and its "
-                        "rows pool the seeds' held-out windows (their MAE is the mean over seeds)")
+                   help="comma-separated seeds (e.g. 0,1,2; replaces --seed): every variant is trained once "
+                        "per seed and its rows pool the seeds' held-out windows (their MAE is the mean over "
+                        "seeds when every seed scores every window)")
     p.add_argument("--out", type=Path, required=True, help="folder for tables (JSON) and plots (PNG)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -131,6 +133,9 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     else:
         eval_epochs = (args.epochs,)
     seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip()) if args.seeds else (args.seed,)
+    if not seeds:
+        print(f"fcus-rppg evaluate: --seeds {args.seeds!r} lists no seed", file=sys.stderr)
+        return 2
     base = TrainConfig(seed=seeds[0], progress=not args.quiet)
     return run_study(cached, variants, args.folds, args.epochs, eval_epochs, args.device, args.out, base, seeds=seeds)
 
@@ -162,7 +167,7 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
 
     # classic baselines on the same recordings and windows
     t0 = time.perf_counter()
-    classic = evaluate_model(None, cached, classic=("pos", "chrom", "green"))
+    classic = evaluate_model(None, cached, classic=CLASSIC_METHOD_NAMES)
     results = {}
     for v in variants:
         runs = {sd: run_variant(v, cached, folds, replace(base, seed=sd), epochs, eval_epochs, device,
@@ -193,7 +198,8 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
     fcus_final = table.get(f"{variants[0]}@{final_e:g}ep")
     if fcus_final is not None:
         bland_altman_png(fcus_final.pairs.get(20.0, []), out / "bland_altman.png",
-                         f"{variants[0]} @ {final_e:g} epoch(s), 20 s windows, held-out subjects")
+                         f"{variants[0]} @ {final_e:g} epoch(s), 20 s windows, held-out subjects"
+                         + (f", {len(seeds)} seeds pooled" if len(seeds) > 1 else ""))
     if len(eval_epochs) > 1:
         curves = {v: [(e, sc.metrics(20.0).mae_bpm) for e, sc in sorted(results[v]["by_epoch"].items())]
                   for v in variants}

@@ -336,8 +336,24 @@ def load_train_state(path: Path, map_location: str | torch.device = "cpu") -> di
     null = trainer.get("null_space") or {}
     if null:
         null = {"cov": torch.tensor(null["cov"], dtype=torch.float64), "n_updates": int(null["n_updates"])}
+    net_config = trainer["meta"].get("net_config")
+    if net_config is None and fx is not None and sidecar.is_file():
+        net_config = fx.checkpoint_meta(path).get("net_config")  # states written before the trainer kept it
     return {"step": int(trainer["step"]), "model": model_state, "optimizer": optim,
-            "null_space": null, "meta": trainer["meta"]}
+            "null_space": null, "meta": trainer["meta"], "net_config": net_config}
+
+
+def _net_config(model: nn.Module) -> dict | None:
+    """The network's settings that a resumed run must share (its ``config`` without the init seed,
+    which the checkpoint's weights replace); None for a model without a config."""
+    cfg = getattr(model, "config", None)
+    if cfg is None or not hasattr(cfg, "to_dict") or not hasattr(type(cfg), "from_dict"):
+        return None
+    return _settings_without_seed(cfg)
+
+
+def _settings_without_seed(cfg) -> dict:
+    return {k: v for k, v in cfg.to_dict().items() if k != "seed"}
 
 
 def _batch_field(batch: Any, name: str, default: Any = None) -> Any:
@@ -557,6 +573,15 @@ def _train(model, sampler, cfg, device, spe, total, stop_at, ckpt_path, on_check
                 f"{ckpt_path} was written by a run with other settings ({', '.join(diff)}): "
                 "resume it with the same settings, or use another checkpoint directory / resume=False"
             )
+        want = _net_config(model)
+        if want is not None:
+            saved = st["net_config"]
+            have = None if saved is None else _settings_without_seed(type(model.config).from_dict(saved))
+            if have != want:
+                what = "no network settings" if have is None else ", ".join(
+                    sorted(k for k in want if have.get(k) != want[k]))
+                raise ValueError(f"{ckpt_path} was written for another network ({what}): resume it with the same "
+                                 "network, or use another checkpoint directory / resume=False")
         if meta.get("steps_per_epoch") != spe:
             raise ValueError(f"{ckpt_path}: the sampler has {spe} batches per epoch, the checkpoint "
                              f"{meta.get('steps_per_epoch')}: not the same data")
@@ -583,7 +608,8 @@ def _train(model, sampler, cfg, device, spe, total, stop_at, ckpt_path, on_check
 
     def meta() -> dict:
         return {
-            "config": cfg.to_dict(), "steps_per_epoch": spe, "history": result.history,
+            "config": cfg.to_dict(), "net_config": _net_config(model), "steps_per_epoch": spe,
+            "history": result.history,
             "evaluations": _jsonable(result.evaluations),  # results that are not JSON: as dataclass dicts or text
             "undone_steps": result.undone_steps,
             "train_time_s": elapsed_prev + (time.perf_counter() - t0),
