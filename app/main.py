@@ -21,6 +21,7 @@ from model.pulse_methods import PULSE_METHODS
 
 log = logging.getLogger(__name__)
 
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcus-rppg", description="Live pulse from a camera, a video file or the demo.")
     p.add_argument("--source", default=None, help="camera:N, a video file, or demo (default: last used; "

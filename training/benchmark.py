@@ -28,7 +28,6 @@ from training.traces import Traces, cached_traces
 
 log = logging.getLogger(__name__)
 
-CLASSIC = CLASSIC_METHOD_NAMES
 MEGAMIND_PATHS = (Path("/usr/share/doc/opencv-doc/examples/data/Megamind.avi"),)
 WINDOWS_S = (10.0, 20.0)
 
@@ -164,7 +163,7 @@ def format_per_clip(runs: list[MethodRun], dataset: str) -> str:
 
 def benchmark_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="fcus-rppg benchmark", description=__doc__.split("\n\n")[0])
-    p.add_argument("--methods", default=",".join(CLASSIC), help="comma-separated methods")
+    p.add_argument("--methods", default=",".join(CLASSIC_METHOD_NAMES), help="comma-separated methods")
     p.add_argument("--ubfc", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
     p.add_argument("--no-ubfc", action="store_true")
     p.add_argument("--no-synth", action="store_true")
