@@ -282,7 +282,8 @@ def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch
     from training import crop_cache, datasets
 
     monkeypatch.setattr(datasets, "read_dataset", lambda root: [SimpleNamespace(name=f"rec{i}") for i in range(4)])
-    monkeypatch.setattr(crop_cache, "build_cache", lambda recs, *a, **k: list(recordings))
+    monkeypatch.setattr(crop_cache, "build_missing", lambda recs, *a, **k: [])
+    monkeypatch.setattr(crop_cache, "load_cached", lambda recs, *a, **k: list(recordings))
     small = fcus_net.FcusNetConfig
 
     monkeypatch.setattr(fcus_net, "FcusNetConfig", lambda seed=0: small(enc_widths=(2, 2, 2), rank=2, head_width=4,
@@ -350,3 +351,26 @@ def test_mask_warmup_applies_only_the_amplitude_check(recordings):
     warm = train(SkinMeanNet(), sampler, quick_config(mask_warmup_epochs=2 / len(sampler), **common))
     assert [h["masked_share"] for h in warm.history[:2]] == [0.0, 0.0]  # weak amplitude: all pass
     assert warm.history[2]["masked_share"] > 0
+
+
+def test_damaged_checkpoint_names_the_file_and_no_resume(recordings, tmp_path):
+    ckpt = tmp_path / "ck"
+    ckpt.mkdir()
+    (ckpt / STATE_FILE).write_bytes(b"\x00 half a checkpoint")
+    with pytest.raises(ValueError, match=r"cannot read the checkpoint .*train_state\.pt.*--no-resume"):
+        train(SkinMeanNet(), TinySampler(recordings), quick_config(checkpoint_dir=str(ckpt), max_steps=1))
+
+
+def test_train_main_checks_init_before_building_the_cache(tmp_path, monkeypatch, capsys):
+    from training import crop_cache
+
+    def no_cache(*a, **k):
+        raise AssertionError("the crop cache was built before --init was checked")
+
+    monkeypatch.setattr(crop_cache, "build_missing", no_cache)
+    (tmp_path / "data").mkdir()
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    assert train_main(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "o"), "--init", str(bad)]) == 2
+    assert "cannot load --init" in capsys.readouterr().err
+    assert train_main(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "o"), "--batch-size", "0"]) == 2

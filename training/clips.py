@@ -38,6 +38,7 @@ import numpy as np
 
 from model.signal.resample import interp_frames
 from training.crop_cache import CachedRecording
+from training.sharding import Shard, shard_rows
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,11 @@ class ViewInfo:
     def identity(cls, b: int, name: str = "a") -> "ViewInfo":
         return cls(np.zeros(b, bool), np.zeros((b, 2)), np.ones(b), np.ones(b), np.zeros(b, np.int64), name)
 
+    def subset(self, rows: np.ndarray) -> "ViewInfo":
+        """The draws of the clips ``rows`` (a rank's share of the global batch)."""
+        return ViewInfo(self.flip[rows], self.shift_px[rows], self.scale[rows], self.gain[rows],
+                        self.time_shift_frames[rows], self.name)
+
 
 @dataclass
 class ClipBatch:
@@ -97,6 +103,8 @@ class ClipBatch:
     # (B, S, S, T, 3), backgrounds (B, 3, T, S, S)
     base_face: np.ndarray | None = field(default=None, repr=False)
     base_background: np.ndarray | None = field(default=None, repr=False)
+    # the rank's share of the global batch in a distributed run (None: the whole batch)
+    shard: Shard | None = None
 
     @property
     def batch_size(self) -> int:
@@ -223,7 +231,10 @@ def two_views(batch: ClipBatch, rng: np.random.Generator,
     size = batch.face.shape[-1]
     views = []
     for name in ("a", "b"):
-        v = _draw_view(rng, batch.batch_size, cfg, size, name)
+        if batch.shard is None:
+            v = _draw_view(rng, batch.batch_size, cfg, size, name)
+        else:  # the global batch's draws, then this rank's share
+            v = _draw_view(rng, batch.shard.global_size, cfg, size, name).subset(batch.shard.rows)
         v.time_shift_frames = batch.view.time_shift_frames.copy()
         face, bg = _apply_view(batch.base_face, batch.base_background, v)
         views.append(replace(batch, face=face, background=bg, view=v))
@@ -250,13 +261,15 @@ class ClipSampler:
     ``augment``: True (default augmentations, ``speed_range`` as given), False (none), or an
     :class:`AugmentConfig`. ``phase_jitter``: cut each valid run at a random offset (drawn per
     epoch) instead of at its start, so later epochs see other windows. ``drop_last``: drop a
-    last, incomplete batch.
+    last, incomplete batch. ``world_size``/``rank``: the batches are the one-process run's (same
+    windows, same random draws), each holding only this rank's share of the clips
+    (``training.sharding``); ``len()`` counts global batches.
     """
 
     def __init__(self, recordings: Sequence[CachedRecording], window_frames: int, batch_size: int = 4,
                  seed: int = 0, speed_range: tuple[float, float] = (0.8, 1.25),
                  augment: bool | AugmentConfig = True, *, phase_jitter: bool = False,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, world_size: int = 1, rank: int = 0) -> None:
         if window_frames < 2:
             raise ValueError(f"window_frames must be >= 2, got {window_frames}")
         if batch_size < 1:
@@ -276,6 +289,8 @@ class ClipSampler:
         self.seed = int(seed)
         self.phase_jitter = bool(phase_jitter)
         self.drop_last = bool(drop_last)
+        shard_rows(1, world_size, rank)  # checks the rank
+        self.world_size, self.rank = int(world_size), int(rank)
         sizes = {r.face.shape[1:] for r in self.recordings}
         if len(sizes) > 1:
             raise ValueError(f"recordings have different crop shapes: {sizes}")
@@ -343,7 +358,8 @@ class ClipSampler:
         for bi in range(nb):
             rows = w[bi * self.batch_size:(bi + 1) * self.batch_size]
             rng = np.random.default_rng([self.seed, int(epoch), 2, bi])
-            yield self.make_batch(rows[:, 0], rows[:, 1], rng)
+            shard = shard_rows(len(rows), self.world_size, self.rank) if self.world_size > 1 else None
+            yield self.make_batch(rows[:, 0], rows[:, 1], rng, shard=shard)
 
     def __iter__(self) -> Iterator[ClipBatch]:
         return self.iter_epoch(0)
@@ -380,12 +396,18 @@ class ClipSampler:
         return n
 
     def make_batch(self, rec_index: np.ndarray, start: np.ndarray, rng: np.random.Generator,
-                   speed: np.ndarray | None = None, view_name: str = "a") -> ClipBatch:
-        """Clips of the given (recording, start) rows; speeds drawn from ``rng`` unless given."""
+                   speed: np.ndarray | None = None, view_name: str = "a",
+                   shard: Shard | None = None) -> ClipBatch:
+        """Clips of the given (recording, start) rows; speeds drawn from ``rng`` unless given.
+        With ``shard``, the random draws are the whole batch's and only its ``rows`` are read."""
         rec_index = np.asarray(rec_index, dtype=np.int64)
         start = np.asarray(start, dtype=np.int64)
-        b = len(rec_index)
         speeds = self.draw_speeds(rec_index, start, rng) if speed is None else np.asarray(speed, float)
+        view = _draw_view(rng, len(rec_index), self.augment, self.recordings[0].face.shape[1], view_name)
+        if shard is not None:
+            rec_index, start, speeds = rec_index[shard.rows], start[shard.rows], speeds[shard.rows]
+            view = view.subset(shard.rows)
+        b = len(rec_index)
         size = self.recordings[0].face.shape[1]
         t = self.window_frames
         base_f = np.empty((b, size, size, t, 3), np.float32)  # pixel-major, for the warp
@@ -395,13 +417,12 @@ class ClipSampler:
         for i in range(b):
             n_src[i] = self._read(int(rec_index[i]), int(start[i]), float(speeds[i]), base_f[i], base_b[i])
             t0[i] = float(self.recordings[int(rec_index[i])].t_s[int(start[i])])
-        view = _draw_view(rng, b, self.augment, size, view_name)
         face, bg = _apply_view(base_f, base_b, view)
         return ClipBatch(
             face=face, background=bg, speed=speeds,
             rec_index=rec_index, start=start, view=view, n_source=n_src, t_start_s=t0,
             fs_hz=float(self.recordings[0].fs_hz) if self.recordings else 30.0,
-            augment=self.augment, base_face=base_f, base_background=base_b,
+            augment=self.augment, base_face=base_f, base_background=base_b, shard=shard,
         )
 
     def two_views(self, batch: ClipBatch, rng: np.random.Generator) -> tuple[ClipBatch, ClipBatch]:

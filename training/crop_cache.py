@@ -412,6 +412,30 @@ def load_entry(entry: Path, recording: Recording | None = None) -> CachedRecordi
     )
 
 
+@dataclass(frozen=True)
+class _CacheSetup:
+    cache: Path
+    model_path: Path | None
+    tag: str
+
+
+def _setup(cache_dir: str | os.PathLike | None, face_model: str | os.PathLike | None,
+           allow_download: bool) -> _CacheSetup:
+    from model.face_model import resolve_face_model
+
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    _clean_stale_tmp(cache)
+    resolution = resolve_face_model(face_model, allow_download=allow_download)
+    if resolution.path is None:
+        log.warning("no face model (%s): the crops come from the OpenCV tracker", resolution.message)
+    return _CacheSetup(cache, resolution.path, _face_model_tag(resolution.path))
+
+
+def _entry_of(setup: _CacheSetup, rec: Recording, contract: FcusContract) -> Path:
+    return entry_dir(setup.cache, rec, contract, setup.tag)
+
+
 def build_cache(
     recordings: Sequence[Recording],
     cache_dir: str | os.PathLike | None = None,
@@ -424,27 +448,73 @@ def build_cache(
 
     ``face_model``: the MediaPipe model (resolved like the app: explicit path, ``FCUS_FACE_MODEL``,
     user cache, download when ``allow_download``); without one the OpenCV tracker cuts the crops
-    (and the key says so). ``cache_dir`` defaults to :func:`default_cache_dir`."""
+    (and the key says so). ``cache_dir`` defaults to :func:`default_cache_dir`. An unreadable
+    recording raises (``build_missing`` skips it instead)."""
     from tqdm import tqdm
 
-    from model.face_model import resolve_face_model
-
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-    _clean_stale_tmp(cache)
-    resolution = resolve_face_model(face_model, allow_download=allow_download)
-    model_path = resolution.path
-    if model_path is None:
-        log.warning("no face model (%s): the crops come from the OpenCV tracker", resolution.message)
-    tag = _face_model_tag(model_path)
+    setup = _setup(cache_dir, face_model, allow_download)
     out = []
     recs = list(recordings)
     for rec in tqdm(recs, desc="crop cache", unit="rec", file=sys.stderr,
                     disable=not progress or len(recs) < 2):
-        entry = entry_dir(cache, rec, contract, tag)
+        entry = _entry_of(setup, rec, contract)
         if not (entry / "meta.json").is_file():
-            build_entry(rec, entry, contract, model_path, allow_download=allow_download, progress=progress)
+            build_entry(rec, entry, contract, setup.model_path, allow_download=allow_download, progress=progress)
         out.append(load_entry(entry, rec))
+    return out
+
+
+# What an unreadable recording raises while it is tracked: the source's SourceError (a
+# RuntimeError), a missing or unreadable file (OSError), a malformed one (ValueError).
+UNREADABLE = (RuntimeError, OSError, ValueError)
+
+
+def build_missing(
+    recordings: Sequence[Recording],
+    cache_dir: str | os.PathLike | None = None,
+    contract: FcusContract = DEFAULT_CONTRACT,
+    face_model: str | os.PathLike | None = None,
+    *,
+    part: tuple[int, int] = (0, 1),
+    progress: bool = True,
+) -> list[tuple[str, str]]:
+    """Track the recordings of ``part`` ``(i, n)`` (every n-th from the i-th: the processes of a
+    distributed run share the work) that are not cached yet. An unreadable recording is skipped:
+    returns ``(name, reason)`` for each. Entries are renamed into place when complete, so a
+    reader never sees half of one."""
+    from tqdm import tqdm
+
+    setup = _setup(cache_dir, face_model, False)
+    i, n = part
+    mine = [r for k, r in enumerate(recordings) if k % n == i]
+    failed = []
+    for rec in tqdm(mine, desc="crop cache", unit="rec", file=sys.stderr, disable=not progress or len(mine) < 2):
+        try:
+            entry = _entry_of(setup, rec, contract)  # reads the source's size and time
+            if not (entry / "meta.json").is_file():
+                build_entry(rec, entry, contract, setup.model_path, progress=progress)
+        except UNREADABLE as e:
+            log.warning("%s: cannot be read (%s)", rec.name, e)
+            failed.append((rec.name, str(e) or type(e).__name__))
+    return failed
+
+
+def load_cached(
+    recordings: Sequence[Recording],
+    cache_dir: str | os.PathLike | None = None,
+    contract: FcusContract = DEFAULT_CONTRACT,
+    face_model: str | os.PathLike | None = None,
+) -> list[CachedRecording]:
+    """The complete cache entries of ``recordings`` (those without one are left out)."""
+    setup = _setup(cache_dir, face_model, False)
+    out = []
+    for rec in recordings:
+        try:
+            entry = _entry_of(setup, rec, contract)
+        except OSError:  # the source is gone: build_missing said so
+            continue
+        if (entry / "meta.json").is_file():
+            out.append(load_entry(entry, rec))
     return out
 
 

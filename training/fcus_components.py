@@ -64,12 +64,15 @@ def skin_mean_rgb(crops: torch.Tensor) -> torch.Tensor:
     return total / count
 
 
-def implied_colour_slope(bvp: torch.Tensor, crops: torch.Tensor) -> torch.Tensor:
+def implied_colour_slope(bvp: torch.Tensor, crops: torch.Tensor | None = None, *,
+                         skin_rgb: torch.Tensor | None = None) -> torch.Tensor:
     """``(B,)``: the largest (over R, G, B) |slope| of the regression of the skin's relative colour
     change ``mean_rgb / mean_t(mean_rgb) - 1`` on the standardised BVP: the colour change the
     prediction implies, as a fraction of skin brightness per BVP standard deviation. A real
-    pulse gives well under 0.01; motion or light changes mistaken for a pulse give more."""
-    rgb = skin_mean_rgb(crops.to(torch.float64))
+    pulse gives well under 0.01; motion or light changes mistaken for a pulse give more.
+    ``skin_rgb`` (B, 3, T): the crops' ``skin_mean_rgb``, when already computed (a distributed
+    run gathers it instead of the crops)."""
+    rgb = skin_mean_rgb(crops.to(torch.float64)) if skin_rgb is None else skin_rgb.to(torch.float64)
     if rgb.shape[2] != bvp.shape[1]:
         raise ValueError(f"crops have {rgb.shape[2]} frames but the BVP has {bvp.shape[1]}")
     dc = rgb.mean(dim=2, keepdim=True)
@@ -92,6 +95,7 @@ def verify_details(
     min_prominence: float = 0.2,
     peak_width_hz: float | None = None,
     max_colour_slope: float = 0.03,
+    skin_rgb: torch.Tensor | None = None,
 ) -> VerifyResult:
     """Verify each sample's prediction against the pulse prior: ``.mask`` (B,) bool is True where
     the predicted BVP ``(B, T)`` looks like a pulse; the other fields say why not.
@@ -102,7 +106,8 @@ def verify_details(
     the in-band power (white noise gives about 0.1-0.15 for T = 160 at 30 Hz, a clean pulse
     0.7-0.85); and (3), when the input ``crops`` (B, 3, T, S, S; 0..255, non-skin 0) are given,
     the implied colour change is weak: ``implied_colour_slope < max_colour_slope`` (3 % of skin
-    brightness per BVP standard deviation). No gradient flows through the verification."""
+    brightness per BVP standard deviation); ``skin_rgb`` may stand for the crops (their
+    ``skin_mean_rgb``). No gradient flows through the verification."""
     power, freqs = power_spectrum(bvp.detach().float(), fs_hz, priors)
     power = power.clone()
     power[:, 0] = 0.0  # DC (the BVP is mean-removed anyway)
@@ -118,8 +123,8 @@ def verify_details(
     prominent = prominence >= min_prominence
     mask = peak_in_band & prominent
     slope = weak = None
-    if crops is not None:
-        slope = implied_colour_slope(bvp, crops)
+    if crops is not None or skin_rgb is not None:
+        slope = implied_colour_slope(bvp, crops, skin_rgb=skin_rgb)
         weak = slope < max_colour_slope
         mask = mask & weak
     return VerifyResult(mask, peak_hz, prominence, slope, peak_in_band, prominent, weak)

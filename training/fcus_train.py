@@ -38,7 +38,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.distributed import (
+    DEFAULT_TIMEOUT_S,
+    SINGLE,
+    DistEnv,
+    all_gather_objects,
+    barrier,
+    broadcast_object,
+    convert_batchnorm,
+    gather_samples,
+    gather_views,
+    global_batch,
+    pick_device,
+    wrap_ddp,
+)
 from training.fcus_components import (
     NullSpaceRegulariser,
     SamStep,
@@ -55,6 +69,7 @@ from training.fcus_components import (
     verify_details,
 )
 from training.fcus_losses import SpectralPriors, masked_mean, total_unsupervised_loss
+from training.sharding import Shard, shard_rows
 
 logger = logging.getLogger(__name__)
 
@@ -192,12 +207,6 @@ class TrainResult:
 # ------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _as_tensor(x: Any, device: torch.device) -> torch.Tensor:
@@ -366,11 +375,18 @@ def _batch_field(batch: Any, name: str, default: Any = None) -> Any:
 
 
 class _Stepper:
-    """One optimisation step with the enabled components."""
+    """One optimisation step with the enabled components.
+
+    In a distributed run ``forward`` is the DDP-wrapped net and each batch holds this rank's share
+    of the global batch (``batch.shard``): the predictions are gathered so that every batch-level
+    part (the losses, the mask and its top-up, the step verifier, the null-space estimate) sees
+    the whole global batch, as one process would (``training.distributed``)."""
 
     def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device,
-                 optimizer: torch.optim.Optimizer, regulariser: NullSpaceRegulariser | None) -> None:
+                 optimizer: torch.optim.Optimizer, regulariser: NullSpaceRegulariser | None,
+                 forward: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]] | None = None) -> None:
         self.model, self.cfg, self.device, self.opt = model, config, device, optimizer
+        self.forward = forward or (lambda x: _forward(model, x))
         self.priors = config.priors
         self.reg = regulariser
         self.sam = SamStep(model, rho=config.sam_rho, mode=config.smoothing_mode) if config.smoothing else None
@@ -381,49 +397,57 @@ class _Stepper:
         self.views_fn: Callable | None = None
         self.warmup_steps = 0
 
-    def _objective(self, x: torch.Tensor, n: int, crops: torch.Tensor, rec: torch.Tensor | None,
-                   bg: torch.Tensor | None, state: dict) -> torch.Tensor:
+    def _mask(self, bvp: torch.Tensor, n: int, views: int, skin_rgb: torch.Tensor | None,
+              warmup: bool) -> tuple[torch.Tensor, int | None]:
+        """The clips whose prediction passes the pulse prior (a clip passes when all its views
+        do), topped up to ``mask_min_keep`` of the batch; and how many passed."""
+        cfg = self.cfg
+        if not cfg.masking:
+            return torch.ones(n, dtype=torch.bool, device=bvp.device), None
+        res = verify_details(
+            bvp.detach(), cfg.fs_hz, priors=self.priors, skin_rgb=skin_rgb,
+            min_prominence=cfg.mask_min_prominence, max_colour_slope=cfg.mask_max_colour_slope,
+        )
+        ok = res.mask
+        if warmup:
+            ok = res.weak_amplitude if res.weak_amplitude is not None else torch.ones_like(res.mask)
+        passed = ok.reshape(views, n).all(dim=0)
+        res_clip = type(res)(
+            passed, res.peak_hz[:n], res.prominence.reshape(views, n).min(dim=0).values,
+            None if res.colour_slope is None else res.colour_slope.reshape(views, n).max(dim=0).values,
+            res.peak_in_band.reshape(views, n).all(dim=0), res.prominent.reshape(views, n).all(dim=0),
+            None if res.weak_amplitude is None else res.weak_amplitude.reshape(views, n).all(dim=0),
+        )
+        return keep_at_least(res_clip, math.ceil(cfg.mask_min_keep * n)), int(passed.sum())
+
+    def _objective(self, sb: "_StepBatch", state: dict) -> torch.Tensor:
         """The batch objective at the current weights; ``state`` carries the mask (fixed at the
         first call of a step, so that SAM's second pass and the step verifier evaluate the same
         objective) and the loss parts for the history."""
-        cfg = self.cfg
-        bvp, feats = _forward(self.model, x)
-        if self.reg is not None and feats is not None and cfg.null_mode in ("project", "both"):
-            self.reg.attach_gradient_projection(feats)
-        views = bvp.shape[0] // n
+        cfg, shard = self.cfg, sb.shard
+        with global_batch(shard):
+            bvp_local, feats_local = self.forward(sb.x)
+        if self.reg is not None and feats_local is not None and cfg.null_mode in ("project", "both"):
+            self.reg.attach_gradient_projection(feats_local)
+        views = sb.views
+        bvp = gather_views(bvp_local, views, shard)
+        feats = None if feats_local is None else gather_views(feats_local, views, shard)
+        n = sb.n
         bvp_a = bvp[:n]
         bvp_b = bvp[n: 2 * n] if views > 1 else None
         if "mask" not in state:
-            if cfg.masking:
-                res = verify_details(
-                    bvp.detach(), cfg.fs_hz, crops, priors=self.priors,
-                    min_prominence=cfg.mask_min_prominence, max_colour_slope=cfg.mask_max_colour_slope,
-                )
-                ok = res.mask
-                if state.get("warmup"):
-                    ok = res.weak_amplitude if res.weak_amplitude is not None else torch.ones_like(res.mask)
-                passed = ok.reshape(views, n).all(dim=0)  # a clip passes when all its views do
-                res_clip = type(res)(
-                    passed, res.peak_hz[:n], res.prominence.reshape(views, n).min(dim=0).values,
-                    None if res.colour_slope is None else res.colour_slope.reshape(views, n).max(dim=0).values,
-                    res.peak_in_band.reshape(views, n).all(dim=0), res.prominent.reshape(views, n).all(dim=0),
-                    None if res.weak_amplitude is None else res.weak_amplitude.reshape(views, n).all(dim=0),
-                )
-                state["verified"] = int(passed.sum())
-                state["mask"] = keep_at_least(res_clip, math.ceil(cfg.mask_min_keep * n))
-            else:
-                state["mask"] = torch.ones(n, dtype=torch.bool, device=bvp.device)
+            state["mask"], state["verified"] = self._mask(bvp, n, views, sb.skin_rgb, state.get("warmup", False))
             if self.reg is not None and feats is not None:
                 refs = []
-                if bg is not None:
-                    refs.append(bg)
+                if sb.background_feats is not None:
+                    refs.append(sb.background_feats)
                 if cfg.null_out_of_band:
                     refs.append(self.reg.out_of_band(feats.detach()))
                 if refs:
                     self.reg.update(torch.cat(refs, dim=0))
         mask = state["mask"]
         per_sample, parts = total_unsupervised_loss(
-            bvp_a, cfg.fs_hz, self.priors, bvp_b=bvp_b, rec_index=rec, weights=mask.to(bvp.dtype)
+            bvp_a, cfg.fs_hz, self.priors, bvp_b=bvp_b, rec_index=sb.rec, weights=mask.to(bvp.dtype)
         )
         if self.reg is not None and feats is not None and cfg.null_mode in ("penalty", "both") and cfg.null_weight > 0:
             pen = self.reg.penalty(feats).reshape(views, n).mean(dim=0)
@@ -432,29 +456,41 @@ class _Stepper:
         state.setdefault("parts", parts)  # the history logs the first evaluation of the step
         return masked_mean(per_sample, mask)
 
-    def step(self, batch: Any, sampler: Any, step: int) -> dict:
+    def _step_batch(self, batch: Any, rng: np.random.Generator) -> "_StepBatch":
         cfg, model, device = self.cfg, self.model, self.device
-        rng = np.random.default_rng(_step_seed(cfg.seed, step))
-        torch.manual_seed(_step_seed(cfg.seed, step))
         views_fn = self.views_fn if cfg.two_views else None
         if views_fn is not None:
             va, vb = views_fn(batch, rng)
             faces = [_as_tensor(va.face, device), _as_tensor(vb.face, device)]
         else:
             faces = [_as_tensor(_batch_field(batch, "face"), device)]
-        n = faces[0].shape[0]
+        n_local = faces[0].shape[0]
+        shard = _batch_field(batch, "shard") or shard_rows(n_local)
         x = torch.cat(faces, dim=0)
         rec = _batch_field(batch, "rec_index")
-        rec = None if rec is None else torch.as_tensor(np.asarray(rec), device=device).reshape(-1)
+        if rec is not None:
+            rec_t = torch.as_tensor(np.asarray(rec, dtype=np.float64), device=device).reshape(-1)
+            rec = gather_samples(rec_t, shard).round().long()
+        skin_rgb = None
+        if cfg.masking:
+            skin_rgb = gather_views(skin_mean_rgb(x.to(torch.float64)), len(faces), shard)
         bg_feats = None
         background = _batch_field(batch, "background")
         if self.reg is not None and cfg.null_background and background is not None:
-            with torch.no_grad(), frozen_buffers(model):
-                _, bg_feats = _forward(model, _as_tensor(background, device))
+            with torch.no_grad(), frozen_buffers(model), global_batch(shard):
+                _, bg_local = _forward(model, _as_tensor(background, device))
+            bg_feats = None if bg_local is None else gather_samples(bg_local, shard)
+        return _StepBatch(x, len(faces), shard.global_size, shard, rec, skin_rgb, bg_feats)
+
+    def step(self, batch: Any, sampler: Any, step: int) -> dict:
+        cfg, model = self.cfg, self.model
+        rng = np.random.default_rng(_step_seed(cfg.seed, step))
+        torch.manual_seed(_step_seed(cfg.seed, step))
+        sb = self._step_batch(batch, rng)
         state: dict = {"warmup": step < self.warmup_steps}
 
         def closure() -> torch.Tensor:
-            loss = self._objective(x, n, x, rec, bg_feats, state)
+            loss = self._objective(sb, state)
             loss.backward()
             return loss
 
@@ -462,7 +498,7 @@ class _Stepper:
             loss_before = self.sam.gradient(closure)
             if self.sam.mode == "random" and self.verifier is not None:
                 with torch.no_grad(), frozen_buffers(model):
-                    loss_before = self._objective(x, n, x, rec, None, state).detach()
+                    loss_before = self._objective(sb.without_background(), state).detach()
         else:
             self.opt.zero_grad(set_to_none=True)
             loss_before = closure().detach()
@@ -474,7 +510,7 @@ class _Stepper:
         undone = False
         if self.verifier is not None:
             undone = self.verifier.verify(
-                float(loss_before), lambda: self._objective(x, n, x, rec, None, dict(state))
+                float(loss_before), lambda: self._objective(sb.without_background(), dict(state))
             )
         mask = state["mask"]
         parts = {k: float(v.detach().mean()) for k, v in state["parts"].items()}
@@ -487,6 +523,24 @@ class _Stepper:
             "undone": bool(undone),
             **{f"loss_{k}": v for k, v in parts.items()},
         }
+
+
+@dataclass
+class _StepBatch:
+    """One step's inputs: ``x`` this rank's clips (``views`` blocks of its share), the global
+    batch size ``n`` and, gathered over the global batch, the recording indices, the skin-mean
+    colour of every view (for the masking's amplitude check) and the background features."""
+
+    x: torch.Tensor
+    views: int
+    n: int
+    shard: Shard
+    rec: torch.Tensor | None
+    skin_rgb: torch.Tensor | None
+    background_feats: torch.Tensor | None
+
+    def without_background(self) -> "_StepBatch":
+        return replace(self, background_feats=None)
 
 
 # ------------------------------------------------------------------------------------------
@@ -503,6 +557,56 @@ def _eval_steps(config: TrainConfig, steps_per_epoch: int, total: int) -> dict[i
     return out
 
 
+def _check_resumable(st: dict, cfg: TrainConfig, model: nn.Module, spe: int, ckpt_path: Path) -> None:
+    """Refuse a state written by a run with other settings, another network or other data."""
+    meta = st["meta"]
+    old = TrainConfig.from_dict(meta.get("config", {}))
+    diff = [f.name for f in fields(TrainConfig) if f.name not in _RESUME_FREE
+            and getattr(old, f.name) != getattr(cfg, f.name)]
+    if diff:
+        raise ValueError(
+            f"{ckpt_path} was written by a run with other settings ({', '.join(diff)}): "
+            "resume it with the same settings, or use another checkpoint directory / resume=False"
+        )
+    want = _net_config(model)
+    if want is not None:
+        saved = st["net_config"]
+        have = None if saved is None else _settings_without_seed(type(model.config).from_dict(saved))
+        if have != want:
+            what = "no network settings" if have is None else ", ".join(
+                sorted(k for k in want if have.get(k) != want[k]))
+            raise ValueError(f"{ckpt_path} was written for another network ({what}): resume it with the same "
+                             "network, or use another checkpoint directory / resume=False")
+    if meta.get("steps_per_epoch") != spe:
+        raise ValueError(f"{ckpt_path}: the sampler has {spe} batches per epoch, the checkpoint "
+                         f"{meta.get('steps_per_epoch')}: not the same data")
+
+
+def _resumable_state(ckpt_path: Path | None, cfg: TrainConfig, model: nn.Module, spe: int,
+                     env: DistEnv) -> dict | None:
+    """The checkpoint to resume from (None: start afresh). Rank 0 reads and checks it and every
+    rank gets the same state (no shared file system needed); a state that cannot be read or
+    does not fit this run raises the same ValueError on every rank."""
+    st, error = None, None
+    if env.is_main and ckpt_path is not None and ckpt_path.is_file():
+        try:
+            st = load_train_state(ckpt_path)
+        except Exception as e:  # noqa: BLE001 - torch.load raises many kinds on a damaged file
+            first = (str(e).strip().splitlines() or [""])[0][:200]  # torch's text goes on for lines
+            error = (f"cannot read the checkpoint {ckpt_path} (damaged or not a training state: "
+                     f"{type(e).__name__}: {first}); start afresh with --no-resume (or resume=False), "
+                     "or delete that file")
+        if st is not None:
+            try:
+                _check_resumable(st, cfg, model, spe, ckpt_path)
+            except ValueError as e:
+                st, error = None, str(e)
+    st, error = broadcast_object((st, error), env)
+    if error is not None:
+        raise ValueError(error)
+    return st
+
+
 def train(
     model: nn.Module,
     sampler: Any,
@@ -510,15 +614,18 @@ def train(
     *,
     on_checkpoint: Callable[[int, Path], None] | None = None,
     evaluate: Callable[[nn.Module], dict] | None = None,
+    env: DistEnv = SINGLE,
 ) -> TrainResult:
     """Train ``model`` (``forward_with_features(x) -> (bvp, feats)``) without labels on the clips
     of ``sampler``; see the module docstring. ``evaluate(model) -> dict`` is called (model in
     eval mode, no grad) at each epoch of ``config.eval_epochs`` reached (its result is kept as
     returned; checkpoints store a JSON form of it, which is what a resumed run gets back for the
     evaluations before the interruption); ``on_checkpoint(step, path)`` after each checkpoint
-    written. Returns a :class:`TrainResult`."""
+    written. ``env``: this process's place in a distributed run (``training.distributed``; the
+    sampler must shard its batches for the same ranks): every rank takes the same steps, rank 0
+    alone writes checkpoints, evaluates and shows progress. Returns a :class:`TrainResult`."""
     cfg = config or TrainConfig()
-    device = resolve_device(cfg.device)
+    device = pick_device(cfg.device, env)
     spe = len(sampler)
     if spe < 1:
         raise ValueError("the sampler yields no batch per epoch (too few clips for one batch?)")
@@ -538,13 +645,16 @@ def train(
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(cfg.seed)
     try:
-        return _train(model, sampler, cfg, device, spe, total, stop_at, ckpt_path, on_checkpoint, evaluate)
+        return _train(model, sampler, cfg, device, spe, total, stop_at, ckpt_path, on_checkpoint, evaluate, env)
     finally:
         torch.set_num_threads(prev_threads)
         torch.use_deterministic_algorithms(prev_det, warn_only=prev_det_warn)
 
 
-def _train(model, sampler, cfg, device, spe, total, stop_at, ckpt_path, on_checkpoint, evaluate) -> TrainResult:
+def _train(model, sampler, cfg, device, spe, total, stop_at, ckpt_path, on_checkpoint, evaluate,
+           env: DistEnv = SINGLE) -> TrainResult:
+    if env.distributed:
+        convert_batchnorm(model)  # statistics over the global batch (same parameters and buffers)
     model.to(device)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -562,29 +672,9 @@ def _train(model, sampler, cfg, device, spe, total, stop_at, ckpt_path, on_check
     start = 0
     elapsed_prev = 0.0
     epoch_time_acc: dict[int, float] = {}
-    if ckpt_path is not None and cfg.resume and ckpt_path.is_file():
-        st = load_train_state(ckpt_path, map_location=device)
+    st = _resumable_state(ckpt_path, cfg, model, spe, env) if cfg.resume else None
+    if st is not None:
         meta = st["meta"]
-        old = TrainConfig.from_dict(meta.get("config", {}))
-        diff = [f.name for f in fields(TrainConfig) if f.name not in _RESUME_FREE
-                and getattr(old, f.name) != getattr(cfg, f.name)]
-        if diff:
-            raise ValueError(
-                f"{ckpt_path} was written by a run with other settings ({', '.join(diff)}): "
-                "resume it with the same settings, or use another checkpoint directory / resume=False"
-            )
-        want = _net_config(model)
-        if want is not None:
-            saved = st["net_config"]
-            have = None if saved is None else _settings_without_seed(type(model.config).from_dict(saved))
-            if have != want:
-                what = "no network settings" if have is None else ", ".join(
-                    sorted(k for k in want if have.get(k) != want[k]))
-                raise ValueError(f"{ckpt_path} was written for another network ({what}): resume it with the same "
-                                 "network, or use another checkpoint directory / resume=False")
-        if meta.get("steps_per_epoch") != spe:
-            raise ValueError(f"{ckpt_path}: the sampler has {spe} batches per epoch, the checkpoint "
-                             f"{meta.get('steps_per_epoch')}: not the same data")
         model.load_state_dict(st["model"])
         optimizer.load_state_dict(st["optimizer"])
         if reg is not None and st["null_space"]:
@@ -598,7 +688,8 @@ def _train(model, sampler, cfg, device, spe, total, stop_at, ckpt_path, on_check
         result.resumed_from_step = start
         logger.info("resumed from %s at step %d of %d", ckpt_path, start, total)
 
-    stepper = _Stepper(model, cfg, device, optimizer, reg)
+    forward = wrap_ddp(model, env, device) if env.distributed else None
+    stepper = _Stepper(model, cfg, device, optimizer, reg, forward)
     stepper.views_fn = resolve_two_views(sampler) if cfg.two_views else None
     stepper.warmup_steps = int(round(cfg.mask_warmup_epochs * spe))
     if cfg.two_views and stepper.views_fn is None:
@@ -617,14 +708,14 @@ def _train(model, sampler, cfg, device, spe, total, stop_at, ckpt_path, on_check
         }
 
     def checkpoint(step: int) -> None:
-        if ckpt_path is None:
+        if ckpt_path is None or not env.is_main:
             return
         save_train_state(ckpt_path, model, optimizer, reg, step, meta())
         if on_checkpoint is not None:
             on_checkpoint(step, ckpt_path)
 
     def run_eval(step: int) -> None:
-        if evaluate is None or step not in evals_at or step in done_evals:
+        if evaluate is None or not env.is_main or step not in evals_at or step in done_evals:
             return
         was = model.training
         model.eval()
@@ -640,7 +731,7 @@ def _train(model, sampler, cfg, device, spe, total, stop_at, ckpt_path, on_check
 
     t0 = time.perf_counter()
     bar = None
-    if cfg.progress:
+    if cfg.progress and env.is_main:
         try:
             from tqdm import tqdm
 
@@ -686,7 +777,7 @@ def _train(model, sampler, cfg, device, spe, total, stop_at, ckpt_path, on_check
     result.epoch_times_s = [epoch_time_acc[e] for e in sorted(epoch_time_acc)]
     hist = result.history
     result.masked_share = float(np.mean([h["masked_share"] for h in hist])) if hist else 0.0
-    if step >= total and cfg.orient:
+    if step >= total and cfg.orient and env.is_main:  # the other ranks write nothing
         try:
             result.orientation = orient_like_pos(model, sampler, fs_hz=cfg.fs_hz)
         except Exception as e:  # the sign is a convenience; never lose a finished run over it
@@ -800,15 +891,18 @@ def orient_like_pos(model: nn.Module, sampler: Any, *, fs_hz: float = 30.0, max_
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fcus-rppg train",
-        description="Train the FCUS-rPPG model without labels (ground truth is never used).",
+        description="Train the FCUS-rPPG model without labels (ground truth is never used). "
+                    "Under torchrun (torchrun --nproc-per-node=N --no-python fcus-rppg train ...) "
+                    "the same command trains on N processes with DistributedDataParallel.",
     )
     p.add_argument("--data", action="append", default=[], metavar="DIR",
                    help="dataset folder (UBFC, PURE, app sessions or a folder of videos); repeatable")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder: checkpoint, weights, summary")
     p.add_argument("--epochs", type=float, default=1.0, help="epochs (fractions allowed; default 1)")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=4,
+                   help="clips per step, the global batch: split across the processes of a distributed run")
+    p.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (default 3e-3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample order, augmentations and init")
     p.add_argument("--init", default=None, metavar="WEIGHTS",
                    help="start from these weights (fine-tuning), e.g. assets/fcus_rppg_weights.pt; "
                         "the net's architecture comes from the file")
@@ -818,12 +912,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude", default="", help="comma-separated recording names to leave out (e.g. subject3,subject8)")
     p.add_argument("--cache", default=None, metavar="DIR", help="crop cache folder (default: the user cache)")
     p.add_argument("--synthetic", type=int, default=0, metavar="N", help="add N synthetic clips (fcus-rppg synth)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA when present) | cpu | cuda; a distributed run takes LOCAL_RANK's GPU")
     p.add_argument("--no-resume", action="store_true", help="start afresh even when OUT holds a checkpoint")
-    p.add_argument("--checkpoint-every", type=int, default=100, metavar="STEPS")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--checkpoint-every", type=int, default=100, metavar="STEPS",
+                   help="write a resumable checkpoint every STEPS steps (default 100)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     p.add_argument("--face-model", default=None, help="MediaPipe face landmarker (for building the cache)")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--dist-timeout-s", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help="distributed runs: how long a collective waits for the other processes before "
+                        "the run ends with an error (default 1800: the crop cache is built first)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
     return p
 
 
@@ -843,44 +942,128 @@ def _synthetic_recordings(n: int, out: Path, seed: int) -> list:
     return list(read_dataset(root))
 
 
-def train_main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+class _Refused(Exception):
+    """A problem with the command line or the data: the message goes to the user, exit 2."""
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """What can be checked before any heavy work."""
     if not args.data and not args.synthetic:
-        print("fcus-rppg train: give --data DIR (repeatable) and/or --synthetic N", file=sys.stderr)
-        return 2
+        raise _Refused("give --data DIR (repeatable) and/or --synthetic N")
+    for d in args.data:
+        if not Path(d).exists():
+            raise _Refused(f"{d} does not exist")
+    if args.batch_size < 1 or args.synthetic < 0 or not args.epochs > 0 or not args.lr > 0:
+        raise _Refused("--batch-size must be >= 1, --epochs and --lr > 0, --synthetic >= 0")
+    if args.checkpoint_every < 0 or (args.threads is not None and args.threads < 1):
+        raise _Refused("--checkpoint-every must be >= 0 and --threads >= 1")
+    out = Path(args.out)
     try:
-        from model.fcus_contract import DEFAULT_CONTRACT
-        from model.fcus_net import FcusNet, FcusNetConfig
-        from training import crop_cache
-        from training.clips import ClipSampler
-        from training.datasets import read_dataset
-    except ImportError as e:
-        print(f"fcus-rppg train: a training module is missing ({e})", file=sys.stderr)
-        return 2
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _Refused(f"cannot create --out {out}: {e}") from None
+    if not os.access(out, os.W_OK):
+        raise _Refused(f"--out {out} is not writable")
+
+
+def _initial_model(args: argparse.Namespace, seed: int):
+    """``(model, net_config)``: the --init weights, else a fresh FcusNet."""
+    from model.fcus_net import FcusNet, FcusNetConfig
+
+    if not args.init:
+        cfg = FcusNetConfig(seed=seed)
+        return FcusNet(cfg), cfg
+    fx = _fcus_export()
+    if fx is None:
+        raise _Refused("--init needs model.fcus_export")
+    try:
+        model, _ = fx.model_from_checkpoint(args.init)
+    except Exception as e:  # noqa: BLE001 - a damaged file raises many kinds
+        raise _Refused(f"cannot load --init {args.init}: {e}") from None
+    return model, model.config
+
+
+def _recordings(args: argparse.Namespace, out: Path, env: DistEnv) -> tuple[list, set[str]]:
+    from training.datasets import read_dataset
 
     recordings = []
     for d in args.data:
-        root = Path(d)
-        if not root.exists():
-            print(f"fcus-rppg train: {root} does not exist", file=sys.stderr)
-            return 2
-        recordings.extend(read_dataset(root))
+        try:
+            recordings.extend(read_dataset(Path(d)))
+        except ValueError as e:
+            raise _Refused(str(e)) from None
     excluded = {s.strip() for s in args.exclude.split(",") if s.strip()}
     recordings = [r for r in recordings if r.name not in excluded]
     if args.synthetic:
+        if env.local_rank == 0:  # one writer per machine; the others wait for the clips
+            _synthetic_recordings(args.synthetic, out, args.seed)
+        barrier(env)
         recordings.extend(_synthetic_recordings(args.synthetic, out, args.seed))
     if not recordings:
-        print("fcus-rppg train: no recordings to train on", file=sys.stderr)
-        return 2
-    contract = DEFAULT_CONTRACT
-    cached = crop_cache.build_cache(recordings, args.cache, contract, face_model=args.face_model, progress=True)
+        raise _Refused("no recordings to train on")
+    return recordings, excluded
+
+
+def _cached_recordings(recordings: list, args: argparse.Namespace, contract, env: DistEnv) -> tuple[list, list]:
+    """The crop cache of every readable recording, built in parallel by the processes of each
+    machine (complete entries only); ``(cached, skipped)`` with ``(name, reason)`` per skip."""
+    from training import crop_cache
+
+    mine = crop_cache.build_missing(recordings, args.cache, contract, face_model=args.face_model,
+                                    part=(env.local_rank, env.local_world_size), progress=env.is_main)
+    barrier(env)
+    skipped = sorted({s for part in all_gather_objects(mine, env) for s in part})
+    cached = crop_cache.load_cached(recordings, args.cache, contract, face_model=args.face_model)
+    if env.is_main:
+        for name, why in skipped:
+            print(f"fcus-rppg train: skipping {name}: {why}", file=sys.stderr)
+        if skipped:
+            print(f"fcus-rppg train: skipped {len(skipped)} of {len(recordings)} recordings", file=sys.stderr)
+    if not cached:
+        raise _Refused("none of the recordings could be read")
     cached = [c for c in cached if int(np.sum(c.valid)) >= contract.window_frames]
     if not cached:
-        print("fcus-rppg train: no recording has a face in enough frames for one window", file=sys.stderr)
+        raise _Refused("no recording has a face in enough frames for one window")
+    return cached, skipped
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    env = SINGLE
+    try:
+        _check_args(args)
+        model, net_cfg = _initial_model(args, args.seed)
+        from training.distributed import init as init_distributed
+
+        env = init_distributed(args.device, args.dist_timeout_s)
+        return _train_command(args, argv, model, net_cfg, env)
+    except _Refused as e:
+        print(f"fcus-rppg train: {e}", file=sys.stderr)
         return 2
+    except ImportError as e:
+        print(f"fcus-rppg train: a training module is missing ({e})", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if env.distributed:  # name the rank: torchrun then ends the others
+            print(f"fcus-rppg train: rank {env.rank} of {env.world_size} failed: {type(e).__name__}: {e}",
+                  file=sys.stderr)
+        raise
+    finally:
+        from training.distributed import shutdown
+
+        shutdown(env)
+
+
+def _train_command(args: argparse.Namespace, argv: list[str] | None, model, net_cfg, env: DistEnv) -> int:
+    from model.fcus_contract import DEFAULT_CONTRACT
+    from training.clips import ClipSampler
+
+    out = Path(args.out)
+    recordings, excluded = _recordings(args, out, env)
+    contract = DEFAULT_CONTRACT
+    cached, skipped = _cached_recordings(recordings, args, contract, env)
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, fs_hz=contract.fs_hz,
         window_frames=contract.window_frames, masking=not args.no_masking, smoothing=not args.no_smoothing,
@@ -888,65 +1071,71 @@ def train_main(argv: list[str] | None = None) -> int:
         resume=not args.no_resume, checkpoint_every=args.checkpoint_every, num_threads=args.threads,
         init_weights=str(Path(args.init).resolve()) if args.init else None,
     )
-    sampler = ClipSampler(cached, window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=cfg.seed)
+    sampler = ClipSampler(cached, window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=cfg.seed,
+                          world_size=env.world_size, rank=env.rank)
     if len(sampler) < 1:
-        print("fcus-rppg train: the recordings give no training window", file=sys.stderr)
-        return 2
-    if args.init:
-        fx = _fcus_export()
-        if fx is None:
-            print("fcus-rppg train: --init needs model.fcus_export", file=sys.stderr)
-            return 2
-        try:
-            model, _ = fx.model_from_checkpoint(args.init)
-        except (OSError, ValueError, RuntimeError, KeyError) as e:
-            print(f"fcus-rppg train: cannot load --init {args.init}: {e}", file=sys.stderr)
-            return 2
-        net_cfg = model.config
-    else:
-        net_cfg = FcusNetConfig(seed=cfg.seed)
-        model = FcusNet(net_cfg)
+        raise _Refused("the recordings give no training window")
     t = time.perf_counter()
     try:
-        result = train(model, sampler, cfg)
-    except ValueError as e:  # e.g. OUT holds a checkpoint of a run with other settings
-        print(f"fcus-rppg train: {e}", file=sys.stderr)
-        return 2
+        result = train(model, sampler, cfg, env=env)
+    except ValueError as e:  # e.g. OUT holds a checkpoint of a run with other settings, or a damaged one
+        raise _Refused(str(e)) from None
     wall = time.perf_counter() - t
-    weights = out / WEIGHTS_FILE
+    barrier(env)
+    if not env.is_main:
+        return 0
     summary = {
         "data": [str(Path(d).resolve()) for d in args.data],
         "recordings": [r.name for r in recordings],
+        "skipped": [{"name": n, "reason": why} for n, why in skipped],
         "excluded": sorted(excluded),
         "synthetic_clips": args.synthetic,
         "init": str(Path(args.init).resolve()) if args.init else None,
         "command": "fcus-rppg train " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "world_size": env.world_size,
+        "per_rank_batch_size": max(shard_rows(cfg.batch_size, env.world_size, 0).sizes),
+        "backend": env.backend,
+        **_result_summary(result),
+        "wall_time_s": wall,
+        "components": cfg.components(),
+        "config": cfg.to_dict(),
+        "model_config": net_cfg.to_dict(),
+    }
+    _write_outputs(out, model, summary)
+    print(f"trained {result.steps} steps ({result.epochs:g} epochs) in {result.train_time_s:.0f} s on "
+          f"{result.device}" + (f" x {env.world_size} processes" if env.distributed else "")
+          + f"; weights {out / WEIGHTS_FILE}, summary {out / 'training_summary.json'}")
+    return 0
+
+
+def _result_summary(result: TrainResult) -> dict:
+    return {
         "epochs": result.epochs,
         "steps": result.steps,
         "steps_per_epoch": result.steps_per_epoch,
         "train_time_s": result.train_time_s,
-        "wall_time_s": wall,
         "epoch_times_s": result.epoch_times_s,
         "device": result.device,
-        "components": cfg.components(),
-        "config": cfg.to_dict(),
-        "model_config": net_cfg.to_dict(),
         "final_loss": result.losses[-1] if result.losses else None,
+        "losses": result.losses,
         "masked_share": result.masked_share,
         "undone_steps": result.undone_steps,
         "orientation": result.orientation,
-        "weights": str(weights),
     }
-    (out / "training_summary.json").write_text(json.dumps(_jsonable(summary), indent=2))
+
+
+def _write_outputs(out: Path, model: nn.Module, summary: dict) -> None:
+    weights = out / WEIGHTS_FILE
+    summary["weights"] = str(weights)
+    tmp = out / "training_summary.json.tmp"
+    tmp.write_text(json.dumps(_jsonable(summary), indent=2))
+    os.replace(tmp, out / "training_summary.json")
     model.cpu()
     fx = _fcus_export()
     if fx is not None:
         fx.save_checkpoint(weights, model, extra={"training_summary": _jsonable(summary)})
     else:
         _atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights)
-    print(f"trained {result.steps} steps ({result.epochs:g} epochs) in {result.train_time_s:.0f} s on {result.device}; "
-          f"weights {weights}, summary {out / 'training_summary.json'}")
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
