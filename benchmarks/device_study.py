@@ -75,7 +75,7 @@ def unpack(pack_path: Path, cache_dir: Path) -> list:
 
 def run(args) -> int:
     from training.fcus_study import CONVERGENCE_EPOCHS, run_study
-    from training.fcus_train import TrainConfig
+    from training.train_config import TrainConfig
 
     variants = [v for v in args.variants.split(",") if v]
     eval_epochs = tuple(float(x) for x in args.eval_epochs.split(",")) if args.eval_epochs else CONVERGENCE_EPOCHS

@@ -71,12 +71,12 @@ def test_a_crash_on_one_rank_ends_the_run(clips, tmp_path):
     script = tmp_path / "crash.py"
     script.write_text(textwrap.dedent("""
         import os, sys
-        from training import fcus_train
+        from training import fcus_train, train_step
 
         if os.environ["RANK"] == "1":
             def broken(self, batch, sampler, step):
                 raise RuntimeError("injected failure")
-            fcus_train._Stepper.step = broken
+            train_step.Stepper.step = broken
         sys.exit(fcus_train.train_main(sys.argv[1:]))
     """))
     out = tmp_path / "out"

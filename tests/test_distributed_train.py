@@ -31,7 +31,8 @@ def _run(world_size: int, rank: int, out_dir: str, port: int, config: dict) -> N
     from model.fcus_net import FcusNet, FcusNetConfig
     from tests.test_fcus_train import HRS_HZ, synth_recording
     from training.clips import ClipSampler
-    from training.fcus_train import TrainConfig, train
+    from training.train_config import TrainConfig
+    from training.train_loop import train
 
     env = distributed.SINGLE
     if world_size > 1:

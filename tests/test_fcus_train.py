@@ -12,14 +12,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.fcus_train import (  # noqa: E402
-    STATE_FILE,
-    TrainConfig,
-    load_train_state,
-    orient_like_pos,
-    train,
-    train_main,
-)
+from training.fcus_train import train_main  # noqa: E402
+from training.orient import orient_like_pos  # noqa: E402
+from training.train_config import TrainConfig  # noqa: E402
+from training.train_loop import train  # noqa: E402
+from training.train_state import STATE_FILE, load_train_state  # noqa: E402
 
 from tests.stand_in_nets import SkinMeanNet  # noqa: E402
 

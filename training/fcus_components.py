@@ -1,5 +1,5 @@
 """The three FCUS optimisation components (DESIGN.md, "FCUS-rPPG as we build it"), each usable on
-its own and switched on or off by the trainer (``training.fcus_train.TrainConfig``):
+its own and switched on or off by the trainer (``training.train_config.TrainConfig``):
 
 1. **Post-verification masking** (gradient level): ``verify_details`` checks each sample's
    predicted BVP against the pulse prior (dominant spectral peak inside the HR band, a prominent

@@ -42,7 +42,7 @@ def run_variant(variant: str, cached, folds: list[list[str]], base_cfg, epochs: 
     plus timings."""
     from model.fcus_net import FcusNet, FcusNetConfig
     from training.clips import ClipSampler
-    from training.fcus_train import train
+    from training.train_loop import train
 
     masking, smoothing, null_space = VARIANTS[variant]
     by_epoch: dict[float, MethodScore] = {}
@@ -111,7 +111,7 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     from model.fcus_contract import DEFAULT_CONTRACT
     from training.crop_cache import build_cache
     from training.datasets import default_face_model, default_ubfc_root, read_dataset
-    from training.fcus_train import TrainConfig
+    from training.train_config import TrainConfig
 
     root = args.data or default_ubfc_root()
     if root is None:
