@@ -29,6 +29,7 @@ overlap, offset by ``time_shift_frames / speed`` output frames).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -425,6 +426,12 @@ class ClipSampler:
             augment=self.augment, base_face=base_f, base_background=base_b, shard=shard,
         )
 
+    def unsharded(self) -> "ClipSampler":
+        """This sampler as one process sees it (every clip of every batch)."""
+        whole = copy.copy(self)
+        whole.world_size, whole.rank = 1, 0
+        return whole
+
     def two_views(self, batch: ClipBatch, rng: np.random.Generator) -> tuple[ClipBatch, ClipBatch]:
         """:func:`two_views` with this sampler's augmentation settings."""
         return two_views(batch, rng)
@@ -432,7 +439,8 @@ class ClipSampler:
     def time_shifted(self, batch: ClipBatch, rng: np.random.Generator,
                      shift_s: tuple[float, float] = (0.5, 1.5)) -> ClipBatch:
         """The batch's clips from the same recordings, started ``shift_s`` seconds (random sign)
-        earlier or later, with the same speeds and fresh spatial augmentations. Where neither
+        earlier or later, with the same speeds and fresh spatial augmentations (drawn for the
+        batch as given: not for training's sharded batches). Where neither
         direction fits the valid run, the largest shift that fits is taken (0 if none)."""
         b = batch.batch_size
         fs = batch.fs_hz

@@ -94,7 +94,10 @@ def pick_device(device: str, env: DistEnv | None = None) -> torch.device:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
     if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", local_rank if torch.cuda.device_count() > local_rank else 0)
+        if local_rank >= torch.cuda.device_count():
+            raise ValueError(f"LOCAL_RANK {local_rank} has no GPU of its own ({torch.cuda.device_count()} "
+                             "visible): start at most that many processes per machine")
+        dev = torch.device("cuda", local_rank)
     return dev
 
 
@@ -277,8 +280,8 @@ class FeatureForward(nn.Module):
 
 
 def wrap_ddp(model: nn.Module, env: DistEnv, device: torch.device) -> nn.Module:
-    """DistributedDataParallel over :class:`FeatureForward` (buffers are not broadcast: the
-    global BatchNorm keeps them equal on every rank)."""
+    """DistributedDataParallel over :class:`FeatureForward`. Buffers are broadcast from rank 0
+    once, when DDP is built, not before every forward: the global BatchNorm keeps them equal."""
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None

@@ -163,10 +163,10 @@ def _recordings(args: argparse.Namespace, out: Path, env: DistEnv) -> tuple[list
     excluded = {s.strip() for s in args.exclude.split(",") if s.strip()}
     recordings = [r for r in recordings if r.name not in excluded]
     if args.synthetic:
-        if env.local_rank == 0:  # one writer per machine; the others wait for the clips
-            _synthetic_recordings(args.synthetic, out, args.seed)
-        barrier(env)
-        recordings.extend(_synthetic_recordings(args.synthetic, out, args.seed))
+        synthetic = _synthetic_recordings(args.synthetic, out, args.seed) if env.local_rank == 0 else None
+        barrier(env)  # one writer per machine; the others read the clips it wrote
+        recordings.extend(synthetic if synthetic is not None
+                          else _synthetic_recordings(args.synthetic, out, args.seed))
     if not recordings:
         raise _Refused("no recordings to train on")
     return recordings, excluded
@@ -181,7 +181,9 @@ def _cached_recordings(recordings: list, args: argparse.Namespace, contract, env
                                     part=(env.local_rank, env.local_world_size), progress=env.is_main)
     barrier(env)
     skipped = sorted({s for part in all_gather_objects(mine, env) for s in part})
-    cached = crop_cache.load_cached(recordings, args.cache, contract, face_model=args.face_model)
+    bad = {name for name, _ in skipped}  # unreadable on some machine: left out everywhere
+    cached = crop_cache.load_cached([r for r in recordings if r.name not in bad], args.cache, contract,
+                                    face_model=args.face_model)
     if env.is_main:
         for name, why in skipped:
             print(f"fcus-rppg train: skipping {name}: {why}", file=sys.stderr)
@@ -205,7 +207,10 @@ def train_main(argv: list[str] | None = None) -> int:
         model, net_cfg = _initial_model(args, args.seed)
         from training.distributed import init as init_distributed
 
-        env = init_distributed(args.device, args.dist_timeout_s)
+        try:
+            env = init_distributed(args.device, args.dist_timeout_s)
+        except ValueError as e:  # torchrun's variables or the GPUs do not fit
+            raise _Refused(str(e)) from None
         return _train_command(args, argv, model, net_cfg, env)
     except _Refused as e:
         print(f"fcus-rppg train: {e}", file=sys.stderr)
@@ -243,6 +248,10 @@ def _train_command(args: argparse.Namespace, argv: list[str] | None, model, net_
                           world_size=env.world_size, rank=env.rank)
     if len(sampler) < 1:
         raise _Refused("the recordings give no training window")
+    seen = all_gather_objects((sorted(c.name for c in cached), len(sampler)), env)
+    if any(s != seen[0] for s in seen):
+        raise _Refused("the processes see different data (a cache that differs between machines?): "
+                       + "; ".join(f"rank {r}: {len(s[0])} recordings, {s[1]} batches" for r, s in enumerate(seen)))
     t = time.perf_counter()
     try:
         result = train(model, sampler, cfg, env=env)

@@ -251,7 +251,8 @@ class _Run:
         result.masked_share = float(np.mean([h["masked_share"] for h in hist])) if hist else 0.0
         if step >= total and cfg.orient and self.env.is_main:  # the other ranks write nothing
             try:
-                result.orientation = orient_like_pos(self.model, self.sampler, fs_hz=cfg.fs_hz)
+                sampler = self.sampler.unsharded() if hasattr(self.sampler, "unsharded") else self.sampler
+                result.orientation = orient_like_pos(self.model, sampler, fs_hz=cfg.fs_hz)
             except Exception as e:  # the sign is a convenience; never lose a finished run over it
                 logger.warning("could not orient the model like POS: %s", e)
                 result.orientation = {"error": str(e)}

@@ -171,6 +171,9 @@ def resumable_state(ckpt_path: Path | None, cfg: TrainConfig, model: nn.Module, 
                 _check_resumable(st, cfg, model, spe, ckpt_path)
             except ValueError as e:
                 st, error = None, str(e)
+            except Exception as e:  # noqa: BLE001 - a malformed state: every rank must hear of it
+                st, error = None, f"{ckpt_path} holds a malformed training state ({type(e).__name__}: {e}); " \
+                                  "start afresh with --no-resume"
     st, error = broadcast_object((st, error), env)
     if error is not None:
         raise ValueError(error)
