@@ -136,6 +136,16 @@ class SourceInfo:
 
 
 @dataclass
+class SourceFailure:
+    """A source that could not be opened: what was asked, why, and the whole message (with what
+    is shown instead)."""
+    spec: SourceSpec
+    reason: str
+    text: str
+    level: str = "error"  # "error" | "warning" | "info" (a first-run camera probe)
+
+
+@dataclass
 class MethodInfo:
     name: str
     device: str
@@ -148,6 +158,7 @@ class Worker(QObject):
     reading_ready = Signal(object)  # ReadingResult
     source_changed = Signal(object)  # SourceInfo
     source_lost = Signal(str)  # message (end of file, camera unplugged, capture error)
+    source_failed = Signal(object)  # SourceFailure: a source did not open
     method_changed = Signal(object)  # MethodInfo
     tracker_changed = Signal(str, str)  # name, message
     recording_changed = Signal(object)  # Path | None
@@ -192,6 +203,10 @@ class Worker(QObject):
         self._n_frames = 0
         self._method_failures = 0
         self.tracker_name = ""
+        # for the exit status: the source asked for on the command line, and whether it opened
+        self.asked_spec: SourceSpec | None = None
+        self.asked_failure: str | None = None  # why it did not open (None once it did)
+        self.record_failure: str | None = None  # the first recording error of this run
 
     # ---- UI-thread API (all non-blocking) -------------------------------------------
     def start(self, spec: SourceSpec | None, *, fallback_to_demo: bool = True,
@@ -276,6 +291,8 @@ class Worker(QObject):
         opened = False
         fallback = fallback_to_demo and (spec is None or spec.kind != "demo")
         if spec is not None:
+            if explicit:
+                self.asked_spec = spec
             level = "error" if explicit else ("info" if spec.kind == "camera" else "warning")
             opened = self._apply_source(spec, level=level,
                                         instead="Showing the built-in demo instead." if fallback else "")
@@ -401,8 +418,14 @@ class Worker(QObject):
             why = why.rstrip(".") + "."
             if not instead and self._spec is not None:
                 instead = f"Still showing {self._spec.label}."
-            self.message.emit(level, f"{why[0].upper()}{why[1:]} {instead}".strip())
+            if spec == self.asked_spec and self.asked_failure is None:
+                self.asked_failure = why
+            self.source_failed.emit(SourceFailure(spec, why, f"{why[0].upper()}{why[1:]} {instead}".strip(),
+                                                  level))
             return False
+        if spec == self.asked_spec:
+            self.asked_spec = None  # the asked source opened (now or on a retry)
+            self.asked_failure = None
         self._stop_capture()
         self._gen += 1
         self._source, self._spec = opened, spec
@@ -459,6 +482,7 @@ class Worker(QObject):
         try:
             path = rec.start()
         except RecordingError as exc:
+            self.record_failure = self.record_failure or str(exc)
             self.message.emit("error", f"{exc}. Measuring goes on without recording.")
             self.recording_changed.emit(None)
             return
@@ -486,6 +510,7 @@ class Worker(QObject):
             fn(*args)
         except RecordingError as exc:
             self._rec = None
+            self.record_failure = self.record_failure or str(exc)
             self.recording_changed.emit(None)
             self.message.emit("error", f"{exc}. Measuring goes on without recording.")
 
