@@ -81,7 +81,8 @@ def launch(argv: list[str] | None = None):
     spec = initial_source(args.source, settings, loop)
     worker = Worker(method=method, model_path=args.model, face_model=args.face_model,
                     allow_download=not args.no_download, overlay=settings.overlay,
-                    privacy=settings.privacy, record_video=settings.record_video)
+                    privacy=settings.privacy, record_video=settings.record_video,
+                    record_codec=settings.record_codec)
     window = MainWindow(worker, settings, model_path=args.model, loop=loop)
     window.show()
     worker.start(spec, fallback_to_demo=True, record_dir=args.record, explicit=bool(args.source))

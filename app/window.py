@@ -464,6 +464,12 @@ class MainWindow(QMainWindow):
         self.act_record_video.setChecked(bool(self.settings.record_video))
         self.act_record_video.toggled.connect(self._on_record_video)
         m_file.addAction(self.act_record_video)
+        self.act_record_compact = QAction("Compact video (MPEG-4)", self, checkable=True)
+        self.act_record_compact.setToolTip("Record the video as MPEG-4 (about 0.3-0.5 GB an hour at "
+                                           "640x480) instead of near-lossless MJPG (about 10 GB an hour)")
+        self.act_record_compact.setChecked(self.settings.record_codec == "mp4v")
+        self.act_record_compact.toggled.connect(self._on_record_compact)
+        m_file.addAction(self.act_record_compact)
         m_file.addAction("Recording folder...", self.choose_record_dir)
         m_file.addSeparator()
         act_quit = m_file.addAction("Quit", self.close)
@@ -659,6 +665,11 @@ class MainWindow(QMainWindow):
     def _on_record_video(self, on: bool) -> None:
         self.settings.record_video = bool(on)
         self.worker.set_record_video(on)
+        self._save_settings()
+
+    def _on_record_compact(self, on: bool) -> None:
+        self.settings.record_codec = "mp4v" if on else "mjpg"
+        self.worker.set_record_codec(self.settings.record_codec)
         self._save_settings()
 
     def _on_record_toggled(self, on: bool) -> None:

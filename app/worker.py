@@ -168,9 +168,10 @@ class Worker(QObject):
                  face_model: str | None = None, allow_download: bool = True,
                  overlay: bool = True, privacy: str = "off", queue_size: int = 4,
                  estimator_config: EstimatorConfig | None = None, parent: QObject | None = None,
-                 record_video: bool = True):
+                 record_video: bool = True, record_codec: str = "mjpg"):
         super().__init__(parent)
         self.record_video = bool(record_video)  # write video.avi + frames.csv when recording
+        self.record_codec = record_codec  # app.recording.VIDEO_CODECS
         self._method_name = method
         self._model_path = model_path
         self._face_model = face_model
@@ -243,6 +244,10 @@ class Worker(QObject):
     def set_record_video(self, on: bool) -> None:
         """Whether the next recording also writes the video (a running one keeps its choice)."""
         self._post("record_video", bool(on))
+
+    def set_record_codec(self, codec: str) -> None:
+        """The video codec of the next recording (app.recording.VIDEO_CODECS)."""
+        self._post("record_codec", codec)
 
     def take_frame(self) -> FrameResult | None:
         with self._mail_lock:
@@ -327,6 +332,8 @@ class Worker(QObject):
                     self.privacy = cmd[1]
                 elif kind == "record_video":
                     self.record_video = cmd[1]
+                elif kind == "record_codec":
+                    self.record_codec = cmd[1]
                 elif kind == "record":
                     if cmd[1] is None:
                         self._stop_recording()
@@ -478,7 +485,8 @@ class Worker(QObject):
         }
         t0 = self._last_t if self._last_t is not None else 0.0
         fps = getattr(self._source, "nominal_fps_hz", 0.0) or 30.0
-        rec = SessionRecorder(parent_dir, meta, t0_s=t0, video=self.record_video, video_fps=fps)
+        rec = SessionRecorder(parent_dir, meta, t0_s=t0, video=self.record_video, video_fps=fps,
+                              codec=self.record_codec)
         try:
             path = rec.start()
         except RecordingError as exc:
