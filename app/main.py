@@ -21,6 +21,12 @@ from model.pulse_methods import PULSE_METHODS
 
 log = logging.getLogger(__name__)
 
+# Exit statuses of the app (README, docs/bad_inputs.md); the window stays usable meanwhile.
+EXIT_SCREENSHOT_FAILED = 1
+EXIT_BAD_SOURCE = 2  # --source cannot be parsed (camera:x): refused before the window opens
+EXIT_SOURCE_FAILED = 3  # the --source asked for never opened during the run (the demo stood in)
+EXIT_RECORD_FAILED = 4  # a recording (--record or the Record button) failed during the run
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcus-rppg", description="Live pulse from a camera, a video file or the demo.")
@@ -75,7 +81,8 @@ def launch(argv: list[str] | None = None):
     spec = initial_source(args.source, settings, loop)
     worker = Worker(method=method, model_path=args.model, face_model=args.face_model,
                     allow_download=not args.no_download, overlay=settings.overlay,
-                    privacy=settings.privacy, record_video=settings.record_video)
+                    privacy=settings.privacy, record_video=settings.record_video,
+                    record_codec=settings.record_codec)
     window = MainWindow(worker, settings, model_path=args.model, loop=loop)
     window.show()
     worker.start(spec, fallback_to_demo=True, record_dir=args.record, explicit=bool(args.source))
@@ -87,6 +94,12 @@ def app_main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.source:
+        try:
+            SourceSpec.parse(args.source)
+        except ValueError as exc:
+            print(f"fcus-rppg: --source: {exc}", file=sys.stderr)
+            return EXIT_BAD_SOURCE
     from PySide6.QtCore import QTimer
 
     app, window, args = launch(argv)
@@ -106,7 +119,7 @@ def app_main(argv: list[str] | None = None) -> int:
                     log.error("cannot write %s: %s", out, exc)
                 if not ok:
                     print(f"fcus-rppg: could not save the screenshot to {out}", file=sys.stderr)
-                    rc["code"] = 1
+                    rc["code"] = EXIT_SCREENSHOT_FAILED
                 else:
                     print(f"screenshot saved: {out}")
             if args.quit_after is not None:
@@ -122,4 +135,16 @@ def app_main(argv: list[str] | None = None) -> int:
     tick.start(250)
     app.exec()
     window.worker.stop()
-    return rc["code"]
+    return exit_status(window.worker, rc["code"])
+
+
+def exit_status(worker, screenshot_rc: int = 0) -> int:
+    """The exit status of a run (the first that applies): the asked source never opened (3), a
+    recording failed (4), the screenshot failed (1), else 0. Says why on stderr."""
+    if worker.asked_failure:
+        print(f"fcus-rppg: the source asked for never opened: {worker.asked_failure}", file=sys.stderr)
+        return EXIT_SOURCE_FAILED
+    if worker.record_failure:
+        print(f"fcus-rppg: {worker.record_failure}", file=sys.stderr)
+        return EXIT_RECORD_FAILED
+    return screenshot_rc

@@ -10,13 +10,24 @@ Layout of one session folder (``<parent>/<YYYYmmdd-HHMMSS>``, never an existing 
                                          when no face)
 * ``events.csv`` ``t_s,wall_time,event,detail``  start/stop, source and method changes, face
                                          lost/found, errors
-* ``video.avi``  only with video on (``video=True``): the frames the worker processed, MJPG at
-                 high JPEG quality (good enough to train on); the container's fixed frame rate
-                 (the source's nominal one) cannot hold real timestamps, so
-* ``frames.csv`` ``frame,t_s,source_frame``  one row per video frame: its index in ``video.avi`` and
-                 its time (same clock as ``bvp.csv``); written only with the video
-* ``session.json``  what was measured with what (source, method, tracker, versions, ``"video"``),
-                    rewritten at the end with the counts
+* ``video.avi``  only with video on (``video=True``): the frames the worker processed, in one of
+                 :data:`VIDEO_CODECS`: ``mjpg`` (default: JPEG quality 95, near-lossless, about
+                 10 GB an hour at 640x480 30 fps) or ``mp4v`` (MPEG-4 part 2, about 0.3-0.5 GB an
+                 hour). The container's fixed frame rate cannot hold real timestamps (OpenCV's MJPG
+                 writer even rounds it to a whole number: 12.5 -> 12), so it is nominal and
+* ``frames.csv`` ``frame,t_s,source_frame``  one row per video frame, written by the encoder
+                 thread right after the frame went into the video: its index in ``video.avi``
+                 and its time (same clock as ``bvp.csv``); written only with the video
+* ``session.json``  what was measured with what (source, method, tracker, versions, ``"video"``,
+                    the requested and the container frame rate), rewritten at the end with the
+                    counts and ``"ended"`` (the end marker)
+* ``summary.json``  written at the end: the ``analyze`` summary's fields, from these files
+
+The video is encoded on its own thread (:class:`VideoEncoderThread`) fed by a bounded queue, so
+encoding never holds up the capture or the measurement. A session killed before its end (no
+``"ended"`` in session.json) is repaired when the next recording starts under the same folder
+(:func:`repair_sessions`): frames.csv is cut to the frames the video really holds, session.json
+is finished (``"repaired"``, counts) and summary.json written.
 
 Times are seconds from the start of the recording on the source clock. Every file is flushed at
 least once a second (:meth:`SessionRecorder.maybe_flush`), so killing the app loses at most the
@@ -35,8 +46,11 @@ import json
 import logging
 import math
 import os
+import queue
 import shutil
+import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -44,7 +58,7 @@ from typing import IO
 import cv2
 import numpy as np
 
-from model.analyze import BVP_HEADER, HR_HEADER, bvp_row, hr_row
+from model.analyze import BVP_HEADER, HR_HEADER, RELIABLE_SHOWN_SHARE, bvp_row, hr_row, whole_clip_hr
 from model.types import Face, HrReading
 
 log = logging.getLogger(__name__)
@@ -54,6 +68,28 @@ VIDEO_NAME = "video.avi"
 FRAMES_NAME = "frames.csv"
 VIDEO_JPEG_QUALITY = 95  # MJPG quality (0-100): near-lossless for the pulse signal
 MIN_FREE_BYTES = 64 * 1024 * 1024  # the video stops (reported) before the disk is full
+ENCODER_QUEUE_FRAMES = 45  # 1.5 s at 30 fps (40 MB at 640x480) between the worker and the encoder
+SUMMARY_NAME = "summary.json"
+SESSION_NAME = "session.json"
+
+
+@dataclass(frozen=True)
+class VideoCodec:
+    """How ``video.avi`` is written: an OpenCV back end and FourCC."""
+    name: str
+    api: int
+    fourcc: str
+    exact_rate: bool  # whether the container keeps a fractional frame rate (12.5 fps)
+    note: str
+
+
+VIDEO_CODECS = {
+    "mjpg": VideoCodec("mjpg", cv2.CAP_OPENCV_MJPEG, "MJPG", False,
+                       "MJPG, JPEG quality 95: near-lossless, large (about 10 GB an hour at 640x480 30 fps)"),
+    "mp4v": VideoCodec("mp4v", cv2.CAP_FFMPEG, "mp4v", True,
+                       "MPEG-4 part 2 (FFmpeg): compact (about 0.3-0.5 GB an hour at 640x480 30 fps), lossy"),
+}
+DEFAULT_VIDEO_CODEC = "mjpg"
 
 
 class RecordingError(RuntimeError):
@@ -108,10 +144,13 @@ class SessionRecorder:
     }
 
     def __init__(self, parent_dir: str | Path, meta: dict | None = None, *, t0_s: float = 0.0,
-                 video: bool = False, video_fps: float = 30.0):
+                 video: bool = False, video_fps: float = 30.0, codec: str = DEFAULT_VIDEO_CODEC):
         self.video = bool(video)
         self.video_fps = float(video_fps) if video_fps and math.isfinite(video_fps) and video_fps > 0 else 30.0
-        self._vw: cv2.VideoWriter | None = None
+        if codec not in VIDEO_CODECS:
+            raise ValueError(f"unknown video codec {codec!r} (one of {', '.join(VIDEO_CODECS)})")
+        self.codec = VIDEO_CODECS[codec]
+        self._vw: VideoEncoderThread | None = None
         self._video_size: tuple[int, int] | None = None  # (w, h) of the video, set by its first frame
         self.n_video_frames = 0
         self._resize_noted = False
@@ -131,7 +170,12 @@ class SessionRecorder:
 
     # ---- life cycle -------------------------------------------------------------------
     def start(self) -> Path:
-        """Create the folder and the files. Raises RecordingError."""
+        """Create the folder and the files (after repairing sessions a killed run left in the same
+        parent folder). Raises RecordingError."""
+        try:
+            repair_sessions(self.parent_dir)
+        except OSError as exc:
+            log.warning("could not repair earlier sessions in %s: %s", self.parent_dir, exc)
         try:
             self.path.mkdir(parents=True, exist_ok=False)
             for key, (name, header) in self.FILES.items():
@@ -139,11 +183,6 @@ class SessionRecorder:
                 self._fh[key] = fh
                 self._w[key] = csv.writer(fh, lineterminator="\n")
                 self._w[key].writerow(header)
-            if self.video:
-                fh = self._open_file(self.path / FRAMES_NAME)
-                self._fh["frames"] = fh
-                self._w["frames"] = csv.writer(fh, lineterminator="\n")
-                self._w["frames"].writerow(["frame", "t_s", "source_frame"])
             self._write_meta(final=False)
             self.flush()
         except OSError as exc:
@@ -161,8 +200,10 @@ class SessionRecorder:
             "started": self._started_wall.isoformat(timespec="seconds"),
             "t0_source_s": self.t0_s,
             "files": {k: v[0] for k, v in self.FILES.items()},
-            **({"video": VIDEO_NAME, "frames_file": FRAMES_NAME, "video_codec": "MJPG",
-                "video_container_fps": self.video_fps, "video_quality": VIDEO_JPEG_QUALITY,
+            **({"video": VIDEO_NAME, "frames_file": FRAMES_NAME, "video_codec": self.codec.fourcc,
+                "video_requested_fps_hz": self.video_fps,
+                "video_container_fps": self.video_fps if self.codec.exact_rate else float(round(self.video_fps)),
+                **({"video_quality": VIDEO_JPEG_QUALITY} if self.codec.name == "mjpg" else {}),
                 "video_note": "real frame times are in frames.csv (the container's frame rate is "
                               "nominal)"} if self.video else {}),
             "bvp_note": "BVP as shown live (causal); fcus-rppg analyze on a recorded video gives "
@@ -174,9 +215,7 @@ class SessionRecorder:
             if self.video:
                 meta.update(video_frames=self.n_video_frames,
                             video_size=list(self._video_size) if self._video_size else None)
-        tmp = self.path / "session.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.replace(self.path / "session.json")
+        _write_json(self.path / SESSION_NAME, meta)
 
     def close(self, t_s: float | None = None) -> None:
         """Write the pending frames (BVP still unknown: empty), the stop event, flush, close."""
@@ -188,7 +227,10 @@ class SessionRecorder:
                 if t_s is not None:
                     self.event(t_s, "record_stop", "")
                 self.flush()
-                self._write_meta(final=True)
+                self._release_video()  # every queued frame encoded, frames.csv complete
+                if self.error is None:
+                    self._write_meta(final=True)
+                    _write_json(self.path / SUMMARY_NAME, session_summary(self.path, self.meta))
         except (OSError, RecordingError) as exc:
             log.warning("recording close: %s", exc)
         finally:
@@ -234,23 +276,23 @@ class SessionRecorder:
         h, w = bgr.shape[:2]
         if self._vw is None:
             self._open_video(w, h)
+        if self._vw.error is not None:
+            self._fail(self._vw.error, "recording stopped: cannot write the video to")
         vw, vh = self._video_size
         if (w, h) != (vw, vh):  # the source changed size mid-recording: keep one video size
             if not self._resize_noted:
                 self._resize_noted = True
                 self.event(rel + self.t0_s, "video_resized", f"{w}x{h} -> {vw}x{vh}")
             bgr = cv2.resize(bgr, (vw, vh), interpolation=cv2.INTER_AREA)
-        try:
-            self._vw.write(np.ascontiguousarray(bgr, dtype=np.uint8))
-        except cv2.error as exc:
-            self._fail(OSError(str(exc)), "recording stopped: cannot write the video to")
-        self._row("frames", [self.n_video_frames, f"{rel:.4f}", "" if source_index is None else int(source_index)])
+        # the encoder thread writes the frame, then its frames.csv row
+        self._vw.put(np.ascontiguousarray(bgr, dtype=np.uint8),
+                     [self.n_video_frames, f"{rel:.4f}", "" if source_index is None else int(source_index)])
         self.n_video_frames += 1
 
     def _open_video(self, w: int, h: int) -> None:
         path = self.path / VIDEO_NAME
         try:
-            vw = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"),
+            vw = cv2.VideoWriter(str(path), self.codec.api, cv2.VideoWriter_fourcc(*self.codec.fourcc),
                                  self.video_fps, (int(w), int(h)))
             ok = vw.isOpened()
         except cv2.error as exc:
@@ -258,19 +300,28 @@ class SessionRecorder:
             log.warning("video writer: %s", exc)
         if not ok:
             why = "no write permission" if not path.parent.exists() or not _writable(path.parent) \
-                else "the video writer could not be opened"
+                else f"the {self.codec.fourcc} video writer could not be opened"
             self._fail(OSError(why), "recording stopped: cannot write the video to")
-        vw.set(cv2.VIDEOWRITER_PROP_QUALITY, VIDEO_JPEG_QUALITY)
-        self._vw = vw
+        if self.codec.name == "mjpg":
+            vw.set(cv2.VIDEOWRITER_PROP_QUALITY, VIDEO_JPEG_QUALITY)
+        try:
+            frames_fh = self._open_file(self.path / FRAMES_NAME)
+            frames_fh.write("frame,t_s,source_frame\n")
+        except OSError as exc:
+            vw.release()
+            self._fail(exc, "recording stopped: cannot write to")
+        self._vw = VideoEncoderThread(vw, frames_fh)
+        self._vw.start()
         self._video_size = (int(w), int(h))
 
     def _release_video(self) -> None:
+        """Encode what is queued, close the video and frames.csv (waits for the encoder)."""
         vw, self._vw = self._vw, None
         if vw is not None:
-            try:
-                vw.release()
-            except cv2.error as exc:
-                log.warning("video writer release: %s", exc)
+            vw.close()
+            if vw.error is not None and self.error is None:
+                self.error = f"recording stopped: cannot write the video to {self.path}: {vw.error}"
+                log.error("%s", self.error)
 
     def bvp_update(self, tg: np.ndarray, vg: np.ndarray, t_now_s: float, hold_s: float = 10.0) -> None:
         """The BVP stream as known now on its grid (tg, vg): write the rows of the pending frames.
@@ -324,6 +375,9 @@ class SessionRecorder:
             for fh in self._fh.values():
                 fh.flush()
             if self._vw is not None:
+                if self._vw.error is not None:
+                    raise self._vw.error
+                self._vw.flush_rows()
                 self._check_video()
         except OSError as exc:
             self._fail(exc, "recording stopped: cannot write to")
@@ -336,6 +390,11 @@ class SessionRecorder:
             raise OSError(f"{VIDEO_NAME} disappeared")
         if shutil.disk_usage(self.path).free < MIN_FREE_BYTES:
             raise OSError(28, "No space left on device (the disk is almost full)")
+
+    def wait_video(self, timeout_s: float = 10.0) -> bool:
+        """Wait until the encoder has written every frame given so far (not used while
+        measuring: the worker never waits for the encoder)."""
+        return self._vw.wait_idle(timeout_s) if self._vw is not None else True
 
     def maybe_flush(self) -> None:
         if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
@@ -358,3 +417,197 @@ class SessionRecorder:
                 pass
         self._fh.clear()
         self._release_video()
+
+
+class VideoEncoderThread(threading.Thread):
+    """Encodes the video off the worker thread: ``put`` queues a frame and its frames.csv row
+    (bounded: when the encoder is more than :data:`ENCODER_QUEUE_FRAMES` behind, ``put`` waits,
+    which the capture queue then absorbs as counted drops); the thread writes the frame, then the
+    row, so frames.csv never lists a frame the video does not hold. Errors are kept in
+    ``error`` (an OSError) for the recorder to report."""
+
+    def __init__(self, writer: cv2.VideoWriter, frames_fh: IO[str], maxsize: int = ENCODER_QUEUE_FRAMES):
+        super().__init__(name="video-encoder", daemon=True)
+        self._vw = writer
+        self._fh = frames_fh
+        self._csv = csv.writer(frames_fh, lineterminator="\n")
+        self._q: queue.Queue = queue.Queue(maxsize)
+        self._flush_due = threading.Event()
+        self.error: OSError | None = None
+        self.n_written = 0
+
+    def put(self, bgr: np.ndarray, row: list) -> None:
+        if self.error is None:
+            self._q.put((bgr, row))
+
+    def flush_rows(self) -> None:
+        """Ask the thread to flush frames.csv (it owns the file)."""
+        self._flush_due.set()
+
+    def run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                self._q.task_done()
+                break
+            try:
+                if self.error is None:  # else drain: a failed video takes no more frames
+                    bgr, row = item
+                    self._vw.write(bgr)
+                    self._csv.writerow(row)
+                    self.n_written += 1
+                    if self._flush_due.is_set() or self._q.empty():  # caught up: rows to the OS
+                        self._flush_due.clear()
+                        self._fh.flush()
+            except (cv2.error, OSError) as exc:
+                self.error = exc if isinstance(exc, OSError) else OSError(str(exc))
+            finally:
+                self._q.task_done()
+        try:
+            self._vw.release()
+        except cv2.error as exc:
+            log.warning("video writer release: %s", exc)
+        try:
+            self._fh.close()
+        except OSError as exc:
+            self.error = self.error or exc
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every queued frame is encoded (and its row flushed); for tests and tools."""
+        deadline = time.monotonic() + timeout_s
+        while self._q.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.002)
+        return not self._q.unfinished_tasks
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        self._q.put(None)
+        self.join(timeout_s)
+        if self.is_alive():
+            log.warning("the video encoder did not finish within %.0f s", timeout_s)
+
+
+# ---- end of a session: summary, repair ---------------------------------------------------------
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _read_rows(path: Path) -> list[list[str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    return [r for r in rows[1:] if r]
+
+
+def _float(x: str) -> float:
+    try:
+        return float(x)
+    except ValueError:
+        return math.nan
+
+
+def session_summary(folder: Path, meta: dict) -> dict:
+    """The ``analyze`` summary's fields for a recorded session, from its CSV files. The BVP is the
+    live (causal) one; ``hr_reliable`` uses the share of all updates that passed the gate (the
+    judged share analyze uses is not recorded)."""
+    est = meta.get("estimator") or {}
+    fs_hz = float(est.get("fs_hz", 30.0))
+    lo, hi = float(est.get("lo_bpm", 42.0)), float(est.get("hi_bpm", 200.0))
+    bvp = [(_float(r[0]), _float(r[1]) if len(r) > 1 and r[1] else math.nan) for r in _read_rows(folder / "bvp.csv")]
+    t = np.array([b[0] for b in bvp]) if bvp else np.zeros(0)
+    v = np.array([b[1] for b in bvp]) if bvp else np.zeros(0)
+    hr_rows = _read_rows(folder / "hr.csv")
+    shown = [_float(r[1]) for r in hr_rows if len(r) > 1 and r[1]]
+    faces = _read_rows(folder / "faces.csv")
+    n_face = sum(1 for r in faces if len(r) > 1 and r[1])
+    duration_s = float(t[-1] - t[0]) if len(t) > 1 else 0.0
+    hr_bpm = None
+    if len(t) > 1 and np.isfinite(v).any():
+        grid = np.arange(t[0], t[-1], 1.0 / fs_hz)
+        hr_bpm = whole_clip_hr(grid, values_at_frames(t, v, grid), fs_hz, lo, hi)
+    return {
+        "video": meta.get("video") and str(folder / VIDEO_NAME),
+        "source": meta.get("source"),
+        "method": meta.get("method"),
+        "hr_bpm": hr_bpm,
+        "hr_bpm_median_of_readings": float(np.median(shown)) if shown else None,
+        "frames": int(len(t)),
+        "fps_hz": float((len(t) - 1) / duration_s) if duration_s > 0 else None,
+        "duration_s": duration_s,
+        "face_share": n_face / max(len(faces), 1),
+        "readings": len(hr_rows),
+        "readings_shown_share": len(shown) / max(len(hr_rows), 1),
+        "hr_reliable": bool(shown) and len(shown) >= RELIABLE_SHOWN_SHARE * len(hr_rows),
+        "tracker": meta.get("face_tracker"),
+        "estimator": est or None,
+        "bvp_note": "the live (causal) BVP; fcus-rppg analyze on the video gives the offline one",
+    }
+
+
+def values_at_frames(t: np.ndarray, v: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Per-frame values (t, v; NaN = no signal) on a uniform grid: linear between two finite
+    neighbours, NaN where either neighbour is NaN."""
+    out = np.full(len(grid), np.nan)
+    j = np.clip(np.searchsorted(t, grid, side="right"), 1, len(t) - 1)
+    a, b = v[j - 1], v[j]
+    ok = np.isfinite(a) & np.isfinite(b)
+    w = (grid - t[j - 1]) / np.maximum(t[j] - t[j - 1], 1e-9)
+    out[ok] = (a + w * (b - a))[ok]
+    return out
+
+
+def count_video_frames(path: Path) -> int:
+    """How many frames a (possibly unfinished) video really holds, by decoding it."""
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    try:
+        while cap.isOpened() and cap.grab():
+            n += 1
+    finally:
+        cap.release()
+    return n
+
+
+def repair_session(folder: Path) -> bool:
+    """Finish a session a killed run left without its end marker: cut frames.csv to the frames
+    the video holds (and the video's extra frames are listed as not valid), finish session.json
+    (``"repaired"``, counts) and write summary.json. Returns whether it repaired anything."""
+    meta_path = folder / SESSION_NAME
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if meta.get("ended"):
+        return False
+    if meta.get("video"):
+        rows = _read_rows(folder / FRAMES_NAME)
+        n_video = count_video_frames(folder / VIDEO_NAME) if (folder / VIDEO_NAME).is_file() else 0
+        n_valid = min(len(rows), n_video)
+        with open(folder / (FRAMES_NAME + ".tmp"), "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["frame", "t_s", "source_frame"])
+            w.writerows(rows[:n_valid])
+        (folder / (FRAMES_NAME + ".tmp")).replace(folder / FRAMES_NAME)
+        meta.update(video_frames=n_valid, video_frames_decodable=n_video, frames_csv_rows_found=len(rows),
+                    video_note=meta.get("video_note", "") + f"; repaired: the first {n_valid} video "
+                    "frames are the ones listed in frames.csv, any later ones are not valid")
+    bvp_rows = _read_rows(folder / "bvp.csv")
+    repaired = datetime.now().isoformat(timespec="seconds")
+    meta.update(ended=f"killed (repaired {repaired})", repaired=repaired,
+                frames=len(bvp_rows), hr_updates=len(_read_rows(folder / "hr.csv")),
+                repair_note="the recording was killed before it ended: the last second of values "
+                            "may be missing")
+    _write_json(folder / SUMMARY_NAME, session_summary(folder, meta))
+    _write_json(meta_path, meta)  # the end marker last
+    log.warning("repaired the unfinished session %s", folder)
+    return True
+
+
+def repair_sessions(parent: Path) -> list[Path]:
+    """Repair every unfinished session folder directly under ``parent``."""
+    parent = Path(parent).expanduser()
+    if not parent.is_dir():
+        return []
+    return [p for p in sorted(parent.iterdir()) if p.is_dir() and repair_session(p)]

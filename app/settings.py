@@ -26,6 +26,9 @@ SETTINGS_FILENAME = "settings.toml"
 PRIVACY_MODES = ("off", "blur", "hide")
 
 
+RECORD_CODECS = ("mjpg", "mp4v")  # app.recording.VIDEO_CODECS (no cv2 import here)
+
+
 @dataclass
 class Settings:
     source: str = ""  # "" (first run: camera if any, else demo) | "demo" | "camera:N" | a file path
@@ -35,6 +38,7 @@ class Settings:
     loop: bool = True  # loop video files
     record_dir: str = ""  # parent folder of recorded sessions ("" = the default below)
     record_video: bool = True  # recordings also hold the video (video.avi + frames.csv)
+    record_codec: str = "mjpg"  # "mjpg" (near-lossless, ~10 GB/h) | "mp4v" (compact, ~0.3-0.5 GB/h)
 
     def normalised(self) -> "Settings":
         s = Settings(**asdict(self))
@@ -42,6 +46,8 @@ class Settings:
             s.privacy = "off"
         if s.method not in PULSE_METHODS:
             s.method = Settings.method
+        if s.record_codec not in RECORD_CODECS:
+            s.record_codec = Settings.record_codec
         return s
 
 

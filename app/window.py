@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QSizePolicy,
     QToolBar,
     QToolButton,
@@ -37,6 +38,7 @@ from app.worker import (
     FrameResult,
     MethodInfo,
     ReadingResult,
+    SourceFailure,
     SourceInfo,
     Worker,
     available_methods,
@@ -219,6 +221,8 @@ class MainWindow(QMainWindow):
         bl0.addWidget(close)
         self.banner.hide()
         root.addWidget(self.banner)
+        self._build_source_banner()
+        root.addWidget(self.source_banner)
 
         top = QHBoxLayout()
         top.setSpacing(10)
@@ -309,6 +313,65 @@ class MainWindow(QMainWindow):
             w.setStyleSheet(f"color: {MUTED}; padding: 0 6px;")
             sb.addPermanentWidget(w)
         self._update_status_line(None)
+
+    def _build_source_banner(self) -> None:
+        """The banner that says why the window does not show the source asked for (it did not
+        open, it was lost, it ended), with the ways out: another file, the demo, try again."""
+        self.source_banner = QFrame()
+        self.source_banner.setObjectName("sourceBanner")
+        lay = QHBoxLayout(self.source_banner)
+        lay.setContentsMargins(10, 4, 4, 4)
+        self.source_banner_label = QLabel()
+        self.source_banner_label.setWordWrap(True)
+        self.source_banner_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        lay.addWidget(self.source_banner_label, 1)
+        self.btn_open_file = QPushButton("Open video file...")
+        self.btn_open_file.clicked.connect(self.open_file_dialog)
+        self.btn_demo = QPushButton("Use the demo")
+        self.btn_demo.clicked.connect(lambda: self.set_source(SourceSpec("demo")))
+        self.btn_retry = QPushButton("Try again")
+        self.btn_retry.clicked.connect(self.retry_source)
+        for b in (self.btn_open_file, self.btn_demo, self.btn_retry):
+            lay.addWidget(b)
+        close = QToolButton()
+        close.setText("\u2715")
+        close.setToolTip("Dismiss")
+        close.setAutoRaise(True)
+        close.clicked.connect(self._hide_source_banner)
+        lay.addWidget(close)
+        self.source_banner.hide()
+        self._retry_spec: SourceSpec | None = None
+        self._source_banner_kind: str | None = None  # "failed" | "lost" while shown
+
+    def _show_source_banner(self, kind: str, text: str, level: str, retry: SourceSpec | None) -> None:
+        colour = {"error": "#ff5a5a", "warning": "#f0b429"}.get(level, "#5aa9ff")
+        self.source_banner_label.setText(text)
+        self.source_banner_label.setStyleSheet(f"color: {FG}; font-size: 13px;")
+        self.source_banner.setStyleSheet(
+            f"#sourceBanner {{ background: {PANEL}; border-left: 4px solid {colour}; border-radius: 4px; }}")
+        self._retry_spec = retry
+        self.btn_retry.setVisible(retry is not None and retry.kind != "demo")
+        if retry is not None:
+            self.btn_retry.setText(f"Try {retry.label.split(' (')[0].lower()} again"
+                                   if retry.kind == "camera" else "Try the file again")
+        on_demo = self.source_info is not None and self.source_info.spec.kind == "demo"
+        self.btn_demo.setVisible(not on_demo or self.source_lost_msg is not None)
+        self._source_banner_kind = kind
+        self.source_banner.show()
+        if self.banner.isVisible() and self.banner_label.text() == text:
+            self.banner.hide()  # one banner for one problem
+
+    def _hide_source_banner(self) -> None:
+        self._source_banner_kind = None
+        self.source_banner.hide()
+
+    def source_banner_text(self) -> str:
+        """The source banner's text, empty when it is hidden (for tests and scripted runs)."""
+        return self.source_banner_label.text() if self._source_banner_kind else ""
+
+    def retry_source(self) -> None:
+        if self._retry_spec is not None:
+            self.set_source(self._retry_spec)
 
     @staticmethod
     def _plot_card(title: str, left_label: str, *, grid_y: bool) -> tuple["_Card", pg.PlotWidget]:
@@ -401,6 +464,12 @@ class MainWindow(QMainWindow):
         self.act_record_video.setChecked(bool(self.settings.record_video))
         self.act_record_video.toggled.connect(self._on_record_video)
         m_file.addAction(self.act_record_video)
+        self.act_record_compact = QAction("Compact video (MPEG-4)", self, checkable=True)
+        self.act_record_compact.setToolTip("Record the video as MPEG-4 (about 0.3-0.5 GB an hour at "
+                                           "640x480) instead of near-lossless MJPG (about 10 GB an hour)")
+        self.act_record_compact.setChecked(self.settings.record_codec == "mp4v")
+        self.act_record_compact.toggled.connect(self._on_record_compact)
+        m_file.addAction(self.act_record_compact)
         m_file.addAction("Recording folder...", self.choose_record_dir)
         m_file.addSeparator()
         act_quit = m_file.addAction("Quit", self.close)
@@ -433,6 +502,7 @@ class MainWindow(QMainWindow):
         w.reading_ready.connect(self._on_reading, q)
         w.source_changed.connect(self._on_source_changed, q)
         w.source_lost.connect(self._on_source_lost, q)
+        w.source_failed.connect(self._on_source_failed, q)
         w.method_changed.connect(self._on_method_changed, q)
         w.tracker_changed.connect(self._on_tracker_changed, q)
         w.recording_changed.connect(self._on_recording_changed, q)
@@ -444,6 +514,8 @@ class MainWindow(QMainWindow):
             return
         self._last_frame = r
         self.source_lost_msg = None
+        if self._source_banner_kind == "lost":  # frames again (the camera is back)
+            self._hide_source_banner()
         if r.image_rgb is not None:
             self.video.show_rgb(r.image_rgb)
         else:
@@ -517,6 +589,9 @@ class MainWindow(QMainWindow):
         if not info.fallback:  # a stand-in demo does not replace the remembered source
             self.settings.source = info.spec.to_text()
             self._save_settings()
+            self._hide_source_banner()  # what was asked for is shown now
+        elif self._source_banner_kind == "failed":
+            self.btn_demo.setVisible(False)  # the demo is what runs
         self._rebuild_source_controls()
         self._trend_break()
         self.bvp_curve.setData([], [])
@@ -526,6 +601,17 @@ class MainWindow(QMainWindow):
         self.source_lost_msg = msg
         self._set_state("no_signal")
         self.video.show_text(f"No signal\n{msg}")
+        spec = self.source_info.spec if self.source_info else None
+        label = self.source_info.label if self.source_info else "the source"
+        text = msg if spec is None or label.lower() in msg.lower() else f"{label}: {msg}"
+        self._show_source_banner("lost", text, "info" if msg.lower().startswith("end of") else "error", spec)
+
+    def _on_source_failed(self, f: SourceFailure) -> None:
+        self.messages.append((f.level, f.text))
+        del self.messages[:-200]
+        log.log({"error": logging.ERROR, "warning": logging.WARNING}.get(f.level, logging.INFO), "%s", f.text)
+        self.statusBar().showMessage(f.text, 15000)
+        self._show_source_banner("failed", f.text, f.level, f.spec)
 
     def _on_method_changed(self, info: MethodInfo) -> None:
         changed = self.method_info is None or self.method_info.name != info.name
@@ -579,6 +665,11 @@ class MainWindow(QMainWindow):
     def _on_record_video(self, on: bool) -> None:
         self.settings.record_video = bool(on)
         self.worker.set_record_video(on)
+        self._save_settings()
+
+    def _on_record_compact(self, on: bool) -> None:
+        self.settings.record_codec = "mp4v" if on else "mjpg"
+        self.worker.set_record_codec(self.settings.record_codec)
         self._save_settings()
 
     def _on_record_toggled(self, on: bool) -> None:
@@ -724,7 +815,9 @@ class MainWindow(QMainWindow):
         self.messages.append((level, text))
         del self.messages[:-200]
         log.log({"error": logging.ERROR, "warning": logging.WARNING}.get(level, logging.INFO), "%s", text)
-        if level in ("error", "warning"):
+        if level in ("error", "warning") and self._source_banner_kind and text in self.source_banner_label.text():
+            self.statusBar().showMessage(text, 15000)  # the source banner says it already
+        elif level in ("error", "warning"):
             colour = "#ff5a5a" if level == "error" else "#f0b429"
             self.banner_label.setText(text)
             self.banner_label.setStyleSheet(f"color: {FG}; font-size: 13px;")
@@ -740,6 +833,8 @@ class MainWindow(QMainWindow):
         else:
             if level == "ok":  # a problem resolved itself (e.g. the camera is back)
                 self._clear_banner()
+                if self._source_banner_kind == "lost":
+                    self._hide_source_banner()
             self.statusBar().showMessage(text, 6000)
 
     def _clear_banner(self) -> None:
@@ -747,6 +842,8 @@ class MainWindow(QMainWindow):
 
     def _update_status_line(self, r: FrameResult | None) -> None:
         src = self.source_info.label if self.source_info else "no source"
+        if self.source_info is not None and self.source_info.fallback and self._retry_spec is not None:
+            src = f"{src}, standing in for {self._retry_spec.label}"
         self.sb_source.setText(src)
         if r is not None:
             self.sb_fps.setText(f"{r.stats.fps_hz:4.1f} fps")

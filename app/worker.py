@@ -136,6 +136,16 @@ class SourceInfo:
 
 
 @dataclass
+class SourceFailure:
+    """A source that could not be opened: what was asked, why, and the whole message (with what
+    is shown instead)."""
+    spec: SourceSpec
+    reason: str
+    text: str
+    level: str = "error"  # "error" | "warning" | "info" (a first-run camera probe)
+
+
+@dataclass
 class MethodInfo:
     name: str
     device: str
@@ -148,6 +158,7 @@ class Worker(QObject):
     reading_ready = Signal(object)  # ReadingResult
     source_changed = Signal(object)  # SourceInfo
     source_lost = Signal(str)  # message (end of file, camera unplugged, capture error)
+    source_failed = Signal(object)  # SourceFailure: a source did not open
     method_changed = Signal(object)  # MethodInfo
     tracker_changed = Signal(str, str)  # name, message
     recording_changed = Signal(object)  # Path | None
@@ -157,9 +168,10 @@ class Worker(QObject):
                  face_model: str | None = None, allow_download: bool = True,
                  overlay: bool = True, privacy: str = "off", queue_size: int = 4,
                  estimator_config: EstimatorConfig | None = None, parent: QObject | None = None,
-                 record_video: bool = True):
+                 record_video: bool = True, record_codec: str = "mjpg"):
         super().__init__(parent)
         self.record_video = bool(record_video)  # write video.avi + frames.csv when recording
+        self.record_codec = record_codec  # app.recording.VIDEO_CODECS
         self._method_name = method
         self._model_path = model_path
         self._face_model = face_model
@@ -192,6 +204,10 @@ class Worker(QObject):
         self._n_frames = 0
         self._method_failures = 0
         self.tracker_name = ""
+        # for the exit status: the source asked for on the command line, and whether it opened
+        self.asked_spec: SourceSpec | None = None
+        self.asked_failure: str | None = None  # why it did not open (None once it did)
+        self.record_failure: str | None = None  # the first recording error of this run
 
     # ---- UI-thread API (all non-blocking) -------------------------------------------
     def start(self, spec: SourceSpec | None, *, fallback_to_demo: bool = True,
@@ -228,6 +244,10 @@ class Worker(QObject):
     def set_record_video(self, on: bool) -> None:
         """Whether the next recording also writes the video (a running one keeps its choice)."""
         self._post("record_video", bool(on))
+
+    def set_record_codec(self, codec: str) -> None:
+        """The video codec of the next recording (app.recording.VIDEO_CODECS)."""
+        self._post("record_codec", codec)
 
     def take_frame(self) -> FrameResult | None:
         with self._mail_lock:
@@ -276,6 +296,8 @@ class Worker(QObject):
         opened = False
         fallback = fallback_to_demo and (spec is None or spec.kind != "demo")
         if spec is not None:
+            if explicit:
+                self.asked_spec = spec
             level = "error" if explicit else ("info" if spec.kind == "camera" else "warning")
             opened = self._apply_source(spec, level=level,
                                         instead="Showing the built-in demo instead." if fallback else "")
@@ -310,6 +332,8 @@ class Worker(QObject):
                     self.privacy = cmd[1]
                 elif kind == "record_video":
                     self.record_video = cmd[1]
+                elif kind == "record_codec":
+                    self.record_codec = cmd[1]
                 elif kind == "record":
                     if cmd[1] is None:
                         self._stop_recording()
@@ -401,8 +425,14 @@ class Worker(QObject):
             why = why.rstrip(".") + "."
             if not instead and self._spec is not None:
                 instead = f"Still showing {self._spec.label}."
-            self.message.emit(level, f"{why[0].upper()}{why[1:]} {instead}".strip())
+            if spec == self.asked_spec and self.asked_failure is None:
+                self.asked_failure = why
+            self.source_failed.emit(SourceFailure(spec, why, f"{why[0].upper()}{why[1:]} {instead}".strip(),
+                                                  level))
             return False
+        if spec == self.asked_spec:
+            self.asked_spec = None  # the asked source opened (now or on a retry)
+            self.asked_failure = None
         self._stop_capture()
         self._gen += 1
         self._source, self._spec = opened, spec
@@ -455,10 +485,12 @@ class Worker(QObject):
         }
         t0 = self._last_t if self._last_t is not None else 0.0
         fps = getattr(self._source, "nominal_fps_hz", 0.0) or 30.0
-        rec = SessionRecorder(parent_dir, meta, t0_s=t0, video=self.record_video, video_fps=fps)
+        rec = SessionRecorder(parent_dir, meta, t0_s=t0, video=self.record_video, video_fps=fps,
+                              codec=self.record_codec)
         try:
             path = rec.start()
         except RecordingError as exc:
+            self.record_failure = self.record_failure or str(exc)
             self.message.emit("error", f"{exc}. Measuring goes on without recording.")
             self.recording_changed.emit(None)
             return
@@ -486,6 +518,7 @@ class Worker(QObject):
             fn(*args)
         except RecordingError as exc:
             self._rec = None
+            self.record_failure = self.record_failure or str(exc)
             self.recording_changed.emit(None)
             self.message.emit("error", f"{exc}. Measuring goes on without recording.")
 

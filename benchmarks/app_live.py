@@ -1,7 +1,7 @@
 """Live-app benchmark: drives the real window (offscreen) on a 640x480 30 fps file source.
 
     python benchmarks/app_live.py [--source FILE] [--seconds 30] [--method fcus|pos|chrom|green]
-                                  [--loop-minutes M] [--face-model PATH]
+                                  [--loop-minutes M] [--face-model PATH] [--record mjpg|mp4v]
 
 Without ``--source`` a 30 s synthetic clip (75 bpm) is written into a temporary folder. The
 method defaults to FCUS when the shipped model exists, else POS. Prints: frames shown per second,
@@ -9,6 +9,8 @@ frames dropped, time from the first face to the first reading, inference latency
 frame: mean, p95), process CPU use (process_time / wall time), the longest UI-thread stall (a
 10 ms QTimer; the largest gap beyond 10 ms), and RSS at start and end. ``--loop-minutes M`` runs
 the looping file for M minutes instead and prints RSS every minute (memory flat check).
+``--record CODEC`` records the run with the video (into a temporary folder) and adds the video's
+frames, its rows in frames.csv and its size per hour.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--face-model", default=None, help="face_landmarker.task (default: $FCUS_FACE_MODEL / ../shared)")
     ap.add_argument("--loop-minutes", type=float, default=None,
                     help="run the looping file this many minutes; RSS every minute")
+    ap.add_argument("--record", choices=("mjpg", "mp4v"), default=None,
+                    help="record the run with the video in this codec; adds its size per hour")
     args = ap.parse_args(argv)
 
     rss_start = rss_mb()
@@ -142,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         wall0["wall"], wall0["cpu"] = time.monotonic(), time.process_time()
         wall0["drop"] = worker.frames.dropped
         m["rss"].append((0.0, rss_mb()))
+        if args.record:
+            worker.set_record_codec(args.record)
+            win.set_recording(True, rec_tmp.name)
         if args.loop_minutes:
             minute.start(60_000)
         QTimer.singleShot(int(duration_s * 1000), finish)
@@ -162,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         win.close()
         app.quit()
 
+    rec_tmp = tempfile.TemporaryDirectory(prefix="fcus-bench-rec-") if args.record else None
     t_launch = time.monotonic()
     QTimer.singleShot(0, begin)
     app.exec()
@@ -188,6 +196,19 @@ def main(argv: list[str] | None = None) -> int:
         ("longest UI-thread stall", f"{m['max_gap_ms']:.1f} ms (beyond the 10 ms timer)"),
         ("RSS start / launched / end", f"{rss_start:.0f} / {rss_launched:.0f} / {wall0['rss_end']:.0f} MB"),
     ]
+    if rec_tmp is not None:
+        from app.recording import count_video_frames
+
+        session = next(Path(rec_tmp.name).iterdir())
+        n_rows = sum(1 for _ in open(session / "frames.csv")) - 1
+        n_video = count_video_frames(session / "video.avi")
+        rec_s = float(open(session / "frames.csv").read().split()[-1].split(",")[1]) if n_rows else 0.0
+        size = (session / "video.avi").stat().st_size
+        rows.append(("recording", f"{args.record}: {n_video} video frames, {n_rows} frames.csv rows, "
+                                  f"{n_rows / max(rec_s, 1e-9):.1f} frames/s recorded"))
+        rows.append(("video size", f"{size / 1e6:.1f} MB for {rec_s:.1f} s = "
+                                   f"{size / max(rec_s, 1e-9) * 3600 / 1e9:.2f} GB per hour"))
+        rec_tmp.cleanup()
     if args.loop_minutes:
         r = [v for _, v in m["rss"]] + [wall0["rss_end"]]
         rows.append(("RSS per minute", ", ".join(f"{v:.0f}" for v in r) + " MB"))

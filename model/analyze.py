@@ -21,6 +21,7 @@ import numpy as np
 
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.pulse_methods import PULSE_METHODS, make_pulse_method, roi_extractor_for
+from model.results_io import OutDirError, check_out_dir, write_files_atomic
 from model.signal import estimate_hr
 from model.video_source import SourceError, VideoFileSource
 
@@ -152,20 +153,27 @@ def hr_row(t_s: float, reading) -> list[str]:
 
 
 def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:
+    """Write bvp.csv, hr.csv and summary.json into ``out_dir``, all or nothing (raises OSError;
+    then an earlier run's files there are untouched)."""
     est = result.estimator
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "bvp.csv", "w", newline="") as f:
-        w = csv.writer(f)
+    t0 = est.t0_s or 0.0
+
+    def bvp(fh) -> None:
+        w = csv.writer(fh)
         w.writerow(BVP_HEADER)
         for t, v in zip(result.frame_t_s, result.frame_bvp):
             w.writerow(bvp_row(t, v))
-    t0 = est.t0_s or 0.0
-    with open(out_dir / "hr.csv", "w", newline="") as f:
-        w = csv.writer(f)
+
+    def hr(fh) -> None:
+        w = csv.writer(fh)
         w.writerow(HR_HEADER)
         for r in est.readings:
             w.writerow(hr_row(r.t_s - t0, r))
-    (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
+
+    def summary(fh) -> None:
+        fh.write(json.dumps(result.summary, indent=2) + "\n")
+
+    write_files_atomic(out_dir, {"bvp.csv": bvp, "hr.csv": hr, "summary.json": summary})
 
 
 def analyze_main(argv: list[str] | None = None) -> int:
@@ -182,6 +190,11 @@ def analyze_main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        check_out_dir(args.out)  # before the work: an unwritable --out is found at once
+    except OutDirError as e:
+        print(f"fcus-rppg analyze: --out: {e.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     method = args.method or default_method()
     cfg = EstimatorConfig(window_s=args.window_s, min_window_s=min(EstimatorConfig.min_window_s, args.window_s))
     try:
@@ -197,7 +210,8 @@ def analyze_main(argv: list[str] | None = None) -> int:
     try:
         write_outputs(args.out, result)
     except OSError as e:
-        print(f"fcus-rppg analyze: cannot write results to {args.out}: {e}", file=sys.stderr)
+        print(f"fcus-rppg analyze: cannot write results to {args.out}: {e.strerror or e}; "
+              f"earlier results there are unchanged", file=sys.stderr)
         return EXIT_BAD_INPUT
     s = result.summary
     if s["face_share"] == 0:

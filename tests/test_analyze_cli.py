@@ -3,6 +3,8 @@ HR updates at least once a second, summary fields, and the bad-input paths (clea
 non-zero exit, no traceback)."""
 
 import csv
+import errno
+import os
 from types import SimpleNamespace
 import json
 import subprocess
@@ -141,3 +143,126 @@ def test_real_subject_reads_its_contact_ppg_rate(ubfc_root, face_model_path, tmp
     s = json.loads((out / "summary.json").read_text())
     assert abs(s["hr_bpm"] - ref) < 3.0, (s["hr_bpm"], ref)
     assert s["x_real_time"] > 1.0
+
+
+# ---- results are written all or nothing; --out is checked first ----------------------------
+class _FullDiskFile:
+    """A text file that takes ``room`` characters and then raises ENOSPC, like a full disk."""
+
+    def __init__(self, fh, room: int):
+        self._fh, self._room = fh, room
+
+    def write(self, text: str) -> int:
+        if len(text) > self._room:
+            self._fh.write(text[:self._room])
+            self._room = 0
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._room -= len(text)
+        return self._fh.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._fh.close()
+
+
+def _snapshot(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+def test_a_full_disk_mid_write_keeps_the_earlier_results(synth_clip, tmp_path, monkeypatch, capsys):
+    import builtins
+
+    from model.analyze import run_analysis, write_outputs
+
+    out = tmp_path / "out"
+    assert analyze_main([str(synth_clip.video_path), "--method", "pos", "--out", str(out), "--quiet",
+                         *_face(synth_clip)]) == 0
+    before = _snapshot(out)
+    assert set(before) == {"bvp.csv", "hr.csv", "summary.json"}
+    # a second run (another method: other numbers) whose writing hits a full disk mid-bvp.csv
+    result = run_analysis(synth_clip.video_path, "chrom", face_model=str(synth_clip.face_model),
+                          allow_download=False, progress=False)
+    real_open = builtins.open
+
+    def full_open(file, mode="r", *args, **kwargs):
+        fh = real_open(file, mode, *args, **kwargs)
+        return _FullDiskFile(fh, 2000) if "w" in mode and str(out) in str(file) else fh
+
+    monkeypatch.setattr(builtins, "open", full_open)
+    with pytest.raises(OSError) as e:
+        write_outputs(out, result)
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert e.value.errno == errno.ENOSPC
+    assert _snapshot(out) == before  # complete, consistent, nothing left behind
+
+    # through the command: exit 2, a message, the earlier results unchanged
+    monkeypatch.setattr("model.analyze.run_analysis", lambda *a, **k: result)
+    monkeypatch.setattr(builtins, "open", full_open)
+    rc = analyze_main([str(synth_clip.video_path), "--method", "chrom", "--out", str(out), "--quiet"])
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert rc == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "No space left" in err and "unchanged" in err
+    assert _snapshot(out) == before
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A real 256 KiB file system (tmpfs; needs root and mount rights, else skipped)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_a_really_full_disk_keeps_the_earlier_results(synth_clip, tiny_tmpfs, capsys):
+    out = tiny_tmpfs / "out"
+    args = [str(synth_clip.video_path), "--method", "pos", "--out", str(out), "--quiet", *_face(synth_clip)]
+    assert analyze_main(args) == 0
+    before = _snapshot(out)
+    # fill the disk, leaving less room than one bvp.csv (about 7 KB here)
+    st = os.statvfs(tiny_tmpfs)
+    (tiny_tmpfs / "filler").write_bytes(b"\0" * (st.f_bavail * st.f_frsize - 4096))
+    assert analyze_main(args) == EXIT_BAD_INPUT
+    assert "No space left" in capsys.readouterr().err
+    assert _snapshot(out) == before
+
+
+@pytest.mark.parametrize("case", ["file", "under_a_file", "read_only"])
+def test_a_bad_out_is_refused_before_decoding(synth_clip, tmp_path, monkeypatch, capsys, case):
+    if case == "file":
+        out = tmp_path / "results.txt"
+        out.write_text("not a folder")
+    elif case == "under_a_file":
+        (tmp_path / "f").write_text("x")
+        out = tmp_path / "f" / "sub" / "out"
+    else:  # a read-only file system: no permission even for root
+        mnt = tmp_path / "ro"
+        mnt.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mnt)], capture_output=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a read-only tmpfs here: {r.stderr.decode().strip()}")
+        out = mnt / "out"
+
+    def no_decoding(*a, **k):
+        raise AssertionError("the video was decoded before --out was checked")
+
+    monkeypatch.setattr("model.analyze.run_analysis", no_decoding)
+    try:
+        rc = analyze_main([str(synth_clip.video_path), "--method", "pos", "--out", str(out), "--quiet"])
+    finally:
+        if case == "read_only":
+            subprocess.run(["umount", str(tmp_path / "ro")], capture_output=True)
+    assert rc == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith("fcus-rppg analyze: --out: ") and str(out.parent) in err, err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
@@ -95,6 +96,7 @@ def test_recorder_video_write_errors(tmp_path, monkeypatch):
     img = np.full((48, 64, 3), 128, np.uint8)
     rec.frame(0.0, Face(ok=True, box=Box(1, 2, 3, 4)), img, 0)
     rec.frame(1 / 30, Face(ok=False), img[:24, :32], 1)  # another size: resized, noted
+    assert rec.wait_video()  # the encoder runs on its own thread
     rec.flush()
     assert len(read_csv(path / "frames.csv")) == 3
     assert any(r[2] == "video_resized" for r in read_csv(path / "events.csv"))
@@ -116,3 +118,84 @@ def test_recorder_without_video_writes_no_video(tmp_path):
     rec.close(0.1)
     assert not (path / "video.avi").exists() and not (path / "frames.csv").exists()
     assert "video" not in json.loads((path / "session.json").read_text())
+
+
+@pytest.mark.parametrize("codec", ["mjpg", "mp4v"])
+def test_a_12_5_fps_recording_keeps_its_rate(tmp_path, codec):
+    """frames.csv holds the real times; session.json the requested rate and the rate the
+    container really holds (OpenCV's MJPG writer rounds it; mp4v keeps 12.5); summary.json as
+    analyze writes it."""
+    rec = SessionRecorder(tmp_path, {"method": "pos"}, video=True, video_fps=12.5, codec=codec)
+    path = rec.start()
+    img = np.full((120, 160, 3), 128, np.uint8)
+    for i in range(50):
+        rec.frame(i / 12.5, Face(ok=True, box=Box(10, 10, 50, 50)), img, i)
+    rec.close(49 / 12.5)
+    t = np.array([float(r[1]) for r in read_csv(path / "frames.csv")[1:]])
+    assert len(t) == 50 and np.allclose(np.diff(t), 0.08, atol=1e-4)
+    meta = json.loads((path / "session.json").read_text())
+    assert meta["video_requested_fps_hz"] == 12.5 and meta["video_frames"] == 50
+    cap = cv2.VideoCapture(str(path / "video.avi"))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(meta["video_container_fps"], abs=1e-3)
+    cap.release()
+    assert meta["video_container_fps"] == (12.5 if codec == "mp4v" else 12.0)
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["frames"] == 50 and summary["fps_hz"] == pytest.approx(12.5, abs=1e-3)
+    assert summary["method"] == "pos" and summary["face_share"] == 1.0
+
+
+KILLED_RECORDER = """
+import sys, time
+import numpy as np
+from app.recording import SessionRecorder
+from model.types import Box, Face, HrReading
+rec = SessionRecorder(sys.argv[1], {"method": "pos"}, video=True, video_fps=30.0)
+path = rec.start()
+img = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+i = 0
+while True:
+    rec.frame(i / 30, Face(ok=True, box=Box(1, 2, 30, 40)), img, i)
+    if i % 30 == 29:
+        rec.reading(HrReading(t_s=i / 30, hr_bpm=70.0, quality=0.9))
+        rec.bvp_update(np.arange(0, i / 30, 1 / 30), np.sin(np.arange(0, i / 30, 1 / 30)), i / 30, 1.0)
+    rec.maybe_flush()
+    if i == 90:
+        print(path, flush=True)  # 3 s recorded: ready to be killed
+    i += 1
+    time.sleep(1 / 30)
+"""
+
+
+def test_a_killed_recording_is_repaired_on_the_next_start(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from app.recording import count_video_frames
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RECORDER, str(tmp_path)], cwd=repo,
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(repo)})
+    try:
+        killed = Path(proc.stdout.readline().strip())
+        time.sleep(0.7)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert killed.is_dir() and "ended" not in json.loads((killed / "session.json").read_text())
+    assert not (killed / "summary.json").exists()
+
+    new = SessionRecorder(tmp_path, {}).start()  # the next recording under the same folder
+    assert new != killed
+    meta = json.loads((killed / "session.json").read_text())
+    assert meta["ended"].startswith("killed") and meta["repaired"]
+    rows = read_csv(killed / "frames.csv")[1:]
+    n_video = count_video_frames(killed / "video.avi")
+    assert len(rows) == meta["video_frames"] == min(n_video, meta["frames_csv_rows_found"]) >= 90
+    assert [int(r[0]) for r in rows] == list(range(len(rows)))
+    summary = json.loads((killed / "summary.json").read_text())
+    assert summary["frames"] == meta["frames"] > 0 and summary["readings"] == meta["hr_updates"] >= 3
+    # repaired once: a second start leaves it as it is
+    before = (killed / "session.json").read_text()
+    SessionRecorder(tmp_path, {}).start()
+    assert (killed / "session.json").read_text() == before

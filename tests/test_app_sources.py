@@ -1,0 +1,124 @@
+"""The window says why it does not show the source asked for (it did not open, it was lost) and
+offers the ways out; the exit status says when the asked source never opened or a recording
+failed."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+pytest.importorskip("pytestqt")
+
+from app import capture  # noqa: E402
+from model.types import Frame  # noqa: E402
+from model.video_source import SourceError  # noqa: E402
+from tests.test_app import run_app, write_clip  # noqa: E402, F401  (the fixture and a clip helper)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_missing_file_shows_the_demo_and_says_why(run_app, qtbot, env):
+    missing = env / "missing.avi"
+    win = run_app("--source", str(missing), "--method", "pos")
+    qtbot.waitUntil(lambda: win.source_info is not None, timeout=6000)
+    assert win.source_info.spec.kind == "demo" and win.source_info.fallback
+    qtbot.waitUntil(lambda: win.source_banner.isVisible(), timeout=2000)
+    text = win.source_banner_text()
+    assert "missing.avi" in text and "demo" in text.lower(), text
+    assert not win.banner.isVisible(), "one banner for one problem"
+    assert "standing in for File missing.avi" in win.sb_source.text()
+    assert win.btn_open_file.isVisible() and win.btn_retry.isVisible()
+    assert not win.btn_demo.isVisible()  # the demo already runs
+    assert win.worker.asked_failure and "missing.avi" in win.worker.asked_failure
+    # the file appears; "Try again" opens it, the banner goes and the run no longer failed
+    write_clip(missing, [("face", 2.0)])
+    win.btn_retry.click()
+    qtbot.waitUntil(lambda: win.source_info.spec.kind == "file", timeout=6000)
+    assert not win.source_banner.isVisible()
+    assert win.worker.asked_failure is None
+
+
+def test_no_camera_on_first_run_says_so_with_a_way_out(run_app, qtbot, env, monkeypatch):
+    def refuse(index=0, **kwargs):
+        raise SourceError(f"camera {index} is not available (none connected, or in use)")
+
+    monkeypatch.setattr(capture, "CameraSource", refuse)
+    monkeypatch.setattr(capture, "camera_present", lambda index: None)
+    win = run_app("--method", "pos")  # first run: camera 0 is tried, then the demo
+    qtbot.waitUntil(lambda: win.source_banner.isVisible(), timeout=6000)
+    assert "camera 0" in win.source_banner_text().lower() and "demo" in win.source_banner_text()
+    assert win.btn_retry.text() == "Try camera 0 again"
+    assert win.worker.asked_failure is None  # not asked for: the run does not fail for it
+
+
+def test_camera_lost_is_in_the_banner_until_it_is_back(run_app, qtbot, env, monkeypatch):
+    from tests.face_frames import face_image
+
+    class FlakyCamera:
+        """Delivers 1 s of frames, is gone for a while, then comes back."""
+        opened = 0
+
+        def __init__(self, index=0, **kwargs):
+            FlakyCamera.opened += 1
+            if 1 < FlakyCamera.opened < 6:
+                raise SourceError(f"camera {index} is not available")
+            self.index, self.n, self.t0 = index, 0, time.monotonic()
+            self.img = face_image()
+
+        def read(self):
+            self.n += 1
+            if FlakyCamera.opened == 1 and self.n > 30:
+                raise SourceError(f"camera {self.index} stopped delivering frames (unplugged?)")
+            time.sleep(1 / 30)
+            return Frame(self.n, time.monotonic() - self.t0, self.img)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(capture, "CameraSource", FlakyCamera)
+    monkeypatch.setattr(capture, "camera_present", lambda index: None)
+    monkeypatch.setattr(capture, "CAMERA_RETRY_S", 0.3)
+    win = run_app("--source", "camera:0", "--method", "pos")
+    qtbot.waitUntil(lambda: win.source_info is not None and win.source_info.spec.kind == "camera", timeout=6000)
+    assert not win.source_banner.isVisible()
+    qtbot.waitUntil(lambda: win.source_banner.isVisible(), timeout=6000)
+    text = win.source_banner_text()
+    assert "unplugged" in text and "Camera 0" in text, text
+    assert win.btn_demo.isVisible() and win.btn_open_file.isVisible() and win.btn_retry.isVisible()
+    assert not win.banner.isVisible()
+    qtbot.waitUntil(lambda: not win.source_banner.isVisible(), timeout=8000)  # reconnected
+    qtbot.waitUntil(lambda: win.state != "no_signal", timeout=4000)
+    assert win.worker.asked_failure is None
+
+
+def _app(env: Path, *args: str, timeout_s: float = 90.0) -> subprocess.CompletedProcess:
+    e = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FCUS_RPPG_CONFIG_DIR": str(env / "config"),
+         "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "app.cli", "--no-download", "--method", "pos", *args],
+                          capture_output=True, text=True, cwd=REPO, env=e, timeout=timeout_s)
+
+
+def test_exit_status_when_the_asked_source_never_opened(env, tmp_path):
+    r = _app(env, "--source", str(tmp_path / "missing.mp4"), "--quit-after", "3")
+    assert r.returncode == 3, r.stderr
+    assert "never opened" in r.stderr and "missing.mp4" in r.stderr
+    r = _app(env, "--source", "camera:x", "--quit-after", "3")
+    assert r.returncode == 2 and "--source" in r.stderr and "camera:x" in r.stderr
+    r = _app(env, "--source", "demo", "--quit-after", "3")
+    assert r.returncode == 0, r.stderr
+
+
+def test_exit_status_when_recording_failed(env, tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    r = _app(env, "--source", "demo", "--record", str(not_a_dir), "--quit-after", "4")
+    assert r.returncode == 4, r.stderr
+    assert "recording" in r.stderr and str(not_a_dir) in r.stderr
