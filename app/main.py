@@ -21,6 +21,8 @@ from model.pulse_methods import PULSE_METHODS
 
 log = logging.getLogger(__name__)
 
+EXIT_BAD_INPUT = 2  # an explicit request (--face-model PATH) that cannot be met
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcus-rppg", description="Live pulse from a camera, a video file or the demo.")
@@ -30,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pulse method (default: last used; fcus needs its ONNX model)")
     p.add_argument("--model", default=None, help="FCUS ONNX model file (default: the shipped one)")
     p.add_argument("--face-model", default=None, help="MediaPipe face_landmarker.task (default: "
-                                                      "$FCUS_FACE_MODEL, the user cache, or a download)")
+                                                      "$FCUS_FACE_MODEL, else the shipped one); "
+                                                      "exit 2 when it cannot be used")
     p.add_argument("--no-download", action="store_true", help="never download the face model")
     p.add_argument("--record", metavar="DIR", default=None,
                    help="record from the start into a new session folder under DIR")
@@ -87,6 +90,14 @@ def app_main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.face_model:
+        # An explicit face model that cannot be used: refuse before any window opens.
+        from model.face_model import explicit_face_model_problem
+
+        problem = explicit_face_model_problem(args.face_model)
+        if problem:
+            print(f"fcus-rppg: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     from PySide6.QtCore import QTimer
 
     app, window, args = launch(argv)
