@@ -75,6 +75,7 @@ class FcusRuntime:
     def __init__(self, path: str | os.PathLike, providers="auto", *, intra_op_threads: int | None = None) -> None:
         import onnxruntime as ort
 
+        ort.disable_telemetry_events()  # no usage events (model.privacy sets the import-time opt-out)
         self.path = Path(path).expanduser()
         if not self.path.is_file():
             raise FileNotFoundError(f"no FCUS model at {self.path}")
