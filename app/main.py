@@ -1,7 +1,8 @@
 """``fcus-rppg`` with no subcommand: the desktop app.
 
-    fcus-rppg [--source camera:N|FILE|demo] [--method pos|chrom|green|fcus] [--model PATH]
-              [--record DIR] [--quit-after SECONDS] [--screenshot PNG] [--face-model PATH] [--loop]
+    fcus-rppg [--source camera:N|FILE|demo] [--method fcus|pos|chrom|green] [--model PATH]
+              [--face-model PATH] [--no-download] [--record DIR] [--loop | --no-loop]
+              [--quit-after SECONDS] [--screenshot PNG] [-v]
 
 Without ``--source`` the app opens on the last source; on the first run, or when that source is
 gone, it tries camera 0 and otherwise opens on the built-in demo (never on an error).
