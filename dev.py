@@ -9,6 +9,7 @@ Set-up is idempotent: it re-installs only when pyproject.toml changed since the 
 
 from __future__ import annotations
 
+import ctypes.util
 import hashlib
 import os
 import subprocess
@@ -50,12 +51,60 @@ def ensure_env(extras: str = "", with_torch: bool = False) -> None:
     stamp_file.write_text(want)
 
 
+# What Qt's xcb platform plugin (PySide6 6.x: plugins/platforms/libqxcb.so and libQt6XcbQpa) links
+# against, from `ldd` on both: find_library name -> Debian/Ubuntu package.
+XCB_LIBS = {
+    "xcb": "libxcb1", "X11-xcb": "libx11-xcb1", "X11": "libx11-6",
+    "xcb-cursor": "libxcb-cursor0", "xcb-icccm": "libxcb-icccm4", "xcb-image": "libxcb-image0",
+    "xcb-keysyms": "libxcb-keysyms1", "xcb-randr": "libxcb-randr0", "xcb-render": "libxcb-render0",
+    "xcb-render-util": "libxcb-render-util0", "xcb-shape": "libxcb-shape0", "xcb-shm": "libxcb-shm0",
+    "xcb-sync": "libxcb-sync1", "xcb-util": "libxcb-util1", "xcb-xfixes": "libxcb-xfixes0",
+    "xcb-xkb": "libxcb-xkb1", "xkbcommon": "libxkbcommon0", "xkbcommon-x11": "libxkbcommon-x11-0",
+    "GL": "libgl1", "EGL": "libegl1", "fontconfig": "libfontconfig1", "freetype": "libfreetype6",
+    "glib-2.0": "libglib2.0-0", "dbus-1": "libdbus-1-3",
+}
+
+
+def uses_xcb(platform: str = sys.platform, env: dict[str, str] | None = None) -> bool:
+    """Whether Qt will load its xcb (X11) plugin: Linux, and QT_QPA_PLATFORM=xcb, or unset in an
+    X11 session (DISPLAY set, not a Wayland session)."""
+    env = os.environ if env is None else env
+    if not platform.startswith("linux"):
+        return False
+    qpa = env.get("QT_QPA_PLATFORM", "").strip()
+    if qpa:
+        return qpa.split(":")[0].split(";")[0] == "xcb"
+    return bool(env.get("DISPLAY")) and env.get("XDG_SESSION_TYPE", "") != "wayland"
+
+
+def missing_xcb_packages(find=ctypes.util.find_library) -> list[str]:
+    """The Debian/Ubuntu packages of the xcb plugin's libraries that ``find`` does not find."""
+    return sorted({pkg for lib, pkg in XCB_LIBS.items() if not find(lib)})
+
+
+def check_qt_xcb(find=ctypes.util.find_library, platform: str = sys.platform,
+                 env: dict[str, str] | None = None) -> str:
+    """"" when the app can open its window here; else the message with the install command."""
+    if not uses_xcb(platform, env):
+        return ""
+    missing = missing_xcb_packages(find)
+    if not missing:
+        return ""
+    return ("dev.py: Qt's X11 (xcb) plugin needs system libraries that are missing here.\n"
+            f"Debian/Ubuntu: sudo apt-get install {' '.join(missing)}\n"
+            "Other systems: README.md, 'System packages'. (QT_QPA_PLATFORM=offscreen runs without them.)")
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("app", "test", "setup"):
         print(__doc__)
         return 2
     cmd, rest = argv[0], argv[1:]
     if cmd == "app":
+        problem = check_qt_xcb()
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
         ensure_env()
         return subprocess.call([str(BIN / "fcus-rppg"), *rest])
     if cmd == "setup":

@@ -1,7 +1,8 @@
 """``fcus-rppg`` with no subcommand: the desktop app.
 
-    fcus-rppg [--source camera:N|FILE|demo] [--method pos|chrom|green|fcus] [--model PATH]
-              [--record DIR] [--quit-after SECONDS] [--screenshot PNG] [--face-model PATH] [--loop]
+    fcus-rppg [--source camera:N|FILE|demo] [--method fcus|pos|chrom|green] [--model PATH]
+              [--face-model PATH] [--no-download] [--record DIR] [--loop | --no-loop]
+              [--quit-after SECONDS] [--screenshot PNG] [-v]
 
 Without ``--source`` the app opens on the last source; on the first run, or when that source is
 gone, it tries camera 0 and otherwise opens on the built-in demo (never on an error).
@@ -26,6 +27,7 @@ EXIT_SCREENSHOT_FAILED = 1
 EXIT_BAD_SOURCE = 2  # --source cannot be parsed (camera:x): refused before the window opens
 EXIT_SOURCE_FAILED = 3  # the --source asked for never opened during the run (the demo stood in)
 EXIT_RECORD_FAILED = 4  # a recording (--record or the Record button) failed during the run
+EXIT_BAD_INPUT = 2  # an explicit request (--face-model PATH) that cannot be met
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pulse method (default: last used; fcus needs its ONNX model)")
     p.add_argument("--model", default=None, help="FCUS ONNX model file (default: the shipped one)")
     p.add_argument("--face-model", default=None, help="MediaPipe face_landmarker.task (default: "
-                                                      "$FCUS_FACE_MODEL, the user cache, or a download)")
+                                                      "$FCUS_FACE_MODEL, else the shipped one); "
+                                                      "exit 2 when it cannot be used")
     p.add_argument("--no-download", action="store_true", help="never download the face model")
     p.add_argument("--record", metavar="DIR", default=None,
                    help="record from the start into a new session folder under DIR")
@@ -100,6 +103,14 @@ def app_main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"fcus-rppg: --source: {exc}", file=sys.stderr)
             return EXIT_BAD_SOURCE
+    if args.face_model:
+        # An explicit face model that cannot be used: refuse before any window opens.
+        from model.face_model import explicit_face_model_problem
+
+        problem = explicit_face_model_problem(args.face_model)
+        if problem:
+            print(f"fcus-rppg: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     from PySide6.QtCore import QTimer
 
     app, window, args = launch(argv)

@@ -347,18 +347,22 @@ class Worker(QObject):
 
     # ---- tracker / method / estimator ------------------------------------------------------
     def _load_tracker(self) -> None:
-        from model.face_tracking import OpenCvFaceTracker, create_face_tracker
+        from model.face_tracking import FaceTrackerRequestError, OpenCvFaceTracker, create_face_tracker
 
         self.message.emit("info", "Loading the face tracker...")
+        level = ""
         try:
             tracker, msg = create_face_tracker(self._face_model, allow_download=self._allow_download)
+        except FaceTrackerRequestError as exc:  # the asked-for model failed after the start check
+            tracker = OpenCvFaceTracker()
+            msg, level = f"Face tracking: OpenCV fallback. {exc}", "error"
         except Exception as exc:  # noqa: BLE001
             log.exception("face tracker failed")
             tracker = OpenCvFaceTracker()
             msg = f"Face tracking: OpenCV fallback because the tracker failed ({exc})"
         self._tracker = tracker
         self.tracker_name = tracker.name
-        level = "info" if tracker.name == "mediapipe" else "warning"
+        level = level or ("info" if tracker.name == "mediapipe" else "warning")
         self.tracker_changed.emit(tracker.name, msg)
         self.message.emit(level, msg)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from model.estimator import EstimatorConfig, StreamingEstimator
+from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
 from model.pulse_methods import PULSE_METHODS, make_pulse_method, roi_extractor_for
 from model.results_io import OutDirError, check_out_dir, write_files_atomic
 from model.signal import estimate_hr
@@ -65,7 +66,8 @@ def whole_clip_hr(t_s: np.ndarray, bvp: np.ndarray, fs_hz: float, lo_bpm: float,
 def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str | None = None,
                  allow_download: bool = True, tracker_kind: str = "auto", model_path: str | None = None,
                  config: EstimatorConfig | None = None, progress: bool = True) -> AnalyzeResult:
-    """Run the estimator over a file. Raises SourceError for unreadable input."""
+    """Run the estimator over a file. Raises SourceError for unreadable input and
+    FaceTrackerRequestError when ``face_model`` or ``tracker_kind="mediapipe"`` cannot be met."""
     from tqdm import tqdm
 
     from model.face_tracking import create_face_tracker
@@ -73,9 +75,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     source = VideoFileSource(video)
     method_kwargs = {"model_path": model_path} if method_name == "fcus" and model_path else {}
     method = make_pulse_method(method_name, **method_kwargs)
-    tracker, tracker_msg = create_face_tracker(
-        face_model, allow_download=allow_download, prefer="opencv" if tracker_kind == "opencv" else "mediapipe"
-    )
+    tracker, tracker_msg = create_face_tracker(face_model, allow_download=allow_download, prefer=tracker_kind)
     cfg = config or EstimatorConfig()
     est = StreamingEstimator(method, cfg, tracker=tracker, roi=roi_extractor_for(method))
     frame_t: list[float] = []
@@ -183,9 +183,13 @@ def analyze_main(argv: list[str] | None = None) -> int:
                    help="pulse method (default: fcus when its model is available, else pos)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--model", default=None, help="FCUS ONNX model file (default: the shipped one)")
-    p.add_argument("--face-model", default=None, help="MediaPipe face_landmarker.task path")
+    p.add_argument("--face-model", default=None,
+                   help="MediaPipe face_landmarker.task (default: $FCUS_FACE_MODEL, else the shipped one); "
+                        "exit 2 when it cannot be used")
     p.add_argument("--no-download", action="store_true", help="never download the face model")
-    p.add_argument("--tracker", choices=("auto", "mediapipe", "opencv"), default="auto")
+    p.add_argument("--tracker", choices=TRACKER_CHOICES, default="auto",
+                   help="face tracker: auto (MediaPipe, else the OpenCV fallback with a warning), "
+                        "mediapipe (exit 2 when it cannot run) or opencv")
     p.add_argument("--window-s", type=float, default=EstimatorConfig.window_s, help="HR window length")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
@@ -202,6 +206,9 @@ def analyze_main(argv: list[str] | None = None) -> int:
                                    allow_download=not args.no_download, tracker_kind=args.tracker,
                                    model_path=args.model, config=cfg, progress=not args.quiet)
     except SourceError as e:
+        print(f"fcus-rppg analyze: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FaceTrackerRequestError as e:
         print(f"fcus-rppg analyze: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (ValueError, OSError) as e:

@@ -1,10 +1,13 @@
-"""Find the MediaPipe Face Landmarker model file, downloading it into the user cache if needed.
+"""Find the MediaPipe Face Landmarker model file.
 
 Resolution order: an explicit path, then the ``FCUS_FACE_MODEL`` environment variable, then the
-user cache (``platformdirs.user_cache_dir("fcus-rppg")``, checked by SHA-256), then a download
-from the pinned address (checked by SHA-256, written to a temporary file and renamed into place).
-Nothing is ever written into the installed package. Failures never raise: the result carries
-``path=None`` and a message the app can show, and the caller falls back to the OpenCV tracker.
+bundle shipped in the package (``assets/face_landmarker.task``, checked by SHA-256), then the user
+cache (``platformdirs.user_cache_dir("fcus-rppg")``, checked by SHA-256), then a download from the
+pinned address (checked by SHA-256, written to a temporary file and renamed into place). Nothing is
+ever written into the installed package. Failures never raise: the result carries ``path=None``,
+a short line the app can show (``message``) and the whole story for the log (``detail``); the
+caller falls back to the OpenCV tracker, except when the explicit path cannot be used
+(``explicit_unmet``): the user asked for that file, so the caller refuses.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import os
 import tempfile
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -40,21 +44,36 @@ _PACKAGE_NAMES = ("app", "model", "training", "assets")
 UrlOpener = Callable[..., object]
 
 
+# How to fix a missing or damaged face model, in the words every message uses.
+FIX_HINT = "reinstall fcus-rppg or pass --face-model FILE"
+
+
 @dataclass(frozen=True)
 class FaceModelResolution:
     """Outcome of :func:`resolve_face_model`.
 
-    ``source`` is one of "explicit", "env", "cache", "download", "none"; ``path`` is None only
-    when ``source`` is "none". ``message`` is a one-line, user-facing explanation.
+    ``source`` is one of "explicit", "env", "shipped", "cache", "download", "none"; ``path`` is
+    None only when ``source`` is "none". ``message`` is one short, user-facing line (no raw
+    exception text); ``detail`` adds every note for the log. ``explicit_unmet`` is True when an
+    explicit path was given and cannot be used (the caller must not silently use another model).
     """
 
     path: Path | None
     source: str
     message: str
+    detail: str = ""
+    explicit_unmet: bool = False
 
     @property
     def ok(self) -> bool:
         return self.path is not None
+
+
+def shipped_face_model_path() -> Path:
+    """Where the shipped bundle lives: ``assets/face_landmarker.task`` in the package."""
+    import assets
+
+    return Path(assets.__file__).resolve().parent / FACE_MODEL_FILENAME
 
 
 def default_cache_dir() -> Path:
@@ -85,16 +104,16 @@ def _user_path(
 ) -> tuple[Path | None, str]:
     """An explicit or environment path: trusted when it exists (a checksum mismatch only warns).
 
-    Returns the path (or None) and a note for the user ("" when all is well)."""
+    Returns the path (or None) and a short note for the user ("" when all is well)."""
     p = Path(path).expanduser()
     if not p.is_file():
         log.warning("Face model from %s not found: %s", label, p)
-        return None, f"{label} not found: {p}"
+        return None, f"Face model not found: {p} ({label})"
     try:
         digest = sha256_of_file(p)
     except OSError as exc:
         log.warning("Face model from %s unreadable (%s): %s", label, exc, p)
-        return None, f"{label} unreadable: {p} ({exc})"
+        return None, f"Face model unreadable: {p} ({label})"
     if digest != expected_sha256:
         log.warning(
             "Face model from %s (%s) has SHA-256 %s, expected %s; using it anyway",
@@ -104,20 +123,26 @@ def _user_path(
     return p, ""
 
 
-def _cached_model(cache_dir: Path, expected_sha256: str) -> Path | None:
-    p = cache_dir / FACE_MODEL_FILENAME
+def _checked_copy(p: Path, expected_sha256: str, what: str) -> tuple[Path | None, str]:
+    """A file we ship or cached ourselves: used only when its SHA-256 matches.
+
+    Returns the path (or None) and a note ("" when the file is simply absent or fine)."""
     if not p.is_file():
-        return None
+        return None, ""
     try:
         digest = sha256_of_file(p)
     except OSError as exc:
-        log.warning("Cached face model unreadable (%s): %s", exc, p)
-        return None
+        log.warning("%s face model unreadable (%s): %s", what, exc, p)
+        return None, f"Face model unreadable: {p}"
     if digest != expected_sha256:
-        log.warning("Cached face model %s has SHA-256 %s, expected %s; ignoring it",
-                    p, digest, expected_sha256)
-        return None
-    return p
+        log.warning("%s face model %s has SHA-256 %s, expected %s; ignoring it",
+                    what, p, digest, expected_sha256)
+        return None, f"Face model damaged (SHA-256 differs): {p}"
+    return p, ""
+
+
+def _cached_model(cache_dir: Path, expected_sha256: str) -> Path | None:
+    return _checked_copy(cache_dir / FACE_MODEL_FILENAME, expected_sha256, "Cached")[0]
 
 
 class FaceModelDownloadError(RuntimeError):
@@ -189,16 +214,22 @@ def resolve_face_model(
 ) -> FaceModelResolution:
     """Find the face model; see the module docstring for the order. Never raises."""
     notes: list[str] = []
+    # The first problem the user can act on: it becomes the short message when nothing is found.
+    problems: list[str] = []
 
     def found(path: Path, source: str, head: str) -> FaceModelResolution:
-        return FaceModelResolution(path, source, "; ".join([f"{head}: {path}", *notes]))
+        message = "; ".join([f"{head}: {path}", *notes])
+        return FaceModelResolution(path, source, message, detail=message)
 
     if explicit_path is not None and str(explicit_path) != "":
-        p, note = _user_path(explicit_path, "given face model path", expected_sha256)
+        p, note = _user_path(explicit_path, "--face-model", expected_sha256)
+        if p is None:
+            # The user asked for this file: no silent substitute.
+            message = f"{note.removesuffix(' (--face-model)')}; pass --face-model FILE with a usable file"
+            return FaceModelResolution(None, "none", message, detail=message, explicit_unmet=True)
         if note:
             notes.append(note)
-        if p is not None:
-            return found(p, "explicit", "Face model")
+        return found(p, "explicit", "Face model")
 
     env_value = os.environ.get(FACE_MODEL_ENV, "").strip()
     if env_value:
@@ -207,6 +238,18 @@ def resolve_face_model(
             notes.append(note)
         if p is not None:
             return found(p, "env", f"Face model from {FACE_MODEL_ENV}")
+        problems.append(note)
+
+    shipped = shipped_face_model_path()
+    p, note = _checked_copy(shipped, expected_sha256, "Shipped")
+    if p is not None:
+        return found(p, "shipped", "Face model (shipped)")
+    if note:
+        problems.append(note)
+        notes.append(note)
+    else:
+        log.warning("No shipped face model at %s", shipped)
+        notes.append(f"no shipped face model at {shipped}")
 
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     p = _cached_model(cache, expected_sha256)
@@ -214,8 +257,8 @@ def resolve_face_model(
         return found(p, "cache", "Face model from cache")
 
     if not allow_download:
-        notes.append("download disabled")
-        return _none(notes, f"no face model in {cache}")
+        notes.append(f"no face model in {cache}; download disabled")
+        return _none(problems, notes)
 
     try:
         p = download_face_model(
@@ -223,10 +266,33 @@ def resolve_face_model(
     except FaceModelDownloadError as exc:
         log.warning("Face model download failed: %s", exc)
         notes.append(str(exc))
-        return _none(notes, f"no face model in {cache}")
+        return _none(problems + ["Face model download failed"], notes)
     return found(p, "download", "Face model downloaded to")
 
 
-def _none(notes: list[str], head: str) -> FaceModelResolution:
-    message = "Face model unavailable: " + "; ".join([head, *notes])
-    return FaceModelResolution(None, "none", message)
+def explicit_face_model_problem(path: str | os.PathLike[str]) -> str:
+    """Why an explicit ``--face-model PATH`` cannot be used ("" when it looks usable).
+
+    Cheap enough to run before a window opens: the file must exist, be readable and be a
+    Face Landmarker bundle (a zip holding the landmark detector); MediaPipe itself may still
+    refuse it later, which the tracker factory reports the same way."""
+    resolution = resolve_face_model(path, allow_download=False)
+    if resolution.explicit_unmet or resolution.path is None:
+        return resolution.message
+    try:
+        with zipfile.ZipFile(resolution.path) as bundle:
+            names = set(bundle.namelist())
+    except (OSError, zipfile.BadZipFile):
+        names = set()
+    if "face_landmarks_detector.tflite" not in names:
+        return (f"Face model unreadable: {resolution.path} (not a Face Landmarker .task bundle); "
+                "pass --face-model FILE with a usable file")
+    return ""
+
+
+def _none(problems: list[str], notes: list[str]) -> FaceModelResolution:
+    """Nothing usable: a short line (the first problem and how to fix it) and the full notes."""
+    head = problems[0] if problems else "No face model found"
+    message = f"{head}; {FIX_HINT}"
+    detail = "Face model unavailable: " + "; ".join(notes)
+    return FaceModelResolution(None, "none", message, detail=detail)

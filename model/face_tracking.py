@@ -30,7 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from model.face_model import resolve_face_model
+from model.face_model import FIX_HINT, resolve_face_model
 
 # MediaPipe's C++ core logs start-up chatter to stderr through glog/TFLite; keep it quiet unless
 # the user asks otherwise (set before mediapipe is imported, which happens lazily below).
@@ -436,11 +436,21 @@ class OpenCvFaceTracker(FaceTracker):
         return [Detection(Box(x * inv, y * inv, w * inv, h * inv)) for (x, y, w, h) in rects]
 
 
+class FaceTrackerRequestError(RuntimeError):
+    """An explicit request (``--face-model PATH``, ``--tracker mediapipe``) cannot be met.
+
+    Its text is one short line for the user; callers exit with status 2 (command line) or
+    refuse to start (app) instead of running another tracker than the one asked for."""
+
+
+TRACKER_CHOICES = ("auto", "mediapipe", "opencv")
+
+
 def create_face_tracker(
     model_path: str | os.PathLike[str] | None = None,
     *,
     allow_download: bool = True,
-    prefer: str = "mediapipe",
+    prefer: str = "auto",
     num_faces: int = 3,
     detect_every: int = 2,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -448,29 +458,46 @@ def create_face_tracker(
     """The best available tracker and a one-line message for the user.
 
     ``prefer="opencv"`` forces the Haar fallback. Otherwise the MediaPipe model is resolved
-    (explicit path, ``FCUS_FACE_MODEL``, user cache, download); when that or MediaPipe itself
-    fails, the OpenCV tracker is returned and a WARNING says why.
+    (explicit path, ``FCUS_FACE_MODEL``, the shipped bundle, user cache, download); with
+    ``prefer="auto"`` a failure there or in MediaPipe itself returns the OpenCV tracker and a
+    WARNING says why. An explicit ``model_path`` that cannot be used, or ``prefer="mediapipe"``
+    when MediaPipe cannot run, raises :class:`FaceTrackerRequestError` instead.
     """
-    if prefer not in ("mediapipe", "opencv"):
-        raise ValueError(f"prefer must be 'mediapipe' or 'opencv', got {prefer!r}")
+    if prefer not in TRACKER_CHOICES:
+        raise ValueError(f"prefer must be one of {', '.join(TRACKER_CHOICES)}, got {prefer!r}")
     if prefer == "opencv":
         message = "Face tracking: OpenCV Haar cascade (as requested); no landmarks."
         log.info(message)
         return OpenCvFaceTracker(detect_every=detect_every), message
 
     resolution = resolve_face_model(model_path, allow_download=allow_download, cache_dir=cache_dir)
+    if resolution.detail and resolution.detail != resolution.message:
+        log.info("%s", resolution.detail)
     reason = resolution.message
+    if resolution.explicit_unmet:
+        raise FaceTrackerRequestError(reason)
     if resolution.path is not None:
         try:
             tracker = MediaPipeFaceTracker(
                 resolution.path, num_faces=num_faces, detect_every=detect_every)
-        except Exception as exc:  # bad model file, broken mediapipe install, ...
-            reason = f"MediaPipe face tracker failed to start ({exc})"
+        except ImportError as exc:  # mediapipe missing or broken
+            log.warning("MediaPipe cannot be imported: %s", exc)
+            reason = "MediaPipe is missing or broken; reinstall fcus-rppg"
+            if resolution.source == "explicit":
+                raise FaceTrackerRequestError(reason) from exc
+        except Exception as exc:  # not a Face Landmarker bundle, truncated, ...
+            log.warning("MediaPipe face tracker failed to start on %s: %s", resolution.path, exc)
+            if resolution.source == "explicit":
+                raise FaceTrackerRequestError(
+                    f"Face model unreadable: {resolution.path}; "
+                    "pass --face-model FILE with a Face Landmarker .task bundle") from exc
+            reason = f"Face model unreadable: {resolution.path}; {FIX_HINT}"
         else:
             message = f"Face tracking: MediaPipe Face Landmarker ({resolution.message})."
             log.info(message)
             return tracker, message
-    message = (f"Face tracking: using the OpenCV fallback (box only, coarser skin region) "
-               f"because {reason}")
+    if prefer == "mediapipe":
+        raise FaceTrackerRequestError(f"MediaPipe face tracker unavailable: {reason}")
+    message = f"Face tracking: OpenCV fallback (coarser skin region). {reason}"
     log.warning(message)
     return OpenCvFaceTracker(detect_every=detect_every), message

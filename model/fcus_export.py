@@ -308,7 +308,8 @@ def export_main(argv: list[str] | None = None) -> int:
 
     from model.fcus_contract import DEFAULT_CONTRACT
 
-    p = argparse.ArgumentParser(prog="fcus-rppg export", description=export_main.__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="fcus-rppg export",
+                                description=" ".join(export_main.__doc__.replace("``", "").split()))
     p.add_argument("--weights", required=True, help="weights file written by fcus-rppg train (fcus_weights.pt)")
     p.add_argument("--out", required=True, help="ONNX file to write (e.g. assets/fcus_rppg.onnx)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest torch/ONNX difference accepted")

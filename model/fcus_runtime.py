@@ -75,6 +75,7 @@ class FcusRuntime:
     def __init__(self, path: str | os.PathLike, providers="auto", *, intra_op_threads: int | None = None) -> None:
         import onnxruntime as ort
 
+        ort.disable_telemetry_events()  # no usage events (model.privacy sets the import-time opt-out)
         self.path = Path(path).expanduser()
         if not self.path.is_file():
             raise FileNotFoundError(f"no FCUS model at {self.path}")
@@ -127,17 +128,8 @@ class FcusRuntime:
             contract = FcusContract.from_metadata(meta)
         except (ValueError, TypeError) as e:
             raise ModelContractError(f"{where}: {e}") from None
-        problems = []
-        if contract.channels != "RGB":
-            problems.append(f"channels {contract.channels!r} (expected 'RGB')")
-        if not (isinstance(contract.crop_size, int) and contract.crop_size > 0):
-            problems.append(f"crop_size {contract.crop_size!r} is not a positive integer")
-        if not (isinstance(contract.min_frames, int) and contract.min_frames > 0):
-            problems.append(f"min_frames {contract.min_frames!r} is not a positive integer")
-        if not (isinstance(contract.fs_hz, (int, float)) and contract.fs_hz > 0):
-            problems.append(f"fs_hz {contract.fs_hz!r} is not positive")
-        if problems:
-            raise ModelContractError(f"{where} has an invalid contract: {'; '.join(problems)}")
+        # from_metadata range-checks every field (model.fcus_contract.CONTRACT_RANGES); its
+        # ContractValueError names the field, the value and the accepted range.
 
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or inputs[0].name != INPUT_NAME:

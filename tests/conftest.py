@@ -1,4 +1,5 @@
-"""Shared fixtures: paths to ../shared (real data, face model), skipped cleanly when absent."""
+"""Shared fixtures: the face model (the bundle shipped in assets/), paths to ../shared (real
+data), skipped cleanly when absent."""
 
 from __future__ import annotations
 
@@ -12,18 +13,17 @@ SHARED = REPO.parent / "shared"
 
 
 def shared_face_model() -> Path | None:
-    env = os.environ.get("FCUS_FACE_MODEL")
-    for p in ([Path(env)] if env else []) + [SHARED / "models" / "face_landmarker.task"]:
-        if p.is_file():
-            return p
-    return None
+    from tests.face_frames import shared_face_model_path
+
+    return shared_face_model_path()
 
 
 @pytest.fixture(scope="session")
 def face_model_path() -> Path:
     p = shared_face_model()
     if p is None:
-        pytest.skip("MediaPipe face model not found (../shared/models/face_landmarker.task or FCUS_FACE_MODEL)")
+        pytest.skip("MediaPipe face model not found (assets/face_landmarker.task, FCUS_FACE_MODEL or "
+                    "../shared/models/face_landmarker.task)")
     return p
 
 
@@ -39,8 +39,14 @@ def ubfc_root() -> Path:
 
 @pytest.fixture
 def env(tmp_path, monkeypatch, face_model_path):
-    """For app tests: an isolated settings folder, the shared face model, no camera probing."""
+    """For app tests: an isolated settings folder, the face model as users get it (the shipped
+    bundle; $FCUS_FACE_MODEL only when the bundle is absent), no camera probing."""
+    from model.face_model import shipped_face_model_path
+
     monkeypatch.setenv("FCUS_RPPG_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("FCUS_FACE_MODEL", str(face_model_path))
+    if face_model_path == shipped_face_model_path():
+        monkeypatch.delenv("FCUS_FACE_MODEL", raising=False)
+    else:
+        monkeypatch.setenv("FCUS_FACE_MODEL", str(face_model_path))
     monkeypatch.setattr("app.window._CameraLister.start", lambda self, skip=frozenset(): None)
     return tmp_path

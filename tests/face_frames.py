@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from skimage import data
 
-from model.face_model import FACE_MODEL_ENV
+from model.face_model import FACE_MODEL_ENV, shipped_face_model_path
 from model.types import Frame
 
 CANVAS_HW = (480, 640)
@@ -28,9 +28,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def shared_face_model_path() -> Path | None:
-    """The real face model: $FCUS_FACE_MODEL or ../shared/models next to the repository."""
+    """The real face model: the bundle shipped in assets/ (what users get), else
+    $FCUS_FACE_MODEL or ../shared/models next to the repository."""
+    candidates = [shipped_face_model_path()]
     env = os.environ.get(FACE_MODEL_ENV, "").strip()
-    candidates = [Path(env)] if env else []
+    if env:
+        candidates.append(Path(env))
     candidates.append(REPO_ROOT.parent / "shared" / "models" / "face_landmarker.task")
     for candidate in candidates:
         if candidate.is_file():

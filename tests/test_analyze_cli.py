@@ -266,3 +266,41 @@ def test_a_bad_out_is_refused_before_decoding(synth_clip, tmp_path, monkeypatch,
     assert rc == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert err.startswith("fcus-rppg analyze: --out: ") and str(out.parent) in err, err
+
+
+def _wall_clip(path: Path, n_frames: int = 10) -> Path:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 120))
+    for _ in range(n_frames):
+        w.write(np.full((120, 160, 3), 120, np.uint8))
+    w.release()
+    return path
+
+
+def test_a_missing_explicit_face_model_exits_2(tmp_path, capsys):
+    clip = _wall_clip(tmp_path / "wall.avi")
+    rc = analyze_main([str(clip), "--method", "pos", "--out", str(tmp_path / "o"), "--quiet",
+                       "--face-model", str(tmp_path / "missing.task")])
+    assert rc == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"Face model not found: {tmp_path / 'missing.task'}" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # nothing measured with another tracker
+
+
+def test_tracker_mediapipe_that_cannot_run_exits_2(tmp_path, monkeypatch, capsys):
+    from model import face_model as fm
+
+    damaged = tmp_path / "assets" / "face_landmarker.task"
+    damaged.parent.mkdir()
+    damaged.write_bytes(b"truncated")
+    monkeypatch.setattr(fm, "shipped_face_model_path", lambda: damaged)
+    monkeypatch.delenv("FCUS_FACE_MODEL", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    clip = _wall_clip(tmp_path / "wall.avi")
+    args = [str(clip), "--method", "pos", "--quiet", "--no-download"]
+    assert analyze_main([*args, "--out", str(tmp_path / "o"), "--tracker", "mediapipe"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "MediaPipe face tracker unavailable: Face model damaged" in err and str(damaged) in err
+    # without the explicit request the OpenCV fallback runs and says so
+    assert analyze_main([*args, "--out", str(tmp_path / "o2")]) == EXIT_NO_FACE
+    summary = json.loads((tmp_path / "o2" / "summary.json").read_text())
+    assert summary["tracker"] == "opencv" and "reinstall fcus-rppg" in summary["tracker_message"]

@@ -1,6 +1,6 @@
 """GUI tests: pytest-qt drives the real window offscreen (the worker and capture threads run for
-real). The demo and test clips are generated here; the MediaPipe face model comes from
-../shared/models or $FCUS_FACE_MODEL (tests that need it skip cleanly without it)."""
+real). The demo and test clips are generated here; the MediaPipe face model is the bundle shipped
+in assets/ (else $FCUS_FACE_MODEL or ../shared/models; tests that need it skip without one)."""
 
 from __future__ import annotations
 
@@ -366,3 +366,20 @@ def test_a_failed_event_write_stops_the_recording_and_measuring_goes_on(run_app,
     qtbot.waitUntil(lambda: win.recording_path is None, timeout=3000)
     assert any(lv == "error" and "No space" in t for lv, t in win.messages[n:])
     assert win.worker._thread.is_alive() and not win.act_record.isChecked()
+
+
+@pytest.mark.parametrize("kind", ["missing", "junk"])
+def test_an_unusable_face_model_exits_2_before_a_window(tmp_path, monkeypatch, capsys, kind):
+    from app import main as app_main_module
+
+    def no_window(argv=None):
+        raise AssertionError("the window must not open")
+
+    monkeypatch.setattr(app_main_module, "launch", no_window)
+    path = tmp_path / f"{kind}.task"
+    if kind == "junk":
+        path.write_bytes(b"not a task bundle")
+    assert app_main_module.app_main(["--face-model", str(path), "--source", "demo"]) == 2
+    err = capsys.readouterr().err
+    word = "not found" if kind == "missing" else "unreadable"
+    assert f"fcus-rppg: Face model {word}: {path}" in err and err.count("\n") == 1

@@ -29,8 +29,8 @@ from tests.face_frames import (
 MODEL_PATH = shared_face_model_path()
 needs_model = pytest.mark.skipif(
     MODEL_PATH is None,
-    reason=f"face model absent: set {FACE_MODEL_ENV} or put face_landmarker.task in "
-           "../shared/models",
+    reason=f"face model absent: no assets/face_landmarker.task, {FACE_MODEL_ENV} or "
+           "../shared/models copy",
 )
 
 
@@ -225,27 +225,57 @@ def test_opencv_tracker_finds_the_face(rng):
     assert not lost.ok and lost.box is None
 
 
-def test_factory_falls_back_with_a_warning(tmp_path, monkeypatch, caplog):
+def test_factory_refuses_a_missing_explicit_model(tmp_path, monkeypatch):
     monkeypatch.delenv(FACE_MODEL_ENV, raising=False)
+    with pytest.raises(ft.FaceTrackerRequestError, match="Face model not found: .*bogus.task"):
+        create_face_tracker(tmp_path / "bogus.task", allow_download=False, cache_dir=tmp_path / "cache")
+
+
+def test_factory_refuses_a_corrupt_explicit_model(tmp_path, monkeypatch):
+    monkeypatch.delenv(FACE_MODEL_ENV, raising=False)
+    bad = tmp_path / "face_landmarker.task"
+    bad.write_bytes(b"this is not a task bundle")
+    with pytest.raises(ft.FaceTrackerRequestError, match="Face model unreadable: .*face_landmarker.task"):
+        create_face_tracker(bad, allow_download=False)
+
+
+def _damaged_shipped_bundle(tmp_path, monkeypatch):
+    from model import face_model as fm
+
+    damaged = tmp_path / "assets" / "face_landmarker.task"
+    damaged.parent.mkdir()
+    damaged.write_bytes(b"truncated")
+    monkeypatch.delenv(FACE_MODEL_ENV, raising=False)
+    monkeypatch.setattr(fm, "shipped_face_model_path", lambda: damaged)
+    return damaged
+
+
+def test_factory_falls_back_with_one_readable_line(tmp_path, monkeypatch, caplog):
+    damaged = _damaged_shipped_bundle(tmp_path, monkeypatch)
     with caplog.at_level(logging.WARNING, logger=ft.__name__):
-        tracker, message = create_face_tracker(
-            tmp_path / "bogus.task", allow_download=False, cache_dir=tmp_path / "cache")
+        tracker, message = create_face_tracker(allow_download=False, cache_dir=tmp_path / "cache")
     with tracker:
         assert isinstance(tracker, OpenCvFaceTracker) and tracker.name == "opencv"
-    assert "OpenCV fallback" in message and "bogus.task" in message
+    assert message == ("Face tracking: OpenCV fallback (coarser skin region). Face model damaged "
+                       f"(SHA-256 differs): {damaged}; reinstall fcus-rppg or pass --face-model FILE")
     assert any(r.levelno == logging.WARNING and "OpenCV fallback" in r.getMessage()
                for r in caplog.records)
 
 
-def test_factory_falls_back_when_the_model_file_is_corrupt(tmp_path, monkeypatch, caplog):
-    monkeypatch.delenv(FACE_MODEL_ENV, raising=False)
+def test_factory_falls_back_when_the_env_model_file_is_corrupt(tmp_path, monkeypatch):
     bad = tmp_path / "face_landmarker.task"
     bad.write_bytes(b"this is not a task bundle")
-    with caplog.at_level(logging.WARNING, logger=ft.__name__):
-        tracker, message = create_face_tracker(bad, allow_download=False)
+    monkeypatch.setenv(FACE_MODEL_ENV, str(bad))
+    tracker, message = create_face_tracker(allow_download=False)
     with tracker:
         assert tracker.name == "opencv"
-    assert "failed to start" in message
+    assert message.endswith(f"Face model unreadable: {bad}; reinstall fcus-rppg or pass --face-model FILE")
+
+
+def test_factory_prefer_mediapipe_refuses_the_fallback(tmp_path, monkeypatch):
+    _damaged_shipped_bundle(tmp_path, monkeypatch)
+    with pytest.raises(ft.FaceTrackerRequestError, match="MediaPipe face tracker unavailable"):
+        create_face_tracker(prefer="mediapipe", allow_download=False, cache_dir=tmp_path / "cache")
 
 
 @needs_model

@@ -17,7 +17,7 @@ from tests.face_frames import CANVAS_HW, face_image, frame, shared_face_model_pa
 MODEL_PATH = shared_face_model_path()
 needs_model = pytest.mark.skipif(
     MODEL_PATH is None,
-    reason="face model absent: set FCUS_FACE_MODEL or put face_landmarker.task in ../shared/models",
+    reason="face model absent: no assets/face_landmarker.task, FCUS_FACE_MODEL or ../shared/models copy",
 )
 SKIN_BGR = (90, 130, 200)  # a light skin tone (passes the YCrCb gate)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from training.synth import (
 )
 from training.synth_pulse import SYSTOLIC_PHASE, ppg_waveform, pulse_template
 
-FACE_MODEL = Path(__file__).resolve().parents[2] / "shared" / "models" / "face_landmarker.task"
 SMALL = SynthConfig(duration_s=4.0, width=320, height=240, seed=7)
 
 
@@ -236,10 +234,8 @@ def test_cli_writes_suite(tmp_path: Path) -> None:
     assert synth_main(["--out", str(tmp_path / "bad"), "--duration-s", "-1", "--quiet"]) == 1
 
 
-def test_mediapipe_detects_the_rendered_face() -> None:
-    model = Path(os.environ.get("FCUS_FACE_MODEL", FACE_MODEL))
-    if not model.is_file():
-        pytest.skip(f"face model not found at {model} (set FCUS_FACE_MODEL)")
+def test_mediapipe_detects_the_rendered_face(face_model_path) -> None:
+    model = face_model_path
     mp = pytest.importorskip("mediapipe")
     from mediapipe.tasks.python import BaseOptions, vision
 

@@ -87,7 +87,7 @@ def _cuda() -> bool:
 
 
 def evaluate_main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="fcus-rppg evaluate", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="fcus-rppg evaluate", description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
     p.add_argument("--folds", type=int, default=4, help="leave-subjects-out folds")
     p.add_argument("--epochs", type=float, default=1.0, help="epochs for the accuracy run")
@@ -96,15 +96,17 @@ def evaluate_main(argv: list[str] | None = None) -> int:
                    help=f"evaluate every variant at {CONVERGENCE_EPOCHS} epochs (trains up to the last)")
     p.add_argument("--eval-epochs", default=None, help="comma-separated epochs to evaluate at")
     p.add_argument("--cache", type=Path, default=None, help="crop cache folder")
-    p.add_argument("--face-model", default=None)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--face-model", default=None,
+                   help="MediaPipe face_landmarker.task for the crop cache (default: ../shared/models, else as "
+                        "the app finds it)")
+    p.add_argument("--device", default="auto", help="torch device for training: auto (CUDA when usable), cpu or cuda")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default %(default)s; see --seeds)")
     p.add_argument("--seeds", default=None,
                    help="comma-separated seeds (e.g. 0,1,2; replaces --seed): every variant is trained once "
                         "per seed and its rows pool the seeds' held-out windows (their MAE is the mean over "
                         "seeds when every seed scores every window)")
     p.add_argument("--out", type=Path, required=True, help="folder for tables (JSON) and plots (PNG)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
 

@@ -1,0 +1,78 @@
+"""Every option of every subcommand has a help text, descriptions show no raw RST markup, and the
+README's app usage line names every app option."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+from app.cli import APP, SUBCOMMANDS
+
+REPO = Path(__file__).resolve().parents[1]
+COMMANDS = {"app": APP, **SUBCOMMANDS}
+# training/fcus_train.py is being reworked in another branch; its parser is left to that work.
+TRAIN_PENDING = "training/fcus_train.py: --batch-size, --lr, --seed, --checkpoint-every, -v lack help"
+
+
+class _Built(Exception):
+    pass
+
+
+def built_parser(command: str, monkeypatch) -> argparse.ArgumentParser:
+    """The parser a subcommand builds, caught as it starts parsing (nothing runs)."""
+    module, func = COMMANDS[command]
+    try:
+        entry = getattr(importlib.import_module(module), func)
+    except ImportError as exc:  # e.g. torch absent for the training commands
+        pytest.skip(f"{module} not importable here: {exc}")
+    seen: list[argparse.ArgumentParser] = []
+
+    def catch(self, *args, **kwargs):
+        seen.append(self)
+        raise _Built
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", catch)
+    with pytest.raises(_Built):
+        entry([])
+    return seen[0]
+
+
+def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+
+
+@pytest.mark.parametrize("command", [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=TRAIN_PENDING)) if c == "train" else c
+    for c in COMMANDS])
+def test_every_option_has_help(command, monkeypatch):
+    parser = built_parser(command, monkeypatch)
+    missing = [a.option_strings or [a.dest] for a in _options(parser) if not (a.help or "").strip()]
+    assert missing == []
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_descriptions_show_no_rst_markup(command, monkeypatch):
+    parser = built_parser(command, monkeypatch)
+    assert parser.description and "``" not in parser.format_help()
+
+
+def test_readme_app_usage_names_every_app_option(monkeypatch):
+    parser = built_parser("app", monkeypatch)
+    readme = REPO.joinpath("README.md").read_text()
+    usage = re.search(r"`(fcus-rppg \[--source[^`]*)`", readme)
+    assert usage, "the README's app usage line"
+    text = usage.group(1)
+    for action in _options(parser):
+        assert any(opt in text for opt in action.option_strings), action.option_strings
+
+
+def test_app_module_usage_names_every_app_option(monkeypatch):
+    from app import main as app_main
+
+    parser = built_parser("app", monkeypatch)
+    for action in _options(parser):
+        assert any(opt in app_main.__doc__ for opt in action.option_strings), action.option_strings
