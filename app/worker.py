@@ -462,6 +462,12 @@ class Worker(QObject):
     def _on_capture_event(self, gen: int, kind: str, msg: str) -> None:
         if gen != self._gen:
             return
+        if kind in ("error", "eof"):
+            # the frames captured before the end come first: else they would be shown after the
+            # "no signal", which they would hide again
+            while (item := self.frames.get(timeout=0)) is not None:
+                if item[0] == self._gen:
+                    self._process(item[1])
         self._rec_event(f"source_{kind}", msg)
         text = msg[0].upper() + msg[1:] if msg else msg
         if kind in ("error", "eof"):
