@@ -162,6 +162,20 @@ class _CameraLister(QObject):
         self.found.emit(sorted(set(cams) | set(skip)))
 
 
+def _banner_frame(object_name: str) -> tuple[QFrame, QHBoxLayout, QLabel]:
+    """A message strip: the frame (styled by ``object_name``), its row layout and its
+    selectable, wrapping label."""
+    frame = QFrame()
+    frame.setObjectName(object_name)
+    row = QHBoxLayout(frame)
+    row.setContentsMargins(10, 4, 4, 4)
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    row.addWidget(label, 1)
+    return frame, row, label
+
+
 class MainWindow(QMainWindow):
     def __init__(self, worker: Worker, settings: Settings, *, model_path: str | None = None,
                  list_cameras: bool = True, loop: bool | None = None) -> None:
@@ -205,14 +219,7 @@ class MainWindow(QMainWindow):
         root.setContentsMargins(10, 8, 10, 6)
         root.setSpacing(8)
 
-        self.banner = QFrame()
-        self.banner.setObjectName("banner")
-        bl0 = QHBoxLayout(self.banner)
-        bl0.setContentsMargins(10, 4, 4, 4)
-        self.banner_label = QLabel()
-        self.banner_label.setWordWrap(True)
-        self.banner_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        bl0.addWidget(self.banner_label, 1)
+        self.banner, bl0, self.banner_label = _banner_frame("banner")
         close = QToolButton()
         close.setText("\u2715")
         close.setToolTip("Dismiss")
@@ -317,14 +324,7 @@ class MainWindow(QMainWindow):
     def _build_source_banner(self) -> None:
         """The banner that says why the window does not show the source asked for (it did not
         open, it was lost, it ended), with the ways out: another file, the demo, try again."""
-        self.source_banner = QFrame()
-        self.source_banner.setObjectName("sourceBanner")
-        lay = QHBoxLayout(self.source_banner)
-        lay.setContentsMargins(10, 4, 4, 4)
-        self.source_banner_label = QLabel()
-        self.source_banner_label.setWordWrap(True)
-        self.source_banner_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        lay.addWidget(self.source_banner_label, 1)
+        self.source_banner, lay, self.source_banner_label = _banner_frame("sourceBanner")
         self.btn_open_file = QPushButton("Open video file...")
         self.btn_open_file.clicked.connect(self.open_file_dialog)
         self.btn_demo = QPushButton("Use the demo")
