@@ -176,6 +176,16 @@ def _banner_frame(object_name: str) -> tuple[QFrame, QHBoxLayout, QLabel]:
     return frame, row, label
 
 
+def _dismiss_button(on_click) -> QToolButton:
+    """The banner's close cross."""
+    close = QToolButton()
+    close.setText("\u2715")
+    close.setToolTip("Dismiss")
+    close.setAutoRaise(True)
+    close.clicked.connect(on_click)
+    return close
+
+
 class MainWindow(QMainWindow):
     def __init__(self, worker: Worker, settings: Settings, *, model_path: str | None = None,
                  list_cameras: bool = True, loop: bool | None = None) -> None:
@@ -220,12 +230,7 @@ class MainWindow(QMainWindow):
         root.setSpacing(8)
 
         self.banner, bl0, self.banner_label = _banner_frame("banner")
-        close = QToolButton()
-        close.setText("\u2715")
-        close.setToolTip("Dismiss")
-        close.setAutoRaise(True)
-        close.clicked.connect(self._clear_banner)
-        bl0.addWidget(close)
+        bl0.addWidget(_dismiss_button(self._clear_banner))
         self.banner.hide()
         root.addWidget(self.banner)
         self._build_source_banner()
@@ -333,12 +338,7 @@ class MainWindow(QMainWindow):
         self.btn_retry.clicked.connect(self.retry_source)
         for b in (self.btn_open_file, self.btn_demo, self.btn_retry):
             lay.addWidget(b)
-        close = QToolButton()
-        close.setText("\u2715")
-        close.setToolTip("Dismiss")
-        close.setAutoRaise(True)
-        close.clicked.connect(self._hide_source_banner)
-        lay.addWidget(close)
+        lay.addWidget(_dismiss_button(self._hide_source_banner))
         self.source_banner.hide()
         self._retry_spec: SourceSpec | None = None
         self._source_banner_kind: str | None = None  # "failed" | "lost" while shown
