@@ -279,6 +279,7 @@ def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch
     from training import crop_cache, datasets
 
     monkeypatch.setattr(datasets, "read_dataset", lambda root: [SimpleNamespace(name=f"rec{i}") for i in range(4)])
+    monkeypatch.setattr(crop_cache, "open_cache", lambda *a, **k: None)  # no user cache folder
     monkeypatch.setattr(crop_cache, "build_missing", lambda recs, *a, **k: [])
     monkeypatch.setattr(crop_cache, "load_cached", lambda recs, *a, **k: list(recordings))
     small = fcus_net.FcusNetConfig

@@ -413,14 +413,17 @@ def load_entry(entry: Path, recording: Recording | None = None) -> CachedRecordi
 
 
 @dataclass(frozen=True)
-class _CacheSetup:
+class CacheSetup:
+    """A cache folder and the face model its crops are cut with (resolved once)."""
+
     cache: Path
     model_path: Path | None
     tag: str
 
 
-def _setup(cache_dir: str | os.PathLike | None, face_model: str | os.PathLike | None,
-           allow_download: bool) -> _CacheSetup:
+def open_cache(cache_dir: str | os.PathLike | None = None, face_model: str | os.PathLike | None = None,
+               allow_download: bool = False) -> CacheSetup:
+    """The cache folder (created; stale temporary entries removed) and its face model."""
     from model.face_model import resolve_face_model
 
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -429,10 +432,10 @@ def _setup(cache_dir: str | os.PathLike | None, face_model: str | os.PathLike | 
     resolution = resolve_face_model(face_model, allow_download=allow_download)
     if resolution.path is None:
         log.warning("no face model (%s): the crops come from the OpenCV tracker", resolution.message)
-    return _CacheSetup(cache, resolution.path, _face_model_tag(resolution.path))
+    return CacheSetup(cache, resolution.path, _face_model_tag(resolution.path))
 
 
-def _entry_of(setup: _CacheSetup, rec: Recording, contract: FcusContract) -> Path:
+def _entry_of(setup: CacheSetup, rec: Recording, contract: FcusContract) -> Path:
     return entry_dir(setup.cache, rec, contract, setup.tag)
 
 
@@ -452,7 +455,7 @@ def build_cache(
     recording raises (``build_missing`` skips it instead)."""
     from tqdm import tqdm
 
-    setup = _setup(cache_dir, face_model, allow_download)
+    setup = open_cache(cache_dir, face_model, allow_download)
     out = []
     recs = list(recordings)
     for rec in tqdm(recs, desc="crop cache", unit="rec", file=sys.stderr,
@@ -471,9 +474,8 @@ UNREADABLE = (RuntimeError, OSError, ValueError)
 
 def build_missing(
     recordings: Sequence[Recording],
-    cache_dir: str | os.PathLike | None = None,
+    setup: CacheSetup,
     contract: FcusContract = DEFAULT_CONTRACT,
-    face_model: str | os.PathLike | None = None,
     *,
     part: tuple[int, int] = (0, 1),
     progress: bool = True,
@@ -484,7 +486,6 @@ def build_missing(
     reader never sees half of one."""
     from tqdm import tqdm
 
-    setup = _setup(cache_dir, face_model, False)
     i, n = part
     mine = [r for k, r in enumerate(recordings) if k % n == i]
     failed = []
@@ -501,12 +502,10 @@ def build_missing(
 
 def load_cached(
     recordings: Sequence[Recording],
-    cache_dir: str | os.PathLike | None = None,
+    setup: CacheSetup,
     contract: FcusContract = DEFAULT_CONTRACT,
-    face_model: str | os.PathLike | None = None,
 ) -> list[CachedRecording]:
     """The complete cache entries of ``recordings`` (those without one are left out)."""
-    setup = _setup(cache_dir, face_model, False)
     out = []
     for rec in recordings:
         try:

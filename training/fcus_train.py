@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from model.results_io import write_files_atomic
 from training.distributed import DEFAULT_TIMEOUT_S, SINGLE, DistEnv, all_gather_objects, barrier
 from training.sharding import shard_rows
 from training.train_config import TrainConfig, TrainResult
@@ -177,13 +178,13 @@ def _cached_recordings(recordings: list, args: argparse.Namespace, contract, env
     machine (complete entries only); ``(cached, skipped)`` with ``(name, reason)`` per skip."""
     from training import crop_cache
 
-    mine = crop_cache.build_missing(recordings, args.cache, contract, face_model=args.face_model,
-                                    part=(env.local_rank, env.local_world_size), progress=env.is_main)
+    setup = crop_cache.open_cache(args.cache, args.face_model)
+    mine = crop_cache.build_missing(recordings, setup, contract, part=(env.local_rank, env.local_world_size),
+                                    progress=env.is_main)
     barrier(env)
     skipped = sorted({s for part in all_gather_objects(mine, env) for s in part})
     bad = {name for name, _ in skipped}  # unreadable on some machine: left out everywhere
-    cached = crop_cache.load_cached([r for r in recordings if r.name not in bad], args.cache, contract,
-                                    face_model=args.face_model)
+    cached = crop_cache.load_cached([r for r in recordings if r.name not in bad], setup, contract)
     if env.is_main:
         for name, why in skipped:
             print(f"fcus-rppg train: skipping {name}: {why}", file=sys.stderr)
@@ -303,14 +304,12 @@ def _result_summary(result: TrainResult) -> dict:
 
 def _write_outputs(out: Path, model: nn.Module, summary: dict) -> None:
     weights = out / WEIGHTS_FILE
-    summary["weights"] = str(weights)
-    tmp = out / "training_summary.json.tmp"
-    tmp.write_text(json.dumps(jsonable(summary), indent=2))
-    os.replace(tmp, out / "training_summary.json")
+    summary = jsonable({**summary, "weights": str(weights)})
+    write_files_atomic(out, {"training_summary.json": lambda fh: fh.write(json.dumps(summary, indent=2))})
     model.cpu()
     fx = fcus_export_module()
     if fx is not None:
-        fx.save_checkpoint(weights, model, extra={"training_summary": jsonable(summary)})
+        fx.save_checkpoint(weights, model, extra={"training_summary": summary})
     else:
         atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights)
 
