@@ -104,16 +104,17 @@ def _user_path(
 ) -> tuple[Path | None, str]:
     """An explicit or environment path: trusted when it exists (a checksum mismatch only warns).
 
-    Returns the path (or None) and a short note for the user ("" when all is well)."""
+    Returns the path (or None) and a short note for the user ("" when all is well; the caller
+    says where the path came from)."""
     p = Path(path).expanduser()
     if not p.is_file():
         log.warning("Face model from %s not found: %s", label, p)
-        return None, f"Face model not found: {p} ({label})"
+        return None, f"Face model not found: {p}"
     try:
         digest = sha256_of_file(p)
     except OSError as exc:
         log.warning("Face model from %s unreadable (%s): %s", label, exc, p)
-        return None, f"Face model unreadable: {p} ({label})"
+        return None, f"Face model unreadable: {p}"
     if digest != expected_sha256:
         log.warning(
             "Face model from %s (%s) has SHA-256 %s, expected %s; using it anyway",
@@ -225,7 +226,7 @@ def resolve_face_model(
         p, note = _user_path(explicit_path, "--face-model", expected_sha256)
         if p is None:
             # The user asked for this file: no silent substitute.
-            message = f"{note.removesuffix(' (--face-model)')}; pass --face-model FILE with a usable file"
+            message = f"{note}; pass --face-model FILE with a usable file"
             return FaceModelResolution(None, "none", message, detail=message, explicit_unmet=True)
         if note:
             notes.append(note)
@@ -234,6 +235,8 @@ def resolve_face_model(
     env_value = os.environ.get(FACE_MODEL_ENV, "").strip()
     if env_value:
         p, note = _user_path(env_value, FACE_MODEL_ENV, expected_sha256)
+        if p is None:
+            note = f"{note} ({FACE_MODEL_ENV})"
         if note:
             notes.append(note)
         if p is not None:

@@ -80,11 +80,11 @@ class ContractValueError(ValueError):
 
 def contract_problems(values: dict[str, object]) -> list[str]:
     """One message per bad field of ``values`` (field name -> value); [] when all are fine."""
-    problems = []
+    problems, bad = [], set()
     for name, rule in CONTRACT_RANGES.items():
         if name in values and not rule.accepts(values[name]):
             problems.append(f"{name} = {values[name]!r} is not accepted (accepted: {rule.describe()})")
-    bad = {name for name, rule in CONTRACT_RANGES.items() if name in values and not rule.accepts(values[name])}
+            bad.add(name)
     mn, win, fs = values.get("min_frames"), values.get("window_frames"), values.get("fs_hz")
     if "min_frames" in values and not {"min_frames", "window_frames"} & bad and "window_frames" in values \
             and mn > win:

@@ -3,13 +3,11 @@ data), skipped cleanly when absent."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 def shared_face_model() -> Path | None:
