@@ -200,9 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.recording import count_video_frames
 
         session = next(Path(rec_tmp.name).iterdir())
-        n_rows = sum(1 for _ in open(session / "frames.csv")) - 1
+        lines = (session / "frames.csv").read_text().splitlines()
+        n_rows = len(lines) - 1
         n_video = count_video_frames(session / "video.avi")
-        rec_s = float(open(session / "frames.csv").read().split()[-1].split(",")[1]) if n_rows else 0.0
+        rec_s = float(lines[-1].split(",")[1]) if n_rows else 0.0
         size = (session / "video.avi").stat().st_size
         rows.append(("recording", f"{args.record}: {n_video} video frames, {n_rows} frames.csv rows, "
                                   f"{n_rows / max(rec_s, 1e-9):.1f} frames/s recorded"))

@@ -205,13 +205,7 @@ def analyze_main(argv: list[str] | None = None) -> int:
         result = run_analysis(args.video, method, face_model=args.face_model,
                                    allow_download=not args.no_download, tracker_kind=args.tracker,
                                    model_path=args.model, config=cfg, progress=not args.quiet)
-    except SourceError as e:
-        print(f"fcus-rppg analyze: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except FaceTrackerRequestError as e:
-        print(f"fcus-rppg analyze: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (ValueError, OSError) as e:
+    except (SourceError, FaceTrackerRequestError, ValueError, OSError) as e:
         print(f"fcus-rppg analyze: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
