@@ -2,7 +2,9 @@
 
 * camera: frames at the camera's own pace (``read()`` blocks); when the camera stops delivering
   (unplugged) the thread reports it and tries to reopen it every couple of seconds;
-* file: frames paced at the container's timestamps, optionally looping (timestamps keep rising);
+* file: a video file, a recorded session folder or a folder of frame images
+  (:func:`model.frame_source.open_frame_source`), paced at the frames' real times (the container's
+  timestamps; a session's frames.csv), optionally looping (timestamps keep rising);
 * demo: the synthetic clip with a known pulse (``training.synth``, imported only here and only
   when the demo is chosen), looped with continuing timestamps, paced in real time.
 
@@ -24,8 +26,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.frame_source import open_frame_source, source_kind
 from model.types import Frame
-from model.video_source import CameraSource, SourceError, VideoFileSource
+from model.video_source import CameraSource, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ EventCallback = Callable[[str, str], None]  # (kind: "info" | "error" | "eof" | 
 # ---- what to open ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class SourceSpec:
-    kind: str  # "demo" | "camera" | "file"
+    kind: str  # "demo" | "camera" | "file" (a video file, a session folder or an image folder)
     camera_index: int = 0
     path: str = ""
     loop: bool = True
@@ -49,7 +52,8 @@ class SourceSpec:
 
     @classmethod
     def parse(cls, text: str, *, loop: bool = True) -> "SourceSpec":
-        """``demo``, ``camera`` / ``camera:N`` or a file path."""
+        """``demo``, ``camera`` / ``camera:N``, or the path of a video file, a recorded session
+        folder or a folder of frame images."""
         t = text.strip()
         low = t.lower()
         if low == "demo":
@@ -79,7 +83,8 @@ class SourceSpec:
         if self.kind == "camera":
             return f"Camera {self.camera_index}"
         if self.kind == "file":
-            return f"File {Path(self.path).name}" + (" (loop)" if self.loop else "")
+            what = {"session": "Session", "images": "Images"}.get(source_kind(self.path), "File")
+            return f"{what} {Path(self.path).name}" + (" (loop)" if self.loop else "")
         return f"Demo (synthetic face, pulse {DEMO_HR_BPM:.0f} bpm)"
 
 
@@ -105,10 +110,9 @@ class FileOpened(OpenedSource):
 
     def __init__(self, spec: SourceSpec):
         self.spec = spec
-        self.video = VideoFileSource(spec.path, loop=spec.loop)  # probes: SourceError if bad
-        info = self.video.info
-        self.size = (info.width, info.height)
-        self.nominal_fps_hz = info.fps_hz
+        self.video = open_frame_source(spec.path, loop=spec.loop)  # probes: SourceError if bad
+        self.size = self.video.size
+        self.nominal_fps_hz = self.video.fps_hz  # a session's: measured from its frame times
         self.label = spec.label
 
     def frames(self, stop, on_event):

@@ -8,7 +8,7 @@ import importlib
 import sys
 
 USAGE = """usage: fcus-rppg [app options]            open the desktop app
-       fcus-rppg analyze VIDEO --out DIR     measure the pulse in a video file
+       fcus-rppg analyze SOURCE --out DIR    measure the pulse in a video file or recorded session
        fcus-rppg synth --out DIR             write a synthetic pulse video with ground truth
        fcus-rppg benchmark                   accuracy and speed tables (methods side by side)
        fcus-rppg train --data DIR --out DIR  train FCUS-rPPG without labels (needs the train extra)

@@ -1,6 +1,6 @@
 """``fcus-rppg`` with no subcommand: the desktop app.
 
-    fcus-rppg [--source camera:N|FILE|demo] [--method fcus|pos|chrom|green] [--model PATH]
+    fcus-rppg [--source camera:N|FILE|SESSION_DIR|demo] [--method fcus|pos|chrom|green] [--model PATH]
               [--face-model PATH] [--no-download] [--record DIR] [--loop | --no-loop]
               [--quit-after SECONDS] [--screenshot PNG] [-v]
 
@@ -32,8 +32,9 @@ EXIT_BAD_INPUT = 2  # an explicit request (--face-model PATH) that cannot be met
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcus-rppg", description="Live pulse from a camera, a video file or the demo.")
-    p.add_argument("--source", default=None, help="camera:N, a video file, or demo (default: last used; "
-                                                   "else camera 0; else the demo)")
+    p.add_argument("--source", default=None,
+                   help="camera:N, a video file, a recorded session folder (replayed at its real frame "
+                        "times), or demo (default: last used; else camera 0; else the demo)")
     p.add_argument("--method", choices=PULSE_METHODS, default=None,
                    help="pulse method (default: last used; fcus needs its ONNX model)")
     p.add_argument("--model", default=None, help="FCUS ONNX model file (default: the shipped one)")

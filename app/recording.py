@@ -14,7 +14,8 @@ Layout of one session folder (``<parent>/<YYYYmmdd-HHMMSS>``, never an existing 
                  :data:`VIDEO_CODECS`: ``mjpg`` (default: JPEG quality 95, near-lossless, about
                  10 GB an hour at 640x480 30 fps) or ``mp4v`` (MPEG-4 part 2, about 0.3-0.5 GB an
                  hour). The container's fixed frame rate cannot hold real timestamps (OpenCV's MJPG
-                 writer even rounds it to a whole number: 12.5 -> 12), so it is nominal and
+                 writer even rounds it to a whole number: 12.5 -> 12), so it is nominal
+                 (:class:`model.session_source.SessionSource` replays a session on frames.csv) and
 * ``frames.csv`` ``frame,t_s,source_frame``  one row per video frame, written by the encoder
                  thread right after the frame went into the video: its index in ``video.avi``
                  and its time (same clock as ``bvp.csv``); written only with the video
@@ -206,8 +207,8 @@ class SessionRecorder:
                 **({"video_quality": VIDEO_JPEG_QUALITY} if self.codec.name == "mjpg" else {}),
                 "video_note": "real frame times are in frames.csv (the container's frame rate is "
                               "nominal)"} if self.video else {}),
-            "bvp_note": "BVP as shown live (causal); fcus-rppg analyze on a recorded video gives "
-                        "the refined offline stream",
+            "bvp_note": "BVP as shown live (causal); fcus-rppg analyze on the session folder gives "
+                        "the refined offline stream (on frames.csv's times)",
         }
         if final:
             meta.update(ended=datetime.now().isoformat(timespec="seconds"),
@@ -542,7 +543,7 @@ def session_summary(folder: Path, meta: dict) -> dict:
         "hr_reliable": bool(shown) and len(shown) >= RELIABLE_SHOWN_SHARE * len(hr_rows),
         "tracker": meta.get("face_tracker"),
         "estimator": est or None,
-        "bvp_note": "the live (causal) BVP; fcus-rppg analyze on the video gives the offline one",
+        "bvp_note": "the live (causal) BVP; fcus-rppg analyze on the session folder gives the offline one",
     }
 
 

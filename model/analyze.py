@@ -1,8 +1,10 @@
-"""``fcus-rppg analyze VIDEO``: the offline run of the streaming estimator over a video file.
+"""``fcus-rppg analyze SOURCE``: the offline run of the streaming estimator over a video file, a
+recorded session folder or a folder of frame images (:func:`model.frame_source.open_frame_source`).
 
-Writes ``DIR/bvp.csv`` (t_s,bvp: one row per frame, container times from 0), ``DIR/hr.csv``
-(t_s,hr_bpm,quality: one row per update, hr_bpm empty while the quality gate withholds) and
-``DIR/summary.json``.
+Writes ``DIR/bvp.csv`` (t_s,bvp: one row per frame, the source's real times from 0: container
+times for a video, frames.csv's for a session), ``DIR/hr.csv`` (t_s,hr_bpm,quality: one row per
+update, hr_bpm empty while the quality gate withholds) and ``DIR/summary.json`` (with the source's
+kind and where its times came from under ``source``; ``fps_hz`` is measured from those times).
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import numpy as np
 
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
+from model.frame_source import open_frame_source
 from model.pulse_methods import PULSE_METHODS, make_pulse_method, roi_extractor_for
 from model.results_io import OutDirError, check_out_dir, write_files_atomic
 from model.signal import estimate_hr
-from model.video_source import SourceError, VideoFileSource
+from model.video_source import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +69,14 @@ def whole_clip_hr(t_s: np.ndarray, bvp: np.ndarray, fs_hz: float, lo_bpm: float,
 def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str | None = None,
                  allow_download: bool = True, tracker_kind: str = "auto", model_path: str | None = None,
                  config: EstimatorConfig | None = None, progress: bool = True) -> AnalyzeResult:
-    """Run the estimator over a file. Raises SourceError for unreadable input and
-    FaceTrackerRequestError when ``face_model`` or ``tracker_kind="mediapipe"`` cannot be met."""
+    """Run the estimator over ``video`` (any path :func:`open_frame_source` opens). Raises
+    SourceError for unreadable input and FaceTrackerRequestError when ``face_model`` or
+    ``tracker_kind="mediapipe"`` cannot be met."""
     from tqdm import tqdm
 
     from model.face_tracking import create_face_tracker
 
-    source = VideoFileSource(video)
+    source = open_frame_source(video)
     method_kwargs = {"model_path": model_path} if method_name == "fcus" and model_path else {}
     method = make_pulse_method(method_name, **method_kwargs)
     tracker, tracker_msg = create_face_tracker(face_model, allow_download=allow_download, prefer=tracker_kind)
@@ -80,7 +84,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     est = StreamingEstimator(method, cfg, tracker=tracker, roi=roi_extractor_for(method))
     frame_t: list[float] = []
     t_start = time.perf_counter()
-    total = source.info.n_frames if source.info.n_frames > 0 else None
+    total = source.n_frames if source.n_frames > 0 else None
     try:
         with tqdm(total=total, unit="frame", desc=f"analyze {Path(video).name}", disable=not progress,
                   file=sys.stderr, leave=False) as bar:
@@ -102,6 +106,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     n_judged = sum(r.hr_raw_bpm is not None for r in est.readings)
     summary = {
         "video": str(video),
+        "source": source.describe(),
         "method": method_name,
         "hr_bpm": whole_clip_hr(tg, vg, cfg.fs_hz, cfg.lo_bpm, cfg.hi_bpm),
         "hr_bpm_median_of_readings": float(np.median(shown)) if shown else None,
@@ -177,8 +182,11 @@ def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:
 
 
 def analyze_main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="fcus-rppg analyze", description="Measure the pulse in a video file.")
-    p.add_argument("video", help="video file (mp4, avi, mkv, ...)")
+    p = argparse.ArgumentParser(prog="fcus-rppg analyze",
+                                description="Measure the pulse in a video file or a recorded session.")
+    p.add_argument("video", metavar="SOURCE",
+                   help="video file (mp4, avi, mkv, ...), a session folder the app recorded with its "
+                        "video (replayed on frames.csv's real frame times) or a folder of frame images")
     p.add_argument("--method", choices=PULSE_METHODS, default=None,
                    help="pulse method (default: fcus when its model is available, else pos)")
     p.add_argument("--out", required=True, type=Path, help="output folder")

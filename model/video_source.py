@@ -1,7 +1,9 @@
 """Frame sources: video files (container timestamps) and live cameras.
 
 Timestamps come from the source: the container's presentation time for files, the capture clock
-for cameras. A frame rate is never assumed where the source gives times.
+for cameras. A frame rate is never assumed where the source gives times. A recorded session
+folder replays on its own frame times (:mod:`model.session_source`); :func:`model.frame_source.
+open_frame_source` opens any path (video file, session folder, folder of frame images).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,9 @@ import numpy as np
 from model.types import Frame
 
 log = logging.getLogger(__name__)
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 
 
 class SourceError(RuntimeError):
@@ -61,22 +66,56 @@ def probe_video(path: str | Path) -> VideoInfo:
         cap.release()
 
 
+def loop_passes(one_pass: Callable[[], Iterator[Frame]], step_s: float) -> Iterator[Frame]:
+    """Repeat a source end to end: ``one_pass()`` restarts it (times from 0 s); each pass is offset
+    to start ``step_s`` after the previous one ended and the indices keep counting, so downstream
+    stages see one monotonic clock. Ends when a pass yields nothing."""
+    offset_s = 0.0
+    index = 0
+    while True:
+        last_s: float | None = None
+        for f in one_pass():
+            last_s = f.t_s + offset_s
+            yield Frame(index=index, t_s=last_s, bgr=f.bgr)
+            index += 1
+        if last_s is None:
+            return
+        offset_s = last_s + step_s
+
+
 class VideoFileSource:
     """Reads a video file frame by frame with the container's timestamps, starting at 0 s.
+    ``Frame.index`` is the frame's position in the file. Iterating again restarts at the first
+    frame.
 
     With ``loop=True`` the file restarts at its end and the timestamps keep increasing (each pass
     is offset by the duration of the previous ones), so downstream stages see one monotonic clock.
     """
 
+    kind = "video"
+    frame_times = "container"
+
     def __init__(self, path: str | Path, *, loop: bool = False):
         self.info = probe_video(path)
+        self.path = self.info.path
         self.loop = loop
-        self._cap: cv2.VideoCapture | None = None
-        self._index = 0
-        self._t_offset_s = 0.0
-        self._t_first_s: float | None = None
-        self._t_last_s = -math.inf
         self.corrupt_frames = 0
+
+    @property
+    def n_frames(self) -> int:
+        return self.info.n_frames
+
+    @property
+    def fps_hz(self) -> float:
+        return self.info.fps_hz
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.info.width, self.info.height)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "path": str(self.path), "frame_times": self.frame_times,
+                "container_fps_hz": self.info.fps_hz}
 
     def _open(self) -> cv2.VideoCapture:
         cap = cv2.VideoCapture(str(self.info.path))
@@ -84,42 +123,41 @@ class VideoFileSource:
             raise SourceError(f"cannot open {self.info.path} as a video")
         return cap
 
-    def _frame_time_s(self, cap: cv2.VideoCapture, pass_index: int) -> float:
+    def _step_s(self) -> float:
+        return 1.0 / self.info.fps_hz if self.info.fps_hz > 0 else 1.0 / 30.0
+
+    def _frame_time_s(self, cap: cv2.VideoCapture, index: int) -> float:
         t_ms = float(cap.get(cv2.CAP_PROP_POS_MSEC))
-        if not math.isfinite(t_ms) or (t_ms <= 0.0 and pass_index > 0):
-            # The container gave no time: fall back to its nominal rate.
-            fps = self.info.fps_hz if self.info.fps_hz > 0 else 30.0
-            return pass_index / fps
+        if not math.isfinite(t_ms) or (t_ms <= 0.0 and index > 0):
+            return index * self._step_s()  # the container gave no time: its nominal rate
         return t_ms / 1000.0
 
+    def _one_pass(self) -> Iterator[Frame]:
+        cap = self._open()
+        index = 0
+        t_first_s: float | None = None
+        t_last_s = -math.inf
+        try:
+            while True:
+                ok, bgr = cap.read()
+                if not ok or bgr is None:
+                    return
+                t_raw = self._frame_time_s(cap, index)
+                if t_first_s is None:
+                    t_first_s = t_raw
+                t_s = t_raw - t_first_s
+                if t_s <= t_last_s:  # repeated or backwards stamp: keep the clock monotonic
+                    t_s = t_last_s + 1e-3
+                t_last_s = t_s
+                yield Frame(index=index, t_s=t_s, bgr=bgr)
+                index += 1
+        finally:
+            cap.release()
+
     def __iter__(self) -> Iterator[Frame]:
-        while True:
-            cap = self._open()
-            pass_index = 0
-            pass_last_s = 0.0
-            try:
-                while True:
-                    ok, bgr = cap.read()
-                    if not ok or bgr is None:
-                        break
-                    t_raw = self._frame_time_s(cap, pass_index)
-                    if self._t_first_s is None:
-                        self._t_first_s = t_raw
-                    t_s = t_raw - self._t_first_s + self._t_offset_s
-                    if t_s <= self._t_last_s:  # repeated or backwards stamp: keep the clock monotonic
-                        t_s = self._t_last_s + 1e-3
-                    self._t_last_s = t_s
-                    pass_last_s = t_s
-                    yield Frame(index=self._index, t_s=t_s, bgr=bgr)
-                    self._index += 1
-                    pass_index += 1
-            finally:
-                cap.release()
-            if not self.loop or pass_index == 0:
-                return
-            step_s = 1.0 / self.info.fps_hz if self.info.fps_hz > 0 else 1.0 / 30.0
-            self._t_offset_s = pass_last_s + step_s
-            self._t_first_s = None
+        if self.loop:
+            return loop_passes(self._one_pass, self._step_s())
+        return self._one_pass()
 
 
 class CameraSource:

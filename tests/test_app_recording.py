@@ -1,5 +1,6 @@
 """Video recording in session folders: the real window records the demo with the video on; the
-session is readable by ``train`` (training.datasets) and replays through ``analyze``."""
+session is readable by ``train`` (training.datasets) and replays through ``analyze SESSION_DIR``
+on its frames.csv times."""
 
 from __future__ import annotations
 
@@ -83,8 +84,10 @@ def test_demo_recording_with_video_replays(qtbot, env, face_model_path):
     n_iter = sum(1 for _ in recs[0].frames())
     assert abs(n_iter - len(rows)) <= 2
 
-    res = run_analysis(session / "video.avi", "pos", face_model=str(face_model_path),
-                       allow_download=False, progress=False)
+    # the session folder replays on frames.csv's times (frames dropped under load included)
+    res = run_analysis(session, "pos", face_model=str(face_model_path), allow_download=False, progress=False)
+    assert res.summary["source"]["kind"] == "session" and res.summary["frames"] == len(rows)
+    assert np.allclose(res.frame_t_s, t - t[0], atol=1e-3)
     hr = res.summary["hr_bpm"]
     assert hr is not None and abs(hr - DEMO_HR_BPM) <= 3, res.summary
 

@@ -51,9 +51,11 @@ from pathlib import Path
 import numpy as np
 
 from model.fcus_contract import DEFAULT_CONTRACT, FcusContract
+from model.image_source import IMAGE_SUFFIXES
 from model.roi import RoiExtractor, face_crop
+from model.session_source import FRAMES_NAME, is_session_dir, session_video
 from model.types import Box
-from training.datasets import IMAGE_SUFFIXES, Recording
+from training.datasets import Recording
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +119,12 @@ class CachedRecording:
 # ---- keys and paths -----------------------------------------------------------------------------
 def source_fingerprint(path: Path) -> dict:
     """Identity of a recording's frames: a file's size and mtime; an image folder's file count,
-    total size and newest mtime."""
+    total size and newest mtime; a session folder's video and frames.csv (its frame times)."""
     p = Path(path)
+    if is_session_dir(p):
+        video, frames = session_video(p), p / FRAMES_NAME
+        return {"kind": "session", "video": source_fingerprint(video) if video else None,
+                "frames": source_fingerprint(frames) if frames.is_file() else None}
     if p.is_dir():
         n = size = newest = 0
         with os.scandir(p) as it:
@@ -137,7 +143,7 @@ def cache_key(recording: Recording, contract: FcusContract, face_model_tag: str)
     spec = {
         "version": CACHE_VERSION,
         "source": str(Path(recording.video).resolve()),
-        "fingerprint": source_fingerprint(recording.video),
+        "fingerprint": source_fingerprint(recording.source_path),
         "crop_size": contract.crop_size,
         "crop_scale": contract.crop_scale,
         "crop_masked": True,
@@ -361,7 +367,7 @@ def build_entry(recording: Recording, entry: Path, contract: FcusContract, face_
             "name": recording.name,
             "dataset": recording.dataset,
             "source": str(Path(recording.video).resolve()),
-            "fingerprint": source_fingerprint(recording.video),
+            "fingerprint": source_fingerprint(recording.source_path),
             "fs_hz": contract.fs_hz,
             "crop_size": contract.crop_size,
             "crop_scale": contract.crop_scale,

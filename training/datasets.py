@@ -13,8 +13,10 @@ Layouts (:func:`read_dataset` tells them apart):
   ``ground_truth.csv`` (``t_s`` + ``ppg`` and/or ``hr_bpm``);
 * a generic folder of videos (recursively), ground truth from ``<stem>.csv`` beside a video.
 
-:meth:`Recording.frames` yields :class:`~model.types.Frame` objects for any of them (container
-timestamps for videos, file-name timestamps for image folders).
+:meth:`Recording.frames` yields :class:`~model.types.Frame` objects for any of them through
+:func:`model.frame_source.open_frame_source`, on their real times: container timestamps for
+videos, file-name timestamps for image folders, ``frames.csv`` for sessions (the session's video
+has a nominal frame rate).
 """
 
 from __future__ import annotations
@@ -22,23 +24,20 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from model.frame_source import FrameSource, open_frame_source
+from model.image_source import ImageFolderSource, has_images
+from model.session_source import session_video
 from model.types import Frame
-from model.video_source import SourceError, VideoFileSource
+from model.video_source import VIDEO_SUFFIXES, SourceError
 
 log = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 DATA_ENV = "FCUS_DATA"
 DATASET_KINDS = ("auto", "ubfc", "pure", "session", "folder")
 
@@ -55,12 +54,19 @@ class GroundTruth:
 @dataclass(frozen=True)
 class Recording:
     """One recording: ``video`` is a video file, or a folder of frame images (PURE).
-    ``dataset`` is "ubfc" | "pure" | "session" | "folder"."""
+    ``dataset`` is "ubfc" | "pure" | "session" | "folder". A recorded session also has its
+    ``session_dir``: its frames are read from there, on frames.csv's times."""
 
     name: str
     video: Path
     ground_truth_path: Path | None
     dataset: str
+    session_dir: Path | None = None
+
+    @property
+    def source_path(self) -> Path:
+        """What :meth:`frame_source` opens: the session folder, else ``video``."""
+        return self.session_dir if self.session_dir is not None else Path(self.video)
 
     def ground_truth(self) -> GroundTruth | None:
         if self.ground_truth_path is None:
@@ -77,99 +83,14 @@ class Recording:
             return read_pure_ground_truth(self.ground_truth_path, first_frame_stamp_ns=first)
         return read_csv_ground_truth(self.ground_truth_path)
 
-    def frame_source(self) -> ImageFolderSource | VideoFileSource:
-        """The recording's frame source (raises SourceError when unreadable)."""
-        if Path(self.video).is_dir():
-            return ImageFolderSource(self.video)
-        return VideoFileSource(self.video)
+    def frame_source(self) -> FrameSource:
+        """The recording's frame source, :func:`model.frame_source.open_frame_source` of
+        :attr:`source_path` (raises SourceError when unreadable)."""
+        return open_frame_source(self.source_path)
 
     def frames(self) -> Iterator[Frame]:
-        """The recording's frames, in order, with source timestamps (seconds from the first)."""
+        """The recording's frames, in order, with their real times (seconds from the first)."""
         return iter(self.frame_source())
-
-
-# ---- frame images -----------------------------------------------------------------------------
-_DIGITS = re.compile(r"(\d+)")
-
-
-def _name_number(path: Path) -> int | None:
-    runs = _DIGITS.findall(path.stem)
-    return int(runs[-1]) if runs else None
-
-
-def _stamp_unit_s(numbers: np.ndarray) -> float | None:
-    """Seconds per unit of the numbers in frame-image names: 1e-9 (ns), 1e-6, 1e-3 when the
-    median step between frames is a plausible frame interval (5 ms .. 1 s) in that unit; None
-    when the names are frame counters (step 1) or nothing fits."""
-    if numbers.size < 2:
-        return 1e-9 if numbers.size and numbers[0] > 10**15 else None
-    step = float(np.median(np.diff(numbers)))
-    if step <= 0:
-        return None
-    for unit in (1e-9, 1e-6, 1e-3):
-        if 0.005 <= step * unit <= 1.0:
-            return unit
-    return None
-
-
-class ImageFolderSource:
-    """Frames from a folder of images (PURE: ``Image<ns>.png``), with times from the file names.
-
-    Names ending in a time stamp (ns, us or ms, detected from the step between frames) give the
-    times; frame counters or other names give ``index / fps_hz``. Times start at 0 s. Unreadable
-    images are skipped (counted in ``corrupt_frames``); iterating again restarts at the first
-    frame.
-    """
-
-    def __init__(self, folder: str | Path, *, fps_hz: float = 30.0) -> None:
-        self.folder = Path(folder)
-        if not self.folder.is_dir():
-            raise SourceError(f"image folder not found: {self.folder}")
-        files = [p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-        if not files:
-            raise SourceError(f"{self.folder} holds no frame images ({', '.join(IMAGE_SUFFIXES)})")
-        numbers = [_name_number(p) for p in files]
-        self.first_stamp: int | None = None
-        if all(n is not None for n in numbers):
-            order = sorted(range(len(files)), key=lambda i: (numbers[i], files[i].name))
-            files = [files[i] for i in order]
-            nums = np.array([numbers[i] for i in order], dtype=np.int64)
-            unit = _stamp_unit_s(nums)
-            if unit is not None:
-                self.first_stamp = int(nums[0])
-                t = (nums - nums[0]).astype(np.float64) * unit
-            else:
-                t = np.arange(len(files), dtype=np.float64) / fps_hz
-            self.stamp_unit_s = unit
-        else:
-            files = sorted(files)
-            t = np.arange(len(files), dtype=np.float64) / fps_hz
-            self.stamp_unit_s = None
-        self.paths: list[Path] = files
-        self.t_s: np.ndarray = t
-        self.fps_hz = float((len(t) - 1) / (t[-1] - t[0])) if len(t) > 1 and t[-1] > t[0] else float(fps_hz)
-        self.corrupt_frames = 0
-
-    @property
-    def n_frames(self) -> int:
-        return len(self.paths)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __iter__(self) -> Iterator[Frame]:
-        last = -math.inf
-        for i, (p, t) in enumerate(zip(self.paths, self.t_s)):
-            bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if bgr is None or bgr.size == 0:
-                self.corrupt_frames += 1
-                log.warning("skipping unreadable frame image %s", p)
-                continue
-            t = float(t)
-            if t <= last:  # repeated stamp: keep the clock monotonic
-                t = last + 1e-3
-            last = t
-            yield Frame(index=i, t_s=t, bgr=bgr)
 
 
 def read_ubfc_ground_truth(path: Path) -> GroundTruth:
@@ -253,16 +174,9 @@ def read_video_folder(root: Path) -> list[Recording]:
     return out
 
 
-def _has_images(d: Path) -> bool:
-    try:
-        return any(p.suffix.lower() in IMAGE_SUFFIXES for p in d.iterdir())
-    except OSError:
-        return False
-
-
 def _pure_recording(root: Path, d: Path) -> Recording | None:
     name = d.name
-    img_dir = d / name if (d / name).is_dir() and _has_images(d / name) else (d if _has_images(d) else None)
+    img_dir = d / name if (d / name).is_dir() and has_images(d / name) else (d if has_images(d) else None)
     if img_dir is None:
         return None
     for j in (d / f"{name}.json", d.parent / f"{name}.json", img_dir / f"{name}.json"):
@@ -290,26 +204,6 @@ def read_pure(root: Path) -> list[Recording]:
     return out
 
 
-def _session_video(d: Path) -> Path | None:
-    meta_video = None
-    try:
-        meta = json.loads((d / "session.json").read_text(encoding="utf-8"))
-        if isinstance(meta, dict):
-            v = meta.get("video") or meta.get("video_file")
-            if isinstance(v, dict):
-                v = v.get("path") or v.get("file")
-            if isinstance(v, str) and v:
-                meta_video = Path(v) if Path(v).is_absolute() else d / v
-    except (OSError, json.JSONDecodeError):
-        log.warning("%s: unreadable session.json", d)
-    if meta_video is not None and meta_video.is_file():
-        return meta_video
-    vids = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
-                  and ".partial" not in p.name)
-    named = [p for p in vids if p.stem == "video"]
-    return (named or vids or [None])[0]
-
-
 def read_sessions(root: Path) -> list[Recording]:
     """The app's recorded session folders under ``root`` (or ``root`` itself when it is one) that
     hold a video (``video.*``, or the file ``session.json`` names). Ground truth only from an
@@ -321,13 +215,13 @@ def read_sessions(root: Path) -> list[Recording]:
         p for p in root.iterdir() if p.is_dir() and (p / "session.json").is_file())
     out = []
     for d in dirs:
-        video = _session_video(d)
+        video = session_video(d)
         if video is None:
             log.info("session %s has no video: skipped", d)
             continue
         gt = d / "ground_truth.csv"
         out.append(Recording(name=d.name, video=video, ground_truth_path=gt if gt.is_file() else None,
-                             dataset="session"))
+                             dataset="session", session_dir=d))
     return out
 
 
