@@ -129,3 +129,24 @@ def test_env_variable_names_the_peer_python(tmp_path, monkeypatch):
     assert peers.peer_python() == Path(sys.executable)
     monkeypatch.setenv(peers.PEER_PYTHON_ENV, os.fspath(tmp_path / "gone"))
     assert peers.peer_python() is None
+
+
+def test_dev_peers_installs_open_rppg_once(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dev_script", Path(peers.REPO) / "dev.py")
+    dev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dev)
+    venv_dir = tmp_path / ".venv-peers"
+    py = dev.venv_python(venv_dir)
+    py.parent.mkdir(parents=True)
+    py.touch()
+    calls = []
+    monkeypatch.setattr(dev, "PEERS_VENV", venv_dir)
+    monkeypatch.setattr(dev.subprocess, "check_call", lambda cmd, **kw: calls.append(cmd))
+    assert dev.ensure_peers_env() == py
+    assert calls[-1][-len(dev.PEERS_REQUIREMENTS):] == dev.PEERS_REQUIREMENTS
+    assert any(r.startswith("open-rppg==") for r in dev.PEERS_REQUIREMENTS)
+    n = len(calls)
+    dev.ensure_peers_env()
+    assert len(calls) == n
