@@ -28,12 +28,12 @@ def score_peer(recs, results, name: str) -> MethodScore:
 
 
 def format_times(recs, results) -> str:
-    lines = ["subject    clip_s  runtime_s  load_s  x_realtime  peer_hr_bpm"]
+    lines = ["subject    clip_s  runtime_s  load_s  runtime/clip  peer_hr_bpm"]
     for rec, r in zip(recs, results):
         clip_s = float(r.t_s[-1] - r.t_s[0])
         hr = "-" if r.hr_bpm is None else f"{r.hr_bpm:.1f}"
         lines.append(f"{rec.name:<10} {clip_s:6.1f}  {r.runtime_s:9.1f}  {r.load_s:6.1f}  "
-                     f"{r.runtime_s / clip_s:10.2f}  {hr:>11}")
+                     f"{r.runtime_s / clip_s:12.2f}  {hr:>11}")
     return "\n".join(lines)
 
 
