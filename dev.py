@@ -3,6 +3,7 @@
 
     python3 dev.py app     set up .venv and open the app (extra arguments go to fcus-rppg)
     python3 dev.py test    set up .venv with the test and training tools (torch), run the tests
+    python3 dev.py peers   set up .venv-peers with open-rppg, the benchmark's yardstick peer
 
 Set-up is idempotent: it re-installs only when pyproject.toml changed since the last install.
 """
@@ -24,12 +25,40 @@ PY = BIN / ("python.exe" if os.name == "nt" else "python")
 # CPU build of torch for the training tests; a plain "torch" requirement pulls a multi-GB CUDA
 # build on Linux. Users who train on a GPU install the CUDA build themselves.
 TORCH_TEST_PIN = "torch==2.13.0"
+# The benchmark's peer (a yardstick, never a teacher) lives in its own environment: it needs
+# onnxruntime and opencv-python, which overwrite .venv's onnxruntime-gpu and opencv-contrib-python.
+# training/peers.py calls benchmarks/peers/open_rppg_runner.py with this environment's python.
+PEERS_VENV = ROOT / ".venv-peers"
+# open-rppg imports pkg_resources: setuptools, which 3.12+ venvs lack and setuptools 81 drops.
+PEERS_REQUIREMENTS = ["open-rppg==0.1.1", "setuptools<81"]
 
 
 def _stamp(extras: str) -> str:
     h = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
     h.update(extras.encode())
     return h.hexdigest()
+
+
+def venv_python(venv_dir: Path) -> Path:
+    exe = "python.exe" if os.name == "nt" else "python"
+    return venv_dir / ("Scripts" if os.name == "nt" else "bin") / exe
+
+
+def ensure_peers_env() -> Path:
+    """.venv-peers with open-rppg (jax, keras and its weights); returns its python."""
+    py = venv_python(PEERS_VENV)
+    if not py.exists():
+        print(f"creating {PEERS_VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(PEERS_VENV)
+    stamp_file = PEERS_VENV / ".installed-peers"
+    want = " ".join(PEERS_REQUIREMENTS)
+    if stamp_file.exists() and stamp_file.read_text() == want:
+        return py
+    pip = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.check_call(pip + ["--upgrade", "pip"])
+    subprocess.check_call(pip + PEERS_REQUIREMENTS)
+    stamp_file.write_text(want)
+    return py
 
 
 def ensure_env(extras: str = "", with_torch: bool = False) -> None:
@@ -96,7 +125,7 @@ def check_qt_xcb(find=ctypes.util.find_library, platform: str = sys.platform,
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("app", "test", "setup"):
+    if not argv or argv[0] not in ("app", "test", "setup", "peers"):
         print(__doc__)
         return 2
     cmd, rest = argv[0], argv[1:]
@@ -107,6 +136,9 @@ def main(argv: list[str]) -> int:
             return 2
         ensure_env()
         return subprocess.call([str(BIN / "fcus-rppg"), *rest])
+    if cmd == "peers":
+        print(f"peer python: {ensure_peers_env()}")
+        return 0
     if cmd == "setup":
         ensure_env("dev,train", with_torch=True)
         return 0

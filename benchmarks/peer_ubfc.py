@@ -1,0 +1,68 @@
+"""open-rppg (FacePhys, a yardstick only) on UBFC subjects, scored by our metrics: the peer's BVP on
+the video's frame times against the contact PPG, 10 s and 20 s windows (``training.metrics``),
+pooled and per subject, in ``fcus-rppg evaluate``'s table format; and the peer's time per clip.
+Needs ``python3 dev.py peers`` (or ``--peer-python``); results are cached in ``--cache``.
+
+    python benchmarks/peer_ubfc.py [--data DIR] [--cache DIR] [--model FacePhys.rlap] [--peer-python PY]
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from training.datasets import default_ubfc_root, read_ubfc
+from training.fcus_eval import WINDOWS_S, MethodScore, format_per_subject, format_scores
+from training.metrics import window_pairs
+from training.peers import DEFAULT_MODEL, PeerError, run_peers
+
+
+def score_peer(recs, results, name: str) -> MethodScore:
+    score = MethodScore(name)
+    for rec, res in zip(recs, results):
+        gt = rec.ground_truth()
+        for w in WINDOWS_S:
+            score.add(rec.name, w, window_pairs(res.t_s, res.bvp, gt.t_s, gt.ppg, w))
+    return score
+
+
+def format_times(recs, results) -> str:
+    lines = ["subject    clip_s  runtime_s  load_s  runtime/clip  peer_hr_bpm"]
+    for rec, r in zip(recs, results):
+        clip_s = float(r.t_s[-1] - r.t_s[0])
+        hr = "-" if r.hr_bpm is None else f"{r.hr_bpm:.1f}"
+        lines.append(f"{rec.name:<10} {clip_s:6.1f}  {r.runtime_s:9.1f}  {r.load_s:6.1f}  "
+                     f"{r.runtime_s / clip_s:12.2f}  {hr:>11}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+    p.add_argument("--cache", type=Path, default=Path("/tmp/fcus-peer-cache"), help="peer result cache")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--peer-python", default=None, help="python with open-rppg (default .venv-peers)")
+    args = p.parse_args()
+    root = args.data or default_ubfc_root()
+    if root is None:
+        print("peer_ubfc: no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)", file=sys.stderr)
+        return 2
+    recs = [r for r in read_ubfc(root) if r.ground_truth_path is not None]
+    try:
+        results = run_peers([r.video for r in recs], args.model, args.cache, python=args.peer_python)
+    except PeerError as e:
+        print(f"peer_ubfc: {e}", file=sys.stderr)
+        return 1
+    name = results[0].name if results else f"open-rppg {args.model}"
+    scores = {name: score_peer(recs, results, name)}
+    print(format_scores(scores, f"{name} {results[0].version if results else ''} on {root} (pooled)"))
+    for w in WINDOWS_S:
+        print(f"\nper subject, {w:.0f} s windows\n{format_per_subject(scores, w)}")
+    print(f"\ntime per clip (runtime: decode + face detection + inference; load: model + jit, once)\n"
+          f"{format_times(recs, results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
