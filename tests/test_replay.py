@@ -180,3 +180,14 @@ def test_pooled_scores_keep_every_clip():
     assert p.subjects() == ["s0", "s1"] and p.subject("s0").metrics(20.0).mae_bpm == pytest.approx(2.0)
     s = p.summary()
     assert s["metrics"]["20s"]["n"] == 3 and s["coverage"] == pytest.approx(0.75) and len(s["per_clip"]) == 3
+
+
+def test_benchmark_skips_fcus_with_a_note_when_the_model_is_missing(tmp_path, monkeypatch):
+    import model.fcus_method as fm
+    from training.benchmark import load_methods
+
+    monkeypatch.setattr(fm, "shipped_model_path", lambda: tmp_path / "missing.onnx")
+    methods, notes = load_methods(["fcus", "pos"])
+    assert [m.name for m in methods] == ["pos"] and len(notes) == 1 and notes[0].startswith("fcus: skipped")
+    with pytest.raises(ValueError):
+        load_methods(["nope"])
