@@ -16,7 +16,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.pulse_methods import make_pulse_method  # noqa: E402
-from training.fcus_eval import MethodScore, format_per_subject, format_scores, score_recording  # noqa: E402
+from training.replay import score_method  # noqa: E402
+from training.tables import per_subject_table, pooled_table  # noqa: E402
 
 
 class EnvelopeNormalised:
@@ -59,14 +60,10 @@ def main() -> int:
     cached = build_cache(recs, args.cache, DEFAULT_CONTRACT, face_model=args.face_model or default_face_model())
     methods = [make_pulse_method("pos"), make_pulse_method("chrom"),
                EnvelopeNormalised("pos", args.envelope_s), EnvelopeNormalised("chrom", args.envelope_s)]
-    scores = {}
-    for m in methods:
-        sc = scores[m.name] = MethodScore(m.name)
-        for rec in cached:
-            score_recording(rec, m, sc)
-    print(format_scores(scores, f"all {len(cached)} subjects, envelope span {args.envelope_s:.2f} s"))
+    scores = [score_method(m, cached) for m in methods]
+    print(pooled_table(scores, f"all {len(cached)} subjects, envelope span {args.envelope_s:.2f} s"))
     print()
-    print(format_per_subject(scores, 20.0))
+    print(per_subject_table(scores, "mae20"))
     return 0
 
 

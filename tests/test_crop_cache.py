@@ -128,6 +128,13 @@ def test_cache_builds_once_and_memory_maps(stub_env, monkeypatch):
     assert np.allclose(b.mean(axis=(0, 1)), (60, 90, 120), atol=4)
     assert not _rects_overlap(e.background_box[0], e.face_box[0])
     assert e.meta["tracker"] == "stub" and e.meta["n_source_frames"] == 60
+    # the fixed first box (the classic baseline ROI): its whole-box mean on the grid, read while
+    # the face is lost too; the per-frame traces beside the grid
+    assert e.rgb_box.shape == (e.n_frames, 3) and np.isfinite(e.rgb_box).all()
+    assert np.allclose(e.rgb_box, (190, 140, 111), atol=3)  # RGB skin tone, the box is all skin
+    assert e.frame_t_s.shape == (60,) and e.frame_rgb_mean.shape == (60, 3) and e.frame_rgb_box.shape == (60, 3)
+    assert np.array_equal(e.rgb_box, e.frame_rgb_box[e.frame_index])
+    assert e.media_s == pytest.approx(59 / 30) and e.track_s > 0
     # second call: nothing re-decoded
     monkeypatch.setattr(cc, "track_recording", lambda *a, **k: pytest.fail("re-decoded a cached recording"))
     (e2,) = build_cache(recs, cache, CONTRACT, face_model=None, progress=False)
@@ -138,6 +145,26 @@ def test_cache_builds_once_and_memory_maps(stub_env, monkeypatch):
     monkeypatch.setattr(cc, "_make_tracker", lambda *a: (BoxTracker(), "stub"))
     (e3,) = build_cache(recs, cache, replace(CONTRACT, crop_size=16), face_model=None, progress=False)
     assert e3.path != e.path and e3.face.shape[1:] == (16, 16, 3)
+
+
+def test_fixed_box_starts_at_the_first_face_and_stays(stub_env, monkeypatch):
+    """The box ROI is the first tracked box: NaN before it, then kept when the tracker moves on."""
+    recs, cache, _ = stub_env
+
+    class Moving(BoxTracker):
+        def process(self, frame):
+            face = super().process(frame)
+            if face.ok and frame.t_s >= 1.0:  # later boxes are off the face (background only)
+                return Face(ok=True, box=Box(0, 100, 40, 40), tracker=self.name, n_faces=1)
+            return face
+
+    monkeypatch.setattr(cc, "_make_tracker", lambda *a: (Moving(gone=(0.0, 0.5)), "stub"))
+    (e,) = build_cache(recs, cache, CONTRACT, progress=False)
+    before = e.t_s < 0.45
+    assert np.isnan(e.rgb_box[before]).all() and np.isfinite(e.rgb_box[~before & (e.t_s > 0.55)]).all()
+    later = e.t_s > 1.05
+    assert np.allclose(e.rgb_box[later], (190, 140, 111), atol=3)  # still the first (face) box
+    assert np.allclose(e.rgb_mean[later], (60, 90, 120), atol=4)  # the skin region followed the tracker
 
 
 def test_changed_video_invalidates(stub_env):

@@ -52,6 +52,11 @@ def test_torch_pulse_method_matches_the_window():
     bvp = m.window_bvp(RoiWindow(t_s=np.arange(200) / 30.0, rgb=np.zeros((200, 3)), fs_hz=30.0, crops=crops))
     assert bvp.shape == (200,) and np.isfinite(bvp).all()
     assert net.training  # restored after evaluation
+    # the net's raw output: the streaming estimator band-passes every method once
+    net.eval()
+    with torch.no_grad():
+        raw = net(torch.from_numpy(np.ascontiguousarray(crops.transpose(3, 0, 1, 2)[None])))[0].numpy()
+    assert np.allclose(bvp, raw, atol=1e-5)
 
 
 def test_loso_folds_cover_every_subject_once():
@@ -73,21 +78,20 @@ def test_plots_are_written(tmp_path):
 def test_seeds_pool_into_the_mean_and_print_per_seed():
     """``evaluate --seeds``: a variant's pooled row has the mean of the seeds' MAEs (same windows),
     and the seed table lists each seed and the mean."""
-    from training.fcus_eval import MethodScore
     from training.fcus_study import pool_seed_scores, seed_table
+    from training.replay import ClipScore, MethodScore
 
     refs = [70.0, 80.0, 90.0, 100.0]
     per_seed = {}
     for sd, err in ((0, 4.0), (1, 1.0), (2, 1.0)):
-        sc = MethodScore("fcus@1")
-        for i, r in enumerate(refs):
-            sc.add(f"s{i % 2}", 20.0, [WindowHr(20.0 * i, r + (err if i == 0 else 0.0), r)])
-        per_seed[sd] = {1.0: sc}
+        clips = [ClipScore(f"s{i % 2}", {20.0: (WindowHr(20.0 * i, r + (err if i == 0 else 0.0), r),)}, 10, 5, (),
+                           None, None, 60.0, 1.0) for i, r in enumerate(refs)]
+        per_seed[sd] = {1.0: MethodScore("fcus@1", clips=clips)}
     pooled = pool_seed_scores(per_seed, "fcus")[1.0]
     maes = [per_seed[sd][1.0].metrics(20.0).mae_bpm for sd in per_seed]
     assert maes == [1.0, 0.25, 0.25]
     assert pooled.metrics(20.0).mae_bpm == pytest.approx(np.mean(maes)) and pooled.metrics(20.0).n == 12
-    assert sorted(pooled.per_subject) == ["s0", "s1"]
+    assert pooled.subjects() == ["s0", "s1"]
     table = seed_table({"fcus": {"per_seed": per_seed}}, 1.0)
     assert "seed 0" in table and "seed 2" in table
     assert table.splitlines()[-1].split() == ["fcus", "1.00", "0.25", "0.25", "0.50"]

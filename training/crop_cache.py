@@ -1,11 +1,12 @@
-"""Preprocessing cache shared by training and evaluation: one tracking pass per recording.
+"""Preprocessing cache shared by training, evaluation and the benchmark: one tracking pass per recording.
 
 Each recording is decoded ONCE, through the same face tracker and ROI code the app uses
 (:func:`model.face_tracking.create_face_tracker` with the app's defaults, and
 ``RoiExtractor(crop_size=contract.crop_size, crop_scale=contract.crop_scale, crop_masked=True)``),
 so training sees exactly the crops live inference sees. Per frame it keeps the skin-masked face
 crop, a background crop (a non-face square of the frame, the null-space regulariser's non-pulse
-reference), whether a face was found and the skin mean colour. These are then put on a uniform
+reference), whether a face was found, the skin mean colour and the mean colour of a fixed face
+box (the first tracked box, whole-box mean: the classic baseline ROI). These are then put on a uniform
 grid at ``contract.fs_hz`` from the real timestamps: each grid point takes the nearest frame, and
 is invalid when that frame had no face or lies more than ``MAX_GAP_S`` away.
 
@@ -17,11 +18,15 @@ One cache entry per recording, a folder of ``.npy`` files (memory-mapped on load
         background.npy   (N,S,S,3)   float16  background crop, RGB 0..255 (not masked)
         valid.npy        (N,)        bool     face found at a frame within MAX_GAP_S
         rgb_mean.npy     (N,3)       float32  skin mean R, G, B (NaN without a face)
+        rgb_box.npy      (N,3)       float32  mean R, G, B of the fixed first face box (NaN before
+                                              the first face or farther than MAX_GAP_S from a frame)
         face_box.npy     (N,4)       float32  tracked face box x, y, w, h in pixels (NaN: none)
         background_box.npy (N,4)     float32  the background square x, y, w, h
         frame_index.npy  (N,)        int32    the source frame each grid point took
         frame_t_s.npy    (F,)        float64  the source frames' own times
         frame_face_ok.npy (F,)       bool
+        frame_rgb_mean.npy (F,3)     float32  the skin-mean trace per source frame
+        frame_rgb_box.npy (F,3)      float32  the fixed-box mean per source frame
         meta.json                              what, how, when (written last)
 
 The key hashes the source path, its size and mtime (for an image folder: file count, total size,
@@ -48,6 +53,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from model.fcus_contract import DEFAULT_CONTRACT, FcusContract
@@ -59,15 +65,15 @@ from training.datasets import Recording
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the fixed-box means and the per-frame traces
 MAX_GAP_S = 0.5  # a grid point farther than this from its nearest frame is invalid
 APP_CACHE_NAME = "fcus-rppg"
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_S = 6 * 3600.0
 _MIN_BG_SIDE_PX = 8
 
-ARRAY_FILES = ("t_s", "face", "background", "valid", "rgb_mean", "face_box", "background_box",
-               "frame_index", "frame_t_s", "frame_face_ok")
+ARRAY_FILES = ("t_s", "face", "background", "valid", "rgb_mean", "rgb_box", "face_box", "background_box",
+               "frame_index", "frame_t_s", "frame_face_ok", "frame_rgb_mean", "frame_rgb_box")
 _MMAP_ARRAYS = ("face", "background")
 
 
@@ -82,7 +88,9 @@ def default_cache_dir() -> Path:
 class CachedRecording:
     """One recording on the uniform grid. ``face``/``background`` are (N, S, S, 3) float16 RGB
     0..255 (memory-mapped when loaded from the cache); ``valid`` (N,) marks grid points with a
-    face. ``source`` gives the ground truth (``source.ground_truth()``): for evaluation only."""
+    face. ``rgb_box`` is the fixed-first-box mean on the same grid (the classic baseline ROI);
+    the ``frame_*`` arrays are per source frame. ``source`` gives the ground truth
+    (``source.ground_truth()``): for evaluation only."""
 
     name: str
     t_s: np.ndarray
@@ -97,6 +105,11 @@ class CachedRecording:
     background_box: np.ndarray | None = None
     frame_index: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    rgb_box: np.ndarray | None = None
+    frame_t_s: np.ndarray | None = None
+    frame_face_ok: np.ndarray | None = None
+    frame_rgb_mean: np.ndarray | None = None
+    frame_rgb_box: np.ndarray | None = None
 
     @property
     def n_frames(self) -> int:
@@ -106,6 +119,17 @@ class CachedRecording:
     @property
     def crop_size(self) -> int:
         return int(self.face.shape[1])
+
+    @property
+    def media_s(self) -> float:
+        """Seconds of video the entry covers (its source frames' span)."""
+        t = self.frame_t_s if self.frame_t_s is not None and len(self.frame_t_s) else self.t_s
+        return float(t[-1] - t[0]) if len(t) else 0.0
+
+    @property
+    def track_s(self) -> float:
+        """Seconds the tracking pass took (decode, tracking, ROI and crops), from the meta."""
+        return float(self.meta.get("track_s", self.meta.get("runtime_s", 0.0)))
 
     @property
     def valid_share(self) -> float:
@@ -232,10 +256,21 @@ class FrameTrack:
     background: list  # F crops (S,S,3) float16
     face_ok: np.ndarray  # (F,) bool
     rgb_mean: np.ndarray  # (F,3)
+    rgb_box: np.ndarray  # (F,3) mean of the fixed first face box, NaN before the first face
     face_box: np.ndarray  # (F,4)
     background_box: np.ndarray  # (F,4)
     tracker: str = ""
     corrupt_frames: int = 0
+
+
+def box_mean(bgr: np.ndarray, box: Box) -> np.ndarray:
+    """Mean R, G, B of the whole ``box`` (clipped to the frame); NaN when under 2 x 2 pixels."""
+    h, w = bgr.shape[:2]
+    x, y, bw, bh = box.clipped(w, h).as_int()
+    if bw < 2 or bh < 2:
+        return np.full(3, np.nan)
+    b, g, r, _ = cv2.mean(bgr[y:y + bh, x:x + bw])
+    return np.array([r, g, b])
 
 
 def track_recording(recording: Recording, tracker, roi: RoiExtractor, *, progress: bool = False) -> FrameTrack:
@@ -246,8 +281,9 @@ def track_recording(recording: Recording, tracker, roi: RoiExtractor, *, progres
     zero = np.zeros((size, size, 3), np.float16)
     source = recording.frame_source()
     total = getattr(source, "n_frames", None) or getattr(getattr(source, "info", None), "n_frames", None)
-    t, faces, bgs, ok, means, fboxes, bboxes = [], [], [], [], [], [], []
+    t, faces, bgs, ok, means, boxm, fboxes, bboxes = [], [], [], [], [], [], [], []
     bg_box: Box | None = None
+    fixed: Box | None = None  # the first tracked face box: the classic baseline ROI
     nan4 = (np.nan,) * 4
     with tqdm(total=total or None, disable=not progress, leave=False, unit="frame", file=sys.stderr,
               desc=f"crops {recording.name}") as bar:
@@ -256,6 +292,8 @@ def track_recording(recording: Recording, tracker, roi: RoiExtractor, *, progres
             s = roi.extract(frame, face)
             h, w = frame.bgr.shape[:2]
             good = bool(s.face_ok and s.crop is not None and s.skin_pixels > 0 and s.box is not None)
+            if fixed is None and face.ok and face.box is not None:
+                fixed = face.box
             if s.box is not None:
                 bg_box = background_box(s.box, roi.crop_scale, w, h)
             elif bg_box is None:
@@ -267,6 +305,7 @@ def track_recording(recording: Recording, tracker, roi: RoiExtractor, *, progres
             bgs.append(bg.astype(np.float16) if bg is not None else zero)
             ok.append(good)
             means.append(s.rgb_mean if good else np.full(3, np.nan))
+            boxm.append(box_mean(frame.bgr, fixed) if fixed is not None else np.full(3, np.nan))
             fboxes.append((s.box.x, s.box.y, s.box.w, s.box.h) if s.box is not None else nan4)
             bboxes.append((bg_box.x, bg_box.y, bg_box.w, bg_box.h))
             bar.update(1)
@@ -277,6 +316,7 @@ def track_recording(recording: Recording, tracker, roi: RoiExtractor, *, progres
     return FrameTrack(
         t_s=np.asarray(t, dtype=np.float64), face=faces, background=bgs,
         face_ok=np.asarray(ok, dtype=bool), rgb_mean=np.asarray(means, dtype=np.float32),
+        rgb_box=np.asarray(boxm, dtype=np.float32),
         face_box=np.asarray(fboxes, dtype=np.float32), background_box=np.asarray(bboxes, dtype=np.float32),
         tracker=getattr(tracker, "name", ""), corrupt_frames=int(getattr(source, "corrupt_frames", 0)),
     )
@@ -316,11 +356,15 @@ def _write_entry(tmp: Path, track: FrameTrack, fs_hz: float, crop_size: int) -> 
     _save_npy(tmp / "t_s.npy", tg)
     _save_npy(tmp / "valid.npy", valid)
     _save_npy(tmp / "rgb_mean.npy", track.rgb_mean[nearest])
+    near = np.abs(track.t_s[nearest] - tg) <= MAX_GAP_S
+    _save_npy(tmp / "rgb_box.npy", np.where(near[:, None], track.rgb_box[nearest], np.float32(np.nan)))
     _save_npy(tmp / "face_box.npy", track.face_box[nearest])
     _save_npy(tmp / "background_box.npy", track.background_box[nearest])
     _save_npy(tmp / "frame_index.npy", nearest.astype(np.int32))
     _save_npy(tmp / "frame_t_s.npy", track.t_s)
     _save_npy(tmp / "frame_face_ok.npy", track.face_ok)
+    _save_npy(tmp / "frame_rgb_mean.npy", track.rgb_mean)
+    _save_npy(tmp / "frame_rgb_box.npy", track.rgb_box)
     return {"n_grid": n, "valid_share": float(valid.mean()) if n else 0.0}
 
 
@@ -357,6 +401,7 @@ def build_entry(recording: Recording, entry: Path, contract: FcusContract, face_
             track = track_recording(recording, tracker, roi, progress=progress)
         finally:
             tracker.close()
+        track_s = time.perf_counter() - t0
         if face_model is not None and track.tracker != "mediapipe":
             log.warning("%s: the face model did not load (%s); crops come from the OpenCV tracker",
                         recording.name, msg)
@@ -381,6 +426,7 @@ def build_entry(recording: Recording, entry: Path, contract: FcusContract, face_
             if len(track.t_s) > 1 and track.t_s[-1] > track.t_s[0] else None,
             "face_share": float(track.face_ok.mean()),
             "corrupt_frames": track.corrupt_frames,
+            "track_s": track_s,
             "runtime_s": runtime_s,
             "created": datetime.now().isoformat(timespec="seconds"),
             **stats,
@@ -415,6 +461,8 @@ def load_entry(entry: Path, recording: Recording | None = None) -> CachedRecordi
         valid=arrays["valid"], rgb_mean=arrays["rgb_mean"], fs_hz=float(meta["fs_hz"]),
         source=recording, path=entry, face_box=arrays.get("face_box"),
         background_box=arrays.get("background_box"), frame_index=arrays.get("frame_index"), meta=meta,
+        rgb_box=arrays.get("rgb_box"), frame_t_s=arrays.get("frame_t_s"), frame_face_ok=arrays.get("frame_face_ok"),
+        frame_rgb_mean=arrays.get("frame_rgb_mean"), frame_rgb_box=arrays.get("frame_rgb_box"),
     )
 
 

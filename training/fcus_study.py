@@ -17,11 +17,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from model.pulse_methods import CLASSIC_METHOD_NAMES
-from training.fcus_eval import (
-    WINDOWS_S, MethodScore, bland_altman_png, convergence_png, evaluate_model, format_per_subject,
-    format_scores, loso_folds,
-)
+from model.pulse_methods import CLASSIC_METHOD_NAMES, make_pulse_method
+from training.fcus_eval import TorchPulseMethod, bland_altman_png, convergence_png, loso_folds
+from training.replay import WINDOWS_S, MethodScore, pooled, score_method
+from training.tables import per_subject_table, pooled_table, text_table
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def run_variant(variant: str, cached, folds: list[list[str]], base_cfg, epochs: 
         dev = device if device != "auto" else ("cuda" if _cuda() else "cpu")
 
         def evaluate(m, _test=test_recs):
-            return {"scores": evaluate_model(m, _test, classic=(), device=dev)["fcus"]}
+            return {"scores": score_method(TorchPulseMethod(m, device=dev), _test)}
 
         t0 = time.perf_counter()
         result = train(model, sampler, cfg, evaluate=evaluate)
@@ -68,11 +67,8 @@ def run_variant(variant: str, cached, folds: list[list[str]], base_cfg, epochs: 
                       "masked_share": result.masked_share, "undone_steps": result.undone_steps})
         for ev in result.evaluations:
             e = float(ev["epoch"])
-            sc = by_epoch.setdefault(e, MethodScore(f"{variant}@{e:g}"))
-            part: MethodScore = ev["result"]["scores"]
-            for subj, per_w in part.per_subject.items():
-                for w, pairs in per_w.items():
-                    sc.add(subj, w, pairs)
+            name = f"{variant}@{e:g}"
+            by_epoch[e] = pooled(name, [by_epoch.get(e, MethodScore(name)), ev["result"]["scores"]])
         log.info("variant %s fold %d done in %.0f s", variant, k, times[-1]["wall_s"])
     return {"by_epoch": by_epoch, "times": times}
 
@@ -145,14 +141,9 @@ def evaluate_main(argv: list[str] | None = None) -> int:
 def pool_seed_scores(per_seed: dict[int, dict[float, MethodScore]], variant: str) -> dict[float, MethodScore]:
     """Per epoch, one score holding the held-out windows of every seed. The seeds score the same
     windows, so its MAE (and within-5-bpm share) is the mean of the seeds'."""
-    pooled: dict[float, MethodScore] = {}
-    for by_epoch in per_seed.values():
-        for e, sc in by_epoch.items():
-            out = pooled.setdefault(e, MethodScore(f"{variant}@{e:g}"))
-            for subj, per_w in sc.per_subject.items():
-                for w, pairs in per_w.items():
-                    out.add(subj, w, pairs)
-    return pooled
+    epochs = sorted({e for by_epoch in per_seed.values() for e in by_epoch})
+    return {e: pooled(f"{variant}@{e:g}", [by_epoch[e] for by_epoch in per_seed.values() if e in by_epoch])
+            for e in epochs}
 
 
 def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, eval_epochs, device: str,
@@ -169,7 +160,7 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
 
     # classic baselines on the same recordings and windows
     t0 = time.perf_counter()
-    classic = evaluate_model(None, cached, classic=CLASSIC_METHOD_NAMES)
+    classic = {m: score_method(make_pulse_method(m), cached) for m in CLASSIC_METHOD_NAMES}
     results = {}
     for v in variants:
         runs = {sd: run_variant(v, cached, folds, replace(base, seed=sd), epochs, eval_epochs, device,
@@ -182,12 +173,13 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
         print(f"seeds {list(seeds)}: each variant's rows pool the seeds' held-out windows (MAE = mean over seeds)")
     print(f"evaluated in {time.perf_counter() - t0:.0f} s")
     final_e = final_epochs if final_epochs in results[variants[0]]["by_epoch"] else max(results[variants[0]]["by_epoch"])
-    table = {f"{v}@{final_e:g}ep": results[v]["by_epoch"][final_e] for v in variants if final_e in results[v]["by_epoch"]}
+    table = {f"{v}@{final_e:g}ep": results[v]["by_epoch"][final_e].renamed(f"{v}@{final_e:g}ep")
+             for v in variants if final_e in results[v]["by_epoch"]}
     table.update(classic)
     print()
-    print(format_scores(table, f"held-out subjects, pooled over {len(folds)} leave-subjects-out folds"))
+    print(pooled_table(list(table.values()), f"held-out subjects, pooled over {len(folds)} leave-subjects-out folds"))
     print()
-    print(format_per_subject(table, 20.0))
+    print(per_subject_table(list(table.values()), "mae20"))
     if len(seeds) > 1:
         print()
         print(seed_table(results, final_e))
@@ -209,7 +201,7 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
                         {m: classic[m].metrics(20.0).mae_bpm for m in ("pos", "chrom")})
     dump = {
         "folds": folds,
-        "table": {k: {f"{w:.0f}s": sc.metrics(w).row() for w in WINDOWS_S} for k, sc in table.items()},
+        "table": {k: sc.summary() for k, sc in table.items()},
         "convergence": {v: {f"{e:g}": {f"{w:.0f}s": sc.metrics(w).row() for w in WINDOWS_S}
                             for e, sc in sorted(results[v]["by_epoch"].items())} for v in variants},
         "times": {v: results[v]["times"] for v in variants},
@@ -235,10 +227,7 @@ def seed_table(results: dict, epoch: float) -> str:
         have = [m for m in maes if m is not None]
         rows.append([v] + ["-" if m is None else f"{m:.2f}" for m in maes]
                     + [f"{sum(have) / len(have):.2f}" if have else "-"])
-    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-    return "\n".join([f"held-out MAE @20 s by seed ({epoch:g} epochs)",
-                      "  ".join(h.ljust(w) for h, w in zip(head, widths))] +
-                     ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in rows])
+    return text_table(head, rows, f"held-out MAE @20 s by seed ({epoch:g} epochs)", rule=False)
 
 
 def convergence_table(results: dict, eval_epochs) -> str:
@@ -250,7 +239,4 @@ def convergence_table(results: dict, eval_epochs) -> str:
             sc = res["by_epoch"].get(float(e))
             row.append("-" if sc is None else f"{sc.metrics(20.0).mae_bpm:.2f}")
         rows.append(row)
-    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-    return "\n".join(["convergence (held-out MAE @20 s by epochs trained)",
-                      "  ".join(h.ljust(w) for h, w in zip(head, widths))] +
-                     ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in rows])
+    return text_table(head, rows, "convergence (held-out MAE @20 s by epochs trained)", rule=False)
