@@ -91,7 +91,6 @@ class _CameraLister(QObject):
         self.found.emit(sorted(set(cams) | set(skip)))
 
 
-
 class MainWindow(QMainWindow):
     def __init__(self, worker: Worker, settings: Settings, *, model_path: str | None = None,
                  list_cameras: bool = True, loop: bool | None = None) -> None:
