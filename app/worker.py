@@ -33,6 +33,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, open_source
 from app.recording import RecordingError, SessionRecorder
+from app.session_model import BVP_SPAN_S
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.pulse_methods import CLASSIC_METHOD_NAMES, make_pulse_method, roi_extractor_for
 from model.types import Face, Frame, HrReading, HrvMetrics
@@ -40,7 +41,6 @@ from model.video_source import SourceError
 
 log = logging.getLogger(__name__)
 
-BVP_SPAN_S = 10.0
 DISPLAY_MAX_WIDTH = 960
 MAX_METHOD_FAILURES = 3
 

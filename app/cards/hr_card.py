@@ -1,0 +1,101 @@
+"""The heart-rate card: the number, the state, the signal quality, HRV and respiration."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QVBoxLayout,
+)
+
+from app.cards.card import Card
+from app.cards.theme import FG, MUTED, QUALITY_COLOURS, STATE_COLOURS, set_style
+from app.session_model import NO_VALUE, SessionModel
+
+QUALITY_TRACK = "QProgressBar { background: #252c35; border: none; border-radius: 4px; }"
+METRICS_TIP = "Shown after about 20 s of steady reading"
+
+
+def _metric(grid: QGridLayout, col: int, name: str) -> QLabel:
+    n = QLabel(name)
+    n.setStyleSheet(f"color: {MUTED}; font-size: 11px;")
+    v = QLabel(NO_VALUE)
+    v.setStyleSheet(f"color: {FG}; font-size: 17px; font-weight: 600;")
+    v.setToolTip(METRICS_TIP)
+    grid.addWidget(n, 0, col)
+    grid.addWidget(v, 1, col)
+    return v
+
+
+class HrCard(Card):
+    def __init__(self) -> None:
+        super().__init__()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(18, 12, 18, 14)
+        cap = QLabel("HEART RATE")
+        cap.setStyleSheet(f"color: {MUTED}; font-size: 12px; letter-spacing: 2px; font-weight: 600;")
+        lay.addWidget(cap)
+        lay.addLayout(self._hr_row())
+        self.state_label = QLabel()
+        self.state_label.setAlignment(Qt.AlignCenter)
+        self.state_label.setWordWrap(True)
+        lay.addWidget(self.state_label)
+        lay.addLayout(self._quality_row())
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(14)
+        grid.setVerticalSpacing(2)
+        self.sdnn_label = _metric(grid, 0, "HRV SDNN")
+        self.rmssd_label = _metric(grid, 1, "HRV RMSSD")
+        self.resp_label = _metric(grid, 2, "Respiration")
+        lay.addLayout(grid)
+
+    def _hr_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.hr_label = QLabel(NO_VALUE)
+        f = QFont()
+        f.setPointSize(64)
+        f.setBold(True)
+        self.hr_label.setFont(f)
+        self.hr_label.setMinimumWidth(200)
+        self.hr_label.setAlignment(Qt.AlignRight | Qt.AlignBottom)
+        row.addWidget(self.hr_label, 1)
+        unit = QLabel("bpm")
+        unit.setStyleSheet(f"color: {MUTED}; font-size: 22px; padding-bottom: 14px;")
+        unit.setAlignment(Qt.AlignLeft | Qt.AlignBottom)
+        row.addWidget(unit)
+        row.addStretch(1)
+        return row
+
+    def _quality_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        name = QLabel("Signal quality")
+        name.setStyleSheet(f"color: {MUTED};")
+        row.addWidget(name)
+        self.quality_bar = QProgressBar()
+        self.quality_bar.setRange(0, 100)
+        self.quality_bar.setValue(0)
+        self.quality_bar.setTextVisible(False)
+        self.quality_bar.setFixedHeight(8)
+        self.quality_bar.setStyleSheet(QUALITY_TRACK)
+        row.addWidget(self.quality_bar, 1)
+        return row
+
+    def refresh(self, session: SessionModel) -> None:
+        colour = STATE_COLOURS.get(session.state, MUTED)
+        self.state_label.setText(session.state_text)
+        set_style(self.state_label, f"color: {colour}; font-size: 15px; font-weight: 600; padding: 4px 10px;"
+                                    f"border: 1px solid {colour}; border-radius: 11px;")
+        self.hr_label.setText(session.hr_text)
+        set_style(self.hr_label, f"color: {FG if session.hr_text != NO_VALUE else MUTED};")
+        if session.quality is not None:
+            self.quality_bar.setValue(round(100 * session.quality))
+            chunk = QUALITY_COLOURS[session.quality_level]
+            set_style(self.quality_bar, f"{QUALITY_TRACK}"
+                                        f"QProgressBar::chunk {{ background: {chunk}; border-radius: 4px; }}")
+        self.sdnn_label.setText(session.sdnn_text)
+        self.rmssd_label.setText(session.rmssd_text)
+        self.resp_label.setText(session.resp_text)

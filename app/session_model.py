@@ -1,0 +1,392 @@
+"""What the window shows, without Qt: the state and its words, the heart rate, quality, HRV and
+respiration, the HR trend of the session, the BVP of the last seconds, the status line, the
+messages and the two banners.
+
+The window feeds it the worker's payloads (``app.worker``'s FrameResult, ReadingResult,
+SourceInfo, MethodInfo, SourceFailure) through plain methods and the cards read it, so every
+rule of what is shown lives here and is tested without a display. This module imports no Qt
+(``app.worker`` only for type names)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from app.capture import DEMO_HR_BPM, SourceSpec
+from model.estimator import (
+    STATE_ACQUIRING,
+    STATE_NO_FACE,
+    STATE_READING,
+    STATE_UNRELIABLE,
+)
+from model.signal.quality import QualityGate
+
+if TYPE_CHECKING:
+    from app.worker import (
+        FrameResult,
+        MethodInfo,
+        ReadingResult,
+        SourceFailure,
+        SourceInfo,
+    )
+
+log = logging.getLogger(__name__)
+
+# The window's own states, beside the estimator's (model.estimator.STATE_*).
+STATE_STARTING = "starting"  # nothing measured yet
+STATE_NO_SIGNAL = "no_signal"  # the source is gone: ended, unplugged, never opened
+STATE_TEXT = {
+    STATE_STARTING: "Starting...",
+    STATE_ACQUIRING: "Acquiring: hold still",
+    STATE_READING: "Reading",
+    STATE_UNRELIABLE: "No reliable reading",
+    STATE_NO_FACE: "No face",
+    STATE_NO_SIGNAL: "No signal",
+}
+
+# Quality levels from the gate's own points: "good" where it shows a reading, "fair" in its
+# hysteresis band, "poor" where it withholds the reading.
+_GATE = QualityGate()
+QUALITY_GOOD = _GATE.open_at
+QUALITY_FAIR = _GATE.close_below
+
+BVP_SPAN_S = 10.0  # the BVP card's window (the worker sends a little more)
+TREND_MIN_SPAN_S = 60.0  # the trend's x axis shows at least this much session time
+TREND_Y_BPM = (50.0, 110.0)  # the trend's y axis covers at least this range ...
+TREND_Y_MARGIN_BPM = 5.0  # ... and the readings with this margin
+NO_VALUE = "--"
+MAX_MESSAGES = 200
+PRIVACY_TEXT = "Video hidden (privacy)\nmeasuring goes on"
+
+# The one place that names the methods for the user (combo, menu, status line).
+METHOD_LABELS = {"fcus": "FCUS (model)", "pos": "POS", "chrom": "CHROM", "green": "GREEN"}
+
+
+def method_label(name: str) -> str:
+    return METHOD_LABELS.get(name, name.upper())
+
+
+def quality_level(quality: float) -> str:
+    """"good", "fair" or "poor" (see QUALITY_GOOD, QUALITY_FAIR)."""
+    if quality >= QUALITY_GOOD:
+        return "good"
+    return "fair" if quality >= QUALITY_FAIR else "poor"
+
+
+def _clamp_quality(q: float) -> float:
+    return max(0.0, min(1.0, q)) if math.isfinite(q) else 0.0
+
+
+@dataclass
+class TrendSeries:
+    """The session's HR readings over time; NaN where the gate withheld one, and a NaN point
+    (a break) where the source or the method changed, so the line is not drawn across."""
+
+    t_s: list[float] = field(default_factory=list)
+    hr_bpm: list[float] = field(default_factory=list)
+
+    def add(self, t_s: float, hr_bpm: float | None) -> None:
+        self.t_s.append(float(t_s))
+        self.hr_bpm.append(math.nan if hr_bpm is None else float(hr_bpm))
+
+    def add_break(self) -> None:
+        if self.t_s:
+            self.add(self.t_s[-1] + 1e-3, None)
+
+    def finite_hr(self) -> np.ndarray:
+        hr = np.asarray(self.hr_bpm, dtype=float)
+        return hr[np.isfinite(hr)]
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """What the curve draws: empty while no reading was shown."""
+        if not len(self.finite_hr()):
+            return np.zeros(0), np.zeros(0)
+        return np.asarray(self.t_s, dtype=float), np.asarray(self.hr_bpm, dtype=float)
+
+    def y_range(self) -> tuple[float, float] | None:
+        """None while no reading was shown (the axis keeps its range)."""
+        fin = self.finite_hr()
+        if not len(fin):
+            return None
+        return (min(TREND_Y_BPM[0], float(fin.min()) - TREND_Y_MARGIN_BPM),
+                max(TREND_Y_BPM[1], float(fin.max()) + TREND_Y_MARGIN_BPM))
+
+    def x_range(self) -> tuple[float, float] | None:
+        """The whole session (at least TREND_MIN_SPAN_S); None before the first update."""
+        return (0.0, max(self.t_s[-1], TREND_MIN_SPAN_S)) if self.t_s else None
+
+
+@dataclass
+class BvpTrace:
+    """The last ``span_s`` of the BVP stream and the axes that frame it (a range is kept until a
+    new one can be measured; ``framed``: they were measured, not the defaults)."""
+
+    span_s: float = BVP_SPAN_S
+    t_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bvp: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    x_range: tuple[float, float] = (0.0, BVP_SPAN_S)
+    y_range: tuple[float, float] = (-3.0, 3.0)
+    framed: bool = False
+
+    def update(self, t_s: np.ndarray, bvp: np.ndarray) -> None:
+        if not len(t_s):
+            return
+        t_end = float(t_s[-1])
+        keep = t_s >= t_end - self.span_s
+        tb, vb = np.asarray(t_s[keep], dtype=float), np.asarray(bvp[keep], dtype=float)
+        fin = vb[np.isfinite(vb)]
+        if len(fin):
+            self.t_s, self.bvp = tb, vb
+        else:
+            self.clear()
+        t_end = max(t_end, self.span_s)
+        self.x_range = (t_end - self.span_s, t_end)
+        self.framed = True
+        if len(fin) > 10:
+            a = max(float(np.percentile(np.abs(fin), 99)) * 1.15, 0.5)
+            self.y_range = (-a, a)
+
+    def clear(self) -> None:
+        self.t_s, self.bvp = np.zeros(0), np.zeros(0)
+
+
+@dataclass
+class MessageBanner:
+    """The strip for errors and warnings that are not about the source."""
+
+    text: str = ""
+    level: str = ""
+    visible: bool = False
+
+
+@dataclass
+class SourceBanner:
+    """The strip that says why the window does not show the source asked for, with the ways out:
+    another file, the demo, trying ``retry`` again."""
+
+    kind: str | None = None  # "failed" | "lost" while shown
+    text: str = ""
+    level: str = ""
+    retry: SourceSpec | None = None
+    offer_demo: bool = True
+
+    @property
+    def visible(self) -> bool:
+        return self.kind is not None
+
+    @property
+    def offer_retry(self) -> bool:
+        return self.retry is not None and self.retry.kind != "demo"
+
+    def retry_text(self) -> str:
+        if self.retry is None or self.retry.kind != "camera":
+            return "Try the file again"
+        return f"Try {self.retry.label.split(' (')[0].lower()} again"
+
+
+@dataclass(frozen=True)
+class StatusLine:
+    """The permanent parts of the status line; ``device`` is None until a method runs and
+    ``recording`` empty when not recording."""
+
+    source: str
+    fps: str
+    dropped: str
+    latency: str
+    tracker: str
+    device: str | None
+    recording: str
+
+
+class SessionModel:
+    """The state the window shows; updated from the worker's payloads, read by the cards."""
+
+    def __init__(self) -> None:
+        self.state = STATE_STARTING
+        self.state_text = STATE_TEXT[STATE_STARTING]
+        self.hr_text = NO_VALUE
+        self.last_hr_bpm: float | None = None
+        self.quality: float | None = None  # 0..1 of the last reading; None before the first
+        self.sdnn_text = self.rmssd_text = self.resp_text = NO_VALUE
+        self.trend = TrendSeries()
+        self.bvp = BvpTrace()
+        self.video_text: str | None = STATE_TEXT[STATE_STARTING]  # None: show the frame's image
+        self.last_frame: FrameResult | None = None
+        self.source_info: SourceInfo | None = None
+        self.method_info: MethodInfo | None = None
+        self.tracker_name = ""
+        self.tracker_note = ""
+        self.recording_path: Path | None = None
+        self.source_lost_msg: str | None = None
+        self.cameras: list[int] = []
+        self.messages: list[tuple[str, str]] = []  # (level, text), for tests and diagnostics
+        self.banner = MessageBanner()
+        self.source_banner = SourceBanner()
+
+    # ---- state ------------------------------------------------------------------------------
+    def set_state(self, state: str) -> bool:
+        """Take ``state`` and word it; refused (False) while the source is lost, except for
+        STATE_NO_SIGNAL itself: the window keeps saying so until frames come back."""
+        if self.source_lost_msg is not None and state != STATE_NO_SIGNAL:
+            return False
+        self.state = state
+        self.state_text = self._state_words(state)
+        shown = state == STATE_READING and self.last_hr_bpm is not None
+        self.hr_text = f"{self.last_hr_bpm:.0f}" if shown else NO_VALUE
+        return True
+
+    def _state_words(self, state: str) -> str:
+        n_faces = self.last_frame.n_faces if self.last_frame is not None else None
+        if state == STATE_NO_SIGNAL and self.source_lost_msg:
+            return f"No signal: {self.source_lost_msg}"
+        if state == STATE_NO_FACE and n_faces == 0:
+            return "No face in view"
+        if state == STATE_READING and n_faces is not None and n_faces > 1:
+            return f"Reading ({n_faces} faces: measuring the boxed one)"
+        return STATE_TEXT.get(state, state)
+
+    @property
+    def quality_level(self) -> str | None:
+        return None if self.quality is None else quality_level(self.quality)
+
+    # ---- worker payloads ----------------------------------------------------------------------
+    def on_frame(self, r: FrameResult) -> None:
+        self.last_frame = r
+        self.source_lost_msg = None
+        if self.source_banner.kind == "lost":  # frames again (the camera is back)
+            self.hide_source_banner()
+        self.video_text = None if r.image_rgb is not None else PRIVACY_TEXT
+        if r.state != self.state:
+            self.set_state(r.state)
+
+    def on_reading(self, rr: ReadingResult) -> None:
+        r = rr.reading
+        self.quality = _clamp_quality(r.quality)
+        if r.hr_bpm is not None:
+            self.last_hr_bpm = r.hr_bpm
+        self.trend.add(rr.t_s, r.hr_bpm)
+        hrv = rr.hrv if rr.hrv is not None and rr.hrv.n_beats > 2 else None
+        self.sdnn_text = f"{hrv.sdnn_ms:.0f} ms" if hrv else NO_VALUE
+        self.rmssd_text = f"{hrv.rmssd_ms:.0f} ms" if hrv else NO_VALUE
+        self.resp_text = f"{rr.resp_bpm:.0f} /min" if rr.resp_bpm else NO_VALUE
+        self.bvp.update(rr.bvp_t_s, rr.bvp)
+        self.set_state(rr.state)
+
+    def on_source_changed(self, info: SourceInfo) -> bool:
+        """The source now running; True when it is the one asked for (to remember), False for
+        a stand-in demo."""
+        self.source_info = info
+        self.source_lost_msg = None
+        if not info.fallback:
+            self.hide_source_banner()  # what was asked for is shown now
+        elif self.source_banner.kind == "failed":
+            self.source_banner.offer_demo = False  # the demo is what runs
+        self.trend.add_break()
+        self.bvp.clear()
+        return not info.fallback
+
+    def on_source_lost(self, msg: str) -> None:
+        self.source_lost_msg = msg
+        self.set_state(STATE_NO_SIGNAL)
+        self.video_text = f"No signal\n{msg}"
+        spec = self.source_info.spec if self.source_info else None
+        label = self.source_info.label if self.source_info else "the source"
+        text = msg if spec is None or label.lower() in msg.lower() else f"{label}: {msg}"
+        self.show_source_banner("lost", text, "info" if msg.lower().startswith("end of") else "error", spec)
+
+    def on_source_failed(self, f: SourceFailure) -> None:
+        self.add_message(f.level, f.text)
+        self.show_source_banner("failed", f.text, f.level, f.spec)
+
+    def on_method_changed(self, info: MethodInfo) -> bool:
+        """The method in use (the user's choice is kept in the settings); True when it is
+        another method than before (the BVP and the trend start afresh)."""
+        changed = self.method_info is None or self.method_info.name != info.name
+        self.method_info = info
+        if changed:
+            self.bvp.clear()
+            self.trend.add_break()
+        return changed
+
+    def on_tracker_changed(self, name: str, note: str) -> None:
+        self.tracker_name, self.tracker_note = name, note
+
+    def on_recording_changed(self, path) -> None:
+        self.recording_path = Path(path) if path is not None else None
+
+    # ---- messages and banners -----------------------------------------------------------------
+    def add_message(self, level: str, text: str) -> None:
+        """Keep (the last MAX_MESSAGES) and log a message."""
+        self.messages.append((level, text))
+        del self.messages[:-MAX_MESSAGES]
+        log.log({"error": logging.ERROR, "warning": logging.WARNING}.get(level, logging.INFO), "%s", text)
+
+    def post_message(self, level: str, text: str) -> str:
+        """A message for the user; returns where it goes: "banner" (errors and warnings),
+        "status" (one the source banner says already: the status bar only), "note"
+        (information: the status bar) or "" (no text)."""
+        if not text:
+            return ""
+        self.add_message(level, text)
+        if level in ("error", "warning"):
+            if self.source_banner.visible and text in self.source_banner.text:
+                return "status"
+            self.banner = MessageBanner(text=text, level=level, visible=True)
+            return "banner"
+        if level == "ok":  # a problem resolved itself (e.g. the camera is back)
+            self.clear_banner()
+            if self.source_banner.kind == "lost":
+                self.hide_source_banner()
+        return "note"
+
+    def clear_banner(self) -> None:
+        self.banner.visible = False
+
+    def show_source_banner(self, kind: str, text: str, level: str, retry: SourceSpec | None) -> None:
+        on_demo = self.source_info is not None and self.source_info.spec.kind == "demo"
+        self.source_banner = SourceBanner(kind=kind, text=text, level=level, retry=retry,
+                                          offer_demo=not on_demo or self.source_lost_msg is not None)
+        if self.banner.visible and self.banner.text == text:
+            self.banner.visible = False  # one banner for one problem
+
+    def hide_source_banner(self) -> None:
+        self.source_banner.kind = None
+
+    # ---- status line and source choices --------------------------------------------------------
+    def status_line(self) -> StatusLine:
+        info, r = self.source_info, self.last_frame
+        src = info.label if info else "no source"
+        if info is not None and info.fallback and self.source_banner.retry is not None:
+            src = f"{src}, standing in for {self.source_banner.retry.label}"
+        m = self.method_info
+        return StatusLine(
+            source=src,
+            fps=f"{r.stats.fps_hz:4.1f} fps" if r else "-- fps",
+            dropped=f"dropped {r.stats.dropped}" if r else "dropped 0",
+            latency=f"{r.stats.latency_ms:4.1f} ms/frame" if r else "-- ms/frame",
+            tracker=f"face: {self.tracker_name or '...'}",
+            device=f"{method_label(m.name)} on {m.device}" if m is not None else None,
+            recording=f"\u25cf REC {self.recording_path.name}" if self.recording_path else "",
+        )
+
+    def camera_in_use(self) -> int | None:
+        info = self.source_info
+        return info.spec.camera_index if info is not None and info.spec.kind == "camera" else None
+
+    def source_choices(self) -> tuple[list[tuple[str, str]], str]:
+        """The sources to offer, as (label, source text), and the text of the one running
+        ("" before any): the demo, the cameras found (and the one in use), the open file."""
+        current = self.source_info.spec.to_text() if self.source_info else ""
+        choices = [(f"Demo ({DEMO_HR_BPM:.0f} bpm synthetic)", "demo")]
+        cams = set(self.cameras)
+        if self.camera_in_use() is not None:
+            cams.add(self.camera_in_use())
+        choices += [(f"Camera {i}", f"camera:{i}") for i in sorted(cams)]
+        if self.source_info and self.source_info.spec.kind == "file":
+            choices.append((Path(current).name, current))
+        return choices, current

@@ -1,0 +1,218 @@
+"""The window's session model (app/session_model.py), without Qt: the worker's payloads are
+stood in for by plain namespaces with the same fields as app.worker's dataclasses."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from app.capture import SourceSpec
+from app.session_model import (
+    NO_VALUE,
+    STATE_NO_SIGNAL,
+    STATE_STARTING,
+    SessionModel,
+    method_label,
+    quality_level,
+)
+from model.estimator import (
+    STATE_ACQUIRING,
+    STATE_NO_FACE,
+    STATE_READING,
+    STATE_UNRELIABLE,
+)
+from model.signal.quality import QualityGate
+from model.types import HrReading, HrvMetrics
+
+
+def frame(state: str = STATE_READING, n_faces: int = 1, image: bool = True, fps_hz: float = 29.7):
+    stats = SimpleNamespace(fps_hz=fps_hz, dropped=3, latency_ms=12.34, frames=10)
+    return SimpleNamespace(t_s=1.0, image_rgb=np.zeros((4, 4, 3), np.uint8) if image else None,
+                           state=state, face_ok=n_faces > 0, n_faces=n_faces, stats=stats)
+
+
+def reading(t_s: float, hr_bpm: float | None, quality: float = 0.9, state: str = STATE_READING,
+            hrv=None, resp_bpm=None, bvp_t_s=None, bvp=None):
+    return SimpleNamespace(
+        t_s=t_s, reading=HrReading(t_s=t_s, hr_bpm=hr_bpm, quality=quality), state=state, hrv=hrv,
+        resp_bpm=resp_bpm, bvp_t_s=np.zeros(0) if bvp_t_s is None else bvp_t_s,
+        bvp=np.zeros(0) if bvp is None else bvp, method="pos")
+
+
+def source(spec: SourceSpec, fallback: bool = False):
+    return SimpleNamespace(spec=spec, label=spec.label, size=(640, 480), nominal_fps_hz=30.0, fallback=fallback)
+
+
+def test_imports_no_qt():
+    code = ("import sys, app.session_model; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph')); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_state_words_and_hr_text():
+    s = SessionModel()
+    assert (s.state, s.state_text, s.hr_text) == (STATE_STARTING, "Starting...", NO_VALUE)
+    s.on_frame(frame(STATE_NO_FACE, n_faces=0))
+    assert s.state == STATE_NO_FACE and s.state_text == "No face in view"
+    s.on_frame(frame(STATE_ACQUIRING))
+    assert s.state_text == "Acquiring: hold still" and s.hr_text == NO_VALUE
+    s.on_reading(reading(7.0, 71.6))
+    assert s.state == STATE_READING and s.state_text == "Reading" and s.hr_text == "72"
+    s.on_frame(frame(STATE_READING, n_faces=2))  # same state: the words stay until it changes
+    s.on_reading(reading(8.0, 70.2))
+    assert s.state_text == "Reading (2 faces: measuring the boxed one)" and s.hr_text == "70"
+    s.on_reading(reading(9.0, None, quality=0.2, state=STATE_UNRELIABLE))
+    assert s.state_text == "No reliable reading" and s.hr_text == NO_VALUE
+    assert s.last_hr_bpm == 70.2
+
+
+def test_lost_source_holds_no_signal_until_frames_return():
+    s = SessionModel()
+    s.on_source_changed(source(SourceSpec.parse("/v/clip.mp4", loop=False)))
+    s.on_source_lost("end of file")
+    assert s.state == STATE_NO_SIGNAL and s.state_text == "No signal: end of file"
+    assert s.video_text == "No signal\nend of file"
+    b = s.source_banner
+    assert b.visible and b.kind == "lost" and b.level == "info" and b.text == "File clip.mp4: end of file"
+    assert b.offer_retry and b.retry_text() == "Try the file again"
+    assert not s.set_state(STATE_READING) and s.state == STATE_NO_SIGNAL
+    s.on_reading(reading(5.0, 70.0))
+    assert s.state == STATE_NO_SIGNAL and s.hr_text == NO_VALUE
+    s.on_frame(frame(STATE_ACQUIRING, image=False))
+    assert s.state == STATE_ACQUIRING and not s.source_banner.visible
+    assert s.video_text == "Video hidden (privacy)\nmeasuring goes on"
+
+
+def test_quality_levels_follow_the_gate():
+    gate = QualityGate()
+    for q in np.linspace(0.0, 1.0, 101):
+        opens = QualityGate().update(float(q))  # a closed gate opens exactly where "good" starts
+        assert opens == (quality_level(float(q)) == "good"), q
+        gate_open = QualityGate()
+        gate_open.update(1.0)
+        stays = gate_open.update(float(q))  # an open gate closes exactly where "poor" starts
+        assert stays == (quality_level(float(q)) != "poor"), q
+    s = SessionModel()
+    assert s.quality is None and s.quality_level is None
+    s.on_reading(reading(6.0, None, quality=math.nan, state=STATE_ACQUIRING))
+    assert s.quality == 0.0 and s.quality_level == "poor"
+    s.on_reading(reading(7.0, 70.0, quality=1.7))
+    assert s.quality == 1.0 and s.quality_level == "good"
+    assert gate.open_at > gate.close_below
+
+
+def test_trend_series_with_gaps_and_breaks():
+    s = SessionModel()
+    assert s.trend.x_range() is None and s.trend.y_range() is None
+    s.on_reading(reading(6.0, None, state=STATE_ACQUIRING))
+    t, hr = s.trend.points()
+    assert len(t) == 0 and s.trend.y_range() is None and s.trend.x_range() == (0.0, 60.0)
+    s.on_reading(reading(7.0, 120.0))
+    s.on_reading(reading(8.0, 121.0))
+    t, hr = s.trend.points()
+    assert list(t) == [6.0, 7.0, 8.0] and math.isnan(hr[0]) and list(hr[1:]) == [120.0, 121.0]
+    assert s.trend.y_range() == (50.0, 126.0)
+    s.on_method_changed(SimpleNamespace(name="pos", device="CPU", note=""))
+    s.on_method_changed(SimpleNamespace(name="pos", device="CPU", note=""))  # same method: no break
+    assert len(s.trend.t_s) == 4 and math.isnan(s.trend.hr_bpm[-1])
+    s.on_source_changed(source(SourceSpec("demo")))
+    assert len(s.trend.t_s) == 5 and s.trend.t_s[-1] > 8.0
+    s.on_reading(reading(75.0, 64.0))
+    assert s.trend.x_range() == (0.0, 75.0)
+
+
+def test_bvp_keeps_the_last_span_and_its_scale():
+    s = SessionModel()
+    t = np.arange(0.0, 14.0, 1 / 30)
+    s.on_reading(reading(14.0, 70.0, bvp_t_s=t, bvp=2.0 * np.sin(2 * np.pi * 1.2 * t)))
+    b = s.bvp
+    assert b.framed and b.t_s[0] >= t[-1] - 10.0 - 1e-9 and b.t_s[-1] == t[-1]
+    assert b.x_range == (t[-1] - 10.0, t[-1])
+    assert b.y_range[1] == pytest.approx(2.0 * 1.15, rel=0.01) and b.y_range[0] == -b.y_range[1]
+    nan = np.full(5, np.nan)
+    s.on_reading(reading(15.0, 70.0, bvp_t_s=np.arange(5) / 30, bvp=nan))
+    assert len(s.bvp.t_s) == 0 and s.bvp.x_range == (0.0, 10.0)
+    assert s.bvp.y_range[1] == pytest.approx(2.3, rel=0.01), "the scale stays until it can be measured"
+    s.on_reading(reading(15.5, 70.0, bvp_t_s=np.arange(5) / 30, bvp=np.full(5, 100.0)))
+    assert len(s.bvp.t_s) == 5 and s.bvp.y_range[1] == pytest.approx(2.3, rel=0.01), "too few to scale by"
+    s.on_reading(reading(16.0, 70.0, bvp_t_s=t, bvp=np.sin(t)))
+    s.on_method_changed(SimpleNamespace(name="chrom", device="CPU", note=""))
+    assert len(s.bvp.t_s) == 0
+
+
+def test_hrv_and_respiration_texts():
+    s = SessionModel()
+    hrv = HrvMetrics(n_beats=30, mean_ibi_ms=850.0, sdnn_ms=41.6, rmssd_ms=33.2, pnn50=0.1)
+    s.on_reading(reading(30.0, 70.0, hrv=hrv, resp_bpm=14.4))
+    assert (s.sdnn_text, s.rmssd_text, s.resp_text) == ("42 ms", "33 ms", "14 /min")
+    few = HrvMetrics(n_beats=2, mean_ibi_ms=850.0, sdnn_ms=41.6, rmssd_ms=33.2, pnn50=0.1)
+    s.on_reading(reading(31.0, 70.0, hrv=few, resp_bpm=None))
+    assert (s.sdnn_text, s.rmssd_text, s.resp_text) == (NO_VALUE, NO_VALUE, NO_VALUE)
+
+
+def test_message_routes_and_banners():
+    s = SessionModel()
+    assert s.post_message("error", "") == "" and not s.messages
+    assert s.post_message("warning", "FCUS unavailable") == "banner"
+    assert s.banner.visible and s.banner.level == "warning"
+    s.on_source_failed(SimpleNamespace(spec=SourceSpec("camera", camera_index=1), reason="busy",
+                                       text="FCUS unavailable", level="error"))
+    assert not s.banner.visible, "one banner for one problem"
+    assert s.source_banner.retry_text() == "Try camera 1 again"
+    assert s.post_message("error", "FCUS unavailable") == "status"
+    assert s.post_message("info", "Loading the face tracker...") == "note"
+    s.on_source_lost("camera unplugged")
+    assert s.source_banner.kind == "lost" and s.source_banner.level == "error"
+    s.post_message("error", "measurement error")
+    assert s.post_message("ok", "Camera is back") == "note"
+    assert not s.banner.visible and not s.source_banner.visible
+    assert [lv for lv, _ in s.messages] == ["warning", "error", "error", "info", "error", "ok"]
+    for i in range(300):
+        s.add_message("info", str(i))
+    assert len(s.messages) == 200 and s.messages[-1] == ("info", "299")
+
+
+def test_stand_in_demo_and_status_line():
+    s = SessionModel()
+    st = s.status_line()
+    assert (st.source, st.fps, st.dropped, st.latency, st.tracker, st.device, st.recording) == (
+        "no source", "-- fps", "dropped 0", "-- ms/frame", "face: ...", None, "")
+    asked = SourceSpec.parse("/v/missing.avi", loop=False)
+    s.on_source_failed(SimpleNamespace(spec=asked, reason="no file", text="missing.avi: no such file",
+                                       level="error"))
+    assert s.source_banner.offer_demo
+    assert not s.on_source_changed(source(SourceSpec("demo"), fallback=True)), "a stand-in is not remembered"
+    assert s.source_banner.visible and not s.source_banner.offer_demo
+    s.on_frame(frame(fps_hz=29.66))
+    s.on_tracker_changed("mediapipe", "Face tracking: MediaPipe")
+    s.on_method_changed(SimpleNamespace(name="fcus", device="CPU", note=""))
+    s.on_recording_changed("/rec/session-1")
+    st = s.status_line()
+    assert st.source.endswith("standing in for File missing.avi")
+    assert (st.fps, st.dropped, st.latency, st.tracker) == ("29.7 fps", "dropped 3", "12.3 ms/frame",
+                                                            "face: mediapipe")
+    assert st.device == "FCUS (model) on CPU" and st.recording == "\u25cf REC session-1"
+    assert s.on_source_changed(source(asked)) and not s.source_banner.visible
+
+
+def test_source_choices_and_method_labels():
+    s = SessionModel()
+    choices, current = s.source_choices()
+    assert current == "" and choices == [("Demo (72 bpm synthetic)", "demo")]
+    s.cameras = [2, 0]
+    s.on_source_changed(source(SourceSpec("camera", camera_index=3)))
+    choices, current = s.source_choices()
+    assert current == "camera:3" and [c[1] for c in choices] == ["demo", "camera:0", "camera:2", "camera:3"]
+    assert s.camera_in_use() == 3
+    s.on_source_changed(source(SourceSpec.parse("/v/clip.mp4")))
+    choices, current = s.source_choices()
+    assert choices[-1] == ("clip.mp4", current) and s.camera_in_use() is None
+    assert method_label("fcus") == "FCUS (model)" and method_label("pos") == "POS"
+    assert method_label("new") == "NEW"
