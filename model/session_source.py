@@ -92,30 +92,26 @@ def read_frame_times(path: str | Path) -> dict[int, float]:
     return times
 
 
-class SessionSource:
-    """Replays a recorded session folder's video on frames.csv's times (see the module's notes).
-    ``Frame.index`` is the frame's index in the video. ``loop=True`` repeats the session with
-    rising times (:func:`loop_passes`). Raises SourceError when the folder is no session, has no
-    video, or its video or frames.csv cannot be read."""
+class TimedVideoSource:
+    """A video file whose frames get their times from a table (``times``: video frame index ->
+    t_s on the recording's clock) instead of the container: frames the table does not list are
+    skipped, rows for frames the video does not hold are ignored, a repeated or backwards time
+    is nudged 1 ms past the previous one. Times start at 0 s at the first listed frame
+    (``t_origin_s`` is its time on the table's clock). An empty table replays on the container's
+    times (``frame_times == "container"``). ``Frame.index`` is the frame's index in the video;
+    ``loop=True`` repeats the pass with rising times (:func:`loop_passes`)."""
 
-    kind = "session"
+    kind = "video"
 
-    def __init__(self, folder: str | Path, *, loop: bool = False):
-        self.path = Path(folder)
-        if not is_session_dir(self.path):
-            raise SourceError(f"{self.path} is not a recorded session folder (no {SESSION_NAME})")
-        video = session_video(self.path)
-        if video is None:
-            raise SourceError(f"session {self.path} holds no video (it was recorded with the video off)")
+    def __init__(self, video: str | Path, times: dict[int, float], *, frame_times: str,
+                 path: str | Path | None = None, loop: bool = False):
         self.video = VideoFileSource(video)
+        self.path = Path(path) if path is not None else Path(video)
         self.info = self.video.info
         self.loop = loop
         self.corrupt_frames = 0
-        self._times = read_frame_times(self.path / FRAMES_NAME)
-        self.frame_times = FRAMES_NAME if self._times else "container"
-        if not self._times:
-            log.warning("session %s: no frame times in %s; replaying on the video's nominal %.3g fps, "
-                        "which may not be the rate it was recorded at", self.path, FRAMES_NAME, self.info.fps_hz)
+        self._times = dict(times)
+        self.frame_times = frame_times if self._times else "container"
         # the listed frames the video holds (as far as its container's frame count tells)
         n_video = self.info.n_frames
         held = np.array(sorted(t for i, t in self._times.items() if n_video <= 0 or i < n_video))
@@ -141,7 +137,7 @@ class SessionSource:
         last = -math.inf
         for f in self.video:
             t_raw = self._times.get(f.index)
-            if t_raw is None:  # not listed: not a valid frame of the session
+            if t_raw is None:  # not listed: not a valid frame of the recording
                 continue
             if t_first is None:
                 t_first = self.t_origin_s = t_raw
@@ -155,3 +151,24 @@ class SessionSource:
         if self.loop:
             return loop_passes(self._one_pass, 1.0 / self.fps_hz if self.fps_hz > 0 else 1.0 / 30.0)
         return self._one_pass()
+
+
+class SessionSource(TimedVideoSource):
+    """Replays a recorded session folder's video on frames.csv's times (see the module's notes and
+    :class:`TimedVideoSource`). Raises SourceError when the folder is no session, has no video,
+    or its video or frames.csv cannot be read."""
+
+    kind = "session"
+
+    def __init__(self, folder: str | Path, *, loop: bool = False):
+        folder = Path(folder)
+        if not is_session_dir(folder):
+            raise SourceError(f"{folder} is not a recorded session folder (no {SESSION_NAME})")
+        video = session_video(folder)
+        if video is None:
+            raise SourceError(f"session {folder} holds no video (it was recorded with the video off)")
+        times = read_frame_times(folder / FRAMES_NAME)
+        super().__init__(video, times, frame_times=FRAMES_NAME, path=folder, loop=loop)
+        if not times:
+            log.warning("session %s: no frame times in %s; replaying on the video's nominal %.3g fps, "
+                        "which may not be the rate it was recorded at", folder, FRAMES_NAME, self.info.fps_hz)
