@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-
 # (centre, width, amplitude) of the Gaussians that make one beat, in beat-phase units (0..1).
 # Phase 0 is near the foot of the upstroke.
 _BEAT_COMPONENTS: tuple[tuple[float, float, float], ...] = (
