@@ -21,10 +21,8 @@ Clips leave channel-first, ``(B, 3, T, S, S)`` float32 RGB 0..255, as the model 
 The background crops (non-pulse references) get the same speed and brightness gain (their
 flip/warp would not change what they are: a reference without pulse).
 
-Cross-view helpers: :func:`two_views` gives two spatial augmentations of the same clips (same
-speed and time span: their BVP must agree); :meth:`ClipSampler.time_shifted` gives the same
-clips started 0.5 to 1.5 s earlier or later (``view.time_shift_frames``; the BVPs agree on the
-overlap, offset by ``time_shift_frames / speed`` output frames).
+Cross-view helper: :func:`two_views` gives two spatial augmentations of the same clips (same
+speed and time span: their BVP must agree).
 """
 
 from __future__ import annotations
@@ -70,17 +68,15 @@ class ViewInfo:
     shift_px: np.ndarray  # (B, 2) float: dx, dy in crop pixels
     scale: np.ndarray  # (B,) float
     gain: np.ndarray  # (B,) float
-    time_shift_frames: np.ndarray  # (B,) int: start offset (grid frames) from the original clip
     name: str = "a"
 
     @classmethod
     def identity(cls, b: int, name: str = "a") -> "ViewInfo":
-        return cls(np.zeros(b, bool), np.zeros((b, 2)), np.ones(b), np.ones(b), np.zeros(b, np.int64), name)
+        return cls(np.zeros(b, bool), np.zeros((b, 2)), np.ones(b), np.ones(b), name)
 
     def subset(self, rows: np.ndarray) -> "ViewInfo":
         """The draws of the clips ``rows`` (a rank's share of the global batch)."""
-        return ViewInfo(self.flip[rows], self.shift_px[rows], self.scale[rows], self.gain[rows],
-                        self.time_shift_frames[rows], self.name)
+        return ViewInfo(self.flip[rows], self.shift_px[rows], self.scale[rows], self.gain[rows], self.name)
 
 
 @dataclass
@@ -199,7 +195,7 @@ def _draw_view(rng: np.random.Generator, b: int, cfg: AugmentConfig, size: int, 
     else:
         shift, scale = np.zeros((b, 2)), np.ones(b)
     gain = rng.uniform(cfg.gain_range[0], cfg.gain_range[1], size=b) if cfg.brightness else np.ones(b)
-    return ViewInfo(flip, shift, scale, gain, np.zeros(b, np.int64), name)
+    return ViewInfo(flip, shift, scale, gain, name)
 
 
 def _apply_view(base_face: np.ndarray, base_background: np.ndarray,
@@ -236,7 +232,6 @@ def two_views(batch: ClipBatch, rng: np.random.Generator,
             v = _draw_view(rng, batch.batch_size, cfg, size, name)
         else:  # the global batch's draws, then this rank's share
             v = _draw_view(rng, batch.shard.global_size, cfg, size, name).subset(batch.shard.rows)
-        v.time_shift_frames = batch.view.time_shift_frames.copy()
         face, bg = _apply_view(batch.base_face, batch.base_background, v)
         views.append(replace(batch, face=face, background=bg, view=v))
     return views[0], views[1]
@@ -436,46 +431,3 @@ class ClipSampler:
         """:func:`two_views` with this sampler's augmentation settings."""
         return two_views(batch, rng)
 
-    def time_shifted(self, batch: ClipBatch, rng: np.random.Generator,
-                     shift_s: tuple[float, float] = (0.5, 1.5)) -> ClipBatch:
-        """The batch's clips from the same recordings, started ``shift_s`` seconds (random sign)
-        earlier or later, with the same speeds and fresh spatial augmentations (drawn for the
-        batch as given: not for training's sharded batches). Where neither
-        direction fits the valid run, the largest shift that fits is taken (0 if none)."""
-        b = batch.batch_size
-        fs = batch.fs_hz
-        lo, hi = max(1, int(round(shift_s[0] * fs))), max(1, int(round(shift_s[1] * fs)))
-        mags = rng.integers(lo, hi + 1, size=b)
-        signs = np.where(rng.random(b) < 0.5, -1, 1)
-        starts = batch.start.copy()
-        shifts = np.zeros(b, np.int64)
-        for i in range(b):
-            r, a, sp = int(batch.rec_index[i]), int(batch.start[i]), float(batch.speed[i])
-            need = frames_needed(self.window_frames, sp)
-            valid, run_end = self._valid[r], self._run_end[r]
-
-            def fits(d: int) -> bool:
-                s = a + d
-                return 0 <= s < len(valid) and bool(valid[s]) and run_end[s] - s >= need
-
-            chosen = 0
-            for d in (int(signs[i] * mags[i]), int(-signs[i] * mags[i])):
-                if fits(d):
-                    chosen = d
-                    break
-            else:
-                for m in range(int(mags[i]) - 1, 0, -1):
-                    if fits(m) or fits(-m):
-                        chosen = m if fits(m) else -m
-                        break
-            starts[i] = a + chosen
-            shifts[i] = chosen
-        out = self.make_batch(batch.rec_index, starts, rng, speed=batch.speed, view_name="shifted")
-        out.view.time_shift_frames = shifts
-        return out
-
-
-def time_shifted_view(sampler: ClipSampler, batch: ClipBatch, rng: np.random.Generator,
-                      shift_s: tuple[float, float] = (0.5, 1.5)) -> ClipBatch:
-    """Same as :meth:`ClipSampler.time_shifted`."""
-    return sampler.time_shifted(batch, rng, shift_s)
