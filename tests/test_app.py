@@ -24,27 +24,7 @@ from app.settings import Settings, load_settings, save_settings  # noqa: E402
 from model.types import Box, Face, HrReading  # noqa: E402
 from model.video_source import SourceError  # noqa: E402
 
-
-# ---- fixtures: ``env`` (tests/conftest.py) ---------------------------------------------------
-
-
-@pytest.fixture
-def run_app(qtbot, env):
-    """Start the real app with command-line arguments; closes it (and its threads) afterwards."""
-    from app.main import launch
-
-    windows = []
-
-    def start(*argv: str):
-        _, window, _ = launch(["--no-download", *argv])
-        qtbot.addWidget(window)
-        windows.append(window)
-        return window
-
-    yield start
-    for w in windows:
-        w.close()
-        assert not w.worker.running, "worker thread still running after close"
+# ---- fixtures: ``env`` and ``run_app`` (tests/conftest.py) ---------------------------------------
 
 
 def write_clip(path: Path, segments: list[tuple[str, float]], fps: float = 30.0) -> Path:
