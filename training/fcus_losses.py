@@ -1,4 +1,4 @@
-"""Unsupervised losses for FCUS-rPPG (DESIGN.md, "FCUS-rPPG as we build it", "Unsupervised losses").
+"""Unsupervised losses for FCUS-rPPG (docs/ARCHITECTURE.md, "FCUS-rPPG as we build it", "Unsupervised losses").
 
 All losses act on the predicted BVP ``(B, T)`` sampled at ``fs_hz``; none needs a label. They are
 built on the power spectrum from a zero-padded ``torch.fft.rfft`` (padding only refines the

@@ -146,8 +146,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Write a synthetic pulse video (UBFC-style vid.* + ground_truth.txt/json).",
     )
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--suite", choices=SUITE_KINDS, help=f"write the whole suite (HR {', '.join(f'{h:g}' for h in SUITE_HR_BPM)} bpm) into subfolders")
-    p.add_argument("--duration-s", type=float, default=d.duration_s, help="clip length in seconds (default %(default)s)")
+    suite_hr = ", ".join(f"{h:g}" for h in SUITE_HR_BPM)
+    p.add_argument("--suite", choices=SUITE_KINDS, help=f"write the whole suite (HR {suite_hr} bpm) into subfolders")
+    p.add_argument("--duration-s", type=float, default=d.duration_s,
+                   help="clip length in seconds (default %(default)s)")
     p.add_argument("--fs-hz", type=float, default=d.fs_hz, help="frame rate in Hz (default %(default)s)")
     p.add_argument("--width", type=int, default=d.width, help="frame width in pixels (default %(default)s)")
     p.add_argument("--height", type=int, default=d.height, help="frame height in pixels (default %(default)s)")
@@ -159,11 +161,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--motion-px", type=float, default=d.motion_amplitude_px,
                    help="head motion amplitude in pixels (default %(default)s)")
     p.add_argument("--drift", type=float, default=d.illumination_drift, help="relative light change over the clip")
-    p.add_argument("--flicker-hz", type=float, default=d.flicker_hz, help="light flicker frequency in Hz (default %(default)s)")
+    p.add_argument("--flicker-hz", type=float, default=d.flicker_hz,
+                   help="light flicker frequency in Hz (default %(default)s)")
     p.add_argument("--flicker-amplitude", type=float, default=d.flicker_amplitude,
                    help="light flicker as a relative brightness change (default %(default)s; 0 = off)")
     p.add_argument("--noise", type=float, default=d.sensor_noise_std, help="sensor noise std (8-bit levels)")
-    p.add_argument("--codec", choices=tuple(CODECS), default=d.codec, help="video codec of the clip (default %(default)s)")
+    p.add_argument("--codec", choices=tuple(CODECS), default=d.codec,
+                   help="video codec of the clip (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (pulse, motion, noise; default %(default)s)")
     p.add_argument("--jitter-s", type=float, default=d.timestamp_jitter_s, help="timestamp jitter std (s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -174,7 +178,8 @@ def synth_main(argv: list[str] | None = None) -> int:
     """``fcus-rppg synth``: write one clip, or a whole suite into ``OUT/<slug>/``."""
     args = _parser().parse_args(argv)
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s")
     try:
         base = SynthConfig(
             duration_s=args.duration_s, fs_hz=args.fs_hz, width=args.width, height=args.height,
