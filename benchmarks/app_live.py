@@ -101,7 +101,7 @@ class LiveProbe:
         self.wall_s = self.cpu_s = None
         self.dropped = 0
         self.rss_end = 0.0
-        self.rec_tmp = tempfile.TemporaryDirectory(prefix="fcus-bench-rec-") if record else None
+        self.session_tmp = tempfile.TemporaryDirectory(prefix="fcus-bench-rec-") if record else None
         self._hook_worker()
         self._stall = QTimer()
         self._stall.setInterval(10)
@@ -163,7 +163,7 @@ class LiveProbe:
         self.rss.append((0.0, rss_mb()))
         if self.record:
             self.worker.set_record_codec(self.record)
-            self.win.set_recording(True, self.rec_tmp.name)
+            self.win.set_recording(True, self.session_tmp.name)
         if self.every_minute:
             self._minute.start(60_000)
         QTimer.singleShot(int(self.duration_s * 1000), self._finish)
@@ -212,13 +212,13 @@ def _recording_rows(record_dir: Path, codec: str) -> list[tuple[str, str]]:
     lines = (session / "frames.csv").read_text().splitlines()
     n_rows = len(lines) - 1
     n_video = count_video_frames(session / "video.avi")
-    rec_s = float(lines[-1].split(",")[1]) if n_rows else 0.0
+    recorded_s = float(lines[-1].split(",")[1]) if n_rows else 0.0
     size = (session / "video.avi").stat().st_size
     return [
         ("recording", f"{codec}: {n_video} video frames, {n_rows} frames.csv rows, "
-                      f"{n_rows / max(rec_s, 1e-9):.1f} frames/s recorded"),
-        ("video size", f"{size / 1e6:.1f} MB for {rec_s:.1f} s = "
-                       f"{size / max(rec_s, 1e-9) * 3600 / 1e9:.2f} GB per hour"),
+                      f"{n_rows / max(recorded_s, 1e-9):.1f} frames/s recorded"),
+        ("video size", f"{size / 1e6:.1f} MB for {recorded_s:.1f} s = "
+                       f"{size / max(recorded_s, 1e-9) * 3600 / 1e9:.2f} GB per hour"),
     ]
 
 
@@ -260,9 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     label = f"{Path(source).name} (640x480 30 fps file, looping)" if args.source is None else source
     rows = _run_rows(probe, label, method, rss_start, rss_launched)
-    if probe.rec_tmp is not None:
-        rows += _recording_rows(Path(probe.rec_tmp.name), args.record)
-        probe.rec_tmp.cleanup()
+    if probe.session_tmp is not None:
+        rows += _recording_rows(Path(probe.session_tmp.name), args.record)
+        probe.session_tmp.cleanup()
     if args.loop_minutes:
         rows += _rss_rows(probe)
     _print_table(rows)

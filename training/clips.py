@@ -361,9 +361,9 @@ class ClipSampler:
         return self.iter_epoch(0)
 
     # ---- assembling -------------------------------------------------------------------------------
-    def max_speed(self, rec: int, start: int) -> float:
+    def max_speed(self, rec_index: int, start: int) -> float:
         """Largest speed whose frames stay inside the valid run from ``start``."""
-        avail = int(self._run_end[rec][start] - start) if self._valid[rec][start] else 0
+        avail = int(self._run_end[rec_index][start] - start) if self._valid[rec_index][start] else 0
         if avail < self.window_frames:
             return 0.0
         return (avail - 1) / (self.window_frames - 1)
@@ -378,16 +378,16 @@ class ClipSampler:
         cap = np.array([self.max_speed(int(r), int(a)) for r, a in zip(rec_index, start)])
         return np.minimum(s, np.maximum(cap, 1.0))
 
-    def _read(self, rec: int, start: int, speed: float, face_out: np.ndarray, bg_out: np.ndarray) -> int:
+    def _read(self, rec_index: int, start: int, speed: float, face_out: np.ndarray, bg_out: np.ndarray) -> int:
         """Speed-resampled face clip into ``face_out`` (S, S, T, 3) and background clip into
         ``bg_out`` (3, T, S, S); returns the grid frames read."""
-        r = self.recordings[rec]
-        n = min(frames_needed(self.window_frames, speed), r.n_frames - start)
+        cached = self.recordings[rec_index]
+        n = min(frames_needed(self.window_frames, speed), cached.n_frames - start)
         t = self.window_frames
         s = face_out.shape[0]
-        face = np.ascontiguousarray(resample_time(r.face[start:start + n], t, speed))
+        face = np.ascontiguousarray(resample_time(cached.face[start:start + n], t, speed))
         cv2.transpose(face.reshape(t, s * s, 3), dst=face_out.reshape(s * s, t, 3))  # pixel-major
-        bg = np.ascontiguousarray(resample_time(r.background[start:start + n], t, speed))
+        bg = np.ascontiguousarray(resample_time(cached.background[start:start + n], t, speed))
         cv2.transpose(bg.reshape(-1, 3), dst=bg_out.reshape(3, -1))  # channel-first
         return n
 
