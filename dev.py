@@ -4,6 +4,8 @@
     python3 dev.py app     set up .venv and open the app (extra arguments go to fcus-rppg)
     python3 dev.py test    set up .venv with the test and training tools (torch), run the tests
     python3 dev.py peers   set up .venv-peers with open-rppg, the benchmark's yardstick peer
+    python3 dev.py lint    the same set-up, then ruff (style, over-long functions) and import-linter
+                           (the package layers; contracts in pyproject.toml)
 
 Set-up is idempotent: it re-installs only when pyproject.toml changed since the last install.
 """
@@ -124,8 +126,21 @@ def check_qt_xcb(find=ctypes.util.find_library, platform: str = sys.platform,
             "Other systems: README.md, 'System packages'. (QT_QPA_PLATFORM=offscreen runs without them.)")
 
 
+# Each linter with its arguments; `lint` runs them all and fails when any fails.
+LINTERS = (("ruff", "check", "."), ("lint-imports",))
+
+
+def lint() -> int:
+    """Run every linter from .venv in the repository root: 0 when all pass, else 1."""
+    failed = [cmd[0] for cmd in LINTERS if subprocess.call([str(BIN / cmd[0]), *cmd[1:]], cwd=ROOT) != 0]
+    if failed:
+        print(f"dev.py: {', '.join(failed)} failed", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("app", "test", "setup", "peers"):
+    if not argv or argv[0] not in ("app", "test", "lint", "setup", "peers"):
         print(__doc__)
         return 2
     cmd, rest = argv[0], argv[1:]
@@ -142,6 +157,9 @@ def main(argv: list[str]) -> int:
     if cmd == "setup":
         ensure_env("dev,train", with_torch=True)
         return 0
+    if cmd == "lint":
+        ensure_env("dev,train", with_torch=True)  # the test set-up: one install serves both
+        return lint()
     ensure_env("dev,train", with_torch=True)
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     rc = subprocess.call([str(PY), "-m", "pytest", *rest], cwd=ROOT, env=env)

@@ -5,7 +5,7 @@
 * file: a video file, a recorded session folder or a folder of frame images
   (:func:`model.frame_source.open_frame_source`), paced at the frames' real times (the container's
   timestamps; a session's frames.csv), optionally looping (timestamps keep rising);
-* demo: the synthetic clip with a known pulse (``training.synth``, imported only here and only
+* demo: the synthetic clip with a known pulse (``model.synthetic``, imported only here and only
   when the demo is chosen), looped with continuing timestamps, paced in real time.
 
 :class:`FrameQueue` holds at most a few frames; when it is full the oldest frame is dropped and
@@ -202,7 +202,8 @@ class DemoOpened(OpenedSource):
 
     def __init__(self, spec: SourceSpec, *, hr_bpm: float = DEMO_HR_BPM, pass_s: float = DEMO_PASS_S):
         try:
-            from training.synth import SynthConfig, generate_frames  # only for the demo
+            from model.synthetic.config import SynthConfig  # only for the demo
+            from model.synthetic.frames import generate_frames
         except ImportError as exc:
             raise SourceError(f"the built-in demo is unavailable ({exc})") from exc
         self._SynthConfig = SynthConfig

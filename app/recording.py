@@ -35,9 +35,9 @@ least once a second (:meth:`SessionRecorder.maybe_flush`), so killing the app lo
 last second of measured values (a frame's ``bvp.csv`` row waits while its value is still to come,
 at most one estimator window while the pulse is being acquired; see :meth:`bvp_update`). The MJPG
 writer appends each frame to the file as it comes (only the AVI index is written at the end; a
-killed recording's video is still readable). Any write error (full disk, no permission, folder removed) is turned into one
-:class:`RecordingError` with a message for users; the recorder then stops writing and the
-measurement goes on.
+killed recording's video is still readable). Any write error (full disk, no permission, folder
+removed) is turned into one :class:`RecordingError` with a message for users; the recorder then
+stops writing and the measurement goes on.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def default_face_model() -> str | None:
     return shared_face_model()
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--source", default=None, help="video file (default: a synthetic 30 s 640x480 30 fps clip)")
     ap.add_argument("--seconds", type=float, default=30.0)
@@ -59,27 +59,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="run the looping file this many minutes; RSS every minute")
     ap.add_argument("--record", choices=("mjpg", "mp4v"), default=None,
                     help="record the run with the video in this codec; adds its size per hour")
-    args = ap.parse_args(argv)
+    return ap
 
-    rss_start = rss_mb()
-    tmp = None
-    source = args.source
-    if source is None:
-        from training.synth import SynthConfig, write_clip
 
-        tmp = tempfile.TemporaryDirectory(prefix="fcus-bench-")
-        files = write_clip(SynthConfig(duration_s=30, hr_bpm=75), tmp.name, progress=False)
-        source = str(files.video_path)
+def _launch(args: argparse.Namespace, source: str):
+    """The real app on ``source`` (no camera probing, settings in a temporary folder):
+    ``(app, window, method)``."""
     from app.worker import fcus_status
 
     method = args.method or ("fcus" if fcus_status(args.model)[0] else "pos")
     face_model = args.face_model or default_face_model()
-    duration_s = args.loop_minutes * 60.0 if args.loop_minutes else args.seconds
-
     os.environ.setdefault("FCUS_RPPG_CONFIG_DIR", tempfile.mkdtemp(prefix="fcus-bench-cfg-"))
-    import numpy as np
-    from PySide6.QtCore import QTimer
-
     import app.window as aw
     from app.main import launch
 
@@ -90,136 +80,192 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         argv_app += ["--model", args.model]
     app, win, _ = launch(argv_app)
-    worker = win.worker
-    rss_launched = rss_mb()
+    return app, win, method
 
-    m = {"shown": 0, "lat": [], "first_face": None, "first_reading": None, "t_start": None,
-         "max_gap_ms": 0.0, "last_tick": None, "rss": []}
 
-    orig_take = worker.take_frame
+class LiveProbe:
+    """Measures a running window: frames shown and processed, worker latency, first face and
+    first reading, the longest UI-thread stall (a 10 ms timer), CPU, drops and RSS over the run.
+    The clock starts once the source delivers frames (after the tracker and model load)."""
 
-    def take_frame():
-        r = orig_take()
-        if r is not None and m["t_start"] is not None:
-            m["shown"] += 1
-        return r
+    def __init__(self, app, win, duration_s: float, record: str | None, every_minute: bool) -> None:
+        from PySide6.QtCore import QTimer
 
-    worker.take_frame = take_frame
+        self.app, self.win, self.worker = app, win, win.worker
+        self.duration_s, self.record, self.every_minute = duration_s, record, every_minute
+        self.shown = 0
+        self.lat_ms: list[float] = []
+        self.first_face = self.first_reading = self.t_start = self.last_tick = None
+        self.max_gap_ms = 0.0
+        self.rss: list[tuple[float, float]] = []
+        self.wall_s = self.cpu_s = None
+        self.dropped = 0
+        self.rss_end = 0.0
+        self.session_tmp = tempfile.TemporaryDirectory(prefix="fcus-bench-rec-") if record else None
+        self._hook_worker()
+        self._stall = QTimer()
+        self._stall.setInterval(10)
+        self._stall.timeout.connect(self._tick)
+        self._minute = QTimer()
+        self._minute.timeout.connect(self._every_minute)
 
-    orig_process = worker._process
+    def _hook_worker(self) -> None:
+        worker = self.worker
+        orig_take, orig_process = worker.take_frame, worker._process
 
-    def process(frame):  # worker thread
-        n0 = worker._n_frames
-        orig_process(frame)
-        if worker._n_frames > n0 and m["t_start"] is not None:
-            m["lat"].append(worker._lat_ms[-1])
-            if m["first_face"] is None and worker._face_ok_prev:
-                m["first_face"] = time.monotonic()
+        def take_frame():
+            r = orig_take()
+            if r is not None and self.t_start is not None:
+                self.shown += 1
+            return r
 
-    worker._process = process
+        def process(frame):  # worker thread
+            n0 = worker._n_frames
+            orig_process(frame)
+            if worker._n_frames > n0 and self.t_start is not None:
+                self.lat_ms.append(worker._lat_ms[-1])
+                if self.first_face is None and worker._face_ok_prev:
+                    self.first_face = time.monotonic()
 
-    def on_reading(res):
-        if m["first_reading"] is None and res.reading is not None and res.reading.hr_bpm is not None:
-            m["first_reading"] = time.monotonic()
+        worker.take_frame = take_frame
+        worker._process = process
+        worker.reading_ready.connect(self._on_reading)
 
-    worker.reading_ready.connect(on_reading)
+    def _on_reading(self, res) -> None:
+        if self.first_reading is None and res.reading is not None and res.reading.hr_bpm is not None:
+            self.first_reading = time.monotonic()
 
-    def tick():
+    def _tick(self) -> None:
         now = time.monotonic()
-        if m["last_tick"] is not None and m["t_start"] is not None:
-            m["max_gap_ms"] = max(m["max_gap_ms"], (now - m["last_tick"]) * 1000.0 - 10.0)
-        m["last_tick"] = now
+        if self.last_tick is not None and self.t_start is not None:
+            self.max_gap_ms = max(self.max_gap_ms, (now - self.last_tick) * 1000.0 - 10.0)
+        self.last_tick = now
 
-    stall = QTimer()
-    stall.setInterval(10)
-    stall.timeout.connect(tick)
-    stall.start()
+    def run(self) -> None:
+        """Run the app's event loop until the measured run is over."""
+        from PySide6.QtCore import QTimer
 
-    # the clock starts when the source delivers frames (after the tracker and model load)
-    wall0 = {"wall": None, "cpu": None, "drop": 0}
+        self._stall.start()
+        self._t_launch = time.monotonic()
+        QTimer.singleShot(0, self._begin)
+        self.app.exec()
+        self.worker.stop()
 
-    def begin():
-        if worker._n_frames == 0 and time.monotonic() - t_launch < 60:
-            QTimer.singleShot(50, begin)
+    def _begin(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        if self.worker._n_frames == 0 and time.monotonic() - self._t_launch < 60:
+            QTimer.singleShot(50, self._begin)
             return
-        m["t_start"] = time.monotonic()
-        wall0["wall"], wall0["cpu"] = time.monotonic(), time.process_time()
-        wall0["drop"] = worker.frames.dropped
-        m["rss"].append((0.0, rss_mb()))
-        if args.record:
-            worker.set_record_codec(args.record)
-            win.set_recording(True, rec_tmp.name)
-        if args.loop_minutes:
-            minute.start(60_000)
-        QTimer.singleShot(int(duration_s * 1000), finish)
+        self.t_start = time.monotonic()
+        self._cpu0 = time.process_time()
+        self._drop0 = self.worker.frames.dropped
+        self.rss.append((0.0, rss_mb()))
+        if self.record:
+            self.worker.set_record_codec(self.record)
+            self.win.set_recording(True, self.session_tmp.name)
+        if self.every_minute:
+            self._minute.start(60_000)
+        QTimer.singleShot(int(self.duration_s * 1000), self._finish)
 
-    def every_minute():
-        t = (time.monotonic() - m["t_start"]) / 60.0
-        m["rss"].append((t, rss_mb()))
-        print(f"  {t:5.1f} min  RSS {m['rss'][-1][1]:7.1f} MB", flush=True)
+    def _every_minute(self) -> None:
+        t = (time.monotonic() - self.t_start) / 60.0
+        self.rss.append((t, rss_mb()))
+        print(f"  {t:5.1f} min  RSS {self.rss[-1][1]:7.1f} MB", flush=True)
 
-    minute = QTimer()
-    minute.timeout.connect(every_minute)
+    def _finish(self) -> None:
+        self.wall_s = time.monotonic() - self.t_start
+        self.cpu_s = time.process_time() - self._cpu0
+        self.dropped = self.worker.frames.dropped - self._drop0
+        self.rss_end = rss_mb()
+        self.win.close()
+        self.app.quit()
 
-    def finish():
-        wall0["wall_s"] = time.monotonic() - wall0["wall"]
-        wall0["cpu_s"] = time.process_time() - wall0["cpu"]
-        wall0["dropped"] = worker.frames.dropped - wall0["drop"]
-        wall0["rss_end"] = rss_mb()
-        win.close()
-        app.quit()
 
-    rec_tmp = tempfile.TemporaryDirectory(prefix="fcus-bench-rec-") if args.record else None
-    t_launch = time.monotonic()
-    QTimer.singleShot(0, begin)
-    app.exec()
-    worker.stop()
-    if tmp is not None:
-        tmp.cleanup()
+def _run_rows(probe: LiveProbe, source_label: str, method: str, rss_start: float,
+              rss_launched: float) -> list[tuple[str, str]]:
+    import numpy as np
 
-    wall_s = wall0.get("wall_s")
-    if wall_s is None:
-        print("no frames arrived: nothing to report", file=sys.stderr)
-        return 1
-    lat = np.asarray(m["lat"]) if m["lat"] else np.asarray([np.nan])
-    ttr = (m["first_reading"] - m["first_face"]) if (m["first_face"] and m["first_reading"]) else None
-    rows = [
-        ("source", f"{Path(source).name} (640x480 30 fps file, looping)" if args.source is None else source),
+    wall_s, worker, win = probe.wall_s, probe.worker, probe.win
+    lat = np.asarray(probe.lat_ms) if probe.lat_ms else np.asarray([np.nan])
+    ttr = (probe.first_reading - probe.first_face) if (probe.first_face and probe.first_reading) else None
+    return [
+        ("source", source_label),
         ("method / tracker", f"{win.method_info.name if win.method_info else method} / {worker.tracker_name}"),
         ("run", f"{wall_s:.1f} s"),
-        ("frames processed", f"{len(m['lat'])}  ({len(m['lat']) / wall_s:.1f} /s)"),
-        ("frames shown per second", f"{m['shown'] / wall_s:.1f}"),
-        ("frames dropped", f"{wall0['dropped']}"),
+        ("frames processed", f"{len(probe.lat_ms)}  ({len(probe.lat_ms) / wall_s:.1f} /s)"),
+        ("frames shown per second", f"{probe.shown / wall_s:.1f}"),
+        ("frames dropped", f"{probe.dropped}"),
         ("first face -> first reading", f"{ttr:.2f} s" if ttr is not None else "no reading"),
         ("inference latency mean / p95", f"{np.nanmean(lat):.1f} / {np.nanpercentile(lat, 95):.1f} ms"),
-        ("process CPU use", f"{100.0 * wall0['cpu_s'] / wall_s:.0f} % (of one core; {os.cpu_count()} cores)"),
-        ("longest UI-thread stall", f"{m['max_gap_ms']:.1f} ms (beyond the 10 ms timer)"),
-        ("RSS start / launched / end", f"{rss_start:.0f} / {rss_launched:.0f} / {wall0['rss_end']:.0f} MB"),
+        ("process CPU use", f"{100.0 * probe.cpu_s / wall_s:.0f} % (of one core; {os.cpu_count()} cores)"),
+        ("longest UI-thread stall", f"{probe.max_gap_ms:.1f} ms (beyond the 10 ms timer)"),
+        ("RSS start / launched / end", f"{rss_start:.0f} / {rss_launched:.0f} / {probe.rss_end:.0f} MB"),
     ]
-    if rec_tmp is not None:
-        from app.recording import count_video_frames
 
-        session = next(Path(rec_tmp.name).iterdir())
-        lines = (session / "frames.csv").read_text().splitlines()
-        n_rows = len(lines) - 1
-        n_video = count_video_frames(session / "video.avi")
-        rec_s = float(lines[-1].split(",")[1]) if n_rows else 0.0
-        size = (session / "video.avi").stat().st_size
-        rows.append(("recording", f"{args.record}: {n_video} video frames, {n_rows} frames.csv rows, "
-                                  f"{n_rows / max(rec_s, 1e-9):.1f} frames/s recorded"))
-        rows.append(("video size", f"{size / 1e6:.1f} MB for {rec_s:.1f} s = "
-                                   f"{size / max(rec_s, 1e-9) * 3600 / 1e9:.2f} GB per hour"))
-        rec_tmp.cleanup()
-    if args.loop_minutes:
-        r = [v for _, v in m["rss"]] + [wall0["rss_end"]]
-        rows.append(("RSS per minute", ", ".join(f"{v:.0f}" for v in r) + " MB"))
-        half = r[len(r) // 2:]
-        rows.append(("RSS growth (2nd half)", f"{half[-1] - half[0]:+.1f} MB"))
+
+def _recording_rows(record_dir: Path, codec: str) -> list[tuple[str, str]]:
+    """The recorded session's video frames, frames.csv rows and video size per hour."""
+    from app.recording import count_video_frames
+
+    session = next(record_dir.iterdir())
+    lines = (session / "frames.csv").read_text().splitlines()
+    n_rows = len(lines) - 1
+    n_video = count_video_frames(session / "video.avi")
+    recorded_s = float(lines[-1].split(",")[1]) if n_rows else 0.0
+    size = (session / "video.avi").stat().st_size
+    return [
+        ("recording", f"{codec}: {n_video} video frames, {n_rows} frames.csv rows, "
+                      f"{n_rows / max(recorded_s, 1e-9):.1f} frames/s recorded"),
+        ("video size", f"{size / 1e6:.1f} MB for {recorded_s:.1f} s = "
+                       f"{size / max(recorded_s, 1e-9) * 3600 / 1e9:.2f} GB per hour"),
+    ]
+
+
+def _rss_rows(probe: LiveProbe) -> list[tuple[str, str]]:
+    r = [v for _, v in probe.rss] + [probe.rss_end]
+    half = r[len(r) // 2:]
+    return [("RSS per minute", ", ".join(f"{v:.0f}" for v in r) + " MB"),
+            ("RSS growth (2nd half)", f"{half[-1] - half[0]:+.1f} MB")]
+
+
+def _print_table(rows: list[tuple[str, str]]) -> None:
     w = max(len(k) for k, _ in rows)
     print(f"\n{'metric':<{w}}  value")
     print(f"{'-' * w}  {'-' * 40}")
     for k, v in rows:
         print(f"{k:<{w}}  {v}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    rss_start = rss_mb()
+    tmp = None
+    source = args.source
+    if source is None:
+        from training.synth import SynthConfig, write_clip
+
+        tmp = tempfile.TemporaryDirectory(prefix="fcus-bench-")
+        files = write_clip(SynthConfig(duration_s=30, hr_bpm=75), tmp.name, progress=False)
+        source = str(files.video_path)
+    app, win, method = _launch(args, source)
+    rss_launched = rss_mb()
+    duration_s = args.loop_minutes * 60.0 if args.loop_minutes else args.seconds
+    probe = LiveProbe(app, win, duration_s, args.record, every_minute=bool(args.loop_minutes))
+    probe.run()
+    if tmp is not None:
+        tmp.cleanup()
+    if probe.wall_s is None:
+        print("no frames arrived: nothing to report", file=sys.stderr)
+        return 1
+    label = f"{Path(source).name} (640x480 30 fps file, looping)" if args.source is None else source
+    rows = _run_rows(probe, label, method, rss_start, rss_launched)
+    if probe.session_tmp is not None:
+        rows += _recording_rows(Path(probe.session_tmp.name), args.record)
+        probe.session_tmp.cleanup()
+    if args.loop_minutes:
+        rows += _rss_rows(probe)
+    _print_table(rows)
     return 0
 
 

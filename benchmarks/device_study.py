@@ -34,8 +34,8 @@ def pack(out: Path, data: Path | None, cache: Path | None) -> None:
     from training.datasets import default_face_model, default_ubfc_root, read_ubfc
 
     root = data or default_ubfc_root()
-    recs = read_ubfc(root)
-    cached = build_cache(recs, cache, DEFAULT_CONTRACT, face_model=default_face_model())
+    recordings = read_ubfc(root)
+    cached = build_cache(recordings, cache, DEFAULT_CONTRACT, face_model=default_face_model())
     blob: dict[str, np.ndarray] = {}
     names = []
     for c in cached:
@@ -68,8 +68,8 @@ def unpack(pack_path: Path, cache_dir: Path) -> list:
         (entry / "meta.json").write_text(str(z[f"{name}/meta"]))
         gt = entry / "ground_truth.txt"
         np.savetxt(gt, z[f"{name}/gt"])
-        rec = Recording(name=name, video=entry / "unused.mp4", ground_truth_path=gt, dataset="ubfc")
-        out.append(load_entry(entry, rec))
+        recording = Recording(name=name, video=entry / "unused.mp4", ground_truth_path=gt, dataset="ubfc")
+        out.append(load_entry(entry, recording))
     return out
 
 

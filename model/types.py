@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -103,13 +103,3 @@ class HrvMetrics:
     sdnn_ms: float
     rmssd_ms: float
     pnn50: float  # share (0..1) of successive differences over 50 ms
-
-
-@dataclass
-class BvpChunk:
-    """A piece of the BVP stream: samples at times ``t_s`` (uniform at ``fs_hz``)."""
-
-    t_s: np.ndarray
-    bvp: np.ndarray
-    fs_hz: float
-    meta: dict = field(default_factory=dict)

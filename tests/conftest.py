@@ -48,3 +48,22 @@ def env(tmp_path, monkeypatch, face_model_path):
         monkeypatch.setenv("FCUS_FACE_MODEL", str(face_model_path))
     monkeypatch.setattr("app.window._CameraLister.start", lambda self, skip=frozenset(): None)
     return tmp_path
+
+
+@pytest.fixture
+def run_app(qtbot, env):
+    """Start the real app with command-line arguments; closes it (and its threads) afterwards."""
+    from app.main import launch
+
+    windows = []
+
+    def start(*argv: str):
+        _, window, _ = launch(["--no-download", *argv])
+        qtbot.addWidget(window)
+        windows.append(window)
+        return window
+
+    yield start
+    for w in windows:
+        w.close()
+        assert not w.worker.running, "worker thread still running after close"

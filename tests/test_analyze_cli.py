@@ -4,12 +4,12 @@ non-zero exit, no traceback)."""
 
 import csv
 import errno
-import os
-from types import SimpleNamespace
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np

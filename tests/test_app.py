@@ -24,27 +24,7 @@ from app.settings import Settings, load_settings, save_settings  # noqa: E402
 from model.types import Box, Face, HrReading  # noqa: E402
 from model.video_source import SourceError  # noqa: E402
 
-
-# ---- fixtures: ``env`` (tests/conftest.py) ---------------------------------------------------
-
-
-@pytest.fixture
-def run_app(qtbot, env):
-    """Start the real app with command-line arguments; closes it (and its threads) afterwards."""
-    from app.main import launch
-
-    windows = []
-
-    def start(*argv: str):
-        _, window, _ = launch(["--no-download", *argv])
-        qtbot.addWidget(window)
-        windows.append(window)
-        return window
-
-    yield start
-    for w in windows:
-        w.close()
-        assert not w.worker.running, "worker thread still running after close"
+# ---- fixtures: ``env`` and ``run_app`` (tests/conftest.py) ---------------------------------------
 
 
 def write_clip(path: Path, segments: list[tuple[str, float]], fps: float = 30.0) -> Path:
@@ -337,12 +317,14 @@ def test_values_at_needs_both_neighbours():
 
 
 def test_app_never_imports_torch_or_training():
-    """The app's modules pull in neither torch nor training/ (the demo imports training.synth
-    lazily, only when it runs)."""
+    """The app's modules pull in neither torch nor training/, not even once the demo source
+    (model.synthetic, imported when it opens) has rendered a frame."""
     import subprocess
     import sys
 
-    code = ("import sys, app.main, app.window, app.worker, app.capture, app.recording, app.settings; "
+    code = ("import sys, threading, app.main, app.window, app.worker, app.capture, app.recording, app.settings; "
+            "demo = app.capture.open_source(app.capture.SourceSpec('demo')); "
+            "next(iter(demo.frames(threading.Event(), lambda *a: None))); "
             "bad = sorted(m for m in sys.modules if m == 'torch' or m.split('.')[0] == 'training'); "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,

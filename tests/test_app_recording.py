@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 import os
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 
@@ -22,8 +22,6 @@ pytest.importorskip("pytestqt")
 from app.capture import DEMO_HR_BPM  # noqa: E402
 from app.recording import RecordingError, SessionRecorder  # noqa: E402
 from model.types import Box, Face  # noqa: E402
-
-
 
 
 def read_csv(path: Path) -> list[list[str]]:

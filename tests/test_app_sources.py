@@ -20,7 +20,7 @@ pytest.importorskip("pytestqt")
 from app import capture  # noqa: E402
 from model.types import Frame  # noqa: E402
 from model.video_source import SourceError  # noqa: E402
-from tests.test_app import run_app, write_clip  # noqa: E402, F401  (the fixture and a clip helper)
+from tests.test_app import write_clip  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,6 @@ from training.clips import (
     frames_needed,
     resample_time,
     spatial_augment,
-    time_shifted_view,
     two_views,
 )
 from training.crop_cache import CachedRecording
@@ -202,28 +201,6 @@ def test_two_views_share_the_time_span(recs):
     for i in range(4):  # same pulse in both views
         ta, tb = skin_trace(va.face[i]), skin_trace(vb.face[i])
         assert np.corrcoef(ta, tb)[0, 1] > 0.95
-
-
-def test_time_shifted_view(recs):
-    sampler = ClipSampler(recs, 128, 4, seed=2)
-    rng = np.random.default_rng(7)
-    b = next(sampler.iter_epoch(0))
-    sh = time_shifted_view(sampler, b, rng)
-    d = sh.view.time_shift_frames
-    assert np.array_equal(sh.rec_index, b.rec_index) and np.array_equal(sh.speed, b.speed)
-    assert np.array_equal(sh.start - b.start, d)
-    assert np.all((np.abs(d) >= 15) & (np.abs(d) <= 45))  # 0.5 .. 1.5 s at 30 Hz
-    for i in range(4):
-        r = recs[sh.rec_index[i]]
-        assert r.valid[sh.start[i]:sh.start[i] + sh.n_source[i]].all()
-        # the overlap agrees: clip b at output k is clip a at output k + d / speed
-        off = d[i] / b.speed[i]
-        ta, tb = skin_trace(b.face[i]), skin_trace(sh.face[i])
-        k = np.arange(128)
-        pos = k + off
-        keep = (pos >= 0) & (pos <= 127)
-        shifted = np.interp(pos[keep], np.arange(128), ta)
-        assert np.corrcoef(shifted, tb[keep])[0, 1] > 0.9
 
 
 def test_assembly_speed():

@@ -57,13 +57,16 @@ def test_background_box_beside_the_face():
     assert (bg.x, bg.y) in ((0.0, 0.0), (640.0 - bg.w, 0.0))
 
 
+STUB_FACE = Box(60, 30, 50, 60)
+
+
 # ---- a cache built with a stand-in tracker (no face model needed) ---------------------------------
 class BoxTracker:
     """Stand-in tracker: a fixed face box (OpenCV-style, no landmarks), none in [t_gone]."""
 
     name = "stub"
 
-    def __init__(self, box=Box(60, 30, 50, 60), gone=(1.0, 1.5)):
+    def __init__(self, box=STUB_FACE, gone=(1.0, 1.5)):
         self.box, self.gone = box, gone
 
     def process(self, frame):

@@ -121,7 +121,8 @@ def _write_video(path, n=10, w=64, h=48, fps=30.0):
 def _write_session(parent, with_video=True, video_name="video.avi", meta_video=None):
     from app.recording import SessionRecorder
 
-    rec = SessionRecorder(parent, {"source": "camera 0", "method": "pos", **({"video": meta_video} if meta_video else {})})
+    meta = {"source": "camera 0", "method": "pos", **({"video": meta_video} if meta_video else {})}
+    rec = SessionRecorder(parent, meta)
     path = rec.start()
     for k in range(5):
         rec.frame(k / 30, Face(ok=False))

@@ -1,4 +1,5 @@
-"""dev.py app checks for the Qt xcb libraries on Linux X11 and prints the install command."""
+"""dev.py: `app` checks for the Qt xcb libraries on Linux X11 (and prints the install command);
+`lint` runs every linter."""
 
 from __future__ import annotations
 
@@ -49,3 +50,17 @@ def test_dev_app_exits_2_before_any_set_up(monkeypatch, capsys):
     monkeypatch.setattr(dev, "ensure_env", no_setup)
     assert dev.main(["app"]) == 2
     assert "apt-get install libxcb-icccm4" in capsys.readouterr().err
+
+
+def test_lint_runs_every_linter_and_fails_when_one_fails(monkeypatch):
+    calls = []
+
+    def call(cmd, cwd):
+        calls.append(Path(cmd[0]).name)
+        return 1 if Path(cmd[0]).name == "lint-imports" else 0
+
+    monkeypatch.setattr(dev.subprocess, "call", call)
+    assert dev.lint() == 1
+    assert calls == ["ruff", "lint-imports"]
+    monkeypatch.setattr(dev.subprocess, "call", lambda cmd, cwd: 0)
+    assert dev.lint() == 0

@@ -11,7 +11,10 @@ from model.fcus_net import FcusNet, FcusNetConfig  # noqa: E402
 from model.fcus_runtime import FcusRuntime  # noqa: E402
 from model.pulse_methods import RoiWindow  # noqa: E402
 from training.fcus_eval import (  # noqa: E402
-    TorchPulseMethod, bland_altman_png, convergence_png, loso_folds,
+    TorchPulseMethod,
+    bland_altman_png,
+    convergence_png,
+    loso_folds,
 )
 from training.metrics import WindowHr  # noqa: E402
 

@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
+from tests.stand_in_nets import SkinMeanNet  # noqa: E402
 from training.fcus_components import (  # noqa: E402
     NullSpaceRegulariser,
     SamStep,
@@ -19,8 +20,6 @@ from training.fcus_components import (  # noqa: E402
     verify_details,
 )
 from training.fcus_losses import masked_mean, total_unsupervised_loss  # noqa: E402
-
-from tests.stand_in_nets import SkinMeanNet  # noqa: E402
 
 FS = 30.0
 T = 128
@@ -36,7 +35,8 @@ def skin_crops(bvp: torch.Tensor, rel_amplitude: float, s: int = 6, seed: int = 
     ``bvp`` (darker as it rises), corners masked to 0."""
     g = torch.Generator().manual_seed(seed)
     b, n = bvp.shape
-    base = torch.tensor([180.0, 120.0, 100.0]).view(1, 3, 1, 1, 1) * (0.9 + 0.2 * torch.rand(b, 1, 1, s, s, generator=g))
+    texture = 0.9 + 0.2 * torch.rand(b, 1, 1, s, s, generator=g)
+    base = torch.tensor([180.0, 120.0, 100.0]).view(1, 3, 1, 1, 1) * texture
     z = (bvp - bvp.mean(1, keepdim=True)) / bvp.std(1, keepdim=True)
     x = base * (1 - rel_amplitude * z.view(b, 1, n, 1, 1))
     mask = torch.ones(s, s)
@@ -68,7 +68,8 @@ def test_verify_rejects_strong_implied_colour_change():
 
 def test_keep_at_least_tops_up_with_best_samples():
     g = torch.Generator().manual_seed(2)
-    bvp = torch.stack([torch.randn(T, generator=g), sine(1.4) + 0.9 * torch.randn(T, generator=g), torch.randn(T, generator=g)])
+    bvp = torch.stack([torch.randn(T, generator=g), sine(1.4) + 0.9 * torch.randn(T, generator=g),
+                       torch.randn(T, generator=g)])
     res = verify_details(bvp, FS, min_prominence=0.9)
     assert int(res.mask.sum()) == 0
     kept = keep_at_least(res, 1)
@@ -110,7 +111,8 @@ def test_masked_sample_zero_input_gradient_with_fcus_net():
     model = fcus_net.FcusNet(fcus_net.FcusNetConfig(enc_widths=(2, 4, 4), rank=2, head_width=4, pool1=1, pool2=1))
     model.eval()  # BatchNorm with running statistics: samples independent (in train mode they share batch statistics)
     g = torch.Generator().manual_seed(5)
-    x = (skin_crops(torch.stack([sine(1.2), sine(1.7)]), 0.01, s=8) + torch.randn(2, 3, T, 8, 8, generator=g)).clamp(min=0)
+    noise = torch.randn(2, 3, T, 8, 8, generator=g)
+    x = (skin_crops(torch.stack([sine(1.2), sine(1.7)]), 0.01, s=8) + noise).clamp(min=0)
     x.requires_grad_(True)
     mask = torch.tensor([False, True])
     _masked_objective(model, x, mask).backward()

@@ -104,7 +104,8 @@ def test_metadata_round_trip(exported):
 
 # ---- runtime refusals --------------------------------------------------------------------------
 def test_refuses_model_without_metadata(exported, tmp_path):
-    bad = _edited_copy(exported[1], tmp_path / "nometa.onnx", lambda m: [m.pop(k) for k in list(m) if k.startswith("fcus.")])
+    bad = _edited_copy(exported[1], tmp_path / "nometa.onnx",
+                       lambda m: [m.pop(k) for k in list(m) if k.startswith("fcus.")])
     with pytest.raises(ModelContractError, match="no FCUS contract metadata"):
         FcusRuntime(bad)
 

@@ -12,13 +12,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tests.stand_in_nets import SkinMeanNet  # noqa: E402
 from training.fcus_train import train_main  # noqa: E402
 from training.orient import orient_like_pos  # noqa: E402
 from training.train_config import TrainConfig  # noqa: E402
 from training.train_loop import train  # noqa: E402
 from training.train_state import STATE_FILE, load_train_state  # noqa: E402
-
-from tests.stand_in_nets import SkinMeanNet  # noqa: E402
 
 FS = 30.0
 
@@ -89,7 +88,8 @@ class TinySampler:
 
     def __init__(self, recs, window_frames=96, batch_size=4, seed=0):
         self.recs, self.t, self.b, self.seed = recs, window_frames, batch_size, seed
-        self.windows = [(r, a) for r, rec in enumerate(recs) for a in range(0, rec.n_frames - window_frames + 1, window_frames)]
+        self.windows = [(r, a) for r, rec in enumerate(recs)
+                        for a in range(0, rec.n_frames - window_frames + 1, window_frames)]
 
     def __len__(self):
         return -(-len(self.windows) // self.b)
@@ -165,7 +165,8 @@ def test_training_lowers_the_loss_and_recovers_the_hr(recordings):
     assert [e["step"] for e in res.evaluations] == [spe, 5 * spe] and len(evals) == 2
     assert res.orientation is not None and res.orientation["r_after"] > 0.5  # agrees with POS
     assert 0.0 <= res.masked_share < 0.5
-    assert {"loss_bandwidth", "loss_sparsity", "loss_variance", "loss_cross_view", "loss_null_space"} <= set(res.history[-1])
+    losses = {"loss_bandwidth", "loss_sparsity", "loss_variance", "loss_cross_view", "loss_null_space"}
+    assert losses <= set(res.history[-1])
     assert len(res.epoch_times_s) == math.ceil(150 / spe)
 
 
@@ -216,7 +217,8 @@ def test_same_seed_same_run_and_components_switch_off(recordings):
 
 def test_sam_random_mode_and_projection_mode_run(recordings):
     sampler = TinySampler(recordings, window_frames=96, batch_size=4)
-    res = train(SkinMeanNet(), sampler, quick_config(epochs=3 / len(sampler), smoothing_mode="random", null_mode="both"))
+    cfg = quick_config(epochs=3 / len(sampler), smoothing_mode="random", null_mode="both")
+    res = train(SkinMeanNet(), sampler, cfg)
     assert res.steps == 3 and all(math.isfinite(x) for x in res.losses)
 
 
@@ -328,7 +330,8 @@ def test_resume_with_fcus_net_and_clip_sampler(recordings, tmp_path):
     res_full = train(full, sampler, quick_config(checkpoint_dir=str(tmp_path / "a"), **cfg))
     part = fcus_net.FcusNet(net_cfg)
     train(part, sampler, quick_config(checkpoint_dir=str(tmp_path / "b"), max_steps=3, **cfg))
-    resumed = fcus_net.FcusNet(fcus_net.FcusNetConfig(enc_widths=(2, 2, 2), rank=2, head_width=4, pool1=2, pool2=1, seed=5))
+    resumed = fcus_net.FcusNet(
+        fcus_net.FcusNetConfig(enc_widths=(2, 2, 2), rank=2, head_width=4, pool1=2, pool2=1, seed=5))
     res = train(resumed, sampler, quick_config(checkpoint_dir=str(tmp_path / "b"), **cfg))
     assert res.resumed_from_step == 3 and res.losses == res_full.losses
     for k, v in full.state_dict().items():

@@ -32,7 +32,7 @@ def _traces(
     drift_rel: float = 0.03,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean skin R, G, B: blood absorbs, so as the blood volume rises the colour moves along -PBV
-    (green ~0.8 % at pulse_rel 0.01, as in training/synth_video.py); illumination changes scale all
+    (green ~0.8 % at pulse_rel 0.01, as in model/synthetic/scene.py); illumination changes scale all
     channels by the same relative amount; sensor noise on top."""
     t = np.arange(int(duration_s * FS)) / FS
     bv = _blood_volume(duration_s)

@@ -10,20 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from training.synth import (
-    CODECS,
-    SUITE_HR_BPM,
-    SynthConfig,
-    SynthRenderer,
-    config_from_dict,
-    generate_frames,
-    ground_truth,
-    render_clip,
-    suite_configs,
-    synth_main,
-    write_clip,
-)
-from training.synth_pulse import SYSTOLIC_PHASE, ppg_waveform, pulse_template
+from model.synthetic.config import CODECS, SynthConfig
+from model.synthetic.frames import SynthRenderer, generate_frames, ground_truth, render_clip
+from model.synthetic.pulse import SYSTOLIC_PHASE, ppg_waveform, pulse_template
+from training.synth import SUITE_HR_BPM, config_from_dict, suite_configs, synth_main, write_clip
 
 SMALL = SynthConfig(duration_s=4.0, width=320, height=240, seed=7)
 

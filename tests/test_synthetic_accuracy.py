@@ -10,8 +10,10 @@ from model.estimator import EstimatorConfig, StreamingEstimator
 from model.face_tracking import create_face_tracker
 from model.fcus_method import shipped_model_path
 from model.pulse_methods import make_pulse_method, roi_extractor_for
+from model.synthetic.config import SynthConfig
+from model.synthetic.frames import generate_frames, ground_truth
 from model.types import Frame
-from training.synth import SynthConfig, ground_truth, generate_frames, suite_configs
+from training.synth import suite_configs
 
 pytestmark = pytest.mark.slow
 

@@ -21,10 +21,8 @@ Clips leave channel-first, ``(B, 3, T, S, S)`` float32 RGB 0..255, as the model 
 The background crops (non-pulse references) get the same speed and brightness gain (their
 flip/warp would not change what they are: a reference without pulse).
 
-Cross-view helpers: :func:`two_views` gives two spatial augmentations of the same clips (same
-speed and time span: their BVP must agree); :meth:`ClipSampler.time_shifted` gives the same
-clips started 0.5 to 1.5 s earlier or later (``view.time_shift_frames``; the BVPs agree on the
-overlap, offset by ``time_shift_frames / speed`` output frames).
+Cross-view helper: :func:`two_views` gives two spatial augmentations of the same clips (same
+speed and time span: their BVP must agree).
 """
 
 from __future__ import annotations
@@ -70,17 +68,15 @@ class ViewInfo:
     shift_px: np.ndarray  # (B, 2) float: dx, dy in crop pixels
     scale: np.ndarray  # (B,) float
     gain: np.ndarray  # (B,) float
-    time_shift_frames: np.ndarray  # (B,) int: start offset (grid frames) from the original clip
     name: str = "a"
 
     @classmethod
     def identity(cls, b: int, name: str = "a") -> "ViewInfo":
-        return cls(np.zeros(b, bool), np.zeros((b, 2)), np.ones(b), np.ones(b), np.zeros(b, np.int64), name)
+        return cls(np.zeros(b, bool), np.zeros((b, 2)), np.ones(b), np.ones(b), name)
 
     def subset(self, rows: np.ndarray) -> "ViewInfo":
         """The draws of the clips ``rows`` (a rank's share of the global batch)."""
-        return ViewInfo(self.flip[rows], self.shift_px[rows], self.scale[rows], self.gain[rows],
-                        self.time_shift_frames[rows], self.name)
+        return ViewInfo(self.flip[rows], self.shift_px[rows], self.scale[rows], self.gain[rows], self.name)
 
 
 @dataclass
@@ -199,7 +195,7 @@ def _draw_view(rng: np.random.Generator, b: int, cfg: AugmentConfig, size: int, 
     else:
         shift, scale = np.zeros((b, 2)), np.ones(b)
     gain = rng.uniform(cfg.gain_range[0], cfg.gain_range[1], size=b) if cfg.brightness else np.ones(b)
-    return ViewInfo(flip, shift, scale, gain, np.zeros(b, np.int64), name)
+    return ViewInfo(flip, shift, scale, gain, name)
 
 
 def _apply_view(base_face: np.ndarray, base_background: np.ndarray,
@@ -236,7 +232,6 @@ def two_views(batch: ClipBatch, rng: np.random.Generator,
             v = _draw_view(rng, batch.batch_size, cfg, size, name)
         else:  # the global batch's draws, then this rank's share
             v = _draw_view(rng, batch.shard.global_size, cfg, size, name).subset(batch.shard.rows)
-        v.time_shift_frames = batch.view.time_shift_frames.copy()
         face, bg = _apply_view(batch.base_face, batch.base_background, v)
         views.append(replace(batch, face=face, background=bg, view=v))
     return views[0], views[1]
@@ -366,9 +361,9 @@ class ClipSampler:
         return self.iter_epoch(0)
 
     # ---- assembling -------------------------------------------------------------------------------
-    def max_speed(self, rec: int, start: int) -> float:
+    def max_speed(self, rec_index: int, start: int) -> float:
         """Largest speed whose frames stay inside the valid run from ``start``."""
-        avail = int(self._run_end[rec][start] - start) if self._valid[rec][start] else 0
+        avail = int(self._run_end[rec_index][start] - start) if self._valid[rec_index][start] else 0
         if avail < self.window_frames:
             return 0.0
         return (avail - 1) / (self.window_frames - 1)
@@ -383,16 +378,16 @@ class ClipSampler:
         cap = np.array([self.max_speed(int(r), int(a)) for r, a in zip(rec_index, start)])
         return np.minimum(s, np.maximum(cap, 1.0))
 
-    def _read(self, rec: int, start: int, speed: float, face_out: np.ndarray, bg_out: np.ndarray) -> int:
+    def _read(self, rec_index: int, start: int, speed: float, face_out: np.ndarray, bg_out: np.ndarray) -> int:
         """Speed-resampled face clip into ``face_out`` (S, S, T, 3) and background clip into
         ``bg_out`` (3, T, S, S); returns the grid frames read."""
-        r = self.recordings[rec]
-        n = min(frames_needed(self.window_frames, speed), r.n_frames - start)
+        cached = self.recordings[rec_index]
+        n = min(frames_needed(self.window_frames, speed), cached.n_frames - start)
         t = self.window_frames
         s = face_out.shape[0]
-        face = np.ascontiguousarray(resample_time(r.face[start:start + n], t, speed))
+        face = np.ascontiguousarray(resample_time(cached.face[start:start + n], t, speed))
         cv2.transpose(face.reshape(t, s * s, 3), dst=face_out.reshape(s * s, t, 3))  # pixel-major
-        bg = np.ascontiguousarray(resample_time(r.background[start:start + n], t, speed))
+        bg = np.ascontiguousarray(resample_time(cached.background[start:start + n], t, speed))
         cv2.transpose(bg.reshape(-1, 3), dst=bg_out.reshape(3, -1))  # channel-first
         return n
 
@@ -436,46 +431,3 @@ class ClipSampler:
         """:func:`two_views` with this sampler's augmentation settings."""
         return two_views(batch, rng)
 
-    def time_shifted(self, batch: ClipBatch, rng: np.random.Generator,
-                     shift_s: tuple[float, float] = (0.5, 1.5)) -> ClipBatch:
-        """The batch's clips from the same recordings, started ``shift_s`` seconds (random sign)
-        earlier or later, with the same speeds and fresh spatial augmentations (drawn for the
-        batch as given: not for training's sharded batches). Where neither
-        direction fits the valid run, the largest shift that fits is taken (0 if none)."""
-        b = batch.batch_size
-        fs = batch.fs_hz
-        lo, hi = max(1, int(round(shift_s[0] * fs))), max(1, int(round(shift_s[1] * fs)))
-        mags = rng.integers(lo, hi + 1, size=b)
-        signs = np.where(rng.random(b) < 0.5, -1, 1)
-        starts = batch.start.copy()
-        shifts = np.zeros(b, np.int64)
-        for i in range(b):
-            r, a, sp = int(batch.rec_index[i]), int(batch.start[i]), float(batch.speed[i])
-            need = frames_needed(self.window_frames, sp)
-            valid, run_end = self._valid[r], self._run_end[r]
-
-            def fits(d: int) -> bool:
-                s = a + d
-                return 0 <= s < len(valid) and bool(valid[s]) and run_end[s] - s >= need
-
-            chosen = 0
-            for d in (int(signs[i] * mags[i]), int(-signs[i] * mags[i])):
-                if fits(d):
-                    chosen = d
-                    break
-            else:
-                for m in range(int(mags[i]) - 1, 0, -1):
-                    if fits(m) or fits(-m):
-                        chosen = m if fits(m) else -m
-                        break
-            starts[i] = a + chosen
-            shifts[i] = chosen
-        out = self.make_batch(batch.rec_index, starts, rng, speed=batch.speed, view_name="shifted")
-        out.view.time_shift_frames = shifts
-        return out
-
-
-def time_shifted_view(sampler: ClipSampler, batch: ClipBatch, rng: np.random.Generator,
-                      shift_s: tuple[float, float] = (0.5, 1.5)) -> ClipBatch:
-    """Same as :meth:`ClipSampler.time_shifted`."""
-    return sampler.time_shifted(batch, rng, shift_s)

@@ -1,5 +1,5 @@
-"""The three FCUS optimisation components (DESIGN.md, "FCUS-rPPG as we build it"), each usable on
-its own and switched on or off by the trainer (``training.train_config.TrainConfig``):
+"""The three FCUS optimisation components (docs/ARCHITECTURE.md, "FCUS-rPPG as we build it"), each
+usable on its own and switched on or off by the trainer (``training.train_config.TrainConfig``):
 
 1. **Post-verification masking** (gradient level): ``verify_details`` checks each sample's
    predicted BVP against the pulse prior (dominant spectral peak inside the HR band, a prominent
@@ -194,7 +194,8 @@ class StepVerifier:
                 b.copy_(buffers[k])
         self.checked += 1
         self.last_loss_after = after
-        worse = (not math.isfinite(after)) or after > loss_before + self.rel_tolerance * abs(loss_before) + self.abs_tolerance
+        limit = loss_before + self.rel_tolerance * abs(loss_before) + self.abs_tolerance
+        worse = (not math.isfinite(after)) or after > limit
         if worse:
             self.restore()
             self.undone += 1

@@ -1,4 +1,4 @@
-"""Unsupervised losses for FCUS-rPPG (DESIGN.md, "FCUS-rPPG as we build it", "Unsupervised losses").
+"""Unsupervised losses for FCUS-rPPG (docs/ARCHITECTURE.md, "FCUS-rPPG as we build it", "Unsupervised losses").
 
 All losses act on the predicted BVP ``(B, T)`` sampled at ``fs_hz``; none needs a label. They are
 built on the power spectrum from a zero-padded ``torch.fft.rfft`` (padding only refines the
@@ -199,12 +199,12 @@ def cross_clip_from_spectra(
     b = p_norm.shape[0]
     w = _weights_for(b, weights, p_norm)
     if rec_index is None:
-        rec = torch.arange(b, device=p_norm.device)
+        rec_index = torch.arange(b, device=p_norm.device)
     else:
-        rec = torch.as_tensor(rec_index, device=p_norm.device).reshape(-1)
+        rec_index = torch.as_tensor(rec_index, device=p_norm.device).reshape(-1)
     u = F.normalize(p_norm, dim=1, eps=_EPS)
     sim = u @ u.T  # (B, B)
-    pair = (rec[:, None] != rec[None, :]).to(p_norm.dtype) * w[None, :]
+    pair = (rec_index[:, None] != rec_index[None, :]).to(p_norm.dtype) * w[None, :]
     n = pair.sum(dim=1)
     return (sim * pair).sum(dim=1) / n.clamp(min=1.0)
 
@@ -262,10 +262,11 @@ def total_unsupervised_loss(
         parts["cross_view"] = cross_view_loss(bvp, bvp_b, fs_hz, priors)
         loss = loss + priors.w_cross_view * parts["cross_view"]
     if priors.w_cross_clip > 0 and b > 1:
-        rec = None if rec_index is None else torch.as_tensor(rec_index, device=bvp.device).reshape(-1)
-        cc = cross_clip_from_spectra(p_norm[:b], rec, w)
+        if rec_index is not None:
+            rec_index = torch.as_tensor(rec_index, device=bvp.device).reshape(-1)
+        cc = cross_clip_from_spectra(p_norm[:b], rec_index, w)
         if bvp_b is not None:
-            cc = 0.5 * (cc + cross_clip_from_spectra(p_norm[b:], rec, w))
+            cc = 0.5 * (cc + cross_clip_from_spectra(p_norm[b:], rec_index, w))
         parts["cross_clip"] = cc
         loss = loss + priors.w_cross_clip * cc
     return loss, parts

@@ -12,8 +12,8 @@ The parts, one module each: ``training.train_config`` (``TrainConfig``, ``TrainR
 ``two_views(batch, rng)``), the model predicts the BVP of two spatially augmented views of the
 same clips; the loss is ``training.fcus_losses.total_unsupervised_loss`` (spectral priors plus
 cross-view agreement and cross-clip disagreement) and the three FCUS components of
-``training.fcus_components`` apply, each behind its own switch (DESIGN.md, "FCUS-rPPG as we build
-it"):
+``training.fcus_components`` apply, each behind its own switch (docs/ARCHITECTURE.md, "FCUS-rPPG as
+we build it"):
 
 - ``masking``: post-verification masking (samples whose prediction fails the pulse prior get a
   zero gradient; during the first ``mask_warmup_epochs`` only the weak-amplitude check applies,
@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-masking", action="store_true", help="switch off post-verification masking")
     p.add_argument("--no-smoothing", action="store_true", help="switch off perturbation-based smoothing")
     p.add_argument("--no-null-space", action="store_true", help="switch off null-space regularisation")
-    p.add_argument("--exclude", default="", help="comma-separated recording names to leave out (e.g. subject3,subject8)")
+    p.add_argument("--exclude", default="",
+                   help="comma-separated recording names to leave out (e.g. subject3,subject8)")
     p.add_argument("--cache", default=None, metavar="DIR", help="crop cache folder (default: the user cache)")
     p.add_argument("--synthetic", type=int, default=0, metavar="N", help="add N synthetic clips (fcus-rppg synth)")
     p.add_argument("--device", default="auto",

@@ -99,7 +99,8 @@ def orient_like_pos(model: nn.Module, sampler: Any, *, fs_hz: float = 30.0, max_
             flipped = True
             r_after, _, lag_s = mean_r()
             if not r_after > 0:
-                logger.warning("flipping the last layer did not make the BVP agree with POS (r %.3f -> %.3f)", r, r_after)
+                logger.warning("flipping the last layer did not make the BVP agree with POS (r %.3f -> %.3f)",
+                               r, r_after)
     finally:
         model.train(was)
     return {"flipped": flipped, "r_before": r, "r_after": r_after, "clips": n, "median_lag_s": lag_s}

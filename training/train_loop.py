@@ -195,15 +195,15 @@ class _Run:
                 break
             if k < skip:
                 continue
-            rec = stepper.step(batch, self.sampler, step)
+            stats = stepper.step(batch, self.sampler, step)
             step += 1
-            rec["epoch"] = step / spe
-            result.history.append(rec)
-            result.undone_steps += int(rec["undone"])
+            stats["epoch"] = step / spe
+            result.history.append(stats)
+            result.undone_steps += int(stats["undone"])
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{rec['loss']:.3f}", masked=f"{rec['masked_share']:.2f}")
-            if not math.isfinite(rec["loss"]):
+                bar.set_postfix(loss=f"{stats['loss']:.3f}", masked=f"{stats['masked_share']:.2f}")
+            if not math.isfinite(stats["loss"]):
                 raise FloatingPointError(f"the loss is not finite at step {step}")
             if self.evaluate is not None and self.env.is_main and step in evals_at and step not in done_evals:
                 self._evaluate(step, evals_at[step])

@@ -144,7 +144,7 @@ class Stepper:
                     self.reg.update(torch.cat(refs, dim=0))
         mask = state["mask"]
         per_sample, parts = total_unsupervised_loss(
-            bvp_a, cfg.fs_hz, self.priors, bvp_b=bvp_b, rec_index=sb.rec, weights=mask.to(bvp.dtype)
+            bvp_a, cfg.fs_hz, self.priors, bvp_b=bvp_b, rec_index=sb.rec_index, weights=mask.to(bvp.dtype)
         )
         if self.reg is not None and feats is not None and cfg.null_mode in ("penalty", "both") and cfg.null_weight > 0:
             pen = self.reg.penalty(feats).reshape(views, n).mean(dim=0)
@@ -164,10 +164,10 @@ class Stepper:
         n_local = faces[0].shape[0]
         shard = batch_field(batch, "shard") or shard_rows(n_local)
         x = torch.cat(faces, dim=0)
-        rec = batch_field(batch, "rec_index")
-        if rec is not None:
-            rec_t = torch.as_tensor(np.asarray(rec, dtype=np.float64), device=device).reshape(-1)
-            rec = gather_samples(rec_t, shard).round().long()
+        rec_index = batch_field(batch, "rec_index")
+        if rec_index is not None:
+            local = torch.as_tensor(np.asarray(rec_index, dtype=np.float64), device=device).reshape(-1)
+            rec_index = gather_samples(local, shard).round().long()
         skin_rgb = None
         if cfg.masking:
             skin_rgb = gather_views(skin_mean_rgb(x.to(torch.float64)), len(faces), shard)
@@ -177,7 +177,7 @@ class Stepper:
             with torch.no_grad(), frozen_buffers(model), global_batch(shard):
                 _, bg_local = forward_of(model, as_tensor(background, device))
             bg_feats = None if bg_local is None else gather_samples(bg_local, shard)
-        return StepBatch(x, len(faces), shard.global_size, shard, rec, skin_rgb, bg_feats)
+        return StepBatch(x, len(faces), shard.global_size, shard, rec_index, skin_rgb, bg_feats)
 
     def step(self, batch: Any, sampler: Any, step: int) -> dict:
         cfg, model = self.cfg, self.model
@@ -232,7 +232,7 @@ class StepBatch:
     views: int
     n: int
     shard: Shard
-    rec: torch.Tensor | None
+    rec_index: torch.Tensor | None
     skin_rgb: torch.Tensor | None
     background_feats: torch.Tensor | None
 

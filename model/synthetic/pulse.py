@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-
 # (centre, width, amplitude) of the Gaussians that make one beat, in beat-phase units (0..1).
 # Phase 0 is near the foot of the upstroke.
 _BEAT_COMPONENTS: tuple[tuple[float, float, float], ...] = (
@@ -121,6 +120,52 @@ def heart_rate_trace(
 HrSpec = float | np.ndarray | Callable[[np.ndarray], np.ndarray]
 
 
+def _phase_from_beats(fine_t: np.ndarray, beat_t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Beat phase and HR on the fine grid, the phase interpolated between the systolic peaks
+    ``beat_t_s`` (extrapolated at the first and last interval's rate)."""
+    beats = np.asarray(beat_t_s, dtype=np.float64)
+    if beats.ndim != 1 or beats.size < 2 or np.any(np.diff(beats) <= 0):
+        raise ValueError("beat_t_s must be strictly increasing with at least two beats")
+    k = np.arange(beats.size, dtype=np.float64) + SYSTOLIC_PHASE
+    ibi0, ibi1 = beats[1] - beats[0], beats[-1] - beats[-2]
+    fine_phase = np.interp(fine_t, beats, k)
+    early, late = fine_t < beats[0], fine_t > beats[-1]
+    fine_phase[early] = k[0] + (fine_t[early] - beats[0]) / ibi0
+    fine_phase[late] = k[-1] + (fine_t[late] - beats[-1]) / ibi1
+    fine_hr = 60.0 / np.gradient(fine_t, fine_phase)
+    return fine_phase, fine_hr
+
+
+def _phase_from_hr(fine_t: np.ndarray, t: np.ndarray, hr_bpm: HrSpec,
+                   phase0: float) -> tuple[np.ndarray, np.ndarray]:
+    """Beat phase and HR on the fine grid, the phase integrated from ``hr_bpm`` (a constant, one
+    value per ``t`` sample, or a function of time) and ``phase0`` at ``t[0]``."""
+    if callable(hr_bpm):
+        fine_hr = np.asarray(hr_bpm(fine_t), dtype=np.float64)
+    elif np.ndim(hr_bpm) == 0:
+        fine_hr = np.full_like(fine_t, float(hr_bpm))
+    else:
+        hr_arr = np.asarray(hr_bpm, dtype=np.float64)
+        if hr_arr.shape != t.shape:
+            raise ValueError("an hr_bpm array must have one value per t_s sample")
+        fine_hr = np.interp(fine_t, t, hr_arr)
+    if fine_hr.shape != fine_t.shape or np.any(fine_hr <= 0) or not np.all(np.isfinite(fine_hr)):
+        raise ValueError("heart rate must be positive and finite")
+    inc = (fine_hr[1:] + fine_hr[:-1]) / 2.0 / 60.0 / _FINE_FS_HZ
+    fine_phase = np.concatenate([[0.0], np.cumsum(inc)])
+    fine_phase += phase0 - np.interp(t[0], fine_t, fine_phase)
+    return fine_phase, fine_hr
+
+
+def _sample(fine_t: np.ndarray, fine_pulse: np.ndarray, t: np.ndarray, exposure_s: float) -> np.ndarray:
+    """The fine-grid waveform at the times ``t``, averaged over ``exposure_s`` when > 0."""
+    if exposure_s > 0:
+        cum = np.concatenate([[0.0], np.cumsum((fine_pulse[1:] + fine_pulse[:-1]) / 2.0)]) / _FINE_FS_HZ
+        half = exposure_s / 2.0
+        return (np.interp(t + half, fine_t, cum) - np.interp(t - half, fine_t, cum)) / exposure_s
+    return np.interp(t, fine_t, fine_pulse)
+
+
 def ppg_waveform(
     t_s: np.ndarray,
     hr_bpm: HrSpec | None = None,
@@ -151,43 +196,16 @@ def ppg_waveform(
     fine_t = t[0] - pad + np.arange(n_fine) / _FINE_FS_HZ
 
     if beat_t_s is not None:
-        beats = np.asarray(beat_t_s, dtype=np.float64)
-        if beats.ndim != 1 or beats.size < 2 or np.any(np.diff(beats) <= 0):
-            raise ValueError("beat_t_s must be strictly increasing with at least two beats")
-        k = np.arange(beats.size, dtype=np.float64) + SYSTOLIC_PHASE
-        ibi0, ibi1 = beats[1] - beats[0], beats[-1] - beats[-2]
-        fine_phase = np.interp(fine_t, beats, k)
-        early, late = fine_t < beats[0], fine_t > beats[-1]
-        fine_phase[early] = k[0] + (fine_t[early] - beats[0]) / ibi0
-        fine_phase[late] = k[-1] + (fine_t[late] - beats[-1]) / ibi1
-        fine_hr = 60.0 / np.gradient(fine_t, fine_phase)
+        fine_phase, fine_hr = _phase_from_beats(fine_t, beat_t_s)
     else:
-        if callable(hr_bpm):
-            fine_hr = np.asarray(hr_bpm(fine_t), dtype=np.float64)
-        elif np.ndim(hr_bpm) == 0:
-            fine_hr = np.full_like(fine_t, float(hr_bpm))
-        else:
-            hr_arr = np.asarray(hr_bpm, dtype=np.float64)
-            if hr_arr.shape != t.shape:
-                raise ValueError("an hr_bpm array must have one value per t_s sample")
-            fine_hr = np.interp(fine_t, t, hr_arr)
-        if fine_hr.shape != fine_t.shape or np.any(fine_hr <= 0) or not np.all(np.isfinite(fine_hr)):
-            raise ValueError("heart rate must be positive and finite")
-        inc = (fine_hr[1:] + fine_hr[:-1]) / 2.0 / 60.0 / _FINE_FS_HZ
-        fine_phase = np.concatenate([[0.0], np.cumsum(inc)])
-        fine_phase += phase0 - np.interp(t[0], fine_t, fine_phase)
+        fine_phase, fine_hr = _phase_from_hr(fine_t, t, hr_bpm, phase0)
 
     fine_pulse = pulse_template(fine_phase)
     if resp_baseline:
         fine_pulse = fine_pulse + resp_baseline * np.sin(
             2.0 * np.pi * resp_rate_bpm / 60.0 * fine_t + resp_phase
         )
-    if exposure_s > 0:
-        cum = np.concatenate([[0.0], np.cumsum((fine_pulse[1:] + fine_pulse[:-1]) / 2.0)]) / _FINE_FS_HZ
-        half = exposure_s / 2.0
-        pulse = (np.interp(t + half, fine_t, cum) - np.interp(t - half, fine_t, cum)) / exposure_s
-    else:
-        pulse = np.interp(t, fine_t, fine_pulse)
+    pulse = _sample(fine_t, fine_pulse, t, exposure_s)
     pulse = pulse - pulse.mean()
     sd = pulse.std()
     bvp = pulse / sd if sd > 1e-12 else np.zeros_like(pulse)
