@@ -54,7 +54,8 @@ def main() -> int:
 
     root = args.data or default_ubfc_root()
     if root is None:
-        print("envelope_baseline: no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)", file=sys.stderr)
+        print("envelope_baseline: no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)",
+              file=sys.stderr)
         return 2
     recs = [r for r in read_dataset(root) if r.ground_truth_path is not None]
     cached = build_cache(recs, args.cache, DEFAULT_CONTRACT, face_model=args.face_model or default_face_model())

@@ -29,12 +29,10 @@ def read_csv(path: Path) -> list[list[str]]:
         return list(csv.reader(fh))
 
 
-def test_demo_recording_with_video_replays(qtbot, env, face_model_path):
+def _record_demo_session(qtbot, rec_parent: Path) -> Path:
+    """Record about 8 s of the demo with the video on; the session folder."""
     from app.main import launch
-    from model.analyze import run_analysis
-    from training.datasets import read_dataset
 
-    rec_parent = env / "sessions"
     _, win, _ = launch(["--no-download", "--source", "demo", "--method", "pos", "--record", str(rec_parent)])
     qtbot.addWidget(win)
     try:
@@ -49,7 +47,31 @@ def test_demo_recording_with_video_replays(qtbot, env, face_model_path):
     finally:
         win.close()
     assert not win.worker.running
+    return session
 
+
+def _check_video(session: Path, n_rows: int, meta: dict) -> None:
+    """video.avi decodes to frames.csv's frames at the recorded size."""
+    cap = cv2.VideoCapture(str(session / "video.avi"))
+    assert cap.isOpened()
+    n_dec, size = 0, None
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        size = (img.shape[1], img.shape[0])
+        n_dec += 1
+    cap.release()
+    assert abs(n_dec - n_rows) <= 2
+    assert size == tuple(meta["video_size"]) and size == (640, 480)
+
+
+def test_demo_recording_with_video_replays(qtbot, env, face_model_path):
+    from model.analyze import run_analysis
+    from training.datasets import read_dataset
+
+    rec_parent = env / "sessions"
+    session = _record_demo_session(qtbot, rec_parent)
     meta = json.loads((session / "session.json").read_text())
     assert meta["video"] == "video.avi" and meta["frames_file"] == "frames.csv"
     n_meta = meta["video_frames"]
@@ -64,18 +86,7 @@ def test_demo_recording_with_video_replays(qtbot, env, face_model_path):
     faces_t = [float(r[0]) for r in read_csv(session / "faces.csv")[1:]]
     assert np.allclose(faces_t, t, atol=1e-3)
 
-    cap = cv2.VideoCapture(str(session / "video.avi"))
-    assert cap.isOpened()
-    n_dec, size = 0, None
-    while True:
-        ok, img = cap.read()
-        if not ok:
-            break
-        size = (img.shape[1], img.shape[0])
-        n_dec += 1
-    cap.release()
-    assert abs(n_dec - len(rows)) <= 2
-    assert size == tuple(meta["video_size"]) and size == (640, 480)
+    _check_video(session, len(rows), meta)
 
     recs = read_dataset(rec_parent)
     assert len(recs) == 1 and recs[0].dataset == "session" and Path(recs[0].video).name == "video.avi"

@@ -199,9 +199,9 @@ def test_ubfc_frames_replay_on_the_ground_truth_times(tmp_path):
     """A UBFC video's frames take ground_truth.txt's timestamps (row 2), not the container's
     nominal rate: 12 frames at 24 fps in a 30 fps container, the ground truth one short of the
     video (its last frame has no reference and is left out); the crop cache keys on the times."""
+    from model.fcus_contract import DEFAULT_CONTRACT
     from training.crop_cache import cache_key
     from training.datasets import read_ubfc
-    from model.fcus_contract import DEFAULT_CONTRACT
 
     d = tmp_path / "subject1"
     d.mkdir()

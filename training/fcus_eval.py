@@ -10,6 +10,7 @@ from model.fcus_contract import DEFAULT_CONTRACT, FcusContract
 from model.pulse_methods import RoiWindow
 from training.metrics import WindowHr
 
+
 class TorchPulseMethod:
     """The FCUS network (torch) as a PulseMethod, for evaluation during training; the app and
     ``analyze`` use the exported ONNX model through ``model.fcus_method`` instead. Returns the
@@ -70,7 +71,8 @@ def bland_altman_png(pairs: list[WindowHr], path, title: str) -> None:
     plt.close(fig)
 
 
-def convergence_png(curves: dict[str, list[tuple[float, float]]], path, baselines: dict[str, float] | None = None) -> None:
+def convergence_png(curves: dict[str, list[tuple[float, float]]], path,
+                    baselines: dict[str, float] | None = None) -> None:
     """MAE against epochs (log x) for each variant; classic baselines as horizontal lines."""
     import matplotlib
 

@@ -56,8 +56,8 @@ def run_variant(variant: str, cached, folds: list[list[str]], base_cfg, epochs: 
         model = FcusNet(FcusNetConfig(seed=cfg.seed))
         dev = device if device != "auto" else ("cuda" if _cuda() else "cpu")
 
-        def evaluate(m, _test=test_recs):
-            return {"scores": score_method(TorchPulseMethod(m, device=dev), _test)}
+        def evaluate(m, _test=test_recs, _dev=dev):
+            return {"scores": score_method(TorchPulseMethod(m, device=_dev), _test)}
 
         t0 = time.perf_counter()
         result = train(model, sampler, cfg, evaluate=evaluate)
@@ -172,7 +172,8 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
     if len(seeds) > 1:
         print(f"seeds {list(seeds)}: each variant's rows pool the seeds' held-out windows (MAE = mean over seeds)")
     print(f"evaluated in {time.perf_counter() - t0:.0f} s")
-    final_e = final_epochs if final_epochs in results[variants[0]]["by_epoch"] else max(results[variants[0]]["by_epoch"])
+    first = results[variants[0]]["by_epoch"]
+    final_e = final_epochs if final_epochs in first else max(first)
     table = {f"{v}@{final_e:g}ep": results[v]["by_epoch"][final_e].renamed(f"{v}@{final_e:g}ep")
              for v in variants if final_e in results[v]["by_epoch"]}
     table.update(classic)
@@ -187,7 +188,8 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
         print()
         print(convergence_table(results, eval_epochs))
     for v in variants:
-        print(f"train time per fold ({v}): " + ", ".join(f"{t['train_time_s']:.0f}s/{t['device']}" for t in results[v]["times"]))
+        per_fold = ", ".join(f"{t['train_time_s']:.0f}s/{t['device']}" for t in results[v]["times"])
+        print(f"train time per fold ({v}): {per_fold}")
     # files
     fcus_final = table.get(f"{variants[0]}@{final_e:g}ep")
     if fcus_final is not None:
