@@ -25,7 +25,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,7 +33,14 @@ from PySide6.QtCore import QObject, Signal
 from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, open_source
 from app.recording import RecordingError, SessionRecorder
 from model.estimator import EstimatorConfig, StreamingEstimator
-from model.pulse_methods import CLASSIC_METHOD_NAMES, make_pulse_method, roi_extractor_for
+from model.pulse_methods import (  # noqa: F401  (available_methods: app/window.py imports it from here)
+    FALLBACK_METHOD,
+    available_methods,
+    method_spec,
+    method_status,
+    model_file_method,
+    roi_extractor_for,
+)
 from model.types import Face, Frame, HrReading, HrvMetrics
 from model.video_source import SourceError
 
@@ -45,54 +51,25 @@ DISPLAY_MAX_WIDTH = 960
 MAX_METHOD_FAILURES = 3
 
 
-# ---- method availability ----------------------------------------------------------------
+# ---- methods (the registry in model.pulse_methods says what each one is) ------------------
 def fcus_status(model_path: str | None = None) -> tuple[bool, str]:
-    """Whether the FCUS method can be offered, and why not."""
-    try:
-        import model.fcus_method as fm  # noqa: F401  (onnxruntime behind it)
-    except Exception as exc:  # noqa: BLE001 - any import failure means "not available"
-        return False, f"FCUS model runtime unavailable ({type(exc).__name__}: {exc})"
-    if model_path:
-        p = Path(model_path).expanduser()
-        return (True, "") if p.is_file() else (False, f"FCUS model file not found: {p}")
-    try:
-        p = fm.shipped_model_path()
-    except Exception as exc:  # noqa: BLE001
-        return False, f"no shipped FCUS model ({exc})"
-    return (True, "") if Path(p).is_file() else (False, f"no shipped FCUS model at {p}")
-
-
-def available_methods(model_path: str | None = None) -> list[str]:
-    ok, _ = fcus_status(model_path)
-    return (["fcus"] if ok else []) + list(CLASSIC_METHOD_NAMES)
+    """Whether the method that loads a model file can run, and why not. app/window.py reads it
+    (until it asks ``model.pulse_methods.method_status`` itself)."""
+    return method_status(model_file_method().name, model_path)
 
 
 def method_device(method) -> str:
     """The inference device a method runs on, for the status line."""
-    if getattr(method, "name", "") in CLASSIC_METHOD_NAMES:
-        return "CPU"
-    for attr in ("device", "provider"):
-        v = getattr(method, attr, None)
-        if v:
-            return str(v)
-    providers = getattr(method, "providers", None)
-    if providers:
-        p = str(providers[0])
-        return "CUDA" if "CUDA" in p else ("CPU" if "CPU" in p else p)
-    return "CPU"
+    return str(getattr(method, "device", "") or "CPU")
 
 
 def build_method(name: str, model_path: str | None = None):
     """The pulse method ``name``; raises ValueError/OSError/RuntimeError with a message."""
-    name = name.lower()
-    if name == "fcus":
-        ok, why = fcus_status(model_path)
-        if not ok:
-            raise RuntimeError(why)
-        return make_pulse_method("fcus", **({"model_path": model_path} if model_path else {}))
-    if name not in CLASSIC_METHOD_NAMES:
-        raise ValueError(f"unknown method {name!r}")
-    return make_pulse_method(name)
+    spec = method_spec(name)
+    ok, why = spec.status(model_path if spec.takes_model else None)
+    if not ok:
+        raise RuntimeError(why)
+    return spec.make(model_path=model_path)
 
 
 # ---- what travels to the UI --------------------------------------------------------------
@@ -347,7 +324,11 @@ class Worker(QObject):
 
     # ---- tracker / method / estimator ------------------------------------------------------
     def _load_tracker(self) -> None:
-        from model.face_tracking import FaceTrackerRequestError, OpenCvFaceTracker, create_face_tracker
+        from model.face_tracking import (
+            FaceTrackerRequestError,
+            OpenCvFaceTracker,
+            create_face_tracker,
+        )
 
         self.message.emit("info", "Loading the face tracker...")
         level = ""
@@ -381,11 +362,11 @@ class Worker(QObject):
 
     def _apply_method(self, name: str, model_path: str | None, initial: bool = False) -> bool:
         note = ""
-        if name == "fcus" and not model_path:
-            model_path = self._model_path
         try:
-            if name == "fcus":
-                self.message.emit("info", "Loading the FCUS model...")
+            spec = method_spec(name)
+            if spec.takes_model:
+                model_path = model_path or self._model_path
+                self.message.emit("info", f"Loading the {name.upper()} model...")
             method = build_method(name, model_path)
         except Exception as exc:  # noqa: BLE001 - wrong/corrupt model, missing runtime, ...
             why = str(exc) or type(exc).__name__
@@ -395,12 +376,12 @@ class Worker(QObject):
                 self.method_changed.emit(MethodInfo(self._method.name, method_device(self._method),
                                                     f"{name.upper()} failed: {why}"))
                 return False
-            note = f"{name.upper()} unavailable ({why}); using POS"
+            note = f"{name.upper()} unavailable ({why}); using {FALLBACK_METHOD.upper()}"
             self.message.emit("warning", note)
-            method = build_method("pos")
+            method = build_method(FALLBACK_METHOD)
         self._method = method
         self._method_name = method.name
-        if name == "fcus" and model_path:
+        if model_path and method_spec(method.name).takes_model:
             self._model_path = model_path
         self._method_failures = 0
         if self._tracker is not None:

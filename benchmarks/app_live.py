@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="fcus-bench-")
         files = write_clip(SynthConfig(duration_s=30, hr_bpm=75), tmp.name, progress=False)
         source = str(files.video_path)
-    from app.worker import fcus_status
+    from model.pulse_methods import default_method
 
-    method = args.method or ("fcus" if fcus_status(args.model)[0] else "pos")
+    method = args.method or default_method(args.model)
     face_model = args.face_model or default_face_model()
     duration_s = args.loop_minutes * 60.0 if args.loop_minutes else args.seconds
 
