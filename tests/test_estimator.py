@@ -4,7 +4,12 @@ gaps when the face is lost, the quality gate on noise, and the BVP stream."""
 import numpy as np
 import pytest
 
-from model.estimator import STATE_NO_FACE, STATE_READING, EstimatorConfig, StreamingEstimator
+from model.estimator import (
+    STATE_NO_FACE,
+    STATE_READING,
+    EstimatorConfig,
+    StreamingEstimator,
+)
 from model.pulse_methods import ClassicPulseMethod, make_pulse_method
 from model.signal import PULSE_BAND_HZ
 from model.types import RoiSample

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from model.methods import CLASSIC_METHODS, chrom, green, pos, run_classic
-from model.signal import PULSE_BAND_HZ, QualityGate, bandpass, estimate_hr, power_spectrum, quality_from_snr
+from model.signal import (
+    PULSE_BAND_HZ,
+    QualityGate,
+    bandpass,
+    estimate_hr,
+    power_spectrum,
+    quality_from_snr,
+)
 
 FS = 30.0
 SKIN_RGB = np.array([180.0, 130.0, 110.0])

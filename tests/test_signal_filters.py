@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from model.signal import PULSE_BAND_HZ, bandpass, detrend, resample_uniform, smoothness_lambda, valid_segments
+from model.signal import (
+    PULSE_BAND_HZ,
+    bandpass,
+    detrend,
+    resample_uniform,
+    smoothness_lambda,
+    valid_segments,
+)
 
 FS = 30.0
 BAND = PULSE_BAND_HZ
