@@ -18,7 +18,7 @@ from pathlib import Path
 
 from app.capture import SourceSpec
 from app.settings import Settings, load_settings
-from model.pulse_methods import PULSE_METHODS
+from model.pulse_methods import PULSE_METHODS, default_method, method_status
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def launch(argv: list[str] | None = None):
     from PySide6.QtWidgets import QApplication
 
     from app.window import MainWindow, apply_dark_theme
-    from app.worker import Worker, fcus_status
+    from app.worker import Worker
 
     args = build_parser().parse_args(argv)
     app = QApplication.instance() or QApplication(["fcus-rppg"])
@@ -79,8 +79,8 @@ def launch(argv: list[str] | None = None):
     settings = load_settings()
     # --method and --loop hold for this run only: the saved settings keep the user's own choices
     method = args.method or settings.method
-    if method == "fcus" and not args.method and not fcus_status(args.model)[0]:
-        method = "pos"  # no FCUS model here: POS, without a warning (the saved choice stays FCUS)
+    if not args.method and not method_status(method, args.model)[0]:
+        method = default_method(args.model)  # no FCUS model here: POS, quietly (the saved choice stays)
     loop = settings.loop if args.loop is None else args.loop
     spec = initial_source(args.source, settings, loop)
     worker = Worker(method=method, model_path=args.model, face_model=args.face_model,

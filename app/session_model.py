@@ -24,6 +24,7 @@ from model.estimator import (
     STATE_READING,
     STATE_UNRELIABLE,
 )
+from model.pulse_methods import method_label
 from model.signal.quality import QualityGate
 
 if TYPE_CHECKING:
@@ -62,14 +63,6 @@ TREND_Y_MARGIN_BPM = 5.0  # ... and the readings with this margin
 NO_VALUE = "--"
 MAX_MESSAGES = 200
 PRIVACY_TEXT = "Video hidden (privacy)\nmeasuring goes on"
-
-# The one place that names the methods for the user (combo, menu, status line).
-METHOD_LABELS = {"fcus": "FCUS (model)", "pos": "POS", "chrom": "CHROM", "green": "GREEN"}
-
-
-def method_label(name: str) -> str:
-    return METHOD_LABELS.get(name, name.upper())
-
 
 def quality_level(quality: float) -> str:
     """"good", "fair" or "poor" (see QUALITY_GOOD, QUALITY_FAIR)."""

@@ -32,7 +32,7 @@ RECORD_CODECS = ("mjpg", "mp4v")  # app.recording.VIDEO_CODECS (no cv2 import he
 @dataclass
 class Settings:
     source: str = ""  # "" (first run: camera if any, else demo) | "demo" | "camera:N" | a file path
-    method: str = "fcus"  # the shipped model; POS where it is missing (app.main)
+    method: str = PULSE_METHODS[0]  # the registry's first, the shipped model (app.main falls back without it)
     overlay: bool = True
     privacy: str = "off"  # "off" | "blur" | "hide"
     loop: bool = True  # loop video files

@@ -31,7 +31,7 @@ from app.cards.status_line import StatusLine
 from app.cards.theme import apply_dark_theme
 from app.cards.trend_card import TrendCard
 from app.cards.video_view import VideoView
-from app.session_model import SessionModel, method_label
+from app.session_model import SessionModel
 from app.settings import PRIVACY_MODES, Settings, default_record_dir, save_settings
 from app.worker import (
     FrameResult,
@@ -40,9 +40,8 @@ from app.worker import (
     SourceFailure,
     SourceInfo,
     Worker,
-    available_methods,
-    fcus_status,
 )
+from model.pulse_methods import available_methods, method_label, method_status, model_file_method
 
 __all__ = ["MainWindow", "apply_dark_theme", "probe_cameras"]
 
@@ -446,10 +445,11 @@ class MainWindow(QMainWindow):
             self.set_method(name)
 
     def open_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "FCUS model (ONNX)", "", "ONNX models (*.onnx);;All files (*)")
+        spec = model_file_method()
+        path, _ = QFileDialog.getOpenFileName(self, f"{spec.label} (ONNX)", "", "ONNX models (*.onnx);;All files (*)")
         if path:
             self.model_path = path
-            self.set_method("fcus", path)
+            self.set_method(spec.name, path)
 
     def _on_cameras(self, cams: list) -> None:
         self.session.cameras = list(cams)
@@ -484,7 +484,7 @@ class MainWindow(QMainWindow):
         current = self.method_info.name if self.method_info else self.settings.method
         for n in available_methods(self.model_path):
             combo.addItem(method_label(n), n)
-        combo.addItem("FCUS model file...", "__model__")
+        combo.addItem(f"{model_file_method().name.upper()} model file...", "__model__")
         idx = combo.findData(current)
         combo.setCurrentIndex(max(idx, 0))
         combo.blockSignals(False)
@@ -500,13 +500,14 @@ class MainWindow(QMainWindow):
             a.triggered.connect(lambda _=False, n=n: self.set_method(n))
             self.method_group.addAction(a)
             self.menu_method.addAction(a)
-        ok, why = fcus_status(self.model_path)
+        spec = model_file_method()
+        ok, why = method_status(spec.name, self.model_path)
         if not ok:
-            a = self.menu_method.addAction("FCUS: not available")
+            a = self.menu_method.addAction(f"{spec.name.upper()}: not available")
             a.setToolTip(why)
             a.setEnabled(False)
         self.menu_method.addSeparator()
-        self.menu_method.addAction("Open FCUS model file...", self.open_model_dialog)
+        self.menu_method.addAction(f"Open {spec.name.upper()} model file...", self.open_model_dialog)
 
     # ---- messages and banners ----------------------------------------------------------------
     def show_message(self, level: str, text: str) -> None:

@@ -25,7 +25,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -35,7 +34,11 @@ from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, ope
 from app.recording import RecordingError, SessionRecorder
 from app.session_model import BVP_SPAN_S
 from model.estimator import EstimatorConfig, StreamingEstimator
-from model.pulse_methods import CLASSIC_METHOD_NAMES, make_pulse_method, roi_extractor_for
+from model.pulse_methods import (
+    FALLBACK_METHOD,
+    method_spec,
+    roi_extractor_for,
+)
 from model.types import Face, Frame, HrReading, HrvMetrics
 from model.video_source import SourceError
 
@@ -45,54 +48,19 @@ DISPLAY_MAX_WIDTH = 960
 MAX_METHOD_FAILURES = 3
 
 
-# ---- method availability ----------------------------------------------------------------
-def fcus_status(model_path: str | None = None) -> tuple[bool, str]:
-    """Whether the FCUS method can be offered, and why not."""
-    try:
-        import model.fcus_method as fm  # noqa: F401  (onnxruntime behind it)
-    except Exception as exc:  # noqa: BLE001 - any import failure means "not available"
-        return False, f"FCUS model runtime unavailable ({type(exc).__name__}: {exc})"
-    if model_path:
-        p = Path(model_path).expanduser()
-        return (True, "") if p.is_file() else (False, f"FCUS model file not found: {p}")
-    try:
-        p = fm.shipped_model_path()
-    except Exception as exc:  # noqa: BLE001
-        return False, f"no shipped FCUS model ({exc})"
-    return (True, "") if Path(p).is_file() else (False, f"no shipped FCUS model at {p}")
-
-
-def available_methods(model_path: str | None = None) -> list[str]:
-    ok, _ = fcus_status(model_path)
-    return (["fcus"] if ok else []) + list(CLASSIC_METHOD_NAMES)
-
-
+# ---- methods (the registry in model.pulse_methods says what each one is) ------------------
 def method_device(method) -> str:
     """The inference device a method runs on, for the status line."""
-    if getattr(method, "name", "") in CLASSIC_METHOD_NAMES:
-        return "CPU"
-    for attr in ("device", "provider"):
-        v = getattr(method, attr, None)
-        if v:
-            return str(v)
-    providers = getattr(method, "providers", None)
-    if providers:
-        p = str(providers[0])
-        return "CUDA" if "CUDA" in p else ("CPU" if "CPU" in p else p)
-    return "CPU"
+    return str(getattr(method, "device", "") or "CPU")
 
 
 def build_method(name: str, model_path: str | None = None):
     """The pulse method ``name``; raises ValueError/OSError/RuntimeError with a message."""
-    name = name.lower()
-    if name == "fcus":
-        ok, why = fcus_status(model_path)
-        if not ok:
-            raise RuntimeError(why)
-        return make_pulse_method("fcus", **({"model_path": model_path} if model_path else {}))
-    if name not in CLASSIC_METHOD_NAMES:
-        raise ValueError(f"unknown method {name!r}")
-    return make_pulse_method(name)
+    spec = method_spec(name)
+    ok, why = spec.status(model_path if spec.takes_model else None)
+    if not ok:
+        raise RuntimeError(why)
+    return spec.make(model_path=model_path)
 
 
 # ---- what travels to the UI --------------------------------------------------------------
@@ -164,7 +132,7 @@ class Worker(QObject):
     recording_changed = Signal(object)  # Path | None
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
 
-    def __init__(self, *, method: str = "pos", model_path: str | None = None,
+    def __init__(self, *, method: str = FALLBACK_METHOD, model_path: str | None = None,
                  face_model: str | None = None, allow_download: bool = True,
                  overlay: bool = True, privacy: str = "off", queue_size: int = 4,
                  estimator_config: EstimatorConfig | None = None, parent: QObject | None = None,
@@ -347,7 +315,11 @@ class Worker(QObject):
 
     # ---- tracker / method / estimator ------------------------------------------------------
     def _load_tracker(self) -> None:
-        from model.face_tracking import FaceTrackerRequestError, OpenCvFaceTracker, create_face_tracker
+        from model.face_tracking import (
+            FaceTrackerRequestError,
+            OpenCvFaceTracker,
+            create_face_tracker,
+        )
 
         self.message.emit("info", "Loading the face tracker...")
         level = ""
@@ -381,11 +353,11 @@ class Worker(QObject):
 
     def _apply_method(self, name: str, model_path: str | None, initial: bool = False) -> bool:
         note = ""
-        if name == "fcus" and not model_path:
-            model_path = self._model_path
         try:
-            if name == "fcus":
-                self.message.emit("info", "Loading the FCUS model...")
+            spec = method_spec(name)
+            if spec.takes_model:
+                model_path = model_path or self._model_path
+                self.message.emit("info", f"Loading the {name.upper()} model...")
             method = build_method(name, model_path)
         except Exception as exc:  # noqa: BLE001 - wrong/corrupt model, missing runtime, ...
             why = str(exc) or type(exc).__name__
@@ -395,12 +367,12 @@ class Worker(QObject):
                 self.method_changed.emit(MethodInfo(self._method.name, method_device(self._method),
                                                     f"{name.upper()} failed: {why}"))
                 return False
-            note = f"{name.upper()} unavailable ({why}); using POS"
+            note = f"{name.upper()} unavailable ({why}); using {FALLBACK_METHOD.upper()}"
             self.message.emit("warning", note)
-            method = build_method("pos")
+            method = build_method(FALLBACK_METHOD)
         self._method = method
         self._method_name = method.name
-        if name == "fcus" and model_path:
+        if model_path and method_spec(method.name).takes_model:
             self._model_path = model_path
         self._method_failures = 0
         if self._tracker is not None:
@@ -534,28 +506,58 @@ class Worker(QObject):
 
     # ---- per frame -----------------------------------------------------------------------
     def _process(self, frame: Frame) -> None:
+        f = self._on_session_clock(frame)
+        t0 = time.perf_counter()
+        upd = self._push(f)
+        if upd is None:
+            return
+        self._count_frame((time.perf_counter() - t0) * 1000.0)
+        t = f.t_s
+        face: Face | None = upd.face
+        face_ok = bool(face is not None and face.ok)
+        if self._face_ok_prev is not None and face_ok != self._face_ok_prev and self._rec is not None:
+            self._rec_call(self._rec.event, t, "face_found" if face_ok else "face_lost", "")
+        self._face_ok_prev = face_ok
+        if self._rec is not None:
+            self._rec_call(self._rec.frame, t, face, frame.bgr, frame.index)
+        if upd.reading is not None:
+            self._emit_reading(t, upd)
+        if self._rec is not None:
+            self._rec_call(self._rec.maybe_flush)
+        self._post_frame(FrameResult(t_s=t, image_rgb=self._display_image(frame.bgr, face), state=upd.state,
+                                     face_ok=face_ok, n_faces=face.n_faces if face is not None else 0,
+                                     stats=self._stats()))
+
+    def _on_session_clock(self, frame: Frame) -> Frame:
+        """The frame on the session's clock: sources switched mid-session keep the time rising."""
         if self._t_shift is None:
             self._t_shift = (self._last_t + 1.0 / 30.0 - frame.t_s) if self._last_t is not None else -frame.t_s
         t = frame.t_s + self._t_shift
         if self._last_t is not None and t <= self._last_t:
             t = self._last_t + 1e-3
         self._last_t = t
-        f = Frame(index=frame.index, t_s=t, bgr=frame.bgr)
-        t0 = time.perf_counter()
+        return Frame(index=frame.index, t_s=t, bgr=frame.bgr)
+
+    def _push(self, f: Frame):
+        """The estimator's update for the frame; None when the method failed on it (after a few
+        failures in a row the fallback method takes over)."""
         try:
             upd = self._est.push(f)
         except Exception as exc:  # noqa: BLE001 - a method failing at run time
             log.exception("estimator failed")
             self._method_failures += 1
-            if self._method_failures >= MAX_METHOD_FAILURES and self._method.name != "pos":
+            if self._method_failures >= MAX_METHOD_FAILURES and self._method.name != FALLBACK_METHOD:
                 failed = self._method.name.upper()
-                self.message.emit("error", f"{failed} failed repeatedly ({exc}); switching to POS")
-                self._apply_method("pos", None)
+                self.message.emit("error", f"{failed} failed repeatedly ({exc}); switching to "
+                                           f"{FALLBACK_METHOD.upper()}")
+                self._apply_method(FALLBACK_METHOD, None)
             elif self._method_failures == 1:
                 self.message.emit("error", f"measurement error: {exc}")
-            return
+            return None
         self._method_failures = 0
-        lat_ms = (time.perf_counter() - t0) * 1000.0
+        return upd
+
+    def _count_frame(self, lat_ms: float) -> None:
         now = time.monotonic()
         self._n_frames += 1
         self._fps_times.append(now)
@@ -563,38 +565,27 @@ class Worker(QObject):
             self._fps_times.popleft()
         self._lat_ms.append(lat_ms)
 
-        face: Face | None = upd.face
-        face_ok = bool(face is not None and face.ok)
-        if self._face_ok_prev is not None and face_ok != self._face_ok_prev and self._rec is not None:
-            self._rec_call(self._rec.event, t, "face_found" if face_ok else "face_lost", "")
-        self._face_ok_prev = face_ok
-
-        if self._rec is not None:
-            self._rec_call(self._rec.frame, t, face, frame.bgr, frame.index)
-
-        if upd.reading is not None:
-            tg, vg = self._est.recent_bvp(max(BVP_SPAN_S, self.est_cfg.window_s) + 1.0)
-            if self._rec is not None:
-                self._rec_call(self._rec.reading, upd.reading)
-                if self._rec is not None:
-                    self._rec_call(self._rec.bvp_update, tg, vg, float(upd.reading.t_s),
-                                  self.est_cfg.window_s)
-            self.reading_ready.emit(ReadingResult(
-                t_s=t, reading=upd.reading, state=upd.state, hrv=upd.hrv, resp_bpm=upd.resp_bpm,
-                bvp_t_s=tg, bvp=vg, method=self._method.name))
-        if self._rec is not None:
-            self._rec_call(self._rec.maybe_flush)
-
-        image = self._display_image(frame.bgr, face)
+    def _stats(self) -> Stats:
         span = (self._fps_times[-1] - self._fps_times[0]) if len(self._fps_times) > 1 else 0.0
-        stats = Stats(
+        return Stats(
             fps_hz=(len(self._fps_times) - 1) / span if span > 0 else 0.0,
             dropped=self.frames.dropped - self._drop_base,
             latency_ms=float(np.mean(self._lat_ms)) if self._lat_ms else 0.0,
             frames=self._n_frames,
         )
-        result = FrameResult(t_s=t, image_rgb=image, state=upd.state, face_ok=face_ok,
-                             n_faces=face.n_faces if face is not None else 0, stats=stats)
+
+    def _emit_reading(self, t: float, upd) -> None:
+        tg, vg = self._est.recent_bvp(max(BVP_SPAN_S, self.est_cfg.window_s) + 1.0)
+        if self._rec is not None:
+            self._rec_call(self._rec.reading, upd.reading)
+            if self._rec is not None:
+                self._rec_call(self._rec.bvp_update, tg, vg, float(upd.reading.t_s), self.est_cfg.window_s)
+        self.reading_ready.emit(ReadingResult(
+            t_s=t, reading=upd.reading, state=upd.state, hrv=upd.hrv, resp_bpm=upd.resp_bpm,
+            bvp_t_s=tg, bvp=vg, method=self._method.name))
+
+    def _post_frame(self, result: FrameResult) -> None:
+        """Hand the newest frame to the window (one pending at a time: the window takes the latest)."""
         with self._mail_lock:
             self._mail = result
             post = not self._posted

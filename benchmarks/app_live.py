@@ -65,9 +65,9 @@ def _parser() -> argparse.ArgumentParser:
 def _launch(args: argparse.Namespace, source: str):
     """The real app on ``source`` (no camera probing, settings in a temporary folder):
     ``(app, window, method)``."""
-    from app.worker import fcus_status
+    from model.pulse_methods import default_method
 
-    method = args.method or ("fcus" if fcus_status(args.model)[0] else "pos")
+    method = args.method or default_method(args.model)
     face_model = args.face_model or default_face_model()
     os.environ.setdefault("FCUS_RPPG_CONFIG_DIR", tempfile.mkdtemp(prefix="fcus-bench-cfg-"))
     import app.window as aw

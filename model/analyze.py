@@ -24,7 +24,13 @@ import numpy as np
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
 from model.frame_source import open_frame_source
-from model.pulse_methods import PULSE_METHODS, make_pulse_method, roi_extractor_for
+from model.pulse_methods import (
+    PULSE_METHODS,
+    default_method,
+    make_pulse_method,
+    model_file_method,
+    roi_extractor_for,
+)
 from model.results_io import OutDirError, check_out_dir, write_files_atomic
 from model.signal import estimate_hr
 from model.video_source import SourceError
@@ -77,8 +83,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     from model.face_tracking import create_face_tracker
 
     source = open_frame_source(video)
-    method_kwargs = {"model_path": model_path} if method_name == "fcus" and model_path else {}
-    method = make_pulse_method(method_name, **method_kwargs)
+    method = make_pulse_method(method_name, model_path=model_path)  # a classic method ignores it
     tracker, tracker_msg = create_face_tracker(face_model, allow_download=allow_download, prefer=tracker_kind)
     cfg = config or EstimatorConfig()
     est = StreamingEstimator(method, cfg, tracker=tracker, roi=roi_extractor_for(method))
@@ -188,7 +193,8 @@ def analyze_main(argv: list[str] | None = None) -> int:
                    help="video file (mp4, avi, mkv, ...), a session folder the app recorded with its "
                         "video (replayed on frames.csv's real frame times) or a folder of frame images")
     p.add_argument("--method", choices=PULSE_METHODS, default=None,
-                   help="pulse method (default: fcus when its model is available, else pos)")
+                   help="pulse method (default: fcus with --model or when its model is available, "
+                        "else pos)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--model", default=None, help="FCUS ONNX model file (default: the shipped one)")
     p.add_argument("--face-model", default=None,
@@ -207,7 +213,8 @@ def analyze_main(argv: list[str] | None = None) -> int:
     except OutDirError as e:
         print(f"fcus-rppg analyze: --out: {e.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    method = args.method or default_method()
+    # An explicit --model asks for the method that loads it (a bad file is refused, not replaced).
+    method = args.method or (model_file_method().name if args.model else default_method())
     cfg = EstimatorConfig(window_s=args.window_s, min_window_s=min(EstimatorConfig.min_window_s, args.window_s))
     try:
         result = run_analysis(args.video, method, face_model=args.face_model,
@@ -239,15 +246,3 @@ def analyze_main(argv: list[str] | None = None) -> int:
           f"face in {100 * s['face_share']:.0f}% of {s['frames']} frames, tracker {s['tracker']}, "
           f"{s['x_real_time']:.1f}x real time -> {args.out}")
     return 0
-
-
-def default_method() -> str:
-    """fcus when the shipped model is present, else pos."""
-    try:
-        from model.fcus_method import shipped_model_path
-
-        if shipped_model_path().exists():
-            return "fcus"
-    except ImportError:
-        pass
-    return "pos"

@@ -16,15 +16,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.pulse_methods import PulseMethod, RoiWindow
+from model.method_api import PulseMethod, RoiWindow
 from model.signal import (
+    HR_RANGE_BPM,
+    PULSE_BAND_HZ,
     QualityGate,
     bandpass,
+    check_band,
     detect_beats,
     estimate_hr,
     estimate_respiration,
     hrv_from_beats,
-    pulse_band_hz,
     quality_from_snr,
 )
 from model.types import Face, Frame, HrReading, HrvMetrics, RoiSample
@@ -43,13 +45,21 @@ class EstimatorConfig:
     window_s: float = 10.0  # HR window
     min_window_s: float = 6.0  # first reading once this much gap-free signal exists
     update_every_s: float = 1.0
-    lo_bpm: float = 42.0
-    hi_bpm: float = 200.0
+    lo_bpm: float = HR_RANGE_BPM[0]  # HR search range, 42-200 bpm
+    hi_bpm: float = HR_RANGE_BPM[1]
+    # The pulse band (Hz), owned here: the one band-pass of every method's BVP, the band CHROM
+    # filters X and Y to before its alpha (RoiWindow.band_hz), and the SNR's band. Default 0.6-3.6
+    # Hz: the HR search range with a margin at each end, so that a Butterworth edge does not damp
+    # a 45 bpm fundamental below its second harmonic (model/signal/band.py has the figures).
+    band_hz: tuple[float, float] = PULSE_BAND_HZ
     max_gap_s: float = 0.5  # face lost longer than this breaks the signal
     hrv_window_s: float = 60.0
     hrv_min_s: float = 20.0
     hr_median_n: int = 3  # median over the last n accepted readings (0/1: none)
     history_s: float = 70.0  # raw samples kept (covers the HRV window)
+
+    def __post_init__(self) -> None:
+        check_band(self.band_hz, (self.lo_bpm, self.hi_bpm))
 
 
 @dataclass(frozen=True)
@@ -249,11 +259,13 @@ class StreamingEstimator:
             self.readings.append(reading)
             return reading
         ks, tg, rgb_u, crops = win
-        bvp = self.method.window_bvp(RoiWindow(t_s=tg, rgb=rgb_u, fs_hz=cfg.fs_hz, crops=crops))
-        bvp = np.asarray(bvp, dtype=np.float64)
-        bvp_f = bandpass(bvp, cfg.fs_hz, *pulse_band_hz(cfg.lo_bpm, cfg.hi_bpm))
+        window = RoiWindow(t_s=tg, rgb=rgb_u, fs_hz=cfg.fs_hz, crops=crops, band_hz=cfg.band_hz)
+        bvp = self.method.window_bvp(window)
+        # The one band-pass on the BVP's way to the HR (methods return their output unfiltered).
+        bvp_f = bandpass(np.asarray(bvp, dtype=np.float64), cfg.fs_hz, *cfg.band_hz)
         self._stream.add(int(ks[0]), bvp_f)
-        est = estimate_hr(bvp_f, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, prior_bpm=self._last_hr)
+        est = estimate_hr(bvp_f, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, prior_bpm=self._last_hr,
+                          snr_band_hz=cfg.band_hz)
         hr_raw = float(est.hr_bpm) if est.hr_bpm is not None and math.isfinite(est.hr_bpm) else None
         snr = float(est.snr_db)
         quality = float(quality_from_snr(snr)) if math.isfinite(snr) else 0.0

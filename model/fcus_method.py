@@ -2,19 +2,22 @@
 
 The estimator hands over, about once a second, the last ~10 s of face crops resampled to its
 uniform grid (``RoiWindow.crops``, (N, S, S, 3) float32 RGB 0..255, skin-masked); the model's
-BVP for them is band-passed like the classic methods' output.
+BVP for them goes back unfiltered, like every method's (the estimator band-passes it once).
+
+This module also declares the method's registry entry, :data:`FCUS_SPEC`: its label, that it
+reads face crops and takes a model file, how to tell whether that model is there, and a factory.
+Importing this module is cheap: onnxruntime is imported when the factory runs.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from model.fcus_runtime import FcusRuntime, ModelContractError  # noqa: F401  (re-exported)
-from model.pulse_methods import RoiWindow
-from model.signal import PULSE_HI_HZ, PULSE_LO_HZ, bandpass
+from model.method_api import MethodSpec, RoiWindow
 from model.signal.resample import interp_frames
 
 log = logging.getLogger(__name__)
@@ -38,7 +41,7 @@ def _resample_time(x: np.ndarray, fs_from: float, fs_to: float) -> np.ndarray:
 class FcusPulseMethod:
     """PulseMethod "fcus": the ONNX model on the window's face crops.
 
-    ``model_path`` None means the shipped model. ``providers``: see :class:`FcusRuntime`
+    ``model_path`` None means the shipped model. ``providers``: see ``model.fcus_runtime.FcusRuntime``
     ("auto" = CUDA, then CPU). Attributes the app reads: ``crop_size`` (S of the model's
     contract; the ROI extractor must produce S x S crops), ``crop_scale`` and ``crop_masked``
     (how the contract's crops are cut), ``device`` ("CUDA"/"CPU") and ``providers``.
@@ -52,6 +55,8 @@ class FcusPulseMethod:
         path = Path(model_path).expanduser() if model_path else shipped_model_path()
         if not path.is_file():
             raise FileNotFoundError(f"no FCUS model at {path}; train one with `fcus-rppg train` or pass --model")
+        from model.fcus_runtime import FcusRuntime  # onnxruntime behind it, only now
+
         self.model_path = path
         self.runtime = FcusRuntime(path, providers=providers, **runtime_kwargs)
         c = self.runtime.contract
@@ -70,7 +75,7 @@ class FcusPulseMethod:
         return self.runtime.training_summary
 
     def window_bvp(self, window: RoiWindow) -> np.ndarray:
-        """Band-passed BVP (N,) for the window's crops (N, S, S, 3)."""
+        """The model's BVP (N,), unfiltered, for the window's crops (N, S, S, 3)."""
         crops = window.crops
         if crops is None:
             raise ValueError("the FCUS method needs face crops (RoiWindow.crops is None)")
@@ -96,4 +101,21 @@ class FcusPulseMethod:
             bvp = bvp[:n]
         if not np.all(np.isfinite(bvp)):
             raise ValueError("the FCUS model returned non-finite values")
-        return bandpass(bvp, fs, PULSE_LO_HZ, PULSE_HI_HZ)
+        return bvp
+
+
+def fcus_status(model_path: str | None = None) -> tuple[bool, str]:
+    """Whether the FCUS method can run here, and why not: the runtime is installed and the model
+    file (``model_path``, else the shipped one) exists. Loads nothing (the file's contract is
+    checked when the method is built)."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False, "FCUS model runtime unavailable (onnxruntime is not installed)"
+    if model_path:
+        p = Path(model_path).expanduser()
+        return (True, "") if p.is_file() else (False, f"FCUS model file not found: {p}")
+    p = shipped_model_path()
+    return (True, "") if p.is_file() else (False, f"no shipped FCUS model at {p}")
+
+
+FCUS_SPEC = MethodSpec(name=FcusPulseMethod.name, label="FCUS (model)", needs_crops=FcusPulseMethod.needs_crops,
+                       factory=FcusPulseMethod, takes_model=True, status=fcus_status)

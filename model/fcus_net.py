@@ -195,9 +195,9 @@ class FcusNet(nn.Module):
                         raise ValueError(f"prior_bandpass_taps must be odd (linear phase, keeps T): {taps}")
                     from scipy.signal import firwin
 
-                    from model.signal.filters import PULSE_HI_HZ, PULSE_LO_HZ
+                    from model.signal.band import PULSE_BAND_HZ
 
-                    fir = firwin(taps, [PULSE_LO_HZ, PULSE_HI_HZ], pass_zero=False, fs=DEFAULT_CONTRACT.fs_hz)
+                    fir = firwin(taps, list(PULSE_BAND_HZ), pass_zero=False, fs=DEFAULT_CONTRACT.fs_hz)
                     self.register_buffer("prior_fir", torch.tensor(fir, dtype=torch.float32).reshape(1, 1, -1))
                 with torch.no_grad():  # the learned path starts small (gradients still flow)
                     self.out.weight.mul_(cfg.learned_init_scale)

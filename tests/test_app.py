@@ -130,9 +130,9 @@ def test_no_camera_opens_on_demo_then_file_face_lost_and_found(run_app, qtbot, e
 
 
 def test_without_a_model_the_default_falls_back_to_pos_quietly(run_app, qtbot, env, monkeypatch):
-    from app import worker as worker_mod
+    from model import fcus_method
 
-    monkeypatch.setattr(worker_mod, "fcus_status", lambda model_path=None: (False, "no shipped FCUS model"))
+    monkeypatch.setattr(fcus_method, "shipped_model_path", lambda: env / "no_shipped_model.onnx")
     win = run_app("--source", "demo")
     qtbot.waitUntil(lambda: win.method_info is not None, timeout=6000)
     assert win.method_info.name == "pos" and not win.method_info.note

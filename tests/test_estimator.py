@@ -4,8 +4,14 @@ gaps when the face is lost, the quality gate on noise, and the BVP stream."""
 import numpy as np
 import pytest
 
-from model.estimator import STATE_NO_FACE, STATE_READING, EstimatorConfig, StreamingEstimator
+from model.estimator import (
+    STATE_NO_FACE,
+    STATE_READING,
+    EstimatorConfig,
+    StreamingEstimator,
+)
 from model.pulse_methods import ClassicPulseMethod, make_pulse_method
+from model.signal import PULSE_BAND_HZ
 from model.types import RoiSample
 
 SKIN = np.array([180.0, 130.0, 110.0])
@@ -93,3 +99,88 @@ def test_bvp_stream_tracks_the_pulse_and_hrv_appears():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="pos"):
         ClassicPulseMethod("bogus")
+
+
+# ---- the pulse band: one definition, one band-pass ---------------------------------------------
+class _ToneMethod:
+    """Stand-in method: a 1.2 Hz pulse plus a 4.5 Hz tone on the window's grid, unfiltered; keeps
+    the windows it was handed."""
+
+    name = "tone"
+    needs_crops = False
+    min_window_s = 2.0
+    device = "CPU"
+
+    def __init__(self):
+        self.windows = []
+
+    @staticmethod
+    def bvp(t_s):
+        return np.sin(2 * np.pi * 1.2 * t_s) + np.sin(2 * np.pi * 4.5 * t_s)
+
+    def window_bvp(self, window):
+        self.windows.append(window)
+        return self.bvp(window.t_s)
+
+
+def _run_tone(cfg, monkeypatch=None):
+    import model.estimator as est_mod
+
+    calls = []
+    if monkeypatch is not None:
+        real = est_mod.bandpass
+
+        def counting_bandpass(x, fs_hz, lo_hz, hi_hz, order=4):
+            calls.append((np.array(x, copy=True), (lo_hz, hi_hz)))
+            return real(x, fs_hz, lo_hz, hi_hz, order)
+
+        monkeypatch.setattr(est_mod, "bandpass", counting_bandpass)
+    method = _ToneMethod()
+    est = StreamingEstimator(method, cfg)
+    for k in range(int(20 * 30)):
+        est.push_roi(RoiSample(t_s=k / 30.0, face_ok=True, rgb_mean=SKIN))
+    est.finish()
+    return est, method, calls
+
+
+def _tone_share(vg):
+    from model.signal import power_spectrum
+
+    spec = power_spectrum(vg[np.isfinite(vg)], 30.0)
+    i_tone, i_pulse = (int(np.argmin(np.abs(spec.freqs_hz - f))) for f in (4.5, 1.2))
+    return float(spec.power[i_tone] / spec.power[i_pulse])
+
+
+def test_the_config_band_is_the_one_the_estimator_filters_to(monkeypatch):
+    est, method, calls = _run_tone(EstimatorConfig(), monkeypatch)
+    assert EstimatorConfig().band_hz == PULSE_BAND_HZ
+    # Every update filters the method's own output once, to the config's band, and hands the
+    # band to the method (CHROM filters X and Y to it).
+    assert len(calls) == len(method.windows) > 10
+    for (x, band), w in zip(calls, method.windows):
+        assert band == PULSE_BAND_HZ and w.band_hz == PULSE_BAND_HZ
+        np.testing.assert_array_equal(x, method.bvp(w.t_s))
+    assert _tone_share(est.bvp_stream()[1]) < 0.05  # 4.5 Hz is outside 0.6-3.6 Hz
+
+    wide = EstimatorConfig(band_hz=(0.6, 5.5))
+    est, method, calls = _run_tone(wide, monkeypatch)
+    assert {band for _, band in calls} == {(0.6, 5.5)} and method.windows[-1].band_hz == (0.6, 5.5)
+    assert _tone_share(est.bvp_stream()[1]) > 0.5  # the changed band changes what passes
+
+
+def test_the_snr_is_measured_in_the_config_band(monkeypatch):
+    import model.estimator as est_mod
+
+    seen = []
+    real = est_mod.estimate_hr
+    monkeypatch.setattr(est_mod, "estimate_hr", lambda *a, **k: seen.append(k) or real(*a, **k))
+    cfg = EstimatorConfig(band_hz=(0.5, 4.0), lo_bpm=40.0, hi_bpm=220.0)
+    _run_tone(cfg)
+    assert seen and all(k["snr_band_hz"] == (0.5, 4.0) and (k["lo_bpm"], k["hi_bpm"]) == (40.0, 220.0)
+                        for k in seen)
+
+
+@pytest.mark.parametrize("band", [(0.8, 3.6), (0.6, 3.0), (3.6, 0.6)])
+def test_a_band_that_does_not_enclose_the_hr_range_is_refused(band):
+    with pytest.raises(ValueError, match="pulse band"):
+        EstimatorConfig(band_hz=band)

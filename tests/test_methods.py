@@ -1,19 +1,29 @@
-"""Classic rPPG methods (GREEN, CHROM, POS) on synthetic skin-colour traces."""
+"""Classic rPPG methods (GREEN, CHROM, POS) on synthetic skin-colour traces. Their outputs are
+unfiltered (the estimator band-passes once); CHROM's band-pass of X and Y is part of CHROM."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
 import pytest
 
 from model.methods import CLASSIC_METHODS, chrom, green, pos, run_classic
-from model.signal import QualityGate, bandpass, estimate_hr, quality_from_snr
+from model.signal import (
+    PULSE_BAND_HZ,
+    QualityGate,
+    bandpass,
+    estimate_hr,
+    power_spectrum,
+    quality_from_snr,
+)
 
 FS = 30.0
 SKIN_RGB = np.array([180.0, 130.0, 110.0])
 PBV = np.array([0.33, 0.77, 0.53])  # blood-volume pulse signature (relative amplitudes)
 HR_BPM = 72.0
+FUNCS = (green, chrom, pos)
 
 
 def _blood_volume(duration_s: float, hr_bpm: float = HR_BPM) -> np.ndarray:
@@ -48,9 +58,9 @@ def test_clean_pulse_recovered_with_shared_orientation(name):
     out = run_classic(name, rgb, FS)
     assert out.shape == (rgb.shape[0],) and out.dtype == np.float64
     assert estimate_hr(out, FS).hr_bpm == pytest.approx(HR_BPM, abs=1.0)
-    ref = bandpass(bv, FS)
+    out_f, ref = bandpass(out, FS, *PULSE_BAND_HZ), bandpass(bv, FS, *PULSE_BAND_HZ)  # as the estimator does
     mid = slice(60, -60)
-    assert np.corrcoef(out[mid], ref[mid])[0, 1] > 0.9  # all three rise with the blood volume
+    assert np.corrcoef(out_f[mid], ref[mid])[0, 1] > 0.9  # all three rise with the blood volume
 
 
 @pytest.mark.parametrize("method", [pos, chrom])
@@ -76,7 +86,7 @@ def test_still_image_is_withheld_by_the_quality_gate(name):
     for seed in range(100):
         rng = np.random.default_rng(seed)
         rgb = SKIN_RGB + 0.3 * rng.standard_normal((int(10 * FS), 3))
-        est = estimate_hr(bandpass(run_classic(name, rgb, FS), FS, 0.7, 200 / 60), FS)
+        est = estimate_hr(bandpass(run_classic(name, rgb, FS), FS, *PULSE_BAND_HZ), FS)
         shown += QualityGate().update(quality_from_snr(est.snr_db))
     assert shown <= 5
 
@@ -92,7 +102,7 @@ def test_registry_and_errors():
         run_classic("ica", rgb, FS)
     bad = rgb.copy()
     bad[10, 1] = np.nan
-    for fn in CLASSIC_METHODS.values():
+    for fn in FUNCS:
         with pytest.raises(ValueError, match="NaN"):
             fn(bad, FS)
         with pytest.raises(ValueError):
@@ -102,14 +112,14 @@ def test_registry_and_errors():
 @pytest.mark.parametrize("n", [0, 1, 2, 5, 30, 47, 48, 49])
 def test_short_inputs(n):
     rgb, _ = _traces(np.random.default_rng(2), duration_s=2.0)
-    for fn in CLASSIC_METHODS.values():
+    for fn in FUNCS:
         out = fn(rgb[:n], FS)
         assert out.shape == (n,) and np.all(np.isfinite(out))
 
 
 def test_dark_channel_does_not_crash():
     rgb = np.zeros((300, 3))
-    for fn in CLASSIC_METHODS.values():
+    for fn in FUNCS:
         out = fn(rgb, FS)
         assert out.shape == (300,) and np.all(np.isfinite(out))
 
@@ -117,7 +127,7 @@ def test_dark_channel_does_not_crash():
 @pytest.mark.parametrize("n", [300, 600])
 def test_methods_are_fast(n):
     rgb, _ = _traces(np.random.default_rng(3), duration_s=n / FS)
-    for fn in CLASSIC_METHODS.values():
+    for fn in FUNCS:
         fn(rgb, FS)
         times = []
         for _ in range(20):
@@ -125,3 +135,46 @@ def test_methods_are_fast(n):
             fn(rgb, FS)
             times.append(time.perf_counter() - t0)
         assert np.median(times) < 5e-3, fn.__name__
+
+
+def _power_at(x: np.ndarray, f_hz: float) -> float:
+    spec = power_spectrum(x - x.mean(), FS)
+    return float(spec.power[np.argmin(np.abs(spec.freqs_hz - f_hz))])
+
+
+def _pulse_plus_tone(tone_hz: float) -> np.ndarray:
+    """Skin colour moving along -PBV at the pulse (1.2 Hz) and, equally, at ``tone_hz``."""
+    t = np.arange(int(20 * FS)) / FS
+    wave = np.sin(2 * np.pi * 1.2 * t) + np.sin(2 * np.pi * tone_hz * t)
+    return SKIN_RGB * (1.0 - 0.005 * np.outer(wave, PBV))
+
+
+@pytest.mark.parametrize("fn", [green, pos])
+def test_outputs_are_not_band_passed(fn):
+    # An out-of-band colour change (6 Hz) of the pulse's size comes through at about the pulse's
+    # power: the method filters nothing, the estimator band-passes once. (POS's 1.6 s windows
+    # remove slow changes by design, so a slow tone would not tell.)
+    out = fn(_pulse_plus_tone(6.0), FS)
+    assert _power_at(out, 6.0) > 0.2 * _power_at(out, 1.2)
+
+
+def test_green_is_the_negated_relative_green_change():
+    rgb, _ = _traces(np.random.default_rng(4))
+    np.testing.assert_allclose(green(rgb, FS), 1.0 - rgb[:, 1] / rgb[:, 1].mean())
+
+
+def test_chrom_filters_x_and_y_once_to_the_band_it_is_given(monkeypatch):
+    calls = []
+
+    def counting_bandpass(x, fs_hz, lo_hz, hi_hz, order=4):
+        calls.append((lo_hz, hi_hz))
+        return bandpass(x, fs_hz, lo_hz, hi_hz, order)
+
+    monkeypatch.setattr(sys.modules["model.methods.chrom"], "bandpass", counting_bandpass)
+    rgb = _pulse_plus_tone(6.0)
+    narrow = chrom(rgb, FS)
+    assert calls == [PULSE_BAND_HZ]  # X and Y before alpha, in one call; nothing after
+    wide = run_classic("chrom", rgb, FS, band_hz=(0.6, 7.0))
+    assert calls[-1] == (0.6, 7.0)
+    assert _power_at(narrow, 6.0) < 0.01 * _power_at(narrow, 1.2)
+    assert _power_at(wide, 6.0) > 0.2 * _power_at(wide, 1.2)

@@ -7,9 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from model.signal import bandpass, detrend, resample_uniform, smoothness_lambda, valid_segments
+from model.signal import (
+    PULSE_BAND_HZ,
+    bandpass,
+    detrend,
+    resample_uniform,
+    smoothness_lambda,
+    valid_segments,
+)
 
 FS = 30.0
+BAND = PULSE_BAND_HZ
 
 
 def _gain(y: np.ndarray, x: np.ndarray) -> float:
@@ -64,15 +72,15 @@ def test_bandpass_passes_band_and_rejects_outside():
     inband = np.sin(2 * np.pi * 1.2 * t)
     low = np.sin(2 * np.pi * 0.15 * t)
     high = np.sin(2 * np.pi * 6.0 * t)
-    assert _gain(bandpass(inband, FS), inband) == pytest.approx(1.0, abs=0.02)
-    assert _gain(bandpass(low, FS), low) < 0.01  # < -40 dB
-    assert _gain(bandpass(high, FS), high) < 0.01
+    assert _gain(bandpass(inband, FS, *BAND), inband) == pytest.approx(1.0, abs=0.02)
+    assert _gain(bandpass(low, FS, *BAND), low) < 0.01  # < -40 dB
+    assert _gain(bandpass(high, FS, *BAND), high) < 0.01
 
 
 def test_bandpass_is_zero_phase():
     t = np.arange(int(20 * FS)) / FS
     x = np.sin(2 * np.pi * 1.1 * t) + 0.5 * np.sin(2 * np.pi * 0.1 * t)
-    y = bandpass(x, FS)
+    y = bandpass(x, FS, *BAND)
     ref = np.sin(2 * np.pi * 1.1 * t)
     mid = slice(150, 450)
     lags = np.arange(-5, 6)
@@ -83,12 +91,21 @@ def test_bandpass_is_zero_phase():
 def test_bandpass_short_inputs_and_channels():
     rng = np.random.default_rng(1)
     for n in (3, 5, 10, 20):
-        y = bandpass(rng.standard_normal(n), FS)
+        y = bandpass(rng.standard_normal(n), FS, *BAND)
         assert y.shape == (n,) and np.all(np.isfinite(y))
-    assert bandpass(np.array([2.0, 4.0]), FS) == pytest.approx([-1.0, 1.0])
+    assert bandpass(np.array([2.0, 4.0]), FS, *BAND) == pytest.approx([-1.0, 1.0])
     x = rng.standard_normal((200, 3))
-    y = bandpass(x, FS)
-    np.testing.assert_allclose(y[:, 2], bandpass(x[:, 2], FS))
+    y = bandpass(x, FS, *BAND)
+    np.testing.assert_allclose(y[:, 2], bandpass(x[:, 2], FS, *BAND))
+
+
+def test_bandpass_has_no_hidden_band():
+    # The edges are always the caller's (the pulse band lives in model.signal.band, once).
+    with pytest.raises(TypeError):
+        bandpass(np.zeros(100), FS)
+    t = np.arange(int(20 * FS)) / FS
+    x = np.sin(2 * np.pi * 3.3 * t)  # 198 bpm: inside the pulse band, outside 0.7-3.0 Hz
+    assert _gain(bandpass(x, FS, *BAND), x) > 0.7
 
 
 def test_bandpass_high_edge_above_nyquist_becomes_highpass():

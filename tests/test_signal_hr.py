@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from model.signal import (
+    PULSE_BAND_HZ,
     QualityGate,
     bandpass,
     estimate_hr,
@@ -18,7 +19,7 @@ from model.signal import (
 from model.signal.heart_rate import HARMONIC_POWER_RATIO
 
 FS = 30.0
-HI_HZ = 200.0 / 60.0  # the streaming estimator band-passes to its HR band before estimate_hr
+BAND = PULSE_BAND_HZ  # the streaming estimator band-passes to it before estimate_hr
 
 
 def _t(duration_s: float) -> np.ndarray:
@@ -44,7 +45,7 @@ def _pulse_in_noise(rng, hr_bpm: float, duration_s: float, broadband_snr_db: flo
 
 def _shown(x: np.ndarray) -> bool:
     """The streaming estimator's decision for one window, from a fresh gate."""
-    est = estimate_hr(bandpass(x, FS, 0.7, HI_HZ), FS)
+    est = estimate_hr(bandpass(x, FS, *BAND), FS)
     return QualityGate().update(quality_from_snr(est.snr_db))
 
 
@@ -75,7 +76,7 @@ def test_noisy_pulse_within_2_bpm():
     hits = 0
     for _ in range(100):
         hr = rng.uniform(50, 150)
-        est = estimate_hr(bandpass(_pulse_in_noise(rng, hr, 10.0, 0.0), FS, 0.7, HI_HZ), FS)
+        est = estimate_hr(bandpass(_pulse_in_noise(rng, hr, 10.0, 0.0), FS, *BAND), FS)
         hits += abs(est.hr_bpm - hr) <= 2.0
     assert hits >= 98
 
@@ -85,13 +86,13 @@ def test_noisy_pulse_within_2_bpm():
 
 def test_ppg_with_strong_second_harmonic_reads_fundamental():
     # Case (a): 60 bpm with a 2nd harmonic of amplitude 0.6 (power 0.36) and a small 3rd.
-    x = bandpass(_ppg(60.0, 10.0, [1.0, 0.6, 0.25, 0.1]), FS, 0.7, HI_HZ)
+    x = bandpass(_ppg(60.0, 10.0, [1.0, 0.6, 0.25, 0.1]), FS, *BAND)
     est = estimate_hr(x, FS)
     assert est.hr_bpm == pytest.approx(60.0, abs=0.5)
     assert est.octave == "peak"
     assert {round(c.hr_bpm) for c in est.candidates[:2]} == {60, 120}  # the harmonic is visible
     # Same without any 3rd harmonic: the ratio test alone keeps 60.
-    est2 = estimate_hr(bandpass(_ppg(60.0, 10.0, [1.0, 0.6]), FS, 0.7, HI_HZ), FS)
+    est2 = estimate_hr(bandpass(_ppg(60.0, 10.0, [1.0, 0.6]), FS, *BAND), FS)
     assert est2.hr_bpm == pytest.approx(60.0, abs=0.5)
 
 
@@ -100,7 +101,7 @@ def test_dominant_second_harmonic_with_third_harmonic_moves_down():
     # search finds 120; power at 180 (= 3 x 60, impossible for a 120 bpm pulse) moves it to 60.
     # The evidence must be strong (P(3f) >= ODD_HARMONIC_MIN of the peak): on compressed webcam
     # video, weak peaks near 1.5 f1 are mostly noise and halved correct readings.
-    x = bandpass(_ppg(60.0, 10.0, [0.8, 1.0, 0.7, 0.2]), FS, 0.7, HI_HZ)
+    x = bandpass(_ppg(60.0, 10.0, [0.8, 1.0, 0.7, 0.2]), FS, *BAND)
     est = estimate_hr(x, FS)
     assert round(est.candidates[0].hr_bpm) == 120
     assert est.octave == "down"
@@ -115,7 +116,7 @@ def test_half_rate_component_of_comparable_power_reads_true_rate(a55):
     # whichever of the two wins the raw peak search.
     t = _t(10.0)
     x = np.sin(2 * np.pi * 110 / 60 * t) + a55 * np.sin(2 * np.pi * 55 / 60 * t + 1.0)
-    est = estimate_hr(bandpass(x, FS, 0.7, HI_HZ), FS)
+    est = estimate_hr(bandpass(x, FS, *BAND), FS)
     assert est.hr_bpm == pytest.approx(110.0, abs=0.5)
     if round(est.candidates[0].hr_bpm) == 55:
         assert est.octave == "up"
@@ -124,7 +125,7 @@ def test_half_rate_component_of_comparable_power_reads_true_rate(a55):
 def test_half_rate_component_much_stronger_is_reported_and_prior_decides_ambiguity():
     t = _t(10.0)
     raw = np.sin(2 * np.pi * 110 / 60 * t) + 1.5 * np.sin(2 * np.pi * 55 / 60 * t + 1.0)
-    x = bandpass(raw, FS, 0.7, HI_HZ)
+    x = bandpass(raw, FS, *BAND)
     est = estimate_hr(x, FS)
     ratio = est.candidates[1].power_rel
     assert round(est.candidates[1].hr_bpm) == 110 and ratio < HARMONIC_POWER_RATIO
@@ -133,13 +134,13 @@ def test_half_rate_component_much_stronger_is_reported_and_prior_decides_ambigui
     # ... unless the track says otherwise.
     assert estimate_hr(x, FS, prior_bpm=108.0).hr_bpm == pytest.approx(110.0, abs=0.5)
     # And the prior also settles the equal-power case towards the track.
-    y = bandpass(np.sin(2 * np.pi * 110 / 60 * t) + np.sin(2 * np.pi * 55 / 60 * t + 1.0), FS, 0.7, HI_HZ)
+    y = bandpass(np.sin(2 * np.pi * 110 / 60 * t) + np.sin(2 * np.pi * 55 / 60 * t + 1.0), FS, *BAND)
     assert estimate_hr(y, FS, prior_bpm=57.0).hr_bpm == pytest.approx(55.0, abs=0.5)
     assert estimate_hr(y, FS, prior_bpm=112.0).hr_bpm == pytest.approx(110.0, abs=0.5)
 
 
 def test_prior_does_not_override_a_clear_peak():
-    x = bandpass(_ppg(80.0, 10.0, [1.0, 0.3]), FS, 0.7, HI_HZ)
+    x = bandpass(_ppg(80.0, 10.0, [1.0, 0.3]), FS, *BAND)
     assert estimate_hr(x, FS, prior_bpm=60.0).hr_bpm == pytest.approx(80.0, abs=0.5)
 
 
@@ -229,7 +230,7 @@ def test_gate_hysteresis_prevents_flicker():
 @pytest.mark.parametrize("n", [300, 600])
 def test_estimate_hr_and_snr_are_fast(n):
     rng = np.random.default_rng(6)
-    x = bandpass(rng.standard_normal(n), FS)
+    x = bandpass(rng.standard_normal(n), FS, *BAND)
     for fn in (lambda: estimate_hr(x, FS, prior_bpm=70.0), lambda: snr_db(x, FS, 1.2)):
         fn()
         times = []

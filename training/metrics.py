@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.signal import bandpass, estimate_hr, pulse_band_hz
+from model.signal import HR_RANGE_BPM, PULSE_BAND_HZ, bandpass, estimate_hr
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,12 @@ class HrMetrics:
 
 
 def window_hr(t_s: np.ndarray, x: np.ndarray, t_from: float, t_to: float, fs_hz: float = 30.0,
-              lo_bpm: float = 42.0, hi_bpm: float = 200.0, min_valid: float = 0.8) -> float | None:
-    """HR of signal x(t) over [t_from, t_to): resampled to fs_hz, band-passed, spectral peak.
-    None when under ``min_valid`` of the window has finite samples."""
+              hr_range_bpm: tuple[float, float] = HR_RANGE_BPM, band_hz: tuple[float, float] = PULSE_BAND_HZ,
+              min_valid: float = 0.8) -> float | None:
+    """HR of signal x(t) over [t_from, t_to): resampled to fs_hz, band-passed to ``band_hz``,
+    spectral peak in ``hr_range_bpm`` (the estimator's defaults, ``model.signal.band``, so an
+    estimate and its reference are scored as the estimator reads a BVP). None when under
+    ``min_valid`` of the window has finite samples."""
     grid = np.arange(t_from, t_to, 1.0 / fs_hz)
     ok = np.isfinite(x)
     if ok.sum() < 2 or len(grid) < fs_hz * 2:
@@ -45,8 +48,8 @@ def window_hr(t_s: np.ndarray, x: np.ndarray, t_from: float, t_to: float, fs_hz:
     if inside.sum() == 0 or (ok & inside).sum() < min_valid * inside.sum():
         return None
     xi = np.interp(grid, t_s[ok], x[ok])
-    xi = bandpass(xi - xi.mean(), fs_hz, *pulse_band_hz(lo_bpm, hi_bpm))
-    est = estimate_hr(xi, fs_hz, lo_bpm=lo_bpm, hi_bpm=hi_bpm)
+    xi = bandpass(xi - xi.mean(), fs_hz, *band_hz)
+    est = estimate_hr(xi, fs_hz, lo_bpm=hr_range_bpm[0], hi_bpm=hr_range_bpm[1], snr_band_hz=band_hz)
     return float(est.hr_bpm) if est.hr_bpm is not None and math.isfinite(est.hr_bpm) else None
 
 

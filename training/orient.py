@@ -61,7 +61,7 @@ def orient_like_pos(model: nn.Module, sampler: Any, *, fs_hz: float = 30.0, max_
     clips is negative, the last layer is negated (``model.flip_sign()`` when the model has it).
     Returns ``{"flipped", "r_before", "r_after", "clips", "median_lag_s"}``."""
     from model.methods.pos import pos
-    from model.signal.filters import bandpass
+    from model.signal import PULSE_BAND_HZ, bandpass
 
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     spe = max(1, len(sampler))
@@ -80,8 +80,8 @@ def orient_like_pos(model: nn.Module, sampler: Any, *, fs_hz: float = 30.0, max_
             for i in range(face.shape[0]):
                 if not np.all(rgb[i] > 0):
                     continue
-                ref = np.ascontiguousarray(pos(rgb[i].T, fs_hz))
-                est = np.ascontiguousarray(bandpass(bvp[i] - bvp[i].mean(), fs_hz))
+                ref = np.ascontiguousarray(bandpass(pos(rgb[i].T, fs_hz), fs_hz, *PULSE_BAND_HZ))
+                est = np.ascontiguousarray(bandpass(bvp[i] - bvp[i].mean(), fs_hz, *PULSE_BAND_HZ))
                 if np.std(ref) > 0 and np.std(est) > 0:
                     r, lag = lagged_r(est, ref, max_lag)
                     rs.append(r)

@@ -1,13 +1,16 @@
 """CHROM (de Haan & Jeanne 2013, "Robust pulse rate from chrominance-based rPPG").
 
 Per Hann-windowed segment of ``win_s`` (50 % overlap): each channel is divided by its mean over
-the segment, the chrominance signals ``Xs = 3R - 2G`` and ``Ys = 1.5R + G - 1.5B`` are band-passed,
-and ``S = Xf - alpha * Yf`` with ``alpha = std(Xf) / std(Yf)`` cancels the component the two share
+the segment, the chrominance signals ``Xs = 3R - 2G`` and ``Ys = 1.5R + G - 1.5B`` are band-passed
+to the pulse band ``band_hz`` (part of the algorithm: alpha is the ratio of their in-band
+deviations), and ``S = Xf - alpha * Yf`` with ``alpha = std(Xf) / std(Yf)`` cancels the component
+the two share
 (specular reflection and illumination changes, which move all channels by the same relative
 amount). The segments are overlap-added. All segments are filtered in one ``sosfiltfilt`` call.
 ``S`` as published is negative along +PBV, i.e. it rises with the blood volume (skin darkens),
-the orientation all classic methods share (see ``model.methods.green``); it is band-passed once
-more at the end so the three classic methods return signals in the same band.
+the orientation all classic methods share (see ``model.methods.green``). The overlap-added ``S``
+is returned as it is: the streaming estimator band-passes every method's BVP once, on the way to
+the HR.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import get_window
 
 from model.methods.green import check_rgb
-from model.signal.filters import PULSE_HI_HZ, PULSE_LO_HZ, bandpass
+from model.signal.band import PULSE_BAND_HZ
+from model.signal.filters import bandpass
 
 _EPS = 1e-12
 
@@ -32,9 +36,10 @@ def _segments(n: int, win: int) -> np.ndarray:
 
 
 def chrom(
-    rgb: np.ndarray, fs_hz: float, win_s: float = 1.6, lo_hz: float = PULSE_LO_HZ, hi_hz: float = PULSE_HI_HZ
+    rgb: np.ndarray, fs_hz: float, win_s: float = 1.6, band_hz: tuple[float, float] = PULSE_BAND_HZ
 ) -> np.ndarray:
-    """BVP (N,) float64 from mean R, G, B traces ``rgb`` (N, 3) sampled uniformly at ``fs_hz``."""
+    """BVP (N,) float64 from mean R, G, B traces ``rgb`` (N, 3) sampled uniformly at ``fs_hz``;
+    ``band_hz`` is the pass-band of X and Y before alpha (the estimator's ``RoiWindow.band_hz``)."""
     c = check_rgb(rgb, fs_hz)
     n = c.shape[0]
     if n < 4:
@@ -49,7 +54,7 @@ def chrom(
     r, g, b = norm[:, 0], norm[:, 1], norm[:, 2]
     xs = 3.0 * r - 2.0 * g
     ys = 1.5 * r + g - 1.5 * b
-    xf = bandpass(np.concatenate([xs, ys], axis=0).T, fs_hz, lo_hz, hi_hz).T  # time on axis 0
+    xf = bandpass(np.concatenate([xs, ys], axis=0).T, fs_hz, *band_hz).T  # time on axis 0
     xf, yf = xf[: len(starts)], xf[len(starts):]
     sx, sy = xf.std(axis=1, keepdims=True), yf.std(axis=1, keepdims=True)
     alpha = np.where(sy > _EPS, sx / np.maximum(sy, _EPS), 0.0)
@@ -57,4 +62,4 @@ def chrom(
     out = np.zeros(n)
     for k, st in enumerate(starts):
         out[st: st + win] += s[k]
-    return bandpass(out, fs_hz, lo_hz, hi_hz)
+    return out

@@ -1,6 +1,7 @@
 """GREEN (Verkruysse, Svaasand & Nelson 2008): the green channel carries the strongest
-plethysmographic signal. The trace is normalised by its mean (relative change), detrended and
-band-passed.
+plethysmographic signal. The trace is normalised by its mean (relative change). Like every pulse
+method it returns its BVP unfiltered: the streaming estimator band-passes it once, to its
+``EstimatorConfig.band_hz``, on the way to the HR.
 
 Orientation shared by the three classic methods (and the FCUS model): the BVP rises with the
 blood volume, like a contact PPG. Blood absorbs light, so the skin darkens along -PBV as the blood
@@ -13,8 +14,6 @@ Also home of ``check_rgb``, the input check the three classic methods share.
 from __future__ import annotations
 
 import numpy as np
-
-from model.signal.filters import PULSE_HI_HZ, PULSE_LO_HZ, bandpass, detrend
 
 
 def check_rgb(rgb: np.ndarray, fs_hz: float) -> np.ndarray:
@@ -30,11 +29,12 @@ def check_rgb(rgb: np.ndarray, fs_hz: float) -> np.ndarray:
     return c
 
 
-def green(rgb: np.ndarray, fs_hz: float, lo_hz: float = PULSE_LO_HZ, hi_hz: float = PULSE_HI_HZ) -> np.ndarray:
-    """BVP (N,) float64 from mean R, G, B traces ``rgb`` (N, 3) sampled uniformly at ``fs_hz``."""
+def green(rgb: np.ndarray, fs_hz: float) -> np.ndarray:
+    """BVP (N,) float64, unfiltered, from mean R, G, B traces ``rgb`` (N, 3) sampled uniformly at
+    ``fs_hz``."""
     c = check_rgb(rgb, fs_hz)
     g = c[:, 1]
     m = float(np.mean(g)) if g.size else 0.0
     if g.size < 2 or m <= 0:
         return np.zeros(g.size)
-    return -bandpass(detrend(g / m - 1.0, fs_hz), fs_hz, lo_hz, hi_hz)
+    return 1.0 - g / m

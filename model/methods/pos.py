@@ -5,8 +5,9 @@ temporal normalisation ``Cn = C / mean(C)``, projection onto the plane orthogona
 and overlap-add of ``h - mean(h)``. All windows are processed at once on strided views.
 
 The projection of Algorithm 1 is positive along +PBV; it is negated so that the output rises with
-the blood volume (skin darkens), the orientation all classic methods share (see ``model.methods.green``); the output is detrended and band-passed
-as usual after POS.
+the blood volume (skin darkens), the orientation all classic methods share (see
+``model.methods.green``). The output is the overlap-added ``-h``, unfiltered: the streaming
+estimator band-passes every method's BVP once, on the way to the HR.
 """
 
 from __future__ import annotations
@@ -15,16 +16,14 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from model.methods.green import check_rgb
-from model.signal.filters import PULSE_HI_HZ, PULSE_LO_HZ, bandpass, detrend
 
 P_POS = np.array([[0.0, 1.0, -1.0], [-2.0, 1.0, 1.0]])
 _EPS = 1e-12
 
 
-def pos(
-    rgb: np.ndarray, fs_hz: float, win_s: float = 1.6, lo_hz: float = PULSE_LO_HZ, hi_hz: float = PULSE_HI_HZ
-) -> np.ndarray:
-    """BVP (N,) float64 from mean R, G, B traces ``rgb`` (N, 3) sampled uniformly at ``fs_hz``."""
+def pos(rgb: np.ndarray, fs_hz: float, win_s: float = 1.6) -> np.ndarray:
+    """BVP (N,) float64, unfiltered, from mean R, G, B traces ``rgb`` (N, 3) sampled uniformly at
+    ``fs_hz``."""
     c = check_rgb(rgb, fs_hz)
     n = c.shape[0]
     if n < 2:
@@ -45,4 +44,4 @@ def pos(
     out = np.zeros(n)
     for j in range(win):  # out[m + j] += h[m, j] for every window m
         out[j: j + m] += h[:, j]
-    return -bandpass(detrend(out, fs_hz), fs_hz, lo_hz, hi_hz)
+    return -out

@@ -1,7 +1,14 @@
 """Signal processing: resampling, filters, heart rate, quality, beats/HRV, respiration."""
 
+from model.signal.band import (
+    HR_RANGE_BPM,
+    PULSE_BAND_HZ,
+    PULSE_HI_HZ,
+    PULSE_LO_HZ,
+    check_band,
+)
 from model.signal.beats import IbiSeries, detect_beats, hrv_from_beats, ibi_ms
-from model.signal.filters import PULSE_HI_HZ, PULSE_LO_HZ, bandpass, detrend, pulse_band_hz, smoothness_lambda
+from model.signal.filters import bandpass, detrend, smoothness_lambda
 from model.signal.heart_rate import (
     HrCandidate,
     SpectralHr,
@@ -13,7 +20,11 @@ from model.signal.heart_rate import (
 )
 from model.signal.quality import QualityGate, quality_from_snr, snr_db
 from model.signal.resample import UniformSignal, resample_uniform, valid_segments
-from model.signal.respiration import RespirationEstimate, RespSource, estimate_respiration
+from model.signal.respiration import (
+    RespirationEstimate,
+    RespSource,
+    estimate_respiration,
+)
 
 __all__ = [
     "HrCandidate",
@@ -24,10 +35,12 @@ __all__ = [
     "SpectralHr",
     "Spectrum",
     "UniformSignal",
+    "HR_RANGE_BPM",
+    "PULSE_BAND_HZ",
     "PULSE_HI_HZ",
     "PULSE_LO_HZ",
     "bandpass",
-    "pulse_band_hz",
+    "check_band",
     "detect_beats",
     "detrend",
     "estimate_hr",

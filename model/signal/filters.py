@@ -77,21 +77,10 @@ def _butter_sos(order: int, lo_hz: float | None, hi_hz: float | None, fs_hz: flo
     return butter(order, hi_hz, btype="lowpass", fs=fs_hz, output="sos")
 
 
-# The pulse pass-band: a margin below and above the HR search range (42-200 bpm), so that a
-# Butterworth edge does not attenuate a 45 bpm fundamental (its second harmonic would then win).
-PULSE_LO_HZ = 0.6
-PULSE_HI_HZ = 3.6
-
-
-def pulse_band_hz(lo_bpm: float, hi_bpm: float) -> tuple[float, float]:
-    """Band-pass edges for an HR search range: 15 % below its low end, 10 % above its high end."""
-    return 0.85 * lo_bpm / 60.0, 1.10 * hi_bpm / 60.0
-
-
-def bandpass(
-    x: np.ndarray, fs_hz: float, lo_hz: float = 0.7, hi_hz: float = 3.0, order: int = 4
-) -> np.ndarray:
-    """Zero-phase Butterworth band-pass (``sosfiltfilt``) along axis 0.
+def bandpass(x: np.ndarray, fs_hz: float, lo_hz: float | None, hi_hz: float | None, order: int = 4) -> np.ndarray:
+    """Zero-phase Butterworth band-pass (``sosfiltfilt``) along axis 0, edges ``lo_hz`` and
+    ``hi_hz`` always given by the caller (the pulse band: ``model.signal.band.PULSE_BAND_HZ``,
+    or the estimator's ``EstimatorConfig.band_hz``).
 
     ``order`` is the design order per edge (the band-pass has 2*order poles; forward-backward
     filtering squares its magnitude). An edge at or above 0.95 of Nyquist is dropped (the filter

@@ -60,6 +60,8 @@ import numpy as np
 from scipy.fft import next_fast_len
 from scipy.signal import find_peaks, periodogram
 
+from model.signal.band import HR_RANGE_BPM, PULSE_BAND_HZ
+
 log = logging.getLogger(__name__)
 
 HARMONIC_POWER_RATIO = 0.64  # largest P(2f)/P(f) accepted for a PPG's 2nd harmonic (A2/A1 = 0.8)
@@ -68,7 +70,6 @@ SUBHARMONIC_MIN = 0.50  # P(f1/2) / P(f1) for f1/2 to be considered at all
 PRIOR_SIGMA_BPM = 15.0
 PRIOR_FLOOR = 0.3
 N_CANDIDATES = 5
-SNR_BAND_HZ = (0.7, 3.5)
 SNR_HALF_WIDTH_HZ = 0.1
 MIN_DURATION_S = 2.0
 PEAK_WINDOW = ("tukey", 0.25)
@@ -134,13 +135,13 @@ def power_spectrum(
 def spectral_snr_db(
     spec: Spectrum,
     hr_hz: float,
-    band: tuple[float, float] = SNR_BAND_HZ,
+    band: tuple[float, float] = PULSE_BAND_HZ,
     half_width_hz: float = SNR_HALF_WIDTH_HZ,
 ) -> float:
     """SNR of de Haan & Jeanne (2013): power within +-half_width of the HR and of its first
-    harmonic against the rest of ``band``, in dB. The half-width is widened to 1.5/duration when
-    that is larger, so the Hann main lobe of a clean tone fits (else a pure tone in a 10 s window
-    would read only ~10 dB). Clipped to +-100 dB."""
+    harmonic against the rest of ``band`` (the pulse band the BVP was filtered to), in dB. The
+    half-width is widened to 1.5/duration when that is larger, so the Hann main lobe of a clean
+    tone fits (else a pure tone in a 10 s window would read only ~10 dB). Clipped to +-100 dB."""
     f, p = spec.freqs_hz, spec.power
     if not math.isfinite(hr_hz) or hr_hz <= 0:
         return math.nan
@@ -184,13 +185,15 @@ def _prior_weight(f_hz: np.ndarray, prior_bpm: float | None) -> np.ndarray:
 def estimate_hr(
     x: np.ndarray,
     fs_hz: float,
-    lo_bpm: float = 42.0,
-    hi_bpm: float = 200.0,
+    lo_bpm: float = HR_RANGE_BPM[0],
+    hi_bpm: float = HR_RANGE_BPM[1],
     prior_bpm: float | None = None,
+    snr_band_hz: tuple[float, float] = PULSE_BAND_HZ,
 ) -> SpectralHr:
     """Heart rate of the BVP window ``x`` (uniform at ``fs_hz``) from its spectral peak in
     [lo_bpm, hi_bpm], with sub-bin interpolation and the octave rule of the module docstring.
-    ``prior_bpm`` (optional) softly favours rates near it. Never raises on bad data: returns
+    ``prior_bpm`` (optional) softly favours rates near it. The SNR is measured against the rest
+    of ``snr_band_hz`` (the band the BVP was filtered to). Never raises on bad data: returns
     NaN fields (``.ok`` False) instead."""
     x = np.asarray(x, dtype=np.float64).ravel()
     if fs_hz <= 0 or x.size < max(8, MIN_DURATION_S * fs_hz) or not np.all(np.isfinite(x)):
@@ -244,7 +247,7 @@ def estimate_hr(
         HrCandidate(hr_bpm=60.0 * parabolic_peak_hz(f, p, int(pk[c])), power_rel=float(pk_pw[c] / pw1))
         for c in order
     )
-    snr = spectral_snr_db(power_spectrum(x, fs_hz, window=SNR_WINDOW), peak_hz)
+    snr = spectral_snr_db(power_spectrum(x, fs_hz, window=SNR_WINDOW), peak_hz, band=snr_band_hz)
     if octave != "peak":
         log.debug("estimate_hr: octave %s %.1f -> %.1f bpm", octave, 60 * f1, 60 * peak_hz)
     return SpectralHr(

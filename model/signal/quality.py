@@ -17,7 +17,8 @@ import math
 
 import numpy as np
 
-from model.signal.heart_rate import SNR_BAND_HZ, SNR_HALF_WIDTH_HZ, power_spectrum, spectral_snr_db
+from model.signal.band import PULSE_BAND_HZ
+from model.signal.heart_rate import SNR_HALF_WIDTH_HZ, power_spectrum, spectral_snr_db
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def snr_db(
     x: np.ndarray,
     fs_hz: float,
     hr_hz: float,
-    band: tuple[float, float] = SNR_BAND_HZ,
+    band: tuple[float, float] = PULSE_BAND_HZ,
     half_width_hz: float = SNR_HALF_WIDTH_HZ,
 ) -> float:
     """SNR (dB) of de Haan & Jeanne (2013) of the BVP ``x`` for a heart rate of ``hr_hz``: power

@@ -11,8 +11,9 @@ whose raw share in a short window is large). Modulations whose rates agree withi
 are fused (concentration-weighted mean); the quality is the summed concentration of the agreeing
 modulations divided by three.
 
-A band-passed BVP (0.7 Hz high-pass) keeps only a strongly attenuated baseline, so RIIV weakens
-there; RIAV and RIFV are unaffected. A BVP that is only detrended gives RIIV its full strength.
+A band-passed BVP (0.6 Hz high-pass, ``PULSE_BAND_HZ``) keeps only a strongly attenuated
+baseline, so RIIV weakens there; RIAV and RIFV are unaffected. A BVP that is only detrended gives
+RIIV its full strength.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import find_peaks, periodogram
 
+from model.signal.band import PULSE_BAND_HZ
 from model.signal.beats import detect_beats
 from model.signal.filters import bandpass
 from model.signal.heart_rate import parabolic_peak_hz
@@ -119,7 +121,7 @@ def estimate_respiration(
     if fs_hz <= 0 or x.size / fs_hz < MIN_DURATION_S or not np.all(np.isfinite(x)):
         return None
     if beat_t_s is None:
-        beat_t_s = detect_beats(bandpass(x, fs_hz, 0.7, 3.0), fs_hz)
+        beat_t_s = detect_beats(bandpass(x, fs_hz, *PULSE_BAND_HZ), fs_hz)
     beats = np.sort(np.asarray(beat_t_s, dtype=np.float64).ravel())
     beats = beats[np.isfinite(beats) & (beats >= 0) & (beats <= (x.size - 1) / fs_hz)]
     if beats.size < MIN_BEATS:
