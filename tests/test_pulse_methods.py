@@ -85,9 +85,7 @@ def _string_constants(path: Path) -> list[int]:
 
 def test_no_fcus_special_case_outside_its_module():
     # Callers ask the registry; the name "fcus" is spelt once, by the class in model/fcus_method.py.
-    # (app/window.py switches to the registry's labels after its split, issue 11.)
-    files = sorted((ROOT / "model").rglob("*.py")) + [ROOT / "app" / f for f in ("main.py", "worker.py",
-                                                                                  "settings.py")]
+    files = sorted((ROOT / "model").rglob("*.py")) + sorted((ROOT / "app").rglob("*.py"))
     found = {str(p.relative_to(ROOT)): _string_constants(p) for p in files}
     found = {p: lines for p, lines in found.items() if lines}
     assert found == {"model/fcus_method.py": found.get("model/fcus_method.py", [])}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.fcus_contract import DEFAULT_CONTRACT
-from model.pulse_methods import CLASSIC_METHOD_NAMES, PulseMethod, make_pulse_method
+from model.pulse_methods import PULSE_METHODS, PulseMethod, make_pulse_method
 from training.crop_cache import build_cache
 from training.datasets import Recording, default_face_model, default_ubfc_root, read_ubfc
 from training.replay import MethodScore, score_method
@@ -29,7 +29,7 @@ from training.tables import per_subject_table, pooled_table
 log = logging.getLogger(__name__)
 
 MEGAMIND_PATHS = (Path("/usr/share/doc/opencv-doc/examples/data/Megamind.avi"),)
-DEFAULT_METHODS = ("fcus",) + CLASSIC_METHOD_NAMES
+DEFAULT_METHODS = PULSE_METHODS  # the model, then the classic methods
 NO_PULSE = "no-pulse"
 
 

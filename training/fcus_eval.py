@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from model.fcus_contract import DEFAULT_CONTRACT, FcusContract
+from model.fcus_method import FCUS_SPEC
 from model.pulse_methods import RoiWindow
 from training.metrics import WindowHr
 
@@ -16,8 +17,8 @@ class TorchPulseMethod:
     ``analyze`` use the exported ONNX model through ``model.fcus_method`` instead. Returns the
     net's raw output: the streaming estimator band-passes every method's BVP once."""
 
-    name = "fcus"
-    needs_crops = True
+    name = FCUS_SPEC.name
+    needs_crops = FCUS_SPEC.needs_crops
 
     def __init__(self, model, contract: FcusContract = DEFAULT_CONTRACT, device: str = "cpu"):
         self.model = model
