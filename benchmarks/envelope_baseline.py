@@ -57,8 +57,8 @@ def main() -> int:
         print("envelope_baseline: no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)",
               file=sys.stderr)
         return 2
-    recs = [r for r in read_dataset(root) if r.ground_truth_path is not None]
-    cached = build_cache(recs, args.cache, DEFAULT_CONTRACT, face_model=args.face_model or default_face_model())
+    recordings = [r for r in read_dataset(root) if r.ground_truth_path is not None]
+    cached = build_cache(recordings, args.cache, DEFAULT_CONTRACT, face_model=args.face_model or default_face_model())
     methods = [make_pulse_method("pos"), make_pulse_method("chrom"),
                EnvelopeNormalised("pos", args.envelope_s), EnvelopeNormalised("chrom", args.envelope_s)]
     scores = [score_method(m, cached) for m in methods]

@@ -18,21 +18,21 @@ from training.metrics import window_pairs
 from training.peers import DEFAULT_MODEL, PeerError, run_peers
 
 
-def score_peer(recs, results, name: str) -> MethodScore:
+def score_peer(recordings, results, name: str) -> MethodScore:
     score = MethodScore(name)
-    for rec, res in zip(recs, results):
-        gt = rec.ground_truth()
+    for recording, res in zip(recordings, results):
+        gt = recording.ground_truth()
         for w in WINDOWS_S:
-            score.add(rec.name, w, window_pairs(res.t_s, res.bvp, gt.t_s, gt.ppg, w))
+            score.add(recording.name, w, window_pairs(res.t_s, res.bvp, gt.t_s, gt.ppg, w))
     return score
 
 
-def format_times(recs, results) -> str:
+def format_times(recordings, results) -> str:
     lines = ["subject    clip_s  runtime_s  load_s  runtime/clip  peer_hr_bpm"]
-    for rec, r in zip(recs, results):
+    for recording, r in zip(recordings, results):
         clip_s = float(r.t_s[-1] - r.t_s[0])
         hr = "-" if r.hr_bpm is None else f"{r.hr_bpm:.1f}"
-        lines.append(f"{rec.name:<10} {clip_s:6.1f}  {r.runtime_s:9.1f}  {r.load_s:6.1f}  "
+        lines.append(f"{recording.name:<10} {clip_s:6.1f}  {r.runtime_s:9.1f}  {r.load_s:6.1f}  "
                      f"{r.runtime_s / clip_s:12.2f}  {hr:>11}")
     return "\n".join(lines)
 
@@ -48,19 +48,19 @@ def main() -> int:
     if root is None:
         print("peer_ubfc: no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)", file=sys.stderr)
         return 2
-    recs = [r for r in read_ubfc(root) if r.ground_truth_path is not None]
+    recordings = [r for r in read_ubfc(root) if r.ground_truth_path is not None]
     try:
-        results = run_peers([r.video for r in recs], args.model, args.cache, python=args.peer_python)
+        results = run_peers([r.video for r in recordings], args.model, args.cache, python=args.peer_python)
     except PeerError as e:
         print(f"peer_ubfc: {e}", file=sys.stderr)
         return 1
     name = results[0].name if results else f"open-rppg {args.model}"
-    scores = {name: score_peer(recs, results, name)}
+    scores = {name: score_peer(recordings, results, name)}
     print(format_scores(scores, f"{name} {results[0].version if results else ''} on {root} (pooled)"))
     for w in WINDOWS_S:
         print(f"\nper subject, {w:.0f} s windows\n{format_per_subject(scores, w)}")
     print(f"\ntime per clip (runtime: decode + face detection + inference; load: model + jit, once)\n"
-          f"{format_times(recs, results)}")
+          f"{format_times(recordings, results)}")
     return 0
 
 

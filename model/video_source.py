@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from model.types import Frame
 
@@ -197,24 +196,3 @@ class CameraSource:
 
     def close(self) -> None:
         self._cap.release()
-
-
-def list_cameras(max_index: int = 6) -> list[int]:
-    """Indices of the cameras OpenCV can open (probes 0..max_index-1)."""
-    found = []
-    for i in range(max_index):
-        cap = cv2.VideoCapture(i)
-        try:
-            if cap.isOpened():
-                ok, _ = cap.read()
-                if ok:
-                    found.append(i)
-        finally:
-            cap.release()
-    return found
-
-
-def frames_from_arrays(t_s: np.ndarray, frames: list[np.ndarray]) -> Iterator[Frame]:
-    """Frames from in-memory arrays (synthetic clips, tests)."""
-    for i, (t, bgr) in enumerate(zip(t_s, frames)):
-        yield Frame(index=i, t_s=float(t), bgr=bgr)

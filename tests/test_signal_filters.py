@@ -1,4 +1,4 @@
-"""Detrending, band-pass filtering and uniform resampling."""
+"""Detrending and band-pass filtering."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from model.signal import (
     PULSE_BAND_HZ,
     bandpass,
     detrend,
-    resample_uniform,
     smoothness_lambda,
-    valid_segments,
 )
 
 FS = 30.0
@@ -124,78 +122,6 @@ def _jittery_clock(rng, duration_s=20.0, fs=30.0, drop=0.05):
     t = np.arange(0, duration_s, 1 / fs) + rng.normal(0, 0.004, int(round(duration_s * fs)))
     t = np.sort(t[rng.random(t.size) > drop])
     return t
-
-
-def test_resample_uniform_interpolates_jittery_clock():
-    rng = np.random.default_rng(2)
-    t = _jittery_clock(rng) + 100.0
-    x = np.sin(2 * np.pi * 1.2 * t)
-    u = resample_uniform(t, x, FS)
-    assert u.t_s[0] == t[0]
-    np.testing.assert_allclose(np.diff(u.t_s), 1 / FS)
-    assert u.t_s[-1] <= t[-1] + 1e-9 and u.t_s[-1] > t[-1] - 1 / FS
-    assert u.valid.all()
-    # Linear interpolation error of a sine is at most (w h)^2 / 8 for the widest span h bridged.
-    bound = (2 * np.pi * 1.2 * np.max(np.diff(t))) ** 2 / 8
-    assert np.max(np.abs(u.x - np.sin(2 * np.pi * 1.2 * u.t_s))) <= bound + 1e-9
-
-
-def test_resample_uniform_leaves_long_gaps_invalid_and_bridges_short_ones():
-    t = np.arange(0, 10, 1 / FS)
-    x = np.stack([t, 2 * t, 3 * t], axis=1)  # linear: interpolation is exact
-    long_gap = (t > 3.0) & (t < 4.0)  # ~1 s of lost face
-    short_gap = (t > 6.0) & (t < 6.3)  # 0.3 s
-    x[long_gap] = np.nan
-    x[short_gap, 1] = np.nan  # one channel NaN makes the whole sample unusable
-    u = resample_uniform(t, x, FS, max_gap_s=0.5)
-    assert u.x.shape == (len(u.t_s), 3)
-    in_long = (u.t_s > 3.0 + 1e-6) & (u.t_s < 4.0 - 1e-6)
-    assert not u.valid[in_long].any()
-    assert np.isnan(u.x[in_long]).all()
-    in_short = (u.t_s > 6.0) & (u.t_s < 6.3)
-    assert u.valid[in_short].all()
-    np.testing.assert_allclose(u.x[u.valid], np.stack([u.t_s, 2 * u.t_s, 3 * u.t_s], 1)[u.valid], atol=1e-9)
-    segs = valid_segments(u.valid, min_len=int(FS))
-    assert len(segs) == 2
-    assert u.t_s[segs[0].stop - 1] <= 3.0 + 1e-6 and u.t_s[segs[1].start] >= 4.0 - 1e-6
-
-
-def test_resample_uniform_dropped_frames_without_nan_follow_the_same_rule():
-    t = np.concatenate([np.arange(0, 2, 1 / FS), np.arange(3, 5, 1 / FS)])  # 1 s with no frames
-    u = resample_uniform(t, np.ones_like(t), FS, max_gap_s=0.5)
-    hole = (u.t_s > t[59] + 1e-6) & (u.t_s < 3.0 - 1e-6)
-    assert hole.any() and not u.valid[hole].any()
-    assert u.valid[~hole].all()
-
-
-def test_resample_uniform_grid_points_on_samples_next_to_a_gap_are_valid():
-    # Samples computed as (k + 1) / 30 and a grid computed as 1/30 + k/30 differ by rounding; at
-    # k = 61 the grid point falls just below the sample. The first sample after a 1 s hole must
-    # still count, whichever side the rounding falls.
-    k = np.concatenate([np.arange(0, 31), np.arange(61, 120)])
-    t = (k + 1) / FS
-    u = resample_uniform(t, np.sin(t), FS, max_gap_s=0.5)
-    on_sample = np.isin(np.round((u.t_s - t[0]) * FS).astype(int), k)
-    assert u.valid[on_sample].all()
-    assert not u.valid[~on_sample].any()
-    np.testing.assert_allclose(u.x[on_sample], np.sin(t), atol=1e-9)
-
-
-def test_resample_uniform_unsorted_duplicates_and_leading_nan():
-    t = np.array([0.0, 0.1, 0.1, 0.05, 0.2, 0.3])
-    x = np.array([np.nan, 1.0, 9.0, np.nan, 2.0, 3.0])
-    u = resample_uniform(t, x, 10.0)
-    np.testing.assert_allclose(u.t_s, [0.0, 0.1, 0.2, 0.3])
-    assert list(u.valid) == [False, True, True, True]
-    np.testing.assert_allclose(u.x[1:], [1.0, 2.0, 3.0])
-
-
-def test_valid_segments():
-    v = np.array([1, 1, 0, 1, 1, 1, 0, 0, 1], dtype=bool)
-    assert valid_segments(v, 1) == [slice(0, 2), slice(3, 6), slice(8, 9)]
-    assert valid_segments(v, 3) == [slice(3, 6)]
-    assert valid_segments(np.zeros(4, bool), 1) == []
-    assert valid_segments(np.ones(4, bool), 5) == []
 
 
 def test_interp_frames_is_linear_along_time_and_clips_at_the_ends():

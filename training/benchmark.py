@@ -47,13 +47,13 @@ class Suite:
 def synthetic_recordings(out_dir: Path, kind: str) -> list[Recording]:
     from training.synth import suite_configs, write_clip
 
-    recs = []
+    recordings = []
     for cfg in suite_configs(kind):
         d = out_dir / f"{kind}-{int(round(cfg.hr_bpm))}bpm"
         files = write_clip(cfg, d, progress=False)
-        recs.append(Recording(name=d.name, video=files.video_path, ground_truth_path=files.ground_truth_txt,
+        recordings.append(Recording(name=d.name, video=files.video_path, ground_truth_path=files.ground_truth_txt,
                               dataset=f"synth-{kind}"))
-    return recs
+    return recordings
 
 
 def no_pulse_recordings(out_dir: Path, megamind: Path | None) -> list[Recording]:
@@ -63,12 +63,12 @@ def no_pulse_recordings(out_dir: Path, megamind: Path | None) -> list[Recording]
 
     files = write_clip(SynthConfig(duration_s=30.0, pulse_amplitude=0.0, seed=99), out_dir / "still-photo",
                        progress=False)
-    recs = [Recording(name="still-photo", video=files.video_path, ground_truth_path=None, dataset="no-pulse")]
+    recordings = [Recording(name="still-photo", video=files.video_path, ground_truth_path=None, dataset="no-pulse")]
     for p in ([megamind] if megamind else list(MEGAMIND_PATHS)):
         if p is not None and Path(p).is_file():
-            recs.append(Recording(name="Megamind.avi", video=Path(p), ground_truth_path=None, dataset="no-pulse"))
+            recordings.append(Recording(name="Megamind.avi", video=Path(p), ground_truth_path=None, dataset="no-pulse"))
             break
-    return recs
+    return recordings
 
 
 def load_methods(names: list[str]) -> tuple[list[PulseMethod], list[str]]:
@@ -129,11 +129,11 @@ def make_suites(args, tmp: Path) -> list[Suite]:
         if ubfc_root is None:
             print("UBFC data not found (../shared/data/ubfc-dev or --ubfc): skipped", file=sys.stderr)
         else:
-            recs = read_ubfc(ubfc_root)
+            recordings = read_ubfc(ubfc_root)
             if args.subjects:
                 keep = set(args.subjects.split(","))
-                recs = [r for r in recs if r.name in keep]
-            suites.append(Suite("ubfc", recs, ("skin", "box"), args.cache or tmp / "cache"))
+                recordings = [r for r in recordings if r.name in keep]
+            suites.append(Suite("ubfc", recordings, ("skin", "box"), args.cache or tmp / "cache"))
     return suites
 
 

@@ -493,8 +493,8 @@ def open_cache(cache_dir: str | os.PathLike | None = None, face_model: str | os.
     return CacheSetup(cache, resolution.path, _face_model_tag(resolution.path))
 
 
-def _entry_of(setup: CacheSetup, rec: Recording, contract: FcusContract) -> Path:
-    return entry_dir(setup.cache, rec, contract, setup.tag)
+def _entry_of(setup: CacheSetup, recording: Recording, contract: FcusContract) -> Path:
+    return entry_dir(setup.cache, recording, contract, setup.tag)
 
 
 def build_cache(
@@ -515,13 +515,13 @@ def build_cache(
 
     setup = open_cache(cache_dir, face_model, allow_download)
     out = []
-    recs = list(recordings)
-    for rec in tqdm(recs, desc="crop cache", unit="rec", file=sys.stderr,
-                    disable=not progress or len(recs) < 2):
-        entry = _entry_of(setup, rec, contract)
+    recordings = list(recordings)
+    for recording in tqdm(recordings, desc="crop cache", unit="rec", file=sys.stderr,
+                          disable=not progress or len(recordings) < 2):
+        entry = _entry_of(setup, recording, contract)
         if not (entry / "meta.json").is_file():
-            build_entry(rec, entry, contract, setup.model_path, allow_download=allow_download, progress=progress)
-        out.append(load_entry(entry, rec))
+            build_entry(recording, entry, contract, setup.model_path, allow_download=allow_download, progress=progress)
+        out.append(load_entry(entry, recording))
     return out
 
 
@@ -547,14 +547,15 @@ def build_missing(
     i, n = part
     mine = [r for k, r in enumerate(recordings) if k % n == i]
     failed = []
-    for rec in tqdm(mine, desc="crop cache", unit="rec", file=sys.stderr, disable=not progress or len(mine) < 2):
+    for recording in tqdm(mine, desc="crop cache", unit="rec", file=sys.stderr,
+                          disable=not progress or len(mine) < 2):
         try:
-            entry = _entry_of(setup, rec, contract)  # reads the source's size and time
+            entry = _entry_of(setup, recording, contract)  # reads the source's size and time
             if not (entry / "meta.json").is_file():
-                build_entry(rec, entry, contract, setup.model_path, progress=progress)
+                build_entry(recording, entry, contract, setup.model_path, progress=progress)
         except UNREADABLE as e:
-            log.warning("%s: cannot be read (%s)", rec.name, e)
-            failed.append((rec.name, str(e) or type(e).__name__))
+            log.warning("%s: cannot be read (%s)", recording.name, e)
+            failed.append((recording.name, str(e) or type(e).__name__))
     return failed
 
 
@@ -565,13 +566,13 @@ def load_cached(
 ) -> list[CachedRecording]:
     """The complete cache entries of ``recordings`` (those without one are left out)."""
     out = []
-    for rec in recordings:
+    for recording in recordings:
         try:
-            entry = _entry_of(setup, rec, contract)
+            entry = _entry_of(setup, recording, contract)
         except OSError:  # the source is gone: build_missing said so
             continue
         if (entry / "meta.json").is_file():
-            out.append(load_entry(entry, rec))
+            out.append(load_entry(entry, recording))
     return out
 
 

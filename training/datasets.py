@@ -210,13 +210,13 @@ def read_pure(root: Path) -> list[Recording]:
         return []
     out = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        rec = _pure_recording(root, d)
-        if rec is not None:
-            out.append(rec)
+        recording = _pure_recording(root, d)
+        if recording is not None:
+            out.append(recording)
     if not out:  # root itself may be one recording
-        rec = _pure_recording(root.parent, root)
-        if rec is not None:
-            out.append(rec)
+        recording = _pure_recording(root.parent, root)
+        if recording is not None:
+            out.append(recording)
     return out
 
 
@@ -260,9 +260,9 @@ def read_dataset(root: Path, kind: str = "auto") -> list[Recording]:
     if kind != "auto":
         return readers[kind](root)
     for reader in (read_ubfc, read_pure, read_sessions, read_video_folder):
-        recs = reader(root)
-        if recs:
-            return recs
+        recordings = reader(root)
+        if recordings:
+            return recordings
     return []
 
 

@@ -117,8 +117,8 @@ def evaluate_main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     face_model = args.face_model or default_face_model()
-    recs = [r for r in read_dataset(root) if r.ground_truth_path is not None]
-    cached = build_cache(recs, args.cache, DEFAULT_CONTRACT, face_model=face_model, progress=not args.quiet)
+    recordings = [r for r in read_dataset(root) if r.ground_truth_path is not None]
+    cached = build_cache(recordings, args.cache, DEFAULT_CONTRACT, face_model=face_model, progress=not args.quiet)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:

@@ -31,7 +31,7 @@ SHOWN_REF_S = 10.0  # a shown reading is compared with the reference over its tr
 ROIS = ("skin", "box")
 
 
-def roi_samples(rec, roi: str = "skin", with_crops: bool = False) -> list[RoiSample]:
+def roi_samples(cached, roi: str = "skin", with_crops: bool = False) -> list[RoiSample]:
     """ROI samples of a cached recording on its uniform grid: the skin-mean colour ("skin", with
     the skin-masked crops when ``with_crops``) or the fixed-first-box mean ("box")."""
     if roi not in ROIS:
@@ -39,18 +39,18 @@ def roi_samples(rec, roi: str = "skin", with_crops: bool = False) -> list[RoiSam
     if roi == "box":
         if with_crops:
             raise ValueError("the fixed-box ROI has no crops: a crop method reads roi='skin'")
-        if rec.rgb_box is None:
-            raise ValueError(f"{rec.name}: the cache entry has no fixed-box means (rebuild it)")
-        rgb = np.asarray(rec.rgb_box, dtype=np.float64)
+        if cached.rgb_box is None:
+            raise ValueError(f"{cached.name}: the cache entry has no fixed-box means (rebuild it)")
+        rgb = np.asarray(cached.rgb_box, dtype=np.float64)
         valid = np.isfinite(rgb).all(axis=1)
     else:
-        rgb = np.asarray(rec.rgb_mean, dtype=np.float64)
-        valid = np.asarray(rec.valid, dtype=bool)
+        rgb = np.asarray(cached.rgb_mean, dtype=np.float64)
+        valid = np.asarray(cached.valid, dtype=bool)
     nan3 = np.full(3, np.nan)
-    face = rec.face
+    face = cached.face
     return [RoiSample(t_s=float(t), face_ok=bool(ok), rgb_mean=rgb[i] if ok else nan3,
                       crop=np.asarray(face[i], dtype=np.float32) if (ok and with_crops) else None)
-            for i, (t, ok) in enumerate(zip(rec.t_s, valid))]
+            for i, (t, ok) in enumerate(zip(cached.t_s, valid))]
 
 
 @dataclass(frozen=True)
@@ -63,15 +63,15 @@ class Replay:
     compute_s: float
 
 
-def replay(rec, method: PulseMethod, roi: str = "skin", cfg: EstimatorConfig | None = None) -> Replay:
+def replay(cached, method: PulseMethod, roi: str = "skin", cfg: EstimatorConfig | None = None) -> Replay:
     """Run ``method`` over the cached recording through the streaming estimator."""
-    samples = roi_samples(rec, roi, with_crops=bool(method.needs_crops))
-    est = StreamingEstimator(method, cfg or EstimatorConfig(fs_hz=rec.fs_hz))
+    samples = roi_samples(cached, roi, with_crops=bool(method.needs_crops))
+    est = StreamingEstimator(method, cfg or EstimatorConfig(fs_hz=cached.fs_hz))
     t0 = time.perf_counter()
     for s in samples:
         est.push_roi(s)
     est.finish()
-    bvp = est.bvp_at(np.asarray(rec.t_s, dtype=np.float64))
+    bvp = est.bvp_at(np.asarray(cached.t_s, dtype=np.float64))
     return Replay(est, bvp, time.perf_counter() - t0)
 
 
@@ -90,9 +90,9 @@ class ClipScore:
     compute_s: float  # tracking pass + replay
 
 
-def reference(rec) -> tuple[np.ndarray, np.ndarray] | None:
+def reference(cached) -> tuple[np.ndarray, np.ndarray] | None:
     """(t_s, ppg) of the contact reference (seconds from the first frame, the cache's clock)."""
-    gt = rec.ground_truth()
+    gt = cached.ground_truth()
     if gt is None or gt.ppg is None:
         return None
     return np.asarray(gt.t_s, dtype=np.float64), np.asarray(gt.ppg, dtype=np.float64)
@@ -109,22 +109,22 @@ def _shown_errors(readings, ref_t: np.ndarray, ref_ppg: np.ndarray) -> tuple[flo
     return tuple(errs)
 
 
-def score_recording(rec, method: PulseMethod, roi: str = "skin", cfg: EstimatorConfig | None = None) -> ClipScore:
-    """Replay ``method`` on ``rec`` and score it against the recording's reference (if any)."""
+def score_recording(cached, method: PulseMethod, roi: str = "skin", cfg: EstimatorConfig | None = None) -> ClipScore:
+    """Replay ``method`` on ``cached`` and score it against the recording's reference (if any)."""
     from model.analyze import whole_clip_hr
 
-    run = replay(rec, method, roi, cfg)
+    run = replay(cached, method, roi, cfg)
     est = run.estimator
     n_shown = sum(r.hr_bpm is not None for r in est.readings)
     tg, vg = est.bvp_stream()
     c = est.cfg
     clip_hr = whole_clip_hr(tg, vg, c.fs_hz, c.lo_bpm, c.hi_bpm) if len(tg) else None
-    common = dict(name=rec.name, n_updates=len(est.readings), n_shown=n_shown, clip_hr_bpm=clip_hr,
-                  media_s=rec.media_s, compute_s=rec.track_s + run.compute_s)
-    ref = reference(rec)
+    common = dict(name=cached.name, n_updates=len(est.readings), n_shown=n_shown, clip_hr_bpm=clip_hr,
+                  media_s=cached.media_s, compute_s=cached.track_s + run.compute_s)
+    ref = reference(cached)
     if ref is None:
         return ClipScore(pairs={}, shown_err_bpm=(), ref_hr_bpm=None, **common)
-    t = np.asarray(rec.t_s, dtype=np.float64)
+    t = np.asarray(cached.t_s, dtype=np.float64)
     pairs = {w: tuple(window_pairs(t, run.bvp, ref[0], ref[1], w)) for w in WINDOWS_S}
     return ClipScore(pairs=pairs, shown_err_bpm=_shown_errors(est.readings, *ref),
                      ref_hr_bpm=window_hr(ref[0], ref[1], 0.0, float(ref[0][-1])), **common)
@@ -210,4 +210,4 @@ def score_method(method: PulseMethod, recordings: Sequence, roi: str = "skin", *
                  dataset: str = "", cfg: EstimatorConfig | None = None) -> MethodScore:
     """``method`` replayed and scored on every cached recording."""
     return MethodScore(label or method.name, roi, dataset,
-                       [score_recording(rec, method, roi, cfg) for rec in recordings])
+                       [score_recording(cached, method, roi, cfg) for cached in recordings])

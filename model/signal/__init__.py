@@ -19,7 +19,6 @@ from model.signal.heart_rate import (
     spectral_snr_db,
 )
 from model.signal.quality import QualityGate, quality_from_snr, snr_db
-from model.signal.resample import UniformSignal, resample_uniform, valid_segments
 from model.signal.respiration import (
     RespirationEstimate,
     RespSource,
@@ -34,7 +33,6 @@ __all__ = [
     "RespirationEstimate",
     "SpectralHr",
     "Spectrum",
-    "UniformSignal",
     "HR_RANGE_BPM",
     "PULSE_BAND_HZ",
     "PULSE_HI_HZ",
@@ -50,9 +48,7 @@ __all__ = [
     "parabolic_peak_hz",
     "power_spectrum",
     "quality_from_snr",
-    "resample_uniform",
     "smoothness_lambda",
     "snr_db",
     "spectral_snr_db",
-    "valid_segments",
 ]
