@@ -152,8 +152,7 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
     default ``base.seed``; the variants' rows pool the seeds); prints the tables and writes
     evaluation.json, bland_altman.png and (with several eval epochs) convergence.png to ``out``."""
     seeds = tuple(seeds) if seeds else (base.seed,)
-    names = [c.name for c in cached]
-    folds = loso_folds(names, n_folds)
+    folds = loso_folds([c.name for c in cached], n_folds)
     epochs = max(max(eval_epochs), final_epochs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -177,8 +176,16 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
     table = {f"{v}@{final_e:g}ep": results[v]["by_epoch"][final_e].renamed(f"{v}@{final_e:g}ep")
              for v in variants if final_e in results[v]["by_epoch"]}
     table.update(classic)
+    _print_study(table, results, variants, len(folds), seeds, final_e, eval_epochs)
+    fcus_final = table.get(f"{variants[0]}@{final_e:g}ep")
+    _write_study(out, folds, table, results, variants, seeds, final_e, eval_epochs, classic, fcus_final)
+    return 0
+
+
+def _print_study(table: dict, results: dict, variants: list[str], n_folds: int, seeds, final_e: float,
+                 eval_epochs) -> None:
     print()
-    print(pooled_table(list(table.values()), f"held-out subjects, pooled over {len(folds)} leave-subjects-out folds"))
+    print(pooled_table(list(table.values()), f"held-out subjects, pooled over {n_folds} leave-subjects-out folds"))
     print()
     print(per_subject_table(list(table.values()), "mae20"))
     if len(seeds) > 1:
@@ -190,8 +197,15 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
     for v in variants:
         per_fold = ", ".join(f"{t['train_time_s']:.0f}s/{t['device']}" for t in results[v]["times"])
         print(f"train time per fold ({v}): {per_fold}")
-    # files
-    fcus_final = table.get(f"{variants[0]}@{final_e:g}ep")
+
+
+def _by_epoch_rows(by_epoch: dict) -> dict:
+    return {f"{e:g}": {f"{w:.0f}s": sc.metrics(w).row() for w in WINDOWS_S} for e, sc in sorted(by_epoch.items())}
+
+
+def _write_study(out: Path, folds, table: dict, results: dict, variants: list[str], seeds, final_e: float,
+                 eval_epochs, classic: dict, fcus_final) -> None:
+    """evaluation.json, bland_altman.png and (with several eval epochs) convergence.png."""
     if fcus_final is not None:
         bland_altman_png(fcus_final.pairs.get(20.0, []), out / "bland_altman.png",
                          f"{variants[0]} @ {final_e:g} epoch(s), 20 s windows, held-out subjects"
@@ -204,18 +218,15 @@ def run_study(cached, variants: list[str], n_folds: int, final_epochs: float, ev
     dump = {
         "folds": folds,
         "table": {k: sc.summary() for k, sc in table.items()},
-        "convergence": {v: {f"{e:g}": {f"{w:.0f}s": sc.metrics(w).row() for w in WINDOWS_S}
-                            for e, sc in sorted(results[v]["by_epoch"].items())} for v in variants},
+        "convergence": {v: _by_epoch_rows(results[v]["by_epoch"]) for v in variants},
         "times": {v: results[v]["times"] for v in variants},
         "seeds": list(seeds),
-        "per_seed": {v: {str(sd): {f"{e:g}": {f"{w:.0f}s": sc.metrics(w).row() for w in WINDOWS_S}
-                                   for e, sc in sorted(by_epoch.items())}
-                         for sd, by_epoch in results[v]["per_seed"].items()} for v in variants},
+        "per_seed": {v: {str(sd): _by_epoch_rows(by_epoch) for sd, by_epoch in results[v]["per_seed"].items()}
+                     for v in variants},
     }
     (out / "evaluation.json").write_text(json.dumps(dump, indent=2, default=float))
     print(f"written: {out}/evaluation.json" + (", bland_altman.png" if fcus_final else "")
           + (", convergence.png" if len(eval_epochs) > 1 else ""))
-    return 0
 
 
 def seed_table(results: dict, epoch: float) -> str:
