@@ -27,8 +27,13 @@ from model.signal import (
     estimate_hr,
     estimate_respiration,
     hrv_from_beats,
+    power_spectrum,
     quality_from_snr,
+    spectral_snr_db,
 )
+from model.signal import filters
+from model.signal.heart_rate import SNR_WINDOW
+from model.signal.hr_tracking import HrTracker, HrTrackerConfig
 from model.types import Face, Frame, HrReading, HrvMetrics, RoiSample
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,14 @@ class EstimatorConfig:
     hrv_window_s: float = 60.0
     hrv_min_s: float = 20.0
     hr_median_n: int = 3  # median over the last n accepted readings (0/1: none)
+    # HR across windows: a Viterbi track through the window spectra (model/signal/hr_tracking.py),
+    # so one bad window cannot make the reading jump; False reads each window's own peak (with a
+    # soft prior at the last shown reading).
+    hr_tracking: bool = True
+    # With HR tracking: the BVP stream (bvp.csv, the plot, HRV) is narrowed to the tracked HR
+    # +- this many Hz (a zero-phase band-pass inside the pulse band, after the HR is read), so the
+    # stream's pulse is the one the reading follows; None leaves the stream at the pulse band.
+    track_half_width_hz: float | None = None
     history_s: float = 70.0  # raw samples kept (covers the HRV window)
 
     def __post_init__(self) -> None:
@@ -142,6 +155,8 @@ class StreamingEstimator:
         self._final_v: list[float] = []
         self._accepted_hr: deque[float] = deque(maxlen=max(self.cfg.hr_median_n, 1))
         self._last_hr: float | None = None
+        self.hr_tracker = (HrTracker(HrTrackerConfig(lo_bpm=self.cfg.lo_bpm, hi_bpm=self.cfg.hi_bpm))
+                           if self.cfg.hr_tracking else None)
         self.readings: list[HrReading] = []
         self.n_frames = 0
         self.n_face_frames = 0
@@ -255,6 +270,8 @@ class StreamingEstimator:
         if win is None or (len(win[0]) - 1) / cfg.fs_hz < min_s:
             reading = HrReading(t_s=t_now, hr_bpm=None, quality=0.0, hr_raw_bpm=None)
             self.gate.reset()
+            if self.hr_tracker is not None:
+                self.hr_tracker.skip(t_now)
             self._finalise(t_now)
             self.readings.append(reading)
             return reading
@@ -263,11 +280,8 @@ class StreamingEstimator:
         bvp = self.method.window_bvp(window)
         # The one band-pass on the BVP's way to the HR (methods return their output unfiltered).
         bvp_f = bandpass(np.asarray(bvp, dtype=np.float64), cfg.fs_hz, *cfg.band_hz)
-        self._stream.add(int(ks[0]), bvp_f)
-        est = estimate_hr(bvp_f, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, prior_bpm=self._last_hr,
-                          snr_band_hz=cfg.band_hz)
-        hr_raw = float(est.hr_bpm) if est.hr_bpm is not None and math.isfinite(est.hr_bpm) else None
-        snr = float(est.snr_db)
+        hr_raw, snr = self._heart_rate(t_now, bvp_f)
+        self._stream.add(int(ks[0]), self._narrowed(bvp_f, hr_raw))
         quality = float(quality_from_snr(snr)) if math.isfinite(snr) else 0.0
         show = self.gate.update(quality) if hr_raw is not None else False
         hr_out = None
@@ -280,6 +294,33 @@ class StreamingEstimator:
         self._vitals(t_now, hr_out)
         self._finalise(t_now)
         return reading
+
+    def _heart_rate(self, t_now: float, bvp_f: np.ndarray) -> tuple[float | None, float]:
+        """(HR, SNR dB) of the band-passed window: the tracked HR and the SNR at it, or (without
+        tracking) the window's own spectral peak; (None, NaN) when the window has no estimate."""
+        cfg = self.cfg
+        tracking = self.hr_tracker is not None
+        est = estimate_hr(bvp_f, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm,
+                          prior_bpm=None if tracking else self._last_hr, snr_band_hz=cfg.band_hz)
+        if not est.ok:
+            if tracking:
+                self.hr_tracker.skip(t_now)
+            return None, math.nan
+        if not tracking:
+            return float(est.hr_bpm), float(est.snr_db)
+        tracked = self.hr_tracker.update(t_now, est.freqs_hz, est.power)
+        snr = spectral_snr_db(power_spectrum(bvp_f, cfg.fs_hz, window=SNR_WINDOW), tracked.hr_bpm / 60.0,
+                              band=cfg.band_hz)
+        return tracked.hr_bpm, snr
+
+    def _narrowed(self, bvp_f: np.ndarray, hr_bpm: float | None) -> np.ndarray:
+        """The window's BVP for the stream: narrowed around the tracked HR when configured."""
+        hw = self.cfg.track_half_width_hz
+        if hw is None or hr_bpm is None or self.hr_tracker is None:
+            return bvp_f
+        lo_band, hi_band = self.cfg.band_hz
+        f = hr_bpm / 60.0
+        return filters.bandpass(bvp_f, self.cfg.fs_hz, max(lo_band, f - hw), min(hi_band, f + hw), order=2)
 
     def _vitals(self, t_now: float, hr_bpm: float | None) -> None:
         """HRV and respiration from the trailing stretch of the BVP stream."""
