@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 
 import cv2
 import numpy as np
@@ -193,29 +192,3 @@ def test_ubfc_recording_frames(ubfc_root):
     assert [f.index for f in frames] == [0, 1, 2]
     assert frames[0].t_s == 0.0 and 0.02 < frames[1].t_s < 0.05
     assert frames[0].bgr.shape == (480, 640, 3)
-
-
-def test_ubfc_frames_replay_on_the_ground_truth_times(tmp_path):
-    """A UBFC video's frames take ground_truth.txt's timestamps (row 2), not the container's
-    nominal rate: 12 frames at 24 fps in a 30 fps container, the ground truth one short of the
-    video (its last frame has no reference and is left out); the crop cache keys on the times."""
-    from model.fcus_contract import DEFAULT_CONTRACT
-    from training.crop_cache import cache_key
-    from training.datasets import read_ubfc
-
-    d = tmp_path / "subject1"
-    d.mkdir()
-    _write_video(d / "vid.avi", n=12, fps=30.0)
-    t = 100.0 + np.arange(11) / 24.0
-    t[5] += 0.01  # jitter
-    np.savetxt(d / "ground_truth.txt", np.stack([np.sin(t), np.full_like(t, 70.0), t]))
-    rec = read_ubfc(tmp_path)[0]
-    src = rec.frame_source()
-    frames = list(src)
-    assert [f.index for f in frames] == list(range(11))
-    assert np.allclose([f.t_s for f in frames], t - t[0])
-    assert src.frame_times == "ground_truth.txt" and abs(src.fps_hz - 24.0) < 0.1
-    key = cache_key(rec, DEFAULT_CONTRACT, "m")
-    np.savetxt(d / "ground_truth.txt", np.stack([np.sin(t), np.full_like(t, 70.0), t + 1e-3 * np.arange(11)]))
-    os.utime(d / "ground_truth.txt", ns=(1, 1))
-    assert cache_key(rec, DEFAULT_CONTRACT, "m") != key

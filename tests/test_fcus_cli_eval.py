@@ -98,3 +98,32 @@ def test_seeds_pool_into_the_mean_and_print_per_seed():
     table = seed_table({"fcus": {"per_seed": per_seed}}, 1.0)
     assert "seed 0" in table and "seed 2" in table
     assert table.splitlines()[-1].split() == ["fcus", "1.00", "0.25", "0.25", "0.50"]
+
+
+def test_run_study_prints_and_writes_its_files(tmp_path, monkeypatch, capsys):
+    """The study's table, per-subject table, JSON and Bland-Altman plot from its scores (training
+    and replays stubbed with fixed scores: this checks the reporting, not the training)."""
+    import json
+    from types import SimpleNamespace
+
+    import training.fcus_study as study
+    from training.replay import ClipScore, MethodScore
+
+    def score(name, err):
+        clips = [ClipScore(f"s{i}", {w: (WindowHr(0.0, 70.0 + err, 70.0),) for w in (10.0, 20.0)}, 10, 5, (),
+                           70.0, 70.0, 60.0, 1.0) for i in range(4)]
+        return MethodScore(name, clips=clips)
+
+    monkeypatch.setattr(study, "score_method", lambda method, cached, **k: score(method.name, 5.0))
+    monkeypatch.setattr(study, "run_variant", lambda v, *a, **k: {
+        "by_epoch": {1.0: score(f"{v}@1", 2.0)}, "times": [{"train_time_s": 1.0, "device": "cpu"}]})
+    cached = [SimpleNamespace(name=f"s{i}") for i in range(4)]
+    from training.train_config import TrainConfig
+
+    base = TrainConfig(progress=False)
+    assert study.run_study(cached, ["fcus"], 2, 1.0, (1.0,), "cpu", tmp_path, base) == 0
+    out = capsys.readouterr().out
+    assert "fcus@1ep" in out and "pos" in out
+    dump = json.loads((tmp_path / "evaluation.json").read_text())
+    assert dump["table"]["fcus@1ep"]["metrics"]["20s"]["MAE"] == 2.0
+    assert (tmp_path / "bland_altman.png").stat().st_size > 0

@@ -20,9 +20,10 @@ from app.recording import SessionRecorder
 from model.analyze import analyze_main
 from model.frame_source import open_frame_source
 from model.session_source import SessionSource
+from model.synthetic.config import SynthConfig
+from model.synthetic.frames import generate_frames
 from model.types import Face
 from model.video_source import SourceError, VideoFileSource
-from training.synth import SynthConfig, generate_frames
 
 CONTAINER_FPS = 30.0
 REAL_FPS = 24.0  # the camera's real rate: 1.25x slower than the container claims

@@ -65,7 +65,7 @@ from training.datasets import Recording
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 3  # 2: the fixed-box means and the per-frame traces; 3: UBFC on its ground-truth frame times
+CACHE_VERSION = 2  # 2: the fixed-box means and the per-frame traces
 MAX_GAP_S = 0.5  # a grid point farther than this from its nearest frame is invalid
 APP_CACHE_NAME = "fcus-rppg"
 _TMP_PREFIX = ".tmp-"
@@ -168,8 +168,6 @@ def cache_key(recording: Recording, contract: FcusContract, face_model_tag: str)
         "version": CACHE_VERSION,
         "source": str(Path(recording.video).resolve()),
         "fingerprint": source_fingerprint(recording.source_path),
-        "frame_times": (source_fingerprint(recording.frame_times_path)
-                        if recording.frame_times_path is not None else None),
         "crop_size": contract.crop_size,
         "crop_scale": contract.crop_scale,
         "crop_masked": True,
@@ -415,8 +413,6 @@ def build_entry(recording: Recording, entry: Path, contract: FcusContract, face_
             "dataset": recording.dataset,
             "source": str(Path(recording.video).resolve()),
             "fingerprint": source_fingerprint(recording.source_path),
-        "frame_times": (source_fingerprint(recording.frame_times_path)
-                        if recording.frame_times_path is not None else None),
             "fs_hz": contract.fs_hz,
             "crop_size": contract.crop_size,
             "crop_scale": contract.crop_scale,

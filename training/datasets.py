@@ -33,7 +33,7 @@ import numpy as np
 
 from model.frame_source import FrameSource, open_frame_source
 from model.image_source import ImageFolderSource, has_images
-from model.session_source import TimedVideoSource, session_video
+from model.session_source import session_video
 from model.types import Frame
 from model.video_source import VIDEO_SUFFIXES, SourceError
 
@@ -83,25 +83,12 @@ class Recording:
             return read_pure_ground_truth(self.ground_truth_path, first_frame_stamp_ns=first)
         return read_csv_ground_truth(self.ground_truth_path)
 
-    @property
-    def frame_times_path(self) -> Path | None:
-        """The file the frames' real times come from when the video's container does not hold
-        them: a UBFC subject's ``ground_truth.txt`` (row 2: one timestamp per video frame, the
-        frame's capture time; the PPG of row 0 is sampled on the same times). None otherwise
-        (a session's frames.csv is read by its own source)."""
-        if self.dataset == "ubfc" and self.ground_truth_path is not None:
-            return self.ground_truth_path
-        return None
-
     def frame_source(self) -> FrameSource:
-        """The recording's frame source on its real frame times: a UBFC video on its
-        ground-truth timestamps (:attr:`frame_times_path`), anything else through
-        :func:`model.frame_source.open_frame_source` of :attr:`source_path` (raises SourceError
-        when unreadable)."""
-        if self.frame_times_path is not None:
-            gt = read_ubfc_ground_truth(self.frame_times_path)
-            times = {i: float(t) for i, t in enumerate(gt.t_s)}
-            return TimedVideoSource(self.video, times, frame_times=self.frame_times_path.name)
+        """The recording's frame source, :func:`model.frame_source.open_frame_source` of
+        :attr:`source_path` (raises SourceError when unreadable). A UBFC video plays on its
+        container's times, as ``analyze`` reads it: replaying it on ground_truth.txt's row-2
+        stamps (jittered, with gaps up to 0.75 s that break the estimator's windows) moved the
+        shipped model's MAE at 20 s on the 8 dev subjects from 3.37 to 4.47 bpm."""
         return open_frame_source(self.source_path)
 
     def frames(self) -> Iterator[Frame]:

@@ -207,7 +207,7 @@ def _write_study(out: Path, folds, table: dict, results: dict, variants: list[st
                  eval_epochs, classic: dict, fcus_final) -> None:
     """evaluation.json, bland_altman.png and (with several eval epochs) convergence.png."""
     if fcus_final is not None:
-        bland_altman_png(fcus_final.pairs.get(20.0, []), out / "bland_altman.png",
+        bland_altman_png(fcus_final.pairs(20.0), out / "bland_altman.png",
                          f"{variants[0]} @ {final_e:g} epoch(s), 20 s windows, held-out subjects"
                          + (f", {len(seeds)} seeds pooled" if len(seeds) > 1 else ""))
     if len(eval_epochs) > 1:
