@@ -4,8 +4,9 @@ Layout of one session folder (``<parent>/<YYYYmmdd-HHMMSS>``, never an existing 
 
 * ``bvp.csv``    ``t_s,bvp``             one row per frame, the BVP as the live estimator first knew it
                                          (``analyze`` format; ``bvp`` empty where there is no signal)
-* ``hr.csv``     ``t_s,hr_bpm,quality``  one row per HR update (``analyze`` format; ``hr_bpm`` empty
-                                         while the quality gate withholds the reading)
+* ``hr.csv``     ``t_s,hr_bpm,quality,withheld``  one row per HR update (``analyze`` format;
+                                         ``hr_bpm`` empty while the quality gate withholds the
+                                         reading, ``withheld`` then says why)
 * ``faces.csv``  ``t_s,x,y,w,h``         one row per frame, the tracked face box in pixels (empty
                                          when no face)
 * ``events.csv`` ``t_s,wall_time,event,detail``  start/stop, source and method changes, face

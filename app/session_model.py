@@ -23,6 +23,10 @@ from model.estimator import (
     STATE_NO_FACE,
     STATE_READING,
     STATE_UNRELIABLE,
+    WITHHELD_MOTION,
+    WITHHELD_SATURATED,
+    WITHHELD_TOO_DARK,
+    WITHHELD_WEAK,
 )
 from model.pulse_methods import method_label
 from model.signal.quality import QualityGate
@@ -48,6 +52,14 @@ STATE_TEXT = {
     STATE_UNRELIABLE: "No reliable reading",
     STATE_NO_FACE: "No face",
     STATE_NO_SIGNAL: "No signal",
+}
+
+# Why the state is "no reliable reading", from the last reading's HrReading.withheld.
+WITHHELD_TEXT = {
+    WITHHELD_TOO_DARK: "too dark: more light on the face",
+    WITHHELD_SATURATED: "too bright: the skin is clipped",
+    WITHHELD_MOTION: "too much motion: hold still",
+    WITHHELD_WEAK: "weak signal",
 }
 
 # Quality levels from the gate's own points: "good" where it shows a reading, "fair" in its
@@ -205,6 +217,7 @@ class SessionModel:
         self.hr_text = NO_VALUE
         self.last_hr_bpm: float | None = None
         self.quality: float | None = None  # 0..1 of the last reading; None before the first
+        self.withheld = ""  # why the last reading was withheld (HrReading.withheld)
         self.sdnn_text = self.rmssd_text = self.resp_text = NO_VALUE
         self.trend = TrendSeries()
         self.bvp = BvpTrace()
@@ -241,6 +254,8 @@ class SessionModel:
             return "No face in view"
         if state == STATE_READING and n_faces is not None and n_faces > 1:
             return f"Reading ({n_faces} faces: measuring the boxed one)"
+        if state == STATE_UNRELIABLE and self.withheld in WITHHELD_TEXT:
+            return f"{STATE_TEXT[state]}: {WITHHELD_TEXT[self.withheld]}"
         return STATE_TEXT.get(state, state)
 
     @property
@@ -260,6 +275,7 @@ class SessionModel:
     def on_reading(self, rr: ReadingResult) -> None:
         r = rr.reading
         self.quality = _clamp_quality(r.quality)
+        self.withheld = r.withheld
         if r.hr_bpm is not None:
             self.last_hr_bpm = r.hr_bpm
         self.trend.add(rr.t_s, r.hr_bpm)

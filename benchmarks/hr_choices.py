@@ -1,6 +1,7 @@
 """Estimator choices inside nested leave-subjects-out folds: HR tracking across windows (Viterbi,
 ``EstimatorConfig.hr_tracking``) against window-by-window reading, the median over the last
-accepted readings and the BVP stream narrowed around the tracked HR (``track_half_width_hz``), for each pulse method on the UBFC subjects' crop cache.
+accepted readings and the BVP stream narrowed around the tracked HR (``track_half_width_hz``),
+for each pulse method on the UBFC subjects' crop cache.
 
 Prints every candidate on all subjects (in-sample: the table a tuned choice is usually reported
 with), then, per method, the nested result: each outer fold's choice made on the other subjects
@@ -25,6 +26,7 @@ SETTINGS = {  # name -> EstimatorConfig changes
     "window-nomedian": {"hr_tracking": False, "hr_median_n": 1},
     "tracked": {"hr_tracking": True, "hr_median_n": 1},
     "tracked+median": {"hr_tracking": True, "hr_median_n": 3},
+    "tracked,narrow0.15": {"hr_tracking": True, "hr_median_n": 1, "track_half_width_hz": 0.15},
     "tracked,narrow0.25": {"hr_tracking": True, "hr_median_n": 1, "track_half_width_hz": 0.25},
     "tracked,narrow0.4": {"hr_tracking": True, "hr_median_n": 1, "track_half_width_hz": 0.4},
     "tracked,narrow0.6": {"hr_tracking": True, "hr_median_n": 1, "track_half_width_hz": 0.6},

@@ -2,9 +2,10 @@
 recorded session folder or a folder of frame images (:func:`model.frame_source.open_frame_source`).
 
 Writes ``DIR/bvp.csv`` (t_s,bvp: one row per frame, the source's real times from 0: container
-times for a video, frames.csv's for a session), ``DIR/hr.csv`` (t_s,hr_bpm,quality: one row per
-update, hr_bpm empty while the quality gate withholds) and ``DIR/summary.json`` (with the source's
-kind and where its times came from under ``source``; ``fps_hz`` is measured from those times).
+times for a video, frames.csv's for a session), ``DIR/hr.csv`` (t_s,hr_bpm,quality,withheld: one
+row per update, hr_bpm empty while the quality gate withholds, withheld then saying why) and
+``DIR/summary.json`` (with the source's kind and where its times came from under ``source``;
+``fps_hz`` is measured from those times).
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def _fmt(x: float | None, nd: int = 4) -> str:
 
 # The analyze output format, shared with the app's session recordings (app.recording).
 BVP_HEADER = ["t_s", "bvp"]
-HR_HEADER = ["t_s", "hr_bpm", "quality"]
+HR_HEADER = ["t_s", "hr_bpm", "quality", "withheld"]
 
 
 def bvp_row(t_s: float, bvp: float) -> list[str]:
@@ -158,8 +159,9 @@ def bvp_row(t_s: float, bvp: float) -> list[str]:
 
 
 def hr_row(t_s: float, reading) -> list[str]:
-    """One hr.csv row for an HrReading; hr_bpm is empty while the quality gate withholds it."""
-    return [f"{t_s:.3f}", _fmt(reading.hr_bpm, 2), f"{reading.quality:.3f}"]
+    """One hr.csv row for an HrReading; hr_bpm is empty while the quality gate withholds it, and
+    ``withheld`` then says why (``model.estimator.WITHHELD_REASONS``)."""
+    return [f"{t_s:.3f}", _fmt(reading.hr_bpm, 2), f"{reading.quality:.3f}", reading.withheld]
 
 
 def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:

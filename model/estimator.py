@@ -26,12 +26,12 @@ from model.signal import (
     detect_beats,
     estimate_hr,
     estimate_respiration,
+    filters,
     hrv_from_beats,
     power_spectrum,
     quality_from_snr,
     spectral_snr_db,
 )
-from model.signal import filters
 from model.signal.heart_rate import SNR_WINDOW
 from model.signal.hr_tracking import HrTracker, HrTrackerConfig
 from model.types import Face, Frame, HrReading, HrvMetrics, RoiSample
@@ -42,6 +42,19 @@ STATE_NO_FACE = "no_face"
 STATE_ACQUIRING = "acquiring"
 STATE_READING = "reading"
 STATE_UNRELIABLE = "unreliable"
+
+# Why an HR update shows no reading (HrReading.withheld, hr.csv's last column, the app's HR card).
+WITHHELD_NO_FACE = "no_face"  # no face at the latest frame
+WITHHELD_ACQUIRING = "acquiring"  # the face is there, but its gap-free signal is still too short
+WITHHELD_TOO_DARK = "too_dark"  # the gate withheld it, and the skin is too dark to carry a pulse
+WITHHELD_SATURATED = "saturated"  # the gate withheld it, and the skin is clipped at white
+WITHHELD_MOTION = "motion"  # the gate withheld it, and the face moved a lot in the window
+WITHHELD_WEAK = "weak_signal"  # the gate withheld it: the pulse does not stand out of the noise
+WITHHELD_REASONS = (WITHHELD_NO_FACE, WITHHELD_ACQUIRING, WITHHELD_TOO_DARK, WITHHELD_SATURATED,
+                    WITHHELD_MOTION, WITHHELD_WEAK)
+DARK_LUMA = 30.0  # mean skin luma (0..255) below which the camera's noise swamps a pulse
+SATURATED_LEVEL = 240.0  # a mean skin channel above this is clipped on much of the skin
+MOTION_SHARE = 0.06  # sd of the face box centre over the window, as a share of the box width
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,7 @@ class StreamingEstimator:
         self.gate = QualityGate()
         self._t: deque[float] = deque()
         self._rgb: deque[np.ndarray] = deque()
+        self._box: deque[tuple[float, float, float]] = deque()  # face box centre x, y and width (NaN: none)
         self._crop: deque[np.ndarray | None] = deque()
         self._t0: float | None = None
         self._next_update_t: float | None = None
@@ -183,10 +197,14 @@ class StreamingEstimator:
         self.n_face_frames += int(ok)
         self._t.append(t)
         self._rgb.append(np.asarray(sample.rgb_mean, dtype=np.float64) if ok else np.full(3, np.nan))
+        b = sample.box
+        self._box.append((b.x + b.w / 2.0, b.y + b.h / 2.0, float(b.w)) if (ok and b is not None)
+                         else (math.nan, math.nan, math.nan))
         self._crop.append(sample.crop if (ok and self.method.needs_crops) else None)
         while self._t and self._t[0] < t - self.cfg.history_s:
             self._t.popleft()
             self._rgb.popleft()
+            self._box.popleft()
             self._crop.popleft()
         reading = None
         if t >= self._next_update_t:
@@ -268,7 +286,9 @@ class StreamingEstimator:
         win = self._uniform_window(t_now, cfg.window_s)
         min_s = max(cfg.min_window_s, getattr(self.method, "min_window_s", 0.0))
         if win is None or (len(win[0]) - 1) / cfg.fs_hz < min_s:
-            reading = HrReading(t_s=t_now, hr_bpm=None, quality=0.0, hr_raw_bpm=None)
+            no_face = not np.isfinite(self._rgb[-1][0])
+            reading = HrReading(t_s=t_now, hr_bpm=None, quality=0.0, hr_raw_bpm=None,
+                                withheld=WITHHELD_NO_FACE if no_face else WITHHELD_ACQUIRING)
             self.gate.reset()
             if self.hr_tracker is not None:
                 self.hr_tracker.skip(t_now)
@@ -289,7 +309,9 @@ class StreamingEstimator:
             self._accepted_hr.append(hr_raw)
             hr_out = float(np.median(self._accepted_hr)) if cfg.hr_median_n > 1 else hr_raw
             self._last_hr = hr_out
-        reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr)
+        withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now)
+        reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr,
+                            withheld=withheld)
         self.readings.append(reading)
         self._vitals(t_now, hr_out)
         self._finalise(t_now)
@@ -312,6 +334,25 @@ class StreamingEstimator:
         snr = spectral_snr_db(power_spectrum(bvp_f, cfg.fs_hz, window=SNR_WINDOW), tracked.hr_bpm / 60.0,
                               band=cfg.band_hz)
         return tracked.hr_bpm, snr
+
+    def _why_withheld(self, rgb_u: np.ndarray, t_now: float) -> str:
+        """Why the gate withheld this window's reading: the skin too dark or clipped, the face
+        moving, else a weak signal. A reason only labels the withheld reading; the gate alone
+        decides."""
+        r, g, b = np.mean(rgb_u, axis=0)
+        if 0.299 * r + 0.587 * g + 0.114 * b < DARK_LUMA:
+            return WITHHELD_TOO_DARK
+        if max(r, g, b) > SATURATED_LEVEL:
+            return WITHHELD_SATURATED
+        t = np.fromiter(self._t, float)
+        boxes = np.asarray(self._box, dtype=np.float64)[t >= t_now - self.cfg.window_s]
+        boxes = boxes[np.isfinite(boxes[:, 2])]
+        if len(boxes) > 2:
+            width = float(np.median(boxes[:, 2]))
+            spread = float(np.hypot(np.std(boxes[:, 0]), np.std(boxes[:, 1])))
+            if width > 0 and spread > MOTION_SHARE * width:
+                return WITHHELD_MOTION
+        return WITHHELD_WEAK
 
     def _narrowed(self, bvp_f: np.ndarray, hr_bpm: float | None) -> np.ndarray:
         """The window's BVP for the stream: narrowed around the tracked HR when configured."""

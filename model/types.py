@@ -85,13 +85,16 @@ class RoiSample:
 @dataclass(frozen=True)
 class HrReading:
     """One heart-rate update. ``hr_bpm`` is None while the quality gate withholds the reading;
-    ``hr_raw_bpm`` is the spectral estimate regardless of the gate (for diagnostics)."""
+    ``hr_raw_bpm`` is the spectral estimate regardless of the gate (for diagnostics);
+    ``withheld`` says why there is no reading (one of ``model.estimator.WITHHELD_REASONS``; empty
+    when ``hr_bpm`` is set)."""
 
     t_s: float
     hr_bpm: float | None
     quality: float
     hr_raw_bpm: float | None = None
     snr_db: float = float("nan")
+    withheld: str = ""
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def test_analyze_writes_the_contract(synth_clip, tmp_path):
                        *_face(synth_clip)])
     assert rc == 0
     assert (out / "bvp.csv").read_text().splitlines()[0] == "t_s,bvp"
-    assert (out / "hr.csv").read_text().splitlines()[0] == "t_s,hr_bpm,quality"
+    assert (out / "hr.csv").read_text().splitlines()[0] == "t_s,hr_bpm,quality,withheld"
     bvp = _rows(out / "bvp.csv")
     assert len(bvp) == synth_clip.n_frames
     t = np.array([float(r["t_s"]) for r in bvp])

@@ -184,3 +184,46 @@ def test_the_snr_is_measured_in_the_config_band(monkeypatch):
 def test_a_band_that_does_not_enclose_the_hr_range_is_refused(band):
     with pytest.raises(ValueError, match="pulse band"):
         EstimatorConfig(band_hz=band)
+
+
+def _reasons(t, rgb, ok=None, boxes=None):
+    from model.types import Box
+
+    est = StreamingEstimator(make_pulse_method("pos"), EstimatorConfig())
+    for i in range(len(t)):
+        good = True if ok is None else bool(ok[i])
+        box = Box(*boxes[i]) if boxes is not None else Box(100.0, 100.0, 200.0, 200.0)
+        est.push_roi(RoiSample(t_s=float(t[i]), face_ok=good, rgb_mean=rgb[i] if good else np.full(3, np.nan),
+                               box=box if good else None))
+    return est.readings
+
+
+def test_withheld_readings_say_why():
+    from model.estimator import WITHHELD_REASONS
+
+    t, rgb = _trace(80.0, duration_s=30.0)
+    ok = np.ones(len(t), bool)
+    ok[(t > 20) & (t < 24)] = False
+    rs = _reasons(t, rgb, ok)
+    by_t = {round(r.t_s): r for r in rs}
+    assert by_t[3].withheld == "acquiring"  # face there, under the 6 s the first reading needs
+    assert by_t[22].withheld == "no_face"
+    assert by_t[26].withheld == "acquiring"  # the signal restarts after the gap
+    assert all(r.withheld == "" for r in rs if r.hr_bpm is not None)
+    assert all(r.withheld in WITHHELD_REASONS for r in rs if r.hr_bpm is None)
+    assert any(r.hr_bpm is not None for r in rs)
+
+
+@pytest.mark.parametrize("case, expected", [("noise", "weak_signal"), ("dark", "too_dark"),
+                                            ("bright", "saturated"), ("moving", "motion")])
+def test_the_gates_reason_names_what_is_wrong(case, expected):
+    rng = np.random.default_rng(3)
+    t = np.arange(0, 20, 1 / 30.0)
+    level = {"dark": 12.0, "bright": 250.0}.get(case, 150.0)
+    rgb = level + rng.normal(0, 1.0, (len(t), 3))  # no pulse: the gate stays closed
+    boxes = None
+    if case == "moving":  # the head sways by a third of the face width
+        x = 100.0 + 60.0 * np.sin(2 * np.pi * 0.3 * t)
+        boxes = np.stack([x, np.full_like(t, 100.0), np.full_like(t, 200.0), np.full_like(t, 200.0)], axis=1)
+    rs = [r for r in _reasons(t, rgb, boxes=boxes) if r.t_s > 8]
+    assert rs and all(r.hr_bpm is None and r.withheld == expected for r in rs)

@@ -216,3 +216,15 @@ def test_source_choices_and_method_labels():
     assert choices[-1] == ("clip.mp4", current) and s.camera_in_use() is None
     assert method_label("fcus") == "FCUS (model)" and method_label("pos") == "POS"
     assert method_label("new") == "NEW"
+
+
+@pytest.mark.parametrize("why, words", [("motion", "too much motion"), ("too_dark", "too dark"),
+                                        ("saturated", "too bright"), ("weak_signal", "weak signal")])
+def test_a_withheld_reading_says_why(why, words):
+    s = SessionModel()
+    r = reading(9.0, None, quality=0.2, state=STATE_UNRELIABLE)
+    r.reading = HrReading(t_s=9.0, hr_bpm=None, quality=0.2, withheld=why)
+    s.on_reading(r)
+    assert s.state_text.startswith("No reliable reading: ") and words in s.state_text
+    s.on_reading(reading(10.0, 70.0))
+    assert s.state_text == "Reading"
