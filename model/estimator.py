@@ -34,6 +34,7 @@ from model.signal import (
 )
 from model.signal.heart_rate import SNR_WINDOW
 from model.signal.hr_tracking import HrTracker, HrTrackerConfig
+from model.signal.quality import GATE_HYSTERESIS, GATE_THRESHOLD
 from model.types import Face, Frame, HrReading, HrvMetrics, RoiSample
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,10 @@ class EstimatorConfig:
     # +- this many Hz (a zero-phase band-pass inside the pulse band, after the HR is read), so the
     # stream's pulse is the one the reading follows; None leaves the stream at the pulse band.
     track_half_width_hz: float | None = None
+    # The quality gate (model/signal/quality.py): a reading is shown once the quality reaches
+    # gate_open and withheld again below gate_close (quality = logistic of the SNR at the HR).
+    gate_open: float = GATE_THRESHOLD + GATE_HYSTERESIS / 2.0
+    gate_close: float = GATE_THRESHOLD - GATE_HYSTERESIS / 2.0
     history_s: float = 70.0  # raw samples kept (covers the HRV window)
 
     def __post_init__(self) -> None:
@@ -157,7 +162,8 @@ class StreamingEstimator:
         self.tracker = tracker
         self.roi = roi
         self.keep_bvp = keep_bvp
-        self.gate = QualityGate()
+        self.gate = QualityGate((self.cfg.gate_open + self.cfg.gate_close) / 2.0,
+                                self.cfg.gate_open - self.cfg.gate_close)
         self._t: deque[float] = deque()
         self._rgb: deque[np.ndarray] = deque()
         self._box: deque[tuple[float, float, float]] = deque()  # face box centre x, y and width (NaN: none)
