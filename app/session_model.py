@@ -76,11 +76,12 @@ NO_VALUE = "--"
 MAX_MESSAGES = 200
 PRIVACY_TEXT = "Video hidden (privacy)\nmeasuring goes on"
 
-def quality_level(quality: float) -> str:
-    """"good", "fair" or "poor" (see QUALITY_GOOD, QUALITY_FAIR)."""
-    if quality >= QUALITY_GOOD:
+def quality_level(quality: float, gate: tuple[float, float] = (QUALITY_GOOD, QUALITY_FAIR)) -> str:
+    """"good" where the method's gate (open at, close below) shows a reading, "fair" in its
+    hysteresis band, "poor" where it withholds it (default: QUALITY_GOOD, QUALITY_FAIR)."""
+    if quality >= gate[0]:
         return "good"
-    return "fair" if quality >= QUALITY_FAIR else "poor"
+    return "fair" if quality >= gate[1] else "poor"
 
 
 def _clamp_quality(q: float) -> float:
@@ -260,7 +261,10 @@ class SessionModel:
 
     @property
     def quality_level(self) -> str | None:
-        return None if self.quality is None else quality_level(self.quality)
+        if self.quality is None:
+            return None
+        gate = getattr(self.method_info, "gate", None)
+        return quality_level(self.quality, gate) if gate else quality_level(self.quality)
 
     # ---- worker payloads ----------------------------------------------------------------------
     def on_frame(self, r: FrameResult) -> None:

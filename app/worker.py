@@ -19,6 +19,7 @@ opened first; when that fails the old one keeps running and a message says why.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -36,6 +37,7 @@ from app.session_model import BVP_SPAN_S
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.pulse_methods import (
     FALLBACK_METHOD,
+    estimator_config,
     method_spec,
     roi_extractor_for,
 )
@@ -49,6 +51,11 @@ MAX_METHOD_FAILURES = 3
 
 
 # ---- methods (the registry in model.pulse_methods says what each one is) ------------------
+def _gate_of(method) -> tuple[float, float]:
+    cfg = estimator_config(method.name)
+    return (cfg.gate_open, cfg.gate_close)
+
+
 def method_device(method) -> str:
     """The inference device a method runs on, for the status line."""
     return str(getattr(method, "device", "") or "CPU")
@@ -118,6 +125,7 @@ class MethodInfo:
     name: str
     device: str
     note: str = ""
+    gate: tuple[float, float] | None = None  # the method's quality gate: (open at, close below)
 
 
 # ---- the worker --------------------------------------------------------------------------
@@ -365,7 +373,7 @@ class Worker(QObject):
                 self.message.emit("error", f"Cannot use method {name.upper()}: {why}. "
                                            f"Still measuring with {self._method.name.upper()}.")
                 self.method_changed.emit(MethodInfo(self._method.name, method_device(self._method),
-                                                    f"{name.upper()} failed: {why}"))
+                                                    f"{name.upper()} failed: {why}", _gate_of(self._method)))
                 return False
             note = f"{name.upper()} unavailable ({why}); using {FALLBACK_METHOD.upper()}"
             self.message.emit("warning", note)
@@ -378,14 +386,15 @@ class Worker(QObject):
         if self._tracker is not None:
             self._reset_pipeline(keep_tracker_state=True)
         self._rec_event("method", method.name)
-        self.method_changed.emit(MethodInfo(method.name, method_device(method), note))
+        self.method_changed.emit(MethodInfo(method.name, method_device(method), note, _gate_of(method)))
         return True
 
     def _reset_pipeline(self, keep_tracker_state: bool = False) -> None:
         self._roi = roi_extractor_for(self._method)
         if self._tracker is not None and not keep_tracker_state:
             self._tracker.reset()
-        self._est = StreamingEstimator(self._method, self.est_cfg, tracker=self._tracker, roi=self._roi)
+        cfg = estimator_config(self._method.name, self.est_cfg)
+        self._est = StreamingEstimator(self._method, cfg, tracker=self._tracker, roi=self._roi)
         self._face_ok_prev = None
 
     # ---- sources ---------------------------------------------------------------------------
@@ -463,7 +472,7 @@ class Worker(QObject):
             "source_label": self._spec.label if self._spec else None,
             "method": getattr(self._method, "name", None),
             "face_tracker": self.tracker_name,
-            "estimator": {k: getattr(self.est_cfg, k) for k in self.est_cfg.__dataclass_fields__},
+            "estimator": dataclasses.asdict(self._est.cfg if self._est is not None else self.est_cfg),
         }
         t0 = self._last_t if self._last_t is not None else 0.0
         fps = getattr(self._source, "nominal_fps_hz", 0.0) or 30.0

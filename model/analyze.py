@@ -28,6 +28,7 @@ from model.frame_source import open_frame_source
 from model.pulse_methods import (
     PULSE_METHODS,
     default_method,
+    estimator_config,
     make_pulse_method,
     model_file_method,
     roi_extractor_for,
@@ -86,7 +87,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     source = open_frame_source(video)
     method = make_pulse_method(method_name, model_path=model_path)  # a classic method ignores it
     tracker, tracker_msg = create_face_tracker(face_model, allow_download=allow_download, prefer=tracker_kind)
-    cfg = config or EstimatorConfig()
+    cfg = estimator_config(method.name, config)
     est = StreamingEstimator(method, cfg, tracker=tracker, roi=roi_extractor_for(method))
     frame_t: list[float] = []
     t_start = time.perf_counter()

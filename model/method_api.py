@@ -6,7 +6,7 @@ import this module, so neither imports the other's internals.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -55,7 +55,10 @@ class MethodSpec:
     skin-mean RGB). ``takes_model``: whether it loads a model file (``model_path``; None means
     its default model). ``status(model_path)`` says, without loading anything heavy, whether it can
     run here and why not: ``(ok, why)``. ``factory`` builds it; it imports what the method needs
-    (onnxruntime for the model) only when called.
+    (onnxruntime for the model) only when called. ``estimator``: the streaming estimator's
+    settings chosen for this method (``model.estimator.EstimatorConfig`` field -> value, made in
+    nested leave-subjects-out folds by ``benchmarks/hr_choices.py``), applied by
+    ``model.pulse_methods.estimator_config``.
     """
 
     name: str
@@ -64,6 +67,7 @@ class MethodSpec:
     factory: Callable[..., PulseMethod] = field(repr=False)
     takes_model: bool = False
     status: Callable[[str | None], tuple[bool, str]] = field(default=always_available, repr=False)
+    estimator: Mapping[str, object] = field(default_factory=dict)
 
     def make(self, model_path: str | None = None, **kwargs) -> PulseMethod:
         """Build the method; ``model_path`` goes to a method that takes a model file and is

@@ -10,14 +10,16 @@ in ``model.method_api`` and are re-exported here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
 
+from model.estimator import EstimatorConfig
 from model.fcus_method import FCUS_SPEC
 from model.method_api import MethodSpec, PulseMethod, RoiWindow
 from model.methods import CLASSIC_METHODS, run_classic
+from model.signal.quality import quality_from_snr
 
 __all__ = ["CLASSIC_METHOD_NAMES", "FALLBACK_METHOD", "METHOD_SPECS", "PULSE_METHODS", "ClassicPulseMethod",
            "MethodSpec", "PulseMethod", "RoiWindow", "available_methods", "default_method", "make_pulse_method",
@@ -41,8 +43,18 @@ class ClassicPulseMethod:
         return run_classic(self.name, window.rgb, window.fs_hz, window.band_hz)
 
 
+# The estimator's settings for the classic methods, chosen like FCUS's (benchmarks/hr_choices.py):
+# window-by-window streams (HR tracking tied on the BVP's windows; the tie went to the first
+# listed); POS's gate opens at 1.5 dB SNR, CHROM's stays at 2.6 dB. GREEN was not in the study.
+CLASSIC_ESTIMATOR = {
+    "pos": {"hr_tracking": False, "gate_open": quality_from_snr(1.5), "gate_close": quality_from_snr(0.3)},
+    "chrom": {"hr_tracking": False},
+}
+
+
 def _classic_spec(name: str) -> MethodSpec:
-    return MethodSpec(name=name, label=name.upper(), needs_crops=False, factory=partial(ClassicPulseMethod, name))
+    return MethodSpec(name=name, label=name.upper(), needs_crops=False, factory=partial(ClassicPulseMethod, name),
+                      estimator=CLASSIC_ESTIMATOR.get(name, {}))
 
 
 CLASSIC_METHOD_NAMES = ("pos", "chrom", "green")
@@ -89,6 +101,12 @@ def default_method(model_path: str | None = None) -> str:
 def model_file_method() -> MethodSpec:
     """The method that loads a model file (the app's "open model file" action)."""
     return next(s for s in METHOD_SPECS.values() if s.takes_model)
+
+
+def estimator_config(name: str, base: EstimatorConfig | None = None) -> EstimatorConfig:
+    """The streaming estimator's settings for method ``name``: ``base`` (default: the defaults)
+    with the settings chosen for that method (``MethodSpec.estimator``)."""
+    return replace(base or EstimatorConfig(), **dict(method_spec(name).estimator))
 
 
 def make_pulse_method(name: str, **kwargs) -> PulseMethod:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.estimator import EstimatorConfig, StreamingEstimator
-from model.pulse_methods import PulseMethod
+from model.pulse_methods import PulseMethod, estimator_config
 from model.types import RoiSample
 from training.metrics import HrMetrics, WindowHr, hr_metrics, window_hr, window_pairs
 
@@ -66,7 +66,7 @@ class Replay:
 def replay(cached, method: PulseMethod, roi: str = "skin", cfg: EstimatorConfig | None = None) -> Replay:
     """Run ``method`` over the cached recording through the streaming estimator."""
     samples = roi_samples(cached, roi, with_crops=bool(method.needs_crops))
-    est = StreamingEstimator(method, cfg or EstimatorConfig(fs_hz=cached.fs_hz))
+    est = StreamingEstimator(method, cfg or estimator_config(method.name, EstimatorConfig(fs_hz=cached.fs_hz)))
     t0 = time.perf_counter()
     for s in samples:
         est.push_roi(s)
