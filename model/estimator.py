@@ -77,8 +77,11 @@ class EstimatorConfig:
     hr_median_n: int = 3  # median over the last n accepted readings (0/1: none)
     # HR across windows: a Viterbi track through the window spectra (model/signal/hr_tracking.py),
     # so one bad window cannot make the reading jump; False reads each window's own peak (with a
-    # soft prior at the last shown reading).
-    hr_tracking: bool = True
+    # soft prior at the last shown reading). Off by default: on held-out UBFC subjects with
+    # fold-trained FCUS models it did not improve the shown readings (1.48 against 1.37 bpm), and
+    # narrowing the stream around the track made MAE@20s worse (3.82 -> 6.70; README, "Choices
+    # made in nested folds").
+    hr_tracking: bool = False
     # With HR tracking: the BVP stream (bvp.csv, the plot, HRV) is narrowed to the tracked HR
     # +- this many Hz (a zero-phase band-pass inside the pulse band, after the HR is read), so the
     # stream's pulse is the one the reading follows; None leaves the stream at the pulse band.

@@ -227,3 +227,33 @@ def test_the_gates_reason_names_what_is_wrong(case, expected):
         boxes = np.stack([x, np.full_like(t, 100.0), np.full_like(t, 200.0), np.full_like(t, 200.0)], axis=1)
     rs = [r for r in _reasons(t, rgb, boxes=boxes) if r.t_s > 8]
     assert rs and all(r.hr_bpm is None and r.withheld == expected for r in rs)
+
+
+def test_hr_tracking_and_the_narrowed_stream_are_switchable():
+    """With hr_tracking the readings come from the Viterbi track; track_half_width_hz narrows the
+    stream around it (a 2.2 Hz tone beside a 1.2 Hz pulse leaves the stream)."""
+    cfg = EstimatorConfig(hr_tracking=True, track_half_width_hz=0.15)
+    est, _, _ = _run_tone(cfg)
+    assert est.hr_tracker is not None and len(est.hr_tracker.path()[0]) > 10
+    assert all(abs(r.hr_raw_bpm - 72.0) < 1.5 for r in est.readings if r.hr_raw_bpm is not None)
+    assert StreamingEstimator(_ToneMethod(), EstimatorConfig()).hr_tracker is None  # off by default
+
+    class TwoTones(_ToneMethod):
+        @staticmethod
+        def bvp(t_s):
+            return np.sin(2 * np.pi * 1.2 * t_s) + 0.8 * np.sin(2 * np.pi * 2.2 * t_s)
+
+    def share_22(cfg):
+        est = StreamingEstimator(TwoTones(), cfg)
+        for k in range(20 * 30):
+            est.push_roi(RoiSample(t_s=k / 30.0, face_ok=True, rgb_mean=SKIN))
+        est.finish()
+        from model.signal import power_spectrum
+
+        v = est.bvp_stream()[1]
+        spec = power_spectrum(v[np.isfinite(v)], 30.0)
+        i22, i12 = (int(np.argmin(np.abs(spec.freqs_hz - f))) for f in (2.2, 1.2))
+        return spec.power[i22] / spec.power[i12]
+
+    assert share_22(EstimatorConfig(hr_tracking=True)) > 0.3
+    assert share_22(cfg) < 0.05
