@@ -13,18 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.datasets import default_ubfc_root, read_ubfc
-from training.fcus_eval import WINDOWS_S, MethodScore, format_per_subject, format_scores
-from training.metrics import window_pairs
-from training.peers import DEFAULT_MODEL, PeerError, run_peers
-
-
-def score_peer(recordings, results, name: str) -> MethodScore:
-    score = MethodScore(name)
-    for recording, res in zip(recordings, results):
-        gt = recording.ground_truth()
-        for w in WINDOWS_S:
-            score.add(recording.name, w, window_pairs(res.t_s, res.bvp, gt.t_s, gt.ppg, w))
-    return score
+from training.peers import DEFAULT_MODEL, PeerError, peer_score, run_peers
+from training.tables import per_subject_table, pooled_table
 
 
 def format_times(recordings, results) -> str:
@@ -54,11 +44,10 @@ def main() -> int:
     except PeerError as e:
         print(f"peer_ubfc: {e}", file=sys.stderr)
         return 1
-    name = results[0].name if results else f"open-rppg {args.model}"
-    scores = {name: score_peer(recordings, results, name)}
-    print(format_scores(scores, f"{name} {results[0].version if results else ''} on {root} (pooled)"))
-    for w in WINDOWS_S:
-        print(f"\nper subject, {w:.0f} s windows\n{format_per_subject(scores, w)}")
+    score = peer_score(recordings, results, dataset="ubfc")
+    print(pooled_table([score], f"{score.method} {results[0].version if results else ''} on {root} (pooled)"))
+    for view in ("mae10", "mae20"):
+        print(f"\n{per_subject_table([score], view)}")
     print(f"\ntime per clip (runtime: decode + face detection + inference; load: model + jit, once)\n"
           f"{format_times(recordings, results)}")
     return 0

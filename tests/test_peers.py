@@ -150,3 +150,32 @@ def test_dev_peers_installs_open_rppg_once(tmp_path, monkeypatch):
     n = len(calls)
     dev.ensure_peers_env()
     assert len(calls) == n
+
+
+def test_peer_score_and_the_benchmark_row(tmp_path, monkeypatch):
+    """The peer's BVP is scored like every method; the benchmark adds its row, or says why not."""
+    import training.peers as peers
+    from training.benchmark import Suite, peer_rows
+    from training.datasets import read_ubfc
+    from training.peers import PeerResult, peer_score
+
+    d = tmp_path / "subject1"
+    d.mkdir()
+    (d / "vid.avi").write_bytes(b"")
+    t = np.arange(0, 40, 1 / 30.0)
+    np.savetxt(d / "ground_truth.txt", np.stack([np.sin(2 * np.pi * 1.25 * t), np.full_like(t, 75.0), t]))
+    recordings = read_ubfc(tmp_path)
+    right = PeerResult("peer X", t, np.sin(2 * np.pi * 1.25 * t), 75.0, 2.0, 1.0, "1")
+    wrong = PeerResult("peer X", t, np.sin(2 * np.pi * 1.0 * t), 60.0, 2.0, 1.0, "1")
+    assert peer_score(recordings, [right]).metrics(20.0).mae_bpm < 0.5
+    score = peer_score(recordings, [wrong], dataset="ubfc")
+    assert abs(score.metrics(20.0).mae_bpm - 15.0) < 0.5 and score.label == "peer X/peer"
+
+    suite = Suite("ubfc", recordings, ("skin",), tmp_path / "cache")
+    monkeypatch.setattr(peers, "peer_available", lambda python=None: False)
+    rows, note = peer_rows([suite], tmp_path / "pc")
+    assert rows == [] and "dev.py peers" in note
+    monkeypatch.setattr(peers, "peer_available", lambda python=None: True)
+    monkeypatch.setattr(peers, "run_peers", lambda videos, cache_dir=None: [right])
+    rows, note = peer_rows([suite], tmp_path / "pc")
+    assert len(rows) == 1 and rows[0].dataset == "ubfc" and "peer X" in note

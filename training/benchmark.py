@@ -112,6 +112,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--megamind", type=Path, default=None, help="Megamind.avi (default: Debian opencv-doc path)")
     p.add_argument("--no-nopulse", action="store_true", help="skip the faces without a pulse")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    p.add_argument("--no-peer", action="store_true",
+                   help="leave out the open-rppg yardstick row (it runs when `python3 dev.py peers` has set "
+                        "up .venv-peers, or FCUS_PEER_PYTHON names a python with open-rppg)")
+    p.add_argument("--peer-cache", type=Path, default=None,
+                   help="cache of the peer's results (default: the user cache)")
     return p
 
 
@@ -158,6 +163,26 @@ def report(scores: list[MethodScore], suites: list[Suite]) -> str:
     return "\n\n".join(blocks)
 
 
+def peer_rows(suites: list[Suite], cache_dir: Path | None) -> tuple[list[MethodScore], str]:
+    """The open-rppg peer (a yardstick only: never a teacher, never a source of labels) on the
+    UBFC suite, scored like every method; with a one-line note of what ran or why not."""
+    from training.crop_cache import default_cache_dir
+    from training.peers import PeerError, peer_available, peer_score, run_peers
+
+    ubfc = [s for s in suites if s.name == "ubfc"]
+    if not ubfc:
+        return [], "peer: no UBFC suite, nothing to compare"
+    if not peer_available():
+        return [], "peer: open-rppg not set up (`python3 dev.py peers`): its row is left out"
+    recordings = [r for r in ubfc[0].recordings if r.ground_truth_path is not None]
+    try:
+        results = run_peers([r.video for r in recordings], cache_dir=cache_dir or default_cache_dir() / "peers")
+    except PeerError as e:
+        return [], f"peer: {e}"
+    score = peer_score(recordings, results, dataset="ubfc")
+    return [score], f"peer: {score.method} {results[0].version if results else ''} (a yardstick, its own pipeline)"
+
+
 def benchmark_main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -178,6 +203,10 @@ def benchmark_main(argv: list[str] | None = None) -> int:
             scores += got
             if entries and tracker == "-":
                 tracker = str(entries[0].meta.get("tracker_message") or entries[0].meta.get("tracker", "-"))
+    if not args.no_peer:
+        peer, note = peer_rows(suites, args.peer_cache)
+        scores += peer
+        notes.append(note)
     print(f"tracker: {tracker}")
     for note in notes:
         print(note)
