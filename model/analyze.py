@@ -25,6 +25,7 @@ import numpy as np
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
 from model.frame_source import open_frame_source
+from model.profile import Profiler, decode_floor, profile_table
 from model.pulse_methods import (
     PULSE_METHODS,
     default_method,
@@ -76,10 +77,12 @@ def whole_clip_hr(t_s: np.ndarray, bvp: np.ndarray, fs_hz: float, lo_bpm: float,
 
 def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str | None = None,
                  allow_download: bool = True, tracker_kind: str = "auto", model_path: str | None = None,
-                 config: EstimatorConfig | None = None, progress: bool = True) -> AnalyzeResult:
+                 config: EstimatorConfig | None = None, progress: bool = True,
+                 profiler: Profiler | None = None) -> AnalyzeResult:
     """Run the estimator over ``video`` (any path :func:`open_frame_source` opens). Raises
     SourceError for unreadable input and FaceTrackerRequestError when ``face_model`` or
-    ``tracker_kind="mediapipe"`` cannot be met."""
+    ``tracker_kind="mediapipe"`` cannot be met. With a ``profiler`` every stage's time is counted
+    into it (:mod:`model.profile`)."""
     from tqdm import tqdm
 
     from model.face_tracking import create_face_tracker
@@ -89,17 +92,28 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     tracker, tracker_msg = create_face_tracker(face_model, allow_download=allow_download, prefer=tracker_kind)
     cfg = estimator_config(method.name, config)
     est = StreamingEstimator(method, cfg, tracker=tracker, roi=roi_extractor_for(method))
+    frames = source
+    if profiler is not None:
+        profiler.wrap(tracker, "process", "face tracking")
+        profiler.wrap(est.roi, "extract", "ROI (skin mask, crop)")
+        profiler.wrap(method, "window_bvp", "pulse method")
+        frames = profiler.frames_of(source)
+    push = est.push if profiler is None else (lambda f: profiler.push(est, f))
     frame_t: list[float] = []
     t_start = time.perf_counter()
     total = source.n_frames if source.n_frames > 0 else None
     try:
         with tqdm(total=total, unit="frame", desc=f"analyze {Path(video).name}", disable=not progress,
                   file=sys.stderr, leave=False) as bar:
-            for frame in source:
-                upd = est.push(frame)
+            for frame in frames:
+                upd = push(frame)
                 frame_t.append(upd.frame_t_s)
                 bar.update(1)
+        t_finish = time.perf_counter()
         est.finish()
+        if profiler is not None:
+            profiler.push_s += time.perf_counter() - t_finish
+            profiler.settle()
     finally:
         tracker.close()
     runtime_s = time.perf_counter() - t_start
@@ -209,7 +223,11 @@ def analyze_main(argv: list[str] | None = None) -> int:
                         "mediapipe (exit 2 when it cannot run) or opencv")
     p.add_argument("--window-s", type=float, default=EstimatorConfig.window_s, help="HR window length")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--profile", action="store_true",
+                   help="print the time per frame of each stage (decode, face tracking, ROI, method, "
+                        "estimator, writing) beside a plain OpenCV decode of the same file")
     args = p.parse_args(argv)
+    t_main = time.perf_counter()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         check_out_dir(args.out)  # before the work: an unwritable --out is found at once
@@ -219,15 +237,20 @@ def analyze_main(argv: list[str] | None = None) -> int:
     # An explicit --model asks for the method that loads it (a bad file is refused, not replaced).
     method = args.method or (model_file_method().name if args.model else default_method())
     cfg = EstimatorConfig(window_s=args.window_s, min_window_s=min(EstimatorConfig.min_window_s, args.window_s))
+    profiler = Profiler() if args.profile else None
     try:
         result = run_analysis(args.video, method, face_model=args.face_model,
                                    allow_download=not args.no_download, tracker_kind=args.tracker,
-                                   model_path=args.model, config=cfg, progress=not args.quiet)
+                                   model_path=args.model, config=cfg, progress=not args.quiet,
+                                   profiler=profiler)
     except (SourceError, FaceTrackerRequestError, ValueError, OSError) as e:
         print(f"fcus-rppg analyze: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    t_write = time.perf_counter()
     try:
         write_outputs(args.out, result)
+        if profiler is not None:
+            profiler.wall_s["writing"] += time.perf_counter() - t_write
     except OSError as e:
         print(f"fcus-rppg analyze: cannot write results to {args.out}: {e.strerror or e}; "
               f"earlier results there are unchanged", file=sys.stderr)
@@ -248,4 +271,15 @@ def analyze_main(argv: list[str] | None = None) -> int:
     print(f"{Path(args.video).name}: method {method}, HR {hr_text}, "
           f"face in {100 * s['face_share']:.0f}% of {s['frames']} frames, tracker {s['tracker']}, "
           f"{s['x_real_time']:.1f}x real time -> {args.out}")
+    if profiler is not None:
+        _print_profile(profiler, s, t_main)
     return 0
+
+
+def _print_profile(profiler: Profiler, summary: dict, t_main: float) -> None:
+    """The stage table, the whole process (wall since the command began, CPU since the process
+    began: start-up included) and, for a video file or a session's video, the decode floor."""
+    wall_s, cpu_s = time.perf_counter() - t_main, time.process_time()
+    video = summary["source"].get("video") or (summary["video"] if summary["source"]["kind"] == "video" else None)
+    floor = decode_floor(video) if video else None
+    print(profile_table(profiler, floor, wall_s, cpu_s, summary["duration_s"]))

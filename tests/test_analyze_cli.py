@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -304,3 +305,38 @@ def test_tracker_mediapipe_that_cannot_run_exits_2(tmp_path, monkeypatch, capsys
     assert analyze_main([*args, "--out", str(tmp_path / "o2")]) == EXIT_NO_FACE
     summary = json.loads((tmp_path / "o2" / "summary.json").read_text())
     assert summary["tracker"] == "opencv" and "reinstall fcus-rppg" in summary["tracker_message"]
+
+
+def test_profile_prints_every_stage_beside_the_decode_floor(synth_clip, tmp_path, capsys):
+    from model.profile import STAGES
+
+    out = tmp_path / "out"
+    rc = analyze_main([str(synth_clip.video_path), "--method", "pos", "--out", str(out), "--quiet", "--profile",
+                       *_face(synth_clip)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    rows = {line[:34].strip(): line[34:].split() for line in text.splitlines() if line[:34].strip() in STAGES}
+    assert set(rows) == set(STAGES)
+    per_frame = {k: float(v[0]) for k, v in rows.items()}
+    assert per_frame["face tracking"] > 0 and per_frame["decode"] > 0 and per_frame["pulse method"] > 0
+    assert "decode floor (plain OpenCV decode, same file)" in text and "whole process" in text
+    n = len(_rows(out / "bvp.csv"))
+    assert f"{n} frames" in text
+
+
+def test_the_profiler_splits_the_estimator_from_the_stages_it_calls():
+    from model.profile import Profiler
+
+    class Slow:
+        def work(self):
+            time.sleep(0.02)
+
+    prof = Profiler()
+    s = Slow()
+    prof.wrap(s, "work", "face tracking")
+    prof.push_s = 0.05
+    for _ in range(2):
+        s.work()
+    prof.settle()
+    assert 0.035 < prof.wall_s["face tracking"] < 0.05
+    assert abs(prof.wall_s["estimator (resample, HR, stream)"] - (0.05 - prof.wall_s["face tracking"])) < 1e-9
