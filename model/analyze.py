@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.batch_analyze import BatchJob, expand_sources, result_dirs, run_batch, write_summary
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
 from model.frame_source import open_frame_source
@@ -206,9 +207,11 @@ def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:
 def analyze_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="fcus-rppg analyze",
                                 description="Measure the pulse in a video file or a recorded session.")
-    p.add_argument("video", metavar="SOURCE",
+    p.add_argument("video", metavar="SOURCE", nargs="+",
                    help="video file (mp4, avi, mkv, ...), a session folder the app recorded with its "
-                        "video (replayed on frames.csv's real frame times) or a folder of frame images")
+                        "video (replayed on frames.csv's real frame times) or a folder of frame images; "
+                        "several sources, or a folder of videos, are analysed as a batch: one result "
+                        "folder each under --out and --out/summary.csv")
     p.add_argument("--method", choices=PULSE_METHODS, default=None,
                    help="pulse method (default: fcus with --model or when its model is available, "
                         "else pos)")
@@ -223,6 +226,8 @@ def analyze_main(argv: list[str] | None = None) -> int:
                         "mediapipe (exit 2 when it cannot run) or opencv")
     p.add_argument("--window-s", type=float, default=EstimatorConfig.window_s, help="HR window length")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="a batch: how many sources to analyse at once, in separate processes")
     p.add_argument("--profile", action="store_true",
                    help="print the time per frame of each stage (decode, face tracking, ROI, method, "
                         "estimator, writing) beside a plain OpenCV decode of the same file")
@@ -236,6 +241,10 @@ def analyze_main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     # An explicit --model asks for the method that loads it (a bad file is refused, not replaced).
     method = args.method or (model_file_method().name if args.model else default_method())
+    sources = expand_sources(args.video)
+    if len(sources) != 1 or Path(args.video[0]) != sources[0]:
+        return _batch_main(args, sources, method)
+    args.video = args.video[0]
     cfg = EstimatorConfig(window_s=args.window_s, min_window_s=min(EstimatorConfig.min_window_s, args.window_s))
     profiler = Profiler() if args.profile else None
     try:
@@ -274,6 +283,20 @@ def analyze_main(argv: list[str] | None = None) -> int:
     if profiler is not None:
         _print_profile(profiler, s, t_main)
     return 0
+
+
+def _batch_main(args, sources: list[Path], method: str) -> int:
+    """Many sources: one result folder each, summary.csv; exit 1 when any source failed."""
+    if not sources:
+        print(f"fcus-rppg analyze: no video or session folder in {', '.join(args.video)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    jobs = [BatchJob(str(s), str(d), method, args.face_model, not args.no_download, args.tracker, args.model,
+                     args.window_s) for s, d in zip(sources, result_dirs(sources, args.out))]
+    rows = run_batch(jobs, args.jobs, progress=not args.quiet)
+    path = write_summary(args.out, rows)
+    n_bad = sum(r.status == "failed" for r in rows)
+    print(f"{len(rows) - n_bad} of {len(rows)} sources analysed ({n_bad} failed, skipped) -> {path}")
+    return 1 if n_bad else 0
 
 
 def _print_profile(profiler: Profiler, summary: dict, t_main: float) -> None:

@@ -340,3 +340,35 @@ def test_the_profiler_splits_the_estimator_from_the_stages_it_calls():
     prof.settle()
     assert 0.035 < prof.wall_s["face tracking"] < 0.05
     assert abs(prof.wall_s["estimator (resample, HR, stream)"] - (0.05 - prof.wall_s["face tracking"])) < 1e-9
+
+
+def test_a_batch_analyses_every_source_and_skips_a_corrupt_one(synth_clip, tmp_path, capsys):
+    """Two good clips (one given in a folder) and a corrupt file, two processes: a result folder
+    per good clip like a single run's, summary.csv with a row each, the corrupt one failed and
+    skipped, exit 1."""
+    import shutil
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(synth_clip.video_path, folder / "a.avi")
+    (folder / "broken.mp4").write_bytes(b"not a video at all" * 100)
+    out = tmp_path / "out"
+    rc = analyze_main([str(synth_clip.video_path), str(folder), "--method", "pos", "--out", str(out), "--quiet",
+                       "--jobs", "2", *_face(synth_clip)])
+    assert rc == 1
+    rows = _rows(out / "summary.csv")
+    assert [Path(r["source"]).name for r in rows] == [synth_clip.video_path.name, "a.avi", "broken.mp4"]
+    assert [r["status"] for r in rows] == ["ok", "ok", "failed"] and rows[2]["error"]
+    for r in rows[:2]:
+        d = Path(r["out_dir"])
+        assert {p.name for p in d.iterdir()} >= {"bvp.csv", "hr.csv", "summary.json"}
+        assert abs(float(r["hr_bpm"]) - HR_BPM) < 3
+    assert "broken.mp4" in capsys.readouterr().err
+
+
+def test_an_empty_batch_folder_is_refused(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no videos here")
+    rc = analyze_main([str(empty), str(empty), "--out", str(tmp_path / "out"), "--quiet"])
+    assert rc == 2 and "no video" in capsys.readouterr().err
