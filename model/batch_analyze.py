@@ -71,14 +71,22 @@ def expand_sources(paths: list[str | Path]) -> list[Path]:
 
 
 def result_dirs(sources: list[Path], out: Path) -> list[Path]:
-    """One result folder per source under ``out``, named after it (``name-2`` ... on a clash)."""
+    """One result folder per source under ``out``, named after it; sources of the same name
+    (UBFC's ``subjectN/vid.mp4``) take their parent folder's name in front, and a clash left
+    after that gets ``-2``, ``-3`` ..."""
+    def base(s: Path) -> str:
+        return s.stem if s.is_file() else s.name
+
+    counts: dict[str, int] = {}
+    for s in sources:
+        counts[base(s)] = counts.get(base(s), 0) + 1
     seen: dict[str, int] = {}
     dirs = []
     for s in sources:
-        base = s.stem if s.is_file() else s.name
-        k = seen.get(base, 0) + 1
-        seen[base] = k
-        dirs.append(out / (base if k == 1 else f"{base}-{k}"))
+        name = base(s) if counts[base(s)] == 1 else f"{s.parent.name}-{base(s)}"
+        k = seen.get(name, 0) + 1
+        seen[name] = k
+        dirs.append(out / (name if k == 1 else f"{name}-{k}"))
     return dirs
 
 

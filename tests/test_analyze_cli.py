@@ -372,3 +372,15 @@ def test_an_empty_batch_folder_is_refused(tmp_path, capsys):
     (empty / "notes.txt").write_text("no videos here")
     rc = analyze_main([str(empty), str(empty), "--out", str(tmp_path / "out"), "--quiet"])
     assert rc == 2 and "no video" in capsys.readouterr().err
+
+
+def test_batch_result_folders_are_named_after_their_sources(tmp_path):
+    from model.batch_analyze import result_dirs
+
+    a, b = tmp_path / "subject3" / "vid.mp4", tmp_path / "subject10" / "vid.mp4"
+    c = tmp_path / "x" / "walk.avi"
+    for f in (a, b, c):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"")
+    names = [d.name for d in result_dirs([a, b, c, c], tmp_path / "out")]
+    assert names == ["subject3-vid", "subject10-vid", "x-walk", "x-walk-2"]
