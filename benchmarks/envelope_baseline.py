@@ -48,17 +48,12 @@ def main() -> int:
     p.add_argument("--envelope-s", type=float, default=61 / 30, help="RMS span (s); the net's 61 frames at 30 Hz")
     args = p.parse_args()
 
-    from model.fcus_contract import DEFAULT_CONTRACT
-    from training.crop_cache import build_cache
-    from training.datasets import default_face_model, default_ubfc_root, read_dataset
+    from training.crop_cache import NO_DATA_HINT, cached_reference_recordings
 
-    root = args.data or default_ubfc_root()
-    if root is None:
-        print("envelope_baseline: no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)",
-              file=sys.stderr)
+    cached = cached_reference_recordings(args.data, args.cache, args.face_model)
+    if cached is None:
+        print(f"envelope_baseline: {NO_DATA_HINT}", file=sys.stderr)
         return 2
-    recordings = [r for r in read_dataset(root) if r.ground_truth_path is not None]
-    cached = build_cache(recordings, args.cache, DEFAULT_CONTRACT, face_model=args.face_model or default_face_model())
     methods = [make_pulse_method("pos"), make_pulse_method("chrom"),
                EnvelopeNormalised("pos", args.envelope_s), EnvelopeNormalised("chrom", args.envelope_s)]
     scores = [score_method(m, cached) for m in methods]

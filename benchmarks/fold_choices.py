@@ -53,9 +53,7 @@ def fold_scores(cached, test_names, base_cfg) -> dict:
 
 
 def main(argv=None) -> int:
-    from model.fcus_contract import DEFAULT_CONTRACT
-    from training.crop_cache import build_cache
-    from training.datasets import default_face_model, default_ubfc_root, read_dataset
+    from training.crop_cache import NO_DATA_HINT, cached_reference_recordings
     from training.fcus_eval import loso_folds
     from training.nested import choose
     from training.replay import MethodScore
@@ -66,12 +64,10 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
     ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
     args = ap.parse_args(argv)
-    root = args.data or default_ubfc_root()
-    if root is None:
-        print("fold_choices: no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)", file=sys.stderr)
+    cached = cached_reference_recordings(args.data, args.cache)
+    if cached is None:
+        print(f"fold_choices: {NO_DATA_HINT}", file=sys.stderr)
         return 2
-    recordings = [r for r in read_dataset(root) if r.ground_truth_path is not None]
-    cached = build_cache(recordings, args.cache, DEFAULT_CONTRACT, face_model=default_face_model())
     folds = loso_folds([c.name for c in cached], 4)
     held: dict[str, list] = {"nested choice": [], **{k: [] for k in STREAMS}}
     for test in folds:

@@ -89,8 +89,8 @@ def _choose(label, cands, cached, folds, objective):
 
 def main(argv=None) -> int:
     from model.fcus_contract import DEFAULT_CONTRACT
-    from training.crop_cache import build_cache
-    from training.datasets import default_face_model, default_ubfc_root, read_dataset
+    from training.crop_cache import NO_DATA_HINT, cached_reference_recordings
+    from training.datasets import default_face_model
     from training.fcus_eval import loso_folds
     from training.nested import Candidate, score_candidates
 
@@ -100,12 +100,10 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default="fcus,pos,chrom", help="comma-separated pulse methods")
     ap.add_argument("--folds", type=int, default=4, help="outer leave-subjects-out folds")
     args = ap.parse_args(argv)
-    root = args.data or default_ubfc_root()
-    if root is None:
-        print("hr_choices: no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)", file=sys.stderr)
+    cached = cached_reference_recordings(args.data, args.cache)
+    if cached is None:
+        print(f"hr_choices: {NO_DATA_HINT}", file=sys.stderr)
         return 2
-    recordings = [r for r in read_dataset(root) if r.ground_truth_path is not None]
-    cached = build_cache(recordings, args.cache, DEFAULT_CONTRACT, face_model=default_face_model())
     no_pulse = _no_pulse(DEFAULT_CONTRACT, default_face_model())
     folds = loso_folds([c.name for c in cached], args.folds)
     in_sample, nested = [], []

@@ -104,8 +104,10 @@ def model_file_method() -> MethodSpec:
 
 def estimator_config(name: str, base: EstimatorConfig | None = None) -> EstimatorConfig:
     """The streaming estimator's settings for method ``name``: ``base`` (default: the defaults)
-    with the settings chosen for that method (``MethodSpec.estimator``)."""
-    return replace(base or EstimatorConfig(), **dict(method_spec(name).estimator))
+    with the settings chosen for that method (``MethodSpec.estimator``); a method outside the
+    registry (a study's wrapper around one) gets ``base`` as it is."""
+    spec = METHOD_SPECS.get(str(name).lower())
+    return replace(base or EstimatorConfig(), **dict(spec.estimator if spec is not None else {}))
 
 
 def make_pulse_method(name: str, **kwargs) -> PulseMethod:

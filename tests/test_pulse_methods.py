@@ -90,3 +90,14 @@ def test_no_fcus_special_case_outside_its_module():
     found = {p: lines for p, lines in found.items() if lines}
     assert found == {"model/fcus_method.py": found.get("model/fcus_method.py", [])}
     assert len(found["model/fcus_method.py"]) == 1
+
+
+def test_estimator_settings_come_with_the_method():
+    from model.estimator import EstimatorConfig
+    from model.pulse_methods import estimator_config
+
+    base = EstimatorConfig(window_s=12.0)
+    fcus = estimator_config("fcus", base)
+    assert fcus.window_s == 12.0 and fcus.gate_open < EstimatorConfig().gate_open  # FCUS's own gate
+    assert estimator_config("chrom", base) == base
+    assert estimator_config("pos+envelope", base) == base  # a study's wrapper: the base as it is

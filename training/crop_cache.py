@@ -609,3 +609,21 @@ def _main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(_main())
+
+
+NO_DATA_HINT = "no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)"
+
+
+def cached_reference_recordings(data: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+                                face_model: str | os.PathLike | None = None,
+                                progress: bool = True) -> list[CachedRecording] | None:
+    """Every recording with a contact reference under ``data`` (default: ../shared/data/ubfc-dev),
+    through the crop cache; None when there is no such folder (say :data:`NO_DATA_HINT`)."""
+    from training.datasets import default_face_model, default_ubfc_root, read_dataset
+
+    root = data or default_ubfc_root()
+    if root is None:
+        return None
+    recordings = [r for r in read_dataset(Path(root)) if r.ground_truth_path is not None]
+    return build_cache(recordings, cache_dir, DEFAULT_CONTRACT, face_model=face_model or default_face_model(),
+                       progress=progress)
