@@ -4,7 +4,12 @@ setting chosen on those same 6 subjects' outputs (in-sample for the net, as the 
 for the dev subjects), then the fold's model with the chosen setting scored once on the 2 held-out
 subjects, which took part in neither the training nor the choice.
 
-    python benchmarks/fold_choices.py [--cache DIR] [--data DIR]
+``--gate-curve``: the quality gate's coverage/error curve instead, held out: for each opening
+point, the share of the held-out subjects' HR updates shown, the share of those within 5 bpm of
+the contact PPG (trailing 10 s) and their mean error, plus the share shown on a pulse-free still
+photo by the same fold models.
+
+    python benchmarks/fold_choices.py [--cache DIR] [--data DIR] [--gate-curve]
 """
 
 import argparse
@@ -30,8 +35,19 @@ def mae_10_20(score) -> float:
     return (score.metrics(10.0).mae_bpm + score.metrics(20.0).mae_bpm) / 2.0
 
 
-def fold_scores(cached, test_names, base_cfg) -> dict:
-    """Train on the fold's other subjects; every stream setting's score on every subject."""
+GATE_OPEN_DB = (2.6, 2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.5)  # closes 1.2 dB lower
+
+
+def gate_settings() -> dict[str, dict]:
+    from model.signal.quality import quality_from_snr
+
+    return {f"gate {db:+.1f} dB": {"gate_open": quality_from_snr(db), "gate_close": quality_from_snr(db - 1.2)}
+            for db in GATE_OPEN_DB}
+
+
+def fold_scores(cached, test_names, base_cfg, settings: dict | None = None, extra=()) -> dict:
+    """Train on the fold's other subjects; every setting's score on every subject (with
+    ``settings``: on the held-out subjects and the ``extra`` recordings, never trained on)."""
     from model.fcus_net import FcusNet, FcusNetConfig
     from training.clips import ClipSampler
     from training.fcus_eval import TorchPulseMethod
@@ -42,14 +58,50 @@ def fold_scores(cached, test_names, base_cfg) -> dict:
     cfg = replace(base_cfg, epochs=1.0, eval_epochs=(1.0,), checkpoint_dir=None, progress=False)
     sampler = ClipSampler(train_recs, window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=cfg.seed)
     fcus_cfg = estimator_config("fcus", EstimatorConfig())
+    scored = cached if settings is None else [c for c in cached if c.name in test_names] + list(extra)
+    settings = settings or STREAMS
 
     def evaluate(m):
         method = TorchPulseMethod(m)
-        return {name: score_method(method, cached, label=name, cfg=replace(fcus_cfg, **v))
-                for name, v in STREAMS.items()}
+        return {name: score_method(method, scored, label=name, cfg=replace(fcus_cfg, **v))
+                for name, v in settings.items()}
 
     result = train(FcusNet(FcusNetConfig(seed=cfg.seed)), sampler, cfg, evaluate=evaluate)
     return result.evaluations[-1]["result"]
+
+
+def gate_curve(cached, folds, base_cfg) -> str:
+    """Held-out coverage and shown-reading accuracy per gate opening point (fold models)."""
+    import tempfile
+
+    import numpy as np
+
+    from model.fcus_contract import DEFAULT_CONTRACT
+    from training.benchmark import no_pulse_recordings
+    from training.crop_cache import build_cache
+    from training.datasets import default_face_model
+
+    tmp = Path(tempfile.mkdtemp(prefix="fcus-gate-"))
+    still = build_cache(no_pulse_recordings(tmp, None), tmp / "cache", DEFAULT_CONTRACT,
+                        face_model=default_face_model(), progress=False)
+    held: dict[str, list] = {}
+    photo: dict[str, list[float]] = {}
+    for test in folds:
+        scores = fold_scores(cached, test, base_cfg, gate_settings(), extra=still)
+        for name, sc in scores.items():
+            held.setdefault(name, []).extend(c for c in sc.clips if c.name in test)
+            photo.setdefault(name, []).extend(c.n_shown / max(c.n_updates, 1) for c in sc.clips
+                                               if c.name not in {x.name for x in cached})
+    lines = ["gate opening  coverage  shown within 5 bpm  shown MAE (bpm)  still photo shown",
+             "------------  --------  ------------------  ---------------  -----------------"]
+    for name, clips in held.items():
+        n_up = sum(c.n_updates for c in clips)
+        errs = np.abs([e for c in clips for e in c.shown_err_bpm])
+        w5 = float(np.mean(errs < 5.0)) if len(errs) else float("nan")
+        mae = float(np.mean(errs)) if len(errs) else float("nan")
+        lines.append(f"{name:12s}  {sum(c.n_shown for c in clips) / max(n_up, 1):8.2f}  {w5:18.2f}  {mae:15.2f}  "
+                     f"{max(photo[name]):17.2f}")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -63,12 +115,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
     ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+    ap.add_argument("--gate-curve", action="store_true", help="the gate's held-out coverage/error curve")
     args = ap.parse_args(argv)
     cached = cached_reference_recordings(args.data, args.cache)
     if cached is None:
         print(f"fold_choices: {NO_DATA_HINT}", file=sys.stderr)
         return 2
     folds = loso_folds([c.name for c in cached], 4)
+    if args.gate_curve:
+        print(gate_curve(cached, folds, TrainConfig(progress=False)))
+        return 0
     held: dict[str, list] = {"nested choice": [], **{k: [] for k in STREAMS}}
     for test in folds:
         scores = fold_scores(cached, test, TrainConfig(progress=False))
