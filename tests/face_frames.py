@@ -7,6 +7,7 @@ scaled, and pasted onto a grey 640x480 canvas, so tests know where the face is.
 from __future__ import annotations
 
 import os
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -90,3 +91,43 @@ def add_noise(bgr: np.ndarray, rng: np.random.Generator, sigma: float = 3.0) -> 
 
 def frame(index: int, bgr: np.ndarray, fps: float = 30.0) -> Frame:
     return Frame(index=index, t_s=index / fps, bgr=bgr)
+
+
+class FakeCamera:
+    """Stands in for ``model.video_source.CameraSource``: face frames at 30 fps on a monotonic
+    clock. Each opening is counted (per subclass); ``refuses(k)`` says whether the k-th opening
+    fails (camera absent or busy), ``unplugs(k)`` whether the camera of the k-th opening stops
+    after ``frames_per_pass`` frames (unplugged)."""
+
+    opened = 0
+    frames_per_pass = 30
+    refused_text = "camera {index} is not available"
+
+    def refuses(self, k: int) -> bool:
+        return False
+
+    def unplugs(self, k: int) -> bool:
+        return True
+
+    def __init__(self, index=0, **kwargs):
+        from model.video_source import SourceError
+
+        cls = type(self)
+        cls.opened += 1
+        if self.refuses(cls.opened):
+            raise SourceError(self.refused_text.format(index=index))
+        self.index, self.n, self.t0 = index, 0, time.monotonic()
+        self.img = face_image()
+        self._unplugs = self.unplugs(cls.opened)
+
+    def read(self) -> Frame:
+        from model.video_source import SourceError
+
+        self.n += 1
+        if self._unplugs and self.n > self.frames_per_pass:
+            raise SourceError(f"camera {self.index} stopped delivering frames (unplugged?)")
+        time.sleep(1 / 30)
+        return Frame(self.n, time.monotonic() - self.t0, self.img)
+
+    def close(self) -> None:
+        pass

@@ -174,30 +174,15 @@ def test_corrupt_file_and_wrong_model_keep_the_app_usable(run_app, qtbot, env):
 
 
 def test_camera_unplugged_then_other_source_and_privacy(run_app, qtbot, env, monkeypatch):
-    import time
 
-    from model.types import Frame
-    from tests.face_frames import face_image
+    from tests.face_frames import FakeCamera
 
-    class UnpluggedAfterOneSecond:
-        opened = 0
+    class UnpluggedAfterOneSecond(FakeCamera):
+        """Delivers 1 s of frames, then is gone for good."""
+        refused_text = "camera {index} is not available (none connected, or in use)"
 
-        def __init__(self, index=0, **kwargs):
-            if UnpluggedAfterOneSecond.opened:
-                raise SourceError(f"camera {index} is not available (none connected, or in use)")
-            UnpluggedAfterOneSecond.opened += 1
-            self.index, self.n, self.t0 = index, 0, time.monotonic()
-            self.img = face_image()
-
-        def read(self):
-            self.n += 1
-            if self.n > 30:
-                raise SourceError(f"camera {self.index} stopped delivering frames (unplugged?)")
-            time.sleep(1 / 30)
-            return Frame(self.n, time.monotonic() - self.t0, self.img)
-
-        def close(self):
-            pass
+        def refuses(self, k):
+            return k > 1
 
     monkeypatch.setattr(capture, "CameraSource", UnpluggedAfterOneSecond)
     monkeypatch.setattr(capture, "camera_present", lambda index: None)

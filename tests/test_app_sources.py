@@ -10,7 +10,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -18,7 +17,6 @@ import pytest  # noqa: E402
 pytest.importorskip("pytestqt")
 
 from app import capture  # noqa: E402
-from model.types import Frame  # noqa: E402
 from model.video_source import SourceError  # noqa: E402
 from tests.test_app import write_clip  # noqa: E402
 
@@ -60,28 +58,16 @@ def test_no_camera_on_first_run_says_so_with_a_way_out(run_app, qtbot, env, monk
 
 
 def test_camera_lost_is_in_the_banner_until_it_is_back(run_app, qtbot, env, monkeypatch):
-    from tests.face_frames import face_image
+    from tests.face_frames import FakeCamera
 
-    class FlakyCamera:
+    class FlakyCamera(FakeCamera):
         """Delivers 1 s of frames, is gone for a while, then comes back."""
-        opened = 0
 
-        def __init__(self, index=0, **kwargs):
-            FlakyCamera.opened += 1
-            if 1 < FlakyCamera.opened < 6:
-                raise SourceError(f"camera {index} is not available")
-            self.index, self.n, self.t0 = index, 0, time.monotonic()
-            self.img = face_image()
+        def refuses(self, k):
+            return 1 < k < 6
 
-        def read(self):
-            self.n += 1
-            if FlakyCamera.opened == 1 and self.n > 30:
-                raise SourceError(f"camera {self.index} stopped delivering frames (unplugged?)")
-            time.sleep(1 / 30)
-            return Frame(self.n, time.monotonic() - self.t0, self.img)
-
-        def close(self):
-            pass
+        def unplugs(self, k):
+            return k == 1
 
     monkeypatch.setattr(capture, "CameraSource", FlakyCamera)
     monkeypatch.setattr(capture, "camera_present", lambda index: None)
