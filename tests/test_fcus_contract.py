@@ -19,33 +19,22 @@ from model.fcus_contract import (
 
 SHIPPED_ONNX = Path(__file__).resolve().parents[1] / "assets" / "fcus_rppg.onnx"
 
-# (field, bad value, the accepted range the message must state)
-BAD_VALUES = [
-    ("window_frames", "abc", "an integer in 16..1800"),
-    ("window_frames", 0, "an integer in 16..1800"),
-    ("window_frames", 160.5, "an integer in 16..1800"),
-    ("window_frames", True, "an integer in 16..1800"),
-    ("min_frames", 100000, "an integer in 1..1800"),
-    ("min_frames", 0, "an integer in 1..1800"),
-    ("min_frames", 161, "an integer in 1..160, at most window_frames"),
-    ("min_frames", "64", "an integer in 1..1800"),
-    ("crop_size", 0, "an integer in 8..256"),
-    ("crop_size", 4096, "an integer in 8..256"),
-    ("crop_size", None, "an integer in 8..256"),
-    ("crop_scale", 0.0, "a number in 1..3"),
-    ("crop_scale", 50, "a number in 1..3"),
-    ("crop_scale", "big", "a number in 1..3"),
-    ("fs_hz", 0.001, "a number in 8..240"),
-    ("fs_hz", 1e6, "a number in 8..240"),
-    ("fs_hz", float("nan"), "a number in 8..240"),
-    ("fs_hz", [30], "a number in 8..240"),
-    ("channels", "BGR", "'RGB'"),
-    ("channels", 3, "'RGB'"),
-    ("input_range", "", "a non-empty string"),
-    ("normalisation", 7, "a non-empty string"),
-    ("output", None, "a non-empty string"),
-    ("version", 1, "a non-empty string"),
+# field -> the accepted range its message must state, and bad values for it
+RANGE_CASES = [
+    ("window_frames", "an integer in 16..1800", ["abc", 0, 160.5, True]),
+    ("min_frames", "an integer in 1..1800", [100000, 0, "64"]),
+    ("min_frames", "an integer in 1..160, at most window_frames", [161]),
+    ("crop_size", "an integer in 8..256", [0, 4096, None]),
+    ("crop_scale", "a number in 1..3", [0.0, 50, "big"]),
+    ("fs_hz", "a number in 8..240", [0.001, 1e6, float("nan"), [30]]),
+    ("channels", "'RGB'", ["BGR", 3]),
+    ("input_range", "a non-empty string", [""]),
+    ("normalisation", "a non-empty string", [7]),
+    ("output", "a non-empty string", [None]),
+    ("version", "a non-empty string", [1]),
 ]
+# (field, bad value, the accepted range the message must state)
+BAD_VALUES = [(field, value, text) for field, text, values in RANGE_CASES for value in values]
 
 
 def _meta_with(field: str, value) -> dict[str, str]:
