@@ -31,10 +31,6 @@ STREAMS = {
 }
 
 
-def mae_10_20(score) -> float:
-    return (score.metrics(10.0).mae_bpm + score.metrics(20.0).mae_bpm) / 2.0
-
-
 GATE_OPEN_DB = (2.6, 2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.5)  # closes 1.2 dB lower
 
 
@@ -74,12 +70,11 @@ def gate_curve(cached, folds, base_cfg) -> str:
     """Held-out coverage and shown-reading accuracy per gate opening point (fold models)."""
     import tempfile
 
-    import numpy as np
-
     from model.fcus_contract import DEFAULT_CONTRACT
     from training.benchmark import no_pulse_recordings
     from training.crop_cache import build_cache
     from training.datasets import default_face_model
+    from training.replay import MethodScore
 
     tmp = Path(tempfile.mkdtemp(prefix="fcus-gate-"))
     still = build_cache(no_pulse_recordings(tmp, None), tmp / "cache", DEFAULT_CONTRACT,
@@ -95,11 +90,8 @@ def gate_curve(cached, folds, base_cfg) -> str:
     lines = ["gate opening  coverage  shown within 5 bpm  shown MAE (bpm)  still photo shown",
              "------------  --------  ------------------  ---------------  -----------------"]
     for name, clips in held.items():
-        n_up = sum(c.n_updates for c in clips)
-        errs = np.abs([e for c in clips for e in c.shown_err_bpm])
-        w5 = float(np.mean(errs < 5.0)) if len(errs) else float("nan")
-        mae = float(np.mean(errs)) if len(errs) else float("nan")
-        lines.append(f"{name:12s}  {sum(c.n_shown for c in clips) / max(n_up, 1):8.2f}  {w5:18.2f}  {mae:15.2f}  "
+        sc = MethodScore(name, clips=clips)
+        lines.append(f"{name:12s}  {sc.coverage:8.2f}  {sc.shown_within5:18.2f}  {sc.shown_mae_bpm:15.2f}  "
                      f"{max(photo[name]):17.2f}")
     return "\n".join(lines)
 
@@ -107,7 +99,7 @@ def gate_curve(cached, folds, base_cfg) -> str:
 def main(argv=None) -> int:
     from training.crop_cache import NO_DATA_HINT, cached_reference_recordings
     from training.fcus_eval import loso_folds
-    from training.nested import choose
+    from training.nested import choose, mae_10_20
     from training.replay import MethodScore
     from training.tables import per_subject_table, pooled_table
     from training.train_config import TrainConfig

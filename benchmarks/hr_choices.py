@@ -22,12 +22,11 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.estimator import EstimatorConfig  # noqa: E402
 from model.signal.quality import quality_from_snr  # noqa: E402
+from training.nested import mae_10_20  # noqa: E402
 from training.tables import per_subject_table, pooled_table  # noqa: E402
 
 STREAMS = {  # name -> EstimatorConfig changes
@@ -42,20 +41,11 @@ GATE_OPEN_DB = (2.6, 1.5, 0.5, -0.5, -1.5)  # the gate opens at this SNR and clo
 SHOWN_WITHIN5_MIN = 0.9
 
 
-def mae_10_20(score) -> float:
-    return (score.metrics(10.0).mae_bpm + score.metrics(20.0).mae_bpm) / 2.0
-
-
-def shown_within5(score) -> float:
-    errs = np.abs([e for c in score.clips for e in c.shown_err_bpm])
-    return float(np.mean(errs < 5.0)) if len(errs) else float("nan")
-
-
 def gate_objective(no_pulse_coverage: dict[str, float]):
     """Lower is better: minus the coverage when the shown readings are right often enough and a
     face without a pulse gets none; else 1 + how far the shown readings fall short."""
     def objective(score) -> float:
-        w5 = shown_within5(score)
+        w5 = score.shown_within5
         if no_pulse_coverage.get(score.method, 0.0) > 0.0:
             return 2.0
         if not w5 == w5:
@@ -119,7 +109,7 @@ def main(argv=None) -> int:
         in_sample += list(scores.values())
         held = res.held_out.renamed(f"{m}: gate, nested")
         nested.append(held)
-        print(f"  no-pulse coverage per gate: {np_cov}; held-out shown within 5 bpm: {shown_within5(held):.2f}")
+        print(f"  no-pulse coverage per gate: {np_cov}; held-out shown within 5 bpm: {held.shown_within5:.2f}")
     print()
     print(pooled_table(in_sample, "every candidate on all subjects (in-sample)"))
     print()

@@ -76,6 +76,11 @@ def whole_clip_hr(t_s: np.ndarray, bvp: np.ndarray, fs_hz: float, lo_bpm: float,
     return float(est.hr_bpm) if est.hr_bpm is not None else None
 
 
+def window_config(window_s: float) -> EstimatorConfig:
+    """The estimator's settings for ``--window-s``: a first reading no later than one window."""
+    return EstimatorConfig(window_s=window_s, min_window_s=min(EstimatorConfig.min_window_s, window_s))
+
+
 def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str | None = None,
                  allow_download: bool = True, tracker_kind: str = "auto", model_path: str | None = None,
                  config: EstimatorConfig | None = None, progress: bool = True,
@@ -245,7 +250,7 @@ def analyze_main(argv: list[str] | None = None) -> int:
     if len(sources) != 1 or Path(args.video[0]) != sources[0]:
         return _batch_main(args, sources, method)
     args.video = args.video[0]
-    cfg = EstimatorConfig(window_s=args.window_s, min_window_s=min(EstimatorConfig.min_window_s, args.window_s))
+    cfg = window_config(args.window_s)
     profiler = Profiler() if args.profile else None
     try:
         result = run_analysis(args.video, method, face_model=args.face_model,

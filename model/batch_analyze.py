@@ -92,11 +92,10 @@ def result_dirs(sources: list[Path], out: Path) -> list[Path]:
 
 def run_job(job: BatchJob) -> BatchRow:
     """One source, start to end, in a worker process; never raises for a bad source."""
-    from model.analyze import run_analysis, write_outputs
-    from model.estimator import EstimatorConfig
+    from model.analyze import run_analysis, window_config, write_outputs
 
     try:
-        cfg = EstimatorConfig(window_s=job.window_s, min_window_s=min(EstimatorConfig.min_window_s, job.window_s))
+        cfg = window_config(job.window_s)
         result = run_analysis(job.source, job.method, face_model=job.face_model, allow_download=job.allow_download,
                               tracker_kind=job.tracker_kind, model_path=job.model_path, config=cfg, progress=False)
         write_outputs(Path(job.out_dir), result)

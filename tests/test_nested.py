@@ -49,3 +49,13 @@ def test_no_finite_candidate_is_an_error():
     empty = {"a": MethodScore("a", clips=[])}
     with pytest.raises(ValueError):
         choose(empty, {"s1"})
+
+
+def test_shown_within5_and_the_two_window_objective():
+    from training.nested import mae_10_20
+
+    clip = _clip("s1", 2.0)
+    clip = ClipScore(**{**clip.__dict__, "shown_err_bpm": (1.0, -4.0, 6.0, 12.0)})
+    sc = MethodScore("a", clips=[clip])
+    assert sc.shown_within5 == pytest.approx(0.5)
+    assert mae_10_20(sc) == pytest.approx(2.0)

@@ -30,6 +30,11 @@ def mae20(score: MethodScore) -> float:
     return score.metrics(20.0).mae_bpm
 
 
+def mae_10_20(score: MethodScore) -> float:
+    """The mean of the pooled MAE on 10 s and on 20 s windows (both accuracy bars)."""
+    return (score.metrics(10.0).mae_bpm + score.metrics(20.0).mae_bpm) / 2.0
+
+
 @dataclass(frozen=True)
 class Candidate:
     name: str

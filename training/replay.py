@@ -171,6 +171,12 @@ class MethodScore:
         return float(np.mean(errs)) if errs else float("nan")
 
     @property
+    def shown_within5(self) -> float:
+        """Share of the shown readings within 5 bpm of the trailing 10 s reference."""
+        errs = [abs(e) for c in self.clips for e in c.shown_err_bpm]
+        return float(np.mean(np.asarray(errs) < 5.0)) if errs else float("nan")
+
+    @property
     def x_real_time(self) -> float:
         return _ratio(sum(c.media_s for c in self.clips), sum(c.compute_s for c in self.clips))
 
