@@ -34,7 +34,8 @@ from PySide6.QtCore import QObject, Signal
 from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, open_source
 from app.recording import RecordingError, SessionRecorder
 from app.session_model import BVP_SPAN_S
-from model.estimator import EstimatorConfig, StreamingEstimator
+from model.estimator import STATE_ACQUIRING, EstimatorConfig, StreamingEstimator
+from model.keyframe_tracking import KeyframeConfig, KeyframeTracking
 from model.pulse_methods import (
     FALLBACK_METHOD,
     estimator_config,
@@ -45,6 +46,9 @@ from model.types import Face, Frame, HrReading, HrvMetrics
 from model.video_source import SourceError
 
 log = logging.getLogger(__name__)
+
+# Face tracking live as in analyze: the detector on key frames, the face interpolated between them.
+KEYFRAMES = KeyframeConfig()
 
 DISPLAY_MAX_WIDTH = 960
 MAX_METHOD_FAILURES = 3
@@ -167,6 +171,8 @@ class Worker(QObject):
         self._spec: SourceSpec | None = None
         self._gen = 0
         self._tracker = None
+        self._keyframes: KeyframeTracking | None = None  # the tracker on key frames (model.keyframe_tracking)
+        self._state = ""  # the estimator's state at the last measured frame
         self._roi = None
         self._method = None
         self._est: StreamingEstimator | None = None
@@ -332,7 +338,8 @@ class Worker(QObject):
         self.message.emit("info", "Loading the face tracker...")
         level = ""
         try:
-            tracker, msg = create_face_tracker(self._face_model, allow_download=self._allow_download)
+            tracker, msg = create_face_tracker(self._face_model, allow_download=self._allow_download, detect_every=1,
+                                               min_cutoff_hz=KEYFRAMES.min_cutoff_hz)
         except FaceTrackerRequestError as exc:  # the asked-for model failed after the start check
             tracker = OpenCvFaceTracker()
             msg, level = f"Face tracking: OpenCV fallback. {exc}", "error"
@@ -341,6 +348,7 @@ class Worker(QObject):
             tracker = OpenCvFaceTracker()
             msg = f"Face tracking: OpenCV fallback because the tracker failed ({exc})"
         self._tracker = tracker
+        self._keyframes = KeyframeTracking(tracker, KEYFRAMES)
         self.tracker_name = tracker.name
         level = level or ("info" if tracker.name == "mediapipe" else "warning")
         self.tracker_changed.emit(tracker.name, msg)
@@ -391,10 +399,10 @@ class Worker(QObject):
 
     def _reset_pipeline(self, keep_tracker_state: bool = False) -> None:
         self._roi = roi_extractor_for(self._method)
-        if self._tracker is not None and not keep_tracker_state:
-            self._tracker.reset()
+        if self._keyframes is not None and not keep_tracker_state:
+            self._keyframes.reset()
         cfg = estimator_config(self._method.name, self.est_cfg)
-        self._est = StreamingEstimator(self._method, cfg, tracker=self._tracker, roi=self._roi)
+        self._est = StreamingEstimator(self._method, cfg, roi=self._roi)
         self._face_ok_prev = None
 
     # ---- sources ---------------------------------------------------------------------------
@@ -449,6 +457,7 @@ class Worker(QObject):
             while (item := self.frames.get(timeout=0)) is not None:
                 if item[0] == self._gen:
                     self._process(item[1])
+            self._flush_tracking()
         self._rec_event(f"source_{kind}", msg)
         text = msg[0].upper() + msg[1:] if msg else msg
         if kind in ("error", "eof"):
@@ -490,6 +499,8 @@ class Worker(QObject):
         self.message.emit("info", f"Recording to {path}")
 
     def _stop_recording(self) -> None:
+        if self._rec is not None:
+            self._flush_tracking()  # the frames up to now belong in the recording
         rec, self._rec = self._rec, None
         if rec is None:
             return
@@ -515,27 +526,50 @@ class Worker(QObject):
 
     # ---- per frame -----------------------------------------------------------------------
     def _process(self, frame: Frame) -> None:
+        """One frame from the source: tracked on key frames (the frames between two key frames
+        are measured when the second one is detected, a fraction of a second later: their face
+        is interpolated, as in ``analyze``), then shown at once with the latest key frame's face."""
         f = self._on_session_clock(frame)
         t0 = time.perf_counter()
-        upd = self._push(f)
-        if upd is None:
+        try:
+            resolved = self._keyframes.push(f) if self._keyframes is not None else []
+        except Exception as exc:  # noqa: BLE001 - a tracker failing on a frame must not stop the app
+            log.exception("face tracking failed")
+            self.message.emit("error", f"face tracking error: {exc}")
             return
-        self._count_frame((time.perf_counter() - t0) * 1000.0)
+        measured = [self._measure(rf, face) for rf, face in resolved]
+        if any(m is not None for m in measured):
+            self._count_frame((time.perf_counter() - t0) * 1000.0 / len(measured))
+        face = self._keyframes.latest_face if self._keyframes is not None else None
+        face_ok = bool(face is not None and face.ok)
+        self._post_frame(FrameResult(t_s=f.t_s, image_rgb=self._display_image(frame.bgr, face),
+                                     state=self._state or STATE_ACQUIRING, face_ok=face_ok,
+                                     n_faces=face.n_faces if face is not None else 0, stats=self._stats()))
+
+    def _measure(self, f: Frame, face: Face):
+        """A tracked frame through the estimator, the recording and the readings."""
+        upd = self._push(f, face)
+        if upd is None:
+            return None
         t = f.t_s
-        face: Face | None = upd.face
+        self._state = upd.state
         face_ok = bool(face is not None and face.ok)
         if self._face_ok_prev is not None and face_ok != self._face_ok_prev and self._rec is not None:
             self._rec_call(self._rec.event, t, "face_found" if face_ok else "face_lost", "")
         self._face_ok_prev = face_ok
         if self._rec is not None:
-            self._rec_call(self._rec.frame, t, face, frame.bgr, frame.index)
+            self._rec_call(self._rec.frame, t, face, f.bgr, f.index)
         if upd.reading is not None:
             self._emit_reading(t, upd)
         if self._rec is not None:
             self._rec_call(self._rec.maybe_flush)
-        self._post_frame(FrameResult(t_s=t, image_rgb=self._display_image(frame.bgr, face), state=upd.state,
-                                     face_ok=face_ok, n_faces=face.n_faces if face is not None else 0,
-                                     stats=self._stats()))
+        return upd
+
+    def _flush_tracking(self) -> None:
+        """Measure the frames still waiting for a key frame (the source ended, a recording stops)."""
+        if self._keyframes is not None and self._est is not None:
+            for rf, face in self._keyframes.flush():
+                self._measure(rf, face)
 
     def _on_session_clock(self, frame: Frame) -> Frame:
         """The frame on the session's clock: sources switched mid-session keep the time rising."""
@@ -547,11 +581,11 @@ class Worker(QObject):
         self._last_t = t
         return Frame(index=frame.index, t_s=t, bgr=frame.bgr)
 
-    def _push(self, f: Frame):
-        """The estimator's update for the frame; None when the method failed on it (after a few
-        failures in a row the fallback method takes over)."""
+    def _push(self, f: Frame, face: Face):
+        """The estimator's update for the tracked frame; None when the method failed on it (after
+        a few failures in a row the fallback method takes over)."""
         try:
-            upd = self._est.push(f)
+            upd = self._est.push_face(f, face)
         except Exception as exc:  # noqa: BLE001 - a method failing at run time
             log.exception("estimator failed")
             self._method_failures += 1
@@ -631,6 +665,10 @@ class Worker(QObject):
     def _shutdown(self) -> None:
         self._stop_capture()
         if self._rec is not None:
+            try:
+                self._flush_tracking()
+            except Exception:  # noqa: BLE001
+                log.exception("measuring the last frames failed")
             try:
                 self._rec.close(self._last_t)
             except Exception:  # noqa: BLE001

@@ -17,6 +17,7 @@ import logging
 import math
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from model.batch_analyze import BatchJob, expand_sources, result_dirs, run_batch
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
 from model.frame_source import open_frame_source
+from model.keyframe_tracking import KeyframeConfig, create_offline_tracker
+from model.prefetch import prefetch
 from model.profile import Profiler, decode_floor, profile_table
 from model.pulse_methods import (
     PULSE_METHODS,
@@ -58,6 +61,8 @@ class AnalyzeResult:
 # a synthetic no-pulse clip) 0 %; UBFC subjects 3, 4, 9, 10 (whole-clip HR 5-9 bpm off the
 # contact PPG) 0-20 %; subject 12 (within 1 bpm) 38-41 %.
 RELIABLE_SHOWN_SHARE = 1 / 3
+# Frames queued between the pipeline's threads (decode -> tracking -> the rest): a few MB each.
+PIPELINE_DEPTH = 16
 
 
 def whole_clip_hr(t_s: np.ndarray, bvp: np.ndarray, fs_hz: float, lo_bpm: float, hi_bpm: float) -> float | None:
@@ -84,35 +89,41 @@ def window_config(window_s: float) -> EstimatorConfig:
 def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str | None = None,
                  allow_download: bool = True, tracker_kind: str = "auto", model_path: str | None = None,
                  config: EstimatorConfig | None = None, progress: bool = True,
-                 profiler: Profiler | None = None) -> AnalyzeResult:
+                 profiler: Profiler | None = None, keyframes: KeyframeConfig | None = None,
+                 depth: int = PIPELINE_DEPTH) -> AnalyzeResult:
     """Run the estimator over ``video`` (any path :func:`open_frame_source` opens). Raises
     SourceError for unreadable input and FaceTrackerRequestError when ``face_model`` or
     ``tracker_kind="mediapipe"`` cannot be met. With a ``profiler`` every stage's time is counted
-    into it (:mod:`model.profile`)."""
+    into it (:mod:`model.profile`). The face is tracked on key frames (``keyframes``,
+    :mod:`model.keyframe_tracking`); decode, tracking and the rest run as a pipeline of threads
+    with queues ``depth`` frames long (0: all in this thread)."""
     from tqdm import tqdm
-
-    from model.face_tracking import create_face_tracker
 
     source = open_frame_source(video)
     method = make_pulse_method(method_name, model_path=model_path)  # a classic method ignores it
-    tracker, tracker_msg = create_face_tracker(face_model, allow_download=allow_download, prefer=tracker_kind)
+    tracker, tracker_msg = create_offline_tracker(face_model, allow_download=allow_download, prefer=tracker_kind,
+                                                  config=keyframes)
     cfg = estimator_config(method.name, config)
-    est = StreamingEstimator(method, cfg, tracker=tracker, roi=roi_extractor_for(method))
+    est = StreamingEstimator(method, cfg, roi=roi_extractor_for(method))
     frames = source
+    push = est.push_face
     if profiler is not None:
-        profiler.wrap(tracker, "process", "face tracking")
+        profiler.wrap(tracker, "detect", "face tracking")
+        profiler.wrap(tracker, "changed", "face tracking")
         profiler.wrap(est.roi, "extract", "ROI (skin mask, crop)")
         profiler.wrap(method, "window_bvp", "pulse method")
         frames = profiler.frames_of(source)
-    push = est.push if profiler is None else (lambda f: profiler.push(est, f))
+        push = profiler.timed_push(est.push_face)
     frame_t: list[float] = []
     t_start = time.perf_counter()
     total = source.n_frames if source.n_frames > 0 else None
+    # decode, tracking, and ROI/method/HR each in a thread of their own (model.prefetch)
+    tracked = prefetch(tracker.track(prefetch(frames, depth, "decode")), depth, "face tracking")
     try:
-        with tqdm(total=total, unit="frame", desc=f"analyze {Path(video).name}", disable=not progress,
-                  file=sys.stderr, leave=False) as bar:
-            for frame in frames:
-                upd = push(frame)
+        with closing(tracked), tqdm(total=total, unit="frame", desc=f"analyze {Path(video).name}",
+                                    disable=not progress, file=sys.stderr, leave=False) as bar:
+            for frame, face in tracked:
+                upd = push(frame, face)
                 frame_t.append(upd.frame_t_s)
                 bar.update(1)
         t_finish = time.perf_counter()
@@ -148,6 +159,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "hr_reliable": bool(shown) and len(shown) >= RELIABLE_SHOWN_SHARE * n_judged,
         "tracker": tracker.name,
         "tracker_message": tracker_msg,
+        "tracker_key_frames": tracker.key_frames,  # frames the face detector ran on
         "runtime_s": runtime_s,
         "x_real_time": duration_s / runtime_s if runtime_s > 0 else None,
         "hrv": _hrv_dict(est),

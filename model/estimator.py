@@ -190,9 +190,13 @@ class StreamingEstimator:
     def push(self, frame: Frame) -> EstimatorUpdate:
         if self.tracker is None or self.roi is None:
             raise RuntimeError("push(frame) needs a tracker and an ROI extractor; use push_roi")
-        face = self.tracker.process(frame)
-        sample = self.roi.extract(frame, face)
-        return self.push_roi(sample, face)
+        return self.push_face(frame, self.tracker.process(frame))
+
+    def push_face(self, frame: Frame, face: Face) -> EstimatorUpdate:
+        """A frame whose face was tracked elsewhere (``analyze``'s key-frame tracking thread)."""
+        if self.roi is None:
+            raise RuntimeError("push_face needs an ROI extractor; use push_roi")
+        return self.push_roi(self.roi.extract(frame, face), face)
 
     def push_roi(self, sample: RoiSample, face: Face | None = None) -> EstimatorUpdate:
         t = float(sample.t_s)
@@ -305,7 +309,7 @@ class StreamingEstimator:
             self.readings.append(reading)
             return reading
         ks, tg, rgb_u, crops = win
-        window = RoiWindow(t_s=tg, rgb=rgb_u, fs_hz=cfg.fs_hz, crops=crops, band_hz=cfg.band_hz)
+        window = RoiWindow(t_s=tg, rgb=rgb_u, fs_hz=cfg.fs_hz, crops=crops, band_hz=cfg.band_hz, grid_k0=int(ks[0]))
         bvp = self.method.window_bvp(window)
         # The one band-pass on the BVP's way to the HR (methods return their output unfiltered).
         bvp_f = bandpass(np.asarray(bvp, dtype=np.float64), cfg.fs_hz, *cfg.band_hz)

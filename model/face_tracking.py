@@ -18,10 +18,15 @@ Both trackers share :class:`FaceTracker`, which turns raw per-frame detections i
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.abc
+import importlib.util
 import logging
 import math
 import os
+import sys
 import threading
+import types
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,6 +331,49 @@ def _close_before_thread_shutdown(landmarker: Any) -> None:
         pass
 
 
+# mediapipe.tasks.python.vision imports its drawing helpers, and with them matplotlib.pyplot, which
+# nothing here calls: about 0.5 s of CPU at every start of ``analyze`` and the app (this 2-core
+# machine). An import hook gives those two modules placeholders that import the real module when
+# one of its attributes is first read.
+_MEDIAPIPE_DRAWING = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe.tasks.python.vision.drawing_styles")
+
+
+class _LoadedOnFirstUse(types.ModuleType):
+    """Placeholder module: the real one is imported when an attribute is first read."""
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        _DeferredImports.released.add(self.__name__)
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+class _DeferredImports(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """The import hook that hands out the placeholders (until a module is released)."""
+
+    released: set[str] = set()
+
+    def find_spec(self, name, path=None, target=None):
+        if name in _MEDIAPIPE_DRAWING and name not in self.released:
+            return importlib.util.spec_from_loader(name, self)
+        return None
+
+    def create_module(self, spec):
+        return _LoadedOnFirstUse(spec.name)
+
+    def exec_module(self, module) -> None:
+        pass
+
+
+def _defer_mediapipe_drawing() -> None:
+    """Install the hook (once; not when mediapipe's vision package is already imported)."""
+    if "mediapipe.tasks.python.vision" in sys.modules or any(isinstance(f, _DeferredImports) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _DeferredImports())
+
+
 class MediaPipeFaceTracker(FaceTracker):
     """MediaPipe Face Landmarker (Tasks API, VIDEO mode): box and 478 landmarks."""
 
@@ -340,6 +388,7 @@ class MediaPipeFaceTracker(FaceTracker):
         detect_every: int = 1,
         **kwargs: Any,
     ) -> None:
+        _defer_mediapipe_drawing()
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
 
@@ -446,6 +495,14 @@ class FaceTrackerRequestError(RuntimeError):
 TRACKER_CHOICES = ("auto", "mediapipe", "opencv")
 
 
+def _filters(cls: type[FaceTracker], min_cutoff_hz: float | None) -> dict:
+    """Box and landmark filter arguments of ``cls`` with another cutoff at rest (none: its own)."""
+    if min_cutoff_hz is None:
+        return {}
+    params = dataclasses.replace(cls.default_filter, min_cutoff_hz=float(min_cutoff_hz))
+    return {"box_filter": params, "landmark_filter": params}
+
+
 def create_face_tracker(
     model_path: str | os.PathLike[str] | None = None,
     *,
@@ -454,6 +511,7 @@ def create_face_tracker(
     num_faces: int = 3,
     detect_every: int = 2,
     cache_dir: str | os.PathLike[str] | None = None,
+    min_cutoff_hz: float | None = None,
 ) -> tuple[FaceTracker, str]:
     """The best available tracker and a one-line message for the user.
 
@@ -461,14 +519,15 @@ def create_face_tracker(
     (explicit path, ``FCUS_FACE_MODEL``, the shipped bundle, user cache, download); with
     ``prefer="auto"`` a failure there or in MediaPipe itself returns the OpenCV tracker and a
     WARNING says why. An explicit ``model_path`` that cannot be used, or ``prefer="mediapipe"``
-    when MediaPipe cannot run, raises :class:`FaceTrackerRequestError` instead.
+    when MediaPipe cannot run, raises :class:`FaceTrackerRequestError` instead. ``min_cutoff_hz``
+    replaces the tracker's One-Euro cutoff at rest (box and landmarks).
     """
     if prefer not in TRACKER_CHOICES:
         raise ValueError(f"prefer must be one of {', '.join(TRACKER_CHOICES)}, got {prefer!r}")
     if prefer == "opencv":
         message = "Face tracking: OpenCV Haar cascade (as requested); no landmarks."
         log.info(message)
-        return OpenCvFaceTracker(detect_every=detect_every), message
+        return OpenCvFaceTracker(detect_every=detect_every, **_filters(OpenCvFaceTracker, min_cutoff_hz)), message
 
     resolution = resolve_face_model(model_path, allow_download=allow_download, cache_dir=cache_dir)
     if resolution.detail and resolution.detail != resolution.message:
@@ -478,8 +537,8 @@ def create_face_tracker(
         raise FaceTrackerRequestError(reason)
     if resolution.path is not None:
         try:
-            tracker = MediaPipeFaceTracker(
-                resolution.path, num_faces=num_faces, detect_every=detect_every)
+            tracker = MediaPipeFaceTracker(resolution.path, num_faces=num_faces, detect_every=detect_every,
+                                           **_filters(MediaPipeFaceTracker, min_cutoff_hz))
         except ImportError as exc:  # mediapipe missing or broken
             log.warning("MediaPipe cannot be imported: %s", exc)
             reason = "MediaPipe is missing or broken; reinstall fcus-rppg"
@@ -500,4 +559,4 @@ def create_face_tracker(
         raise FaceTrackerRequestError(f"MediaPipe face tracker unavailable: {reason}")
     message = f"Face tracking: OpenCV fallback (coarser skin region). {reason}"
     log.warning(message)
-    return OpenCvFaceTracker(detect_every=detect_every), message
+    return OpenCvFaceTracker(detect_every=detect_every, **_filters(OpenCvFaceTracker, min_cutoff_hz)), message

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.fcus_stream import StreamConfig, StreamedBvp
 from model.method_api import MethodSpec, RoiWindow
 from model.signal.quality import quality_from_snr
 from model.signal.resample import interp_frames
@@ -24,6 +25,7 @@ from model.signal.resample import interp_frames
 log = logging.getLogger(__name__)
 
 SHIPPED_MODEL_NAME = "fcus_rppg.onnx"
+DEFAULT_STREAM = StreamConfig()
 
 
 def shipped_model_path() -> Path:
@@ -52,7 +54,8 @@ class FcusPulseMethod:
     name = "fcus"
     needs_crops = True
 
-    def __init__(self, model_path: str | Path | None = None, providers="auto", **runtime_kwargs) -> None:
+    def __init__(self, model_path: str | Path | None = None, providers="auto", *,
+                 stream: StreamConfig | None = DEFAULT_STREAM, **runtime_kwargs) -> None:
         path = Path(model_path).expanduser() if model_path else shipped_model_path()
         if not path.is_file():
             raise FileNotFoundError(f"no FCUS model at {path}; train one with `fcus-rppg train` or pass --model")
@@ -70,6 +73,9 @@ class FcusPulseMethod:
         self.min_window_s: float = self.min_frames / self.fs_hz
         self.device: str = self.runtime.device
         self.providers: list[str] = self.runtime.providers
+        # Each sample through the model once (model.fcus_stream), not once per window; None runs
+        # the model on every whole window.
+        self.stream = StreamedBvp(self.runtime.run_window, self.min_frames, stream) if stream is not None else None
 
     @property
     def training_summary(self) -> dict:
@@ -94,7 +100,10 @@ class FcusPulseMethod:
         if x.shape[0] < self.min_frames:
             raise ValueError(f"FCUS needs at least {self.min_frames} frames ({self.min_window_s:.1f} s) "
                              f"at {self.fs_hz:g} Hz; the window has {x.shape[0]}")
-        bvp = self.runtime.run_window(x).astype(np.float64)
+        if self.stream is not None and not resample and window.grid_k0 is not None:
+            bvp = self.stream.window(int(window.grid_k0), x)
+        else:
+            bvp = self.runtime.run_window(x).astype(np.float64)
         if resample:  # back onto the window's own grid
             bvp = _resample_time(bvp, self.fs_hz, fs)
             if len(bvp) < n:

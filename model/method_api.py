@@ -25,6 +25,9 @@ class RoiWindow:
     fs_hz: float
     crops: np.ndarray | None = None  # (N, H, W, 3) float32 RGB, when the method needs crops
     band_hz: tuple[float, float] = PULSE_BAND_HZ
+    # Index of the first sample on the estimator's global grid (consecutive windows share it), for
+    # a method that keeps what it computed for earlier windows (model.fcus_stream); None: unknown.
+    grid_k0: int | None = None
 
 
 class PulseMethod(Protocol):

@@ -174,24 +174,60 @@ def skin_mask(face: Face, shape_hw: tuple[int, ...], bgr: np.ndarray | None = No
     return _box_mask(face.box, width, height, bgr)
 
 
-def face_crop(bgr: np.ndarray, box: Box, size_px: int, scale: float = 1.2) -> np.ndarray | None:
-    """Square crop around ``box`` (side = scale * max(w, h)), padded by edge replication where it
-    leaves the image, resized with INTER_AREA to ``size_px``; float32 RGB 0..255."""
+def _crop_square(box: Box, scale: float, width: int, height: int):
+    """The crop square around ``box`` (x0, y0, x1, y1) and its part inside the image (sx0, sy0,
+    sx1, sy1); None when they do not overlap."""
     side = max(box.w, box.h) * scale
     s = max(int(round(side)), 1)
     x0 = int(round(box.cx - s / 2.0))
     y0 = int(round(box.cy - s / 2.0))
     x1, y1 = x0 + s, y0 + s
-    height, width = bgr.shape[:2]
     sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
     if sx1 <= sx0 or sy1 <= sy0:
         return None
-    patch = bgr[sy0:sy1, sx0:sx1]
+    return (x0, y0, x1, y1), (sx0, sy0, sx1, sy1)
+
+
+def _finish_crop(patch: np.ndarray, square, inside, size_px: int) -> np.ndarray:
+    """Pad ``patch`` (the in-image part of the square) by edge replication, resize (INTER_AREA)
+    to ``size_px`` and return float32 RGB."""
+    x0, y0, x1, y1 = square
+    sx0, sy0, sx1, sy1 = inside
     if (sx0, sy0, sx1, sy1) != (x0, y0, x1, y1):
         patch = cv2.copyMakeBorder(patch, sy0 - y0, y1 - sy1, sx0 - x0, x1 - sx1,
                                    cv2.BORDER_REPLICATE)
     small = cv2.resize(patch, (size_px, size_px), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32)
+
+
+def masked_face_crop(bgr: np.ndarray, mask: SkinMask, box: Box, size_px: int, scale: float = 1.2) -> np.ndarray | None:
+    """:func:`face_crop` of the frame with every pixel outside ``mask`` set to 0, built from the
+    crop square only (the same values as masking the whole frame first, at a fraction of the cost)."""
+    height, width = bgr.shape[:2]
+    where = _crop_square(box, scale, width, height)
+    if where is None:
+        return None
+    sx0, sy0, sx1, sy1 = where[1]
+    patch = np.zeros((sy1 - sy0, sx1 - sx0, 3), dtype=bgr.dtype)
+    if mask.mask.size:
+        mh, mw = mask.mask.shape[:2]
+        ix0, iy0 = max(sx0, mask.x0), max(sy0, mask.y0)
+        ix1, iy1 = min(sx1, mask.x0 + mw), min(sy1, mask.y0 + mh)
+        if ix1 > ix0 and iy1 > iy0:
+            m = mask.mask[iy0 - mask.y0:iy1 - mask.y0, ix0 - mask.x0:ix1 - mask.x0]
+            cv2.copyTo(bgr[iy0:iy1, ix0:ix1], m, patch[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0])
+    return _finish_crop(patch, *where, size_px)
+
+
+def face_crop(bgr: np.ndarray, box: Box, size_px: int, scale: float = 1.2) -> np.ndarray | None:
+    """Square crop around ``box`` (side = scale * max(w, h)), padded by edge replication where it
+    leaves the image, resized with INTER_AREA to ``size_px``; float32 RGB 0..255."""
+    height, width = bgr.shape[:2]
+    where = _crop_square(box, scale, width, height)
+    if where is None:
+        return None
+    sx0, sy0, sx1, sy1 = where[1]
+    return _finish_crop(bgr[sy0:sy1, sx0:sx1], *where, size_px)
 
 
 class RoiExtractor:
@@ -224,13 +260,10 @@ class RoiExtractor:
             rgb_mean = np.full(3, np.nan)
         crop = None
         if self.crop_size is not None:
-            src = bgr
             if self.crop_masked:
-                src = np.zeros_like(bgr)
-                if n_pixels > 0:
-                    keep = mask.mask[..., None] > 0
-                    src[mask.slices] = np.where(keep, bgr[mask.slices], 0)
-            crop = face_crop(src, face.box, self.crop_size, self.crop_scale)
+                crop = masked_face_crop(bgr, mask, face.box, self.crop_size, self.crop_scale)
+            else:
+                crop = face_crop(bgr, face.box, self.crop_size, self.crop_scale)
         return RoiSample(t_s=frame.t_s, face_ok=True, rgb_mean=rgb_mean, skin_pixels=n_pixels,
                          crop=crop, box=face.box)
 

@@ -74,6 +74,11 @@ class BoxTracker:
             return Face(ok=False, tracker=self.name)
         return Face(ok=True, box=self.box, tracker=self.name, n_faces=1)
 
+    def track(self, frames):
+        """As model.keyframe_tracking.KeyframeTracking yields them: (frame, face) in order."""
+        for frame in frames:
+            yield frame, self.process(frame)
+
     def close(self):
         pass
 
@@ -95,7 +100,7 @@ def stub_env(tmp_path, monkeypatch):
     _skin_video(subj / "vid.avi")
     made = []
 
-    def make_tracker(face_model, allow_download):
+    def make_tracker(face_model, allow_download, keyframes=None):
         made.append(1)
         return BoxTracker(), "stub tracker"
 
@@ -262,15 +267,15 @@ def test_synthetic_cache_end_to_end(synth_cache, monkeypatch):
     assert 0.2 < np.mean(f.max(-1) == 0) < 0.8 and f[s // 2].max() > 50
     fb, bb = e.face_box, e.background_box
     assert not any(_rects_overlap(bb[i], fb[i]) for i in range(e.n_frames))
-    # the same crops as the app's RoiExtractor on the same frames
-    from model.face_tracking import create_face_tracker
+    # the same crops as analyze's key-frame tracking and RoiExtractor on the same frames
+    from model.keyframe_tracking import create_offline_tracker
     from model.roi import RoiExtractor
 
-    tracker, _ = create_face_tracker(model, allow_download=False)
+    tracker, _ = create_offline_tracker(model, allow_download=False)
     roi = RoiExtractor(crop_size=s, crop_scale=DEFAULT_CONTRACT.crop_scale, crop_masked=True)
     try:
-        for frame in recs[0].frames():
-            sample = roi.extract(frame, tracker.process(frame))
+        for frame, face in tracker.track(recs[0].frames()):
+            sample = roi.extract(frame, face)
             if frame.index == 100:
                 break
     finally:

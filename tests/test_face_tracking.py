@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -289,3 +290,25 @@ def test_factory_prefers_mediapipe_and_honours_prefer_opencv():
         assert tracker.name == "opencv" and "OpenCV" in message
     with pytest.raises(ValueError):
         create_face_tracker(MODEL_PATH, prefer="dlib")
+
+
+def test_creating_the_mediapipe_tracker_does_not_import_matplotlib():
+    """MediaPipe's drawing helpers (and matplotlib.pyplot behind them, ~0.5 s of every start) load
+    on first use only; they still work when used."""
+    import subprocess
+    import sys
+
+    if MODEL_PATH is None:
+        pytest.skip("face model absent")
+    code = (
+        "import sys\n"
+        "from model.face_tracking import MediaPipeFaceTracker\n"
+        f"t = MediaPipeFaceTracker({str(MODEL_PATH)!r}); t.close()\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
+        "from mediapipe.tasks.python.vision import drawing_utils\n"
+        "assert drawing_utils.DrawingSpec().thickness == 2\n"
+        "assert 'matplotlib.pyplot' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=str(Path(__file__).resolve().parent.parent))
+    assert done.returncode == 0, done.stderr[-2000:]

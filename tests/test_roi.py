@@ -261,3 +261,23 @@ def test_masked_crop_zeroes_non_skin_pixels(astronaut):
     inner = cv2.erode(skin.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     close = np.all(np.abs(masked[inner] - plain[inner]) < 2.0, axis=1)
     assert close.mean() > 0.85
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_masked_crop_equals_the_crop_of_the_masked_frame(seed):
+    """masked_face_crop builds the crop from the crop square only; its values are those of masking
+    the whole frame first (what the model was trained on), also where the square leaves the frame."""
+    rng = np.random.default_rng(seed)
+    bgr = rng.integers(0, 256, (*CANVAS_HW, 3), dtype=np.uint8)
+    for _ in range(100):
+        box = Box(rng.uniform(-150, 600), rng.uniform(-150, 450), w := rng.uniform(20, 300), w * rng.uniform(0.8, 1.3))
+        x0, y0 = int(rng.integers(0, 620)), int(rng.integers(0, 460))
+        h, w_px = min(int(rng.integers(1, 300)), CANVAS_HW[0] - y0), min(int(rng.integers(1, 300)), CANVAS_HW[1] - x0)
+        mask = SkinMask((rng.random((h, w_px)) > 0.5).astype(np.uint8) * 255, x0, y0)
+        whole = np.zeros_like(bgr)
+        whole[mask.slices] = np.where(mask.mask[..., None] > 0, bgr[mask.slices], 0)
+        expected = face_crop(whole, box, 36, 1.2)
+        got = roi.masked_face_crop(bgr, mask, box, 36, 1.2)
+        assert (expected is None) == (got is None)
+        if got is not None:
+            np.testing.assert_array_equal(got, expected)

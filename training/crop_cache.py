@@ -1,9 +1,10 @@
 """Preprocessing cache shared by training, evaluation and the benchmark: one tracking pass per recording.
 
-Each recording is decoded ONCE, through the same face tracker and ROI code the app uses
-(:func:`model.face_tracking.create_face_tracker` with the app's defaults, and
+Each recording is decoded ONCE, through the same face tracking and ROI code ``analyze`` uses
+(:func:`model.keyframe_tracking.create_offline_tracker`: the detector on key frames, the face
+interpolated between them, and
 ``RoiExtractor(crop_size=contract.crop_size, crop_scale=contract.crop_scale, crop_masked=True)``),
-so training sees exactly the crops live inference sees. Per frame it keeps the skin-masked face
+so training sees the crops that inference sees. Per frame it keeps the skin-masked face
 crop, a background crop (a non-face square of the frame, the null-space regulariser's non-pulse
 reference), whether a face was found, the skin mean colour and the mean colour of a fixed face
 box (the first tracked box, whole-box mean: the classic baseline ROI). These are then put on a uniform
@@ -49,7 +50,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -58,6 +59,7 @@ import numpy as np
 
 from model.fcus_contract import DEFAULT_CONTRACT, FcusContract
 from model.image_source import IMAGE_SUFFIXES
+from model.keyframe_tracking import KeyframeConfig
 from model.roi import RoiExtractor, face_crop
 from model.session_source import FRAMES_NAME, is_session_dir, session_video
 from model.types import Box
@@ -65,7 +67,7 @@ from training.datasets import Recording
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # 2: the fixed-box means and the per-frame traces
+CACHE_VERSION = 3  # 2: the fixed-box means and the per-frame traces; 3: key-frame tracking
 MAX_GAP_S = 0.5  # a grid point farther than this from its nearest frame is invalid
 APP_CACHE_NAME = "fcus-rppg"
 _TMP_PREFIX = ".tmp-"
@@ -187,8 +189,10 @@ def entry_dir(cache_dir: Path, recording: Recording, contract: FcusContract, fac
     return Path(cache_dir) / f"{_slug(recording.name)}-{cache_key(recording, contract, face_model_tag)}"
 
 
-def _face_model_tag(path: Path | None) -> str:
-    return str(Path(path).resolve()) if path is not None else "opencv"
+def _tag(path: Path | None, keyframes: KeyframeConfig | None) -> str:
+    """The face model and the key-frame tracking settings, as an entry's key holds them."""
+    model = str(Path(path).resolve()) if path is not None else "opencv"
+    return f"{model}|{json.dumps(asdict(keyframes or KeyframeConfig()), sort_keys=True)}"
 
 
 # ---- the background square ------------------------------------------------------------------------
@@ -274,7 +278,8 @@ def box_mean(bgr: np.ndarray, box: Box) -> np.ndarray:
 
 
 def track_recording(recording: Recording, tracker, roi: RoiExtractor, *, progress: bool = False) -> FrameTrack:
-    """Decode ``recording`` once, tracking the face and cutting the crops of every frame."""
+    """Decode ``recording`` once, tracking the face (``tracker``: a
+    :class:`~model.keyframe_tracking.KeyframeTracking`) and cutting the crops of every frame."""
     from tqdm import tqdm
 
     size = int(roi.crop_size)
@@ -287,8 +292,7 @@ def track_recording(recording: Recording, tracker, roi: RoiExtractor, *, progres
     nan4 = (np.nan,) * 4
     with tqdm(total=total or None, disable=not progress, leave=False, unit="frame", file=sys.stderr,
               desc=f"crops {recording.name}") as bar:
-        for frame in source:
-            face = tracker.process(frame)
+        for frame, face in tracker.track(source):
             s = roi.extract(frame, face)
             h, w = frame.bgr.shape[:2]
             good = bool(s.face_ok and s.crop is not None and s.skin_pixels > 0 and s.box is not None)
@@ -378,24 +382,24 @@ def _clean_stale_tmp(cache_dir: Path) -> None:
             pass
 
 
-def _make_tracker(face_model: Path | None, allow_download: bool):
-    from model.face_tracking import create_face_tracker
+def _make_tracker(face_model: Path | None, allow_download: bool, keyframes: KeyframeConfig | None = None):
+    from model.keyframe_tracking import create_offline_tracker
 
-    # the app's defaults (num_faces, detect_every): the same crops as live inference
+    # analyze's tracking (key frames, interpolated between them): the same crops as analyze reads
     if face_model is None:
-        return create_face_tracker(None, allow_download=False, prefer="opencv")
-    return create_face_tracker(face_model, allow_download=allow_download)
+        return create_offline_tracker(None, allow_download=False, prefer="opencv", config=keyframes)
+    return create_offline_tracker(face_model, allow_download=allow_download, config=keyframes)
 
 
 def build_entry(recording: Recording, entry: Path, contract: FcusContract, face_model: Path | None,
-                allow_download: bool = False, progress: bool = True) -> None:
+                allow_download: bool = False, progress: bool = True, keyframes: KeyframeConfig | None = None) -> None:
     """Track ``recording`` and write its entry atomically to ``entry``."""
     entry = Path(entry)
     tmp = entry.parent / f"{_TMP_PREFIX}{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
         t0 = time.perf_counter()
-        tracker, msg = _make_tracker(face_model, allow_download)
+        tracker, msg = _make_tracker(face_model, allow_download, keyframes)
         try:
             roi = RoiExtractor(crop_size=contract.crop_size, crop_scale=contract.crop_scale, crop_masked=True)
             track = track_recording(recording, tracker, roi, progress=progress)
@@ -421,6 +425,7 @@ def build_entry(recording: Recording, entry: Path, contract: FcusContract, face_
             "face_model": str(face_model) if face_model is not None else None,
             "tracker": track.tracker,
             "tracker_message": msg,
+            "keyframes": asdict(keyframes or KeyframeConfig()),
             "n_source_frames": int(len(track.t_s)),
             "source_fps_hz": float((len(track.t_s) - 1) / (track.t_s[-1] - track.t_s[0]))
             if len(track.t_s) > 1 and track.t_s[-1] > track.t_s[0] else None,
@@ -473,11 +478,13 @@ class CacheSetup:
     cache: Path
     model_path: Path | None
     tag: str
+    keyframes: KeyframeConfig | None = None  # the key-frame tracking (None: analyze's default)
 
 
 def open_cache(cache_dir: str | os.PathLike | None = None, face_model: str | os.PathLike | None = None,
-               allow_download: bool = False) -> CacheSetup:
-    """The cache folder (created; stale temporary entries removed) and its face model."""
+               allow_download: bool = False, keyframes: KeyframeConfig | None = None) -> CacheSetup:
+    """The cache folder (created; stale temporary entries removed), its face model and its
+    key-frame tracking (both part of every entry's key)."""
     from model.face_model import resolve_face_model
 
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -486,7 +493,7 @@ def open_cache(cache_dir: str | os.PathLike | None = None, face_model: str | os.
     resolution = resolve_face_model(face_model, allow_download=allow_download)
     if resolution.path is None:
         log.warning("no face model (%s): the crops come from the OpenCV tracker", resolution.message)
-    return CacheSetup(cache, resolution.path, _face_model_tag(resolution.path))
+    return CacheSetup(cache, resolution.path, _tag(resolution.path, keyframes), keyframes)
 
 
 def _entry_of(setup: CacheSetup, recording: Recording, contract: FcusContract) -> Path:
@@ -500,6 +507,7 @@ def build_cache(
     face_model: str | os.PathLike | None = None,
     allow_download: bool = False,
     progress: bool = True,
+    keyframes: KeyframeConfig | None = None,
 ) -> list[CachedRecording]:
     """The cached crops of every recording, tracking (decoding) only those not cached yet.
 
@@ -509,14 +517,15 @@ def build_cache(
     recording raises (``build_missing`` skips it instead)."""
     from tqdm import tqdm
 
-    setup = open_cache(cache_dir, face_model, allow_download)
+    setup = open_cache(cache_dir, face_model, allow_download, keyframes)
     out = []
     recordings = list(recordings)
     for recording in tqdm(recordings, desc="crop cache", unit="rec", file=sys.stderr,
                           disable=not progress or len(recordings) < 2):
         entry = _entry_of(setup, recording, contract)
         if not (entry / "meta.json").is_file():
-            build_entry(recording, entry, contract, setup.model_path, allow_download=allow_download, progress=progress)
+            build_entry(recording, entry, contract, setup.model_path, allow_download=allow_download, progress=progress,
+                        keyframes=keyframes)
         out.append(load_entry(entry, recording))
     return out
 
@@ -548,7 +557,7 @@ def build_missing(
         try:
             entry = _entry_of(setup, recording, contract)  # reads the source's size and time
             if not (entry / "meta.json").is_file():
-                build_entry(recording, entry, contract, setup.model_path, progress=progress)
+                build_entry(recording, entry, contract, setup.model_path, progress=progress, keyframes=setup.keyframes)
         except UNREADABLE as e:
             log.warning("%s: cannot be read (%s)", recording.name, e)
             failed.append((recording.name, str(e) or type(e).__name__))
@@ -615,8 +624,8 @@ NO_DATA_HINT = "no data (give --data or put UBFC subjects in ../shared/data/ubfc
 
 
 def cached_reference_recordings(data: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-                                face_model: str | os.PathLike | None = None,
-                                progress: bool = True) -> list[CachedRecording] | None:
+                                face_model: str | os.PathLike | None = None, progress: bool = True,
+                                keyframes: KeyframeConfig | None = None) -> list[CachedRecording] | None:
     """Every recording with a contact reference under ``data`` (default: ../shared/data/ubfc-dev),
     through the crop cache; None when there is no such folder (say :data:`NO_DATA_HINT`)."""
     from training.datasets import default_face_model, default_ubfc_root, read_dataset
@@ -626,4 +635,4 @@ def cached_reference_recordings(data: str | os.PathLike | None = None, cache_dir
         return None
     recordings = [r for r in read_dataset(Path(root)) if r.ground_truth_path is not None]
     return build_cache(recordings, cache_dir, DEFAULT_CONTRACT, face_model=face_model or default_face_model(),
-                       progress=progress)
+                       progress=progress, keyframes=keyframes)

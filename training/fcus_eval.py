@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from model.fcus_contract import DEFAULT_CONTRACT, FcusContract
-from model.fcus_method import FCUS_SPEC
+from model.fcus_method import DEFAULT_STREAM, FCUS_SPEC
+from model.fcus_stream import StreamConfig, StreamedBvp
 from model.pulse_methods import RoiWindow
 from training.metrics import WindowHr
 
@@ -20,17 +21,26 @@ class TorchPulseMethod:
     name = FCUS_SPEC.name
     needs_crops = FCUS_SPEC.needs_crops
 
-    def __init__(self, model, contract: FcusContract = DEFAULT_CONTRACT, device: str = "cpu"):
+    def __init__(self, model, contract: FcusContract = DEFAULT_CONTRACT, device: str = "cpu", *,
+                 stream: StreamConfig | None = DEFAULT_STREAM):
         self.model = model
         self.contract = contract
         self.crop_size = contract.crop_size
         self.min_window_s = contract.min_frames / contract.fs_hz
         self.device = device
+        # as the ONNX method runs it (model.fcus_stream): each grid sample through the net once
+        self.stream = StreamedBvp(self.run_crops, contract.min_frames, stream) if stream is not None else None
 
     def window_bvp(self, window: RoiWindow) -> np.ndarray:
+        crops = np.asarray(window.crops, dtype=np.float32)  # (N, S, S, 3)
+        if self.stream is not None and window.grid_k0 is not None and abs(window.fs_hz - self.contract.fs_hz) < 1e-6:
+            return self.stream.window(int(window.grid_k0), crops)
+        return self.run_crops(crops)
+
+    def run_crops(self, crops: np.ndarray) -> np.ndarray:
+        """The net's BVP (N,) for crops (N, S, S, 3) float32 RGB."""
         import torch
 
-        crops = np.asarray(window.crops, dtype=np.float32)  # (N, S, S, 3)
         x = torch.from_numpy(np.ascontiguousarray(crops.transpose(3, 0, 1, 2)[None])).to(self.device)
         was_training = self.model.training
         self.model.eval()
