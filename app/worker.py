@@ -537,9 +537,9 @@ class Worker(QObject):
             log.exception("face tracking failed")
             self.message.emit("error", f"face tracking error: {exc}")
             return
-        measured = [self._measure(rf, face) for rf, face in resolved]
-        if any(m is not None for m in measured):
-            self._count_frame((time.perf_counter() - t0) * 1000.0 / len(measured))
+        for rf, face in resolved:
+            self._measure(rf, face)
+        self._count_frame((time.perf_counter() - t0) * 1000.0)
         face = self._keyframes.latest_face if self._keyframes is not None else None
         face_ok = bool(face is not None and face.ok)
         self._post_frame(FrameResult(t_s=f.t_s, image_rgb=self._display_image(frame.bgr, face),

@@ -23,12 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model.keyframe_tracking import KeyframeConfig  # noqa: E402
 
 TRACKING = {
-    "every2-held": KeyframeConfig(every=2, change_threshold=20.0, interpolate=False),  # the old default
-    "every4-interp": KeyframeConfig(every=4),
-    "every8-interp": KeyframeConfig(every=8),
-    "every8-held": KeyframeConfig(every=8, interpolate=False),
+    # the old default: the live tracker's detection on every 2nd frame, held in between
+    "every2-held": KeyframeConfig(every=2, change_threshold=20.0, interpolate=False, min_cutoff_hz=None),
+    "every4-interp": KeyframeConfig(every=4, min_cutoff_hz=None),
+    "every8-interp": KeyframeConfig(every=8, min_cutoff_hz=None),
+    "every8-held": KeyframeConfig(every=8, interpolate=False, min_cutoff_hz=None),
     "every8-smooth": KeyframeConfig(every=8, min_cutoff_hz=0.3),
-    "every12-smooth": KeyframeConfig(every=12, min_cutoff_hz=0.3),
+    "every12-smooth": KeyframeConfig(every=12, min_cutoff_hz=0.3),  # the default now
     "every16-smooth": KeyframeConfig(every=16, min_cutoff_hz=0.3),
 }
 

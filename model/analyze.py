@@ -29,12 +29,13 @@ from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
 from model.frame_source import open_frame_source
 from model.keyframe_tracking import KeyframeConfig, create_offline_tracker
 from model.prefetch import prefetch
-from model.profile import Profiler, decode_floor, profile_table
+from model.profile import Profiler, decode_floor, process_age_s, profile_table
 from model.pulse_methods import (
     PULSE_METHODS,
     default_method,
     estimator_config,
     make_pulse_method,
+    method_spec,
     model_file_method,
     roi_extractor_for,
 )
@@ -61,7 +62,7 @@ class AnalyzeResult:
 # a synthetic no-pulse clip) 0 %; UBFC subjects 3, 4, 9, 10 (whole-clip HR 5-9 bpm off the
 # contact PPG) 0-20 %; subject 12 (within 1 bpm) 38-41 %.
 RELIABLE_SHOWN_SHARE = 1 / 3
-# Frames queued between the pipeline's threads (decode -> tracking -> the rest): a few MB each.
+# Frames queued after each of the pipeline's threads (about 1 MB each at 640x480).
 PIPELINE_DEPTH = 16
 
 
@@ -95,35 +96,42 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     SourceError for unreadable input and FaceTrackerRequestError when ``face_model`` or
     ``tracker_kind="mediapipe"`` cannot be met. With a ``profiler`` every stage's time is counted
     into it (:mod:`model.profile`). The face is tracked on key frames (``keyframes``,
-    :mod:`model.keyframe_tracking`); decode, tracking and the rest run as a pipeline of threads
-    with queues ``depth`` frames long (0: all in this thread)."""
+    :mod:`model.keyframe_tracking`); decode and tracking run in threads of their own, each at most
+    ``depth`` frames ahead of the next stage (0: all in this thread)."""
     from tqdm import tqdm
 
     source = open_frame_source(video)
-    method = make_pulse_method(method_name, model_path=model_path)  # a classic method ignores it
+    # a classic method ignores model_path; the model gets one ONNX Runtime thread: the pipeline's
+    # threads keep both cores busy, and more threads only added CPU (benchmarks in the README)
+    extra = {"intra_op_threads": 1} if method_spec(method_name).takes_model else {}
+    method = make_pulse_method(method_name, model_path=model_path, **extra)
     tracker, tracker_msg = create_offline_tracker(face_model, allow_download=allow_download, prefer=tracker_kind,
                                                   config=keyframes)
     cfg = estimator_config(method.name, config)
-    est = StreamingEstimator(method, cfg, roi=roi_extractor_for(method))
+    roi = roi_extractor_for(method)
+    est = StreamingEstimator(method, cfg)
     frames = source
-    push = est.push_face
+    push = est.push_roi
     if profiler is not None:
         profiler.wrap(tracker, "detect", "face tracking")
         profiler.wrap(tracker, "changed", "face tracking")
-        profiler.wrap(est.roi, "extract", "ROI (skin mask, crop)")
+        profiler.wrap(roi, "extract", "ROI (skin mask, crop)")
         profiler.wrap(method, "window_bvp", "pulse method")
+        profiler.device = str(getattr(method, "device", "") or "CPU")
         frames = profiler.frames_of(source)
-        push = profiler.timed_push(est.push_face)
+        push = profiler.timed_push(est.push_roi)
     frame_t: list[float] = []
     t_start = time.perf_counter()
     total = source.n_frames if source.n_frames > 0 else None
-    # decode, tracking, and ROI/method/HR each in a thread of their own (model.prefetch)
-    tracked = prefetch(tracker.track(prefetch(frames, depth, "decode")), depth, "face tracking")
+    # Three threads (model.prefetch): decode (OpenCV's decoder, outside the GIL), face tracking
+    # (MediaPipe's graph, outside the GIL; the key frames), and the ROI, the method (ONNX Runtime)
+    # and the HR in this one; the queues hold ``depth`` frames each.
+    tracked = prefetch(tracker.track(prefetch(frames, depth, "decode")), depth, "tracking")
     try:
         with closing(tracked), tqdm(total=total, unit="frame", desc=f"analyze {Path(video).name}",
                                     disable=not progress, file=sys.stderr, leave=False) as bar:
             for frame, face in tracked:
-                upd = push(frame, face)
+                upd = push(roi.extract(frame, face), face)
                 frame_t.append(upd.frame_t_s)
                 bar.update(1)
         t_finish = time.perf_counter()
@@ -146,6 +154,9 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "video": str(video),
         "source": source.describe(),
         "method": method_name,
+        # where the method ran: the ONNX Runtime provider the session really got ("CUDA"/"CPU")
+        "inference": {"device": str(getattr(method, "device", "") or "CPU"),
+                      "providers": list(getattr(method, "providers", []) or [])},
         "hr_bpm": whole_clip_hr(tg, vg, cfg.fs_hz, cfg.lo_bpm, cfg.hi_bpm),
         "hr_bpm_median_of_readings": float(np.median(shown)) if shown else None,
         "frames": int(len(t)),
@@ -317,9 +328,9 @@ def _batch_main(args, sources: list[Path], method: str) -> int:
 
 
 def _print_profile(profiler: Profiler, summary: dict, t_main: float) -> None:
-    """The stage table, the whole process (wall since the command began, CPU since the process
-    began: start-up included) and, for a video file or a session's video, the decode floor."""
-    wall_s, cpu_s = time.perf_counter() - t_main, time.process_time()
+    """The stage table, the whole process (wall and CPU since the process began: start-up and
+    imports included) and, for a video file or a session's video, the decode floor."""
+    wall_s, cpu_s = process_age_s(time.perf_counter() - t_main), time.process_time()
     video = summary["source"].get("video") or (summary["video"] if summary["source"]["kind"] == "video" else None)
     floor = decode_floor(video) if video else None
     print(profile_table(profiler, floor, wall_s, cpu_s, summary["duration_s"]))

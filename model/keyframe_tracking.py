@@ -33,8 +33,9 @@ from model.types import Box, Face, Frame
 
 @dataclass(frozen=True)
 class KeyframeConfig:
-    #: A key frame (detector run) at least once in this many frames.
-    every: int = 8
+    #: A key frame (detector run) at least once in this many frames (chosen on held-out
+    #: subjects: benchmarks/speed_choices.py, README "Speed").
+    every: int = 12
     #: Mean absolute grey-level change (0..255) of the face thumbnail since the last key frame
     #: that makes the current frame a key frame at once.
     change_threshold: float = 6.0
@@ -45,7 +46,7 @@ class KeyframeConfig:
     interpolate: bool = True
     #: The One-Euro filter's cutoff at rest on the key frames (None: the tracker's own, tuned for
     #: a detection every frame or two; with fewer detections a lower cutoff smooths as much).
-    min_cutoff_hz: float | None = None
+    min_cutoff_hz: float | None = 0.3
 
     def __post_init__(self) -> None:
         if self.every < 1:

@@ -1,6 +1,8 @@
 """Where ``analyze`` spends its time: wall time per stage (decode, face tracking, ROI, pulse
 method, the rest of the estimator, writing), per frame, beside the decode floor (a plain OpenCV
 decode of the same file in the same process) and the whole process's CPU time and peak memory.
+Decode and face tracking run in threads of their own (``model.prefetch``), so the stages' times
+overlap and add up to more than the wall time.
 
 Stages are timed by wrapping the stage objects' methods on the instance (the tracker's
 ``process``, the ROI extractor's ``extract``, the method's ``window_bvp``) and the frame source's
@@ -10,6 +12,7 @@ iterator, so the pipeline's code is the same with and without the profile.
 from __future__ import annotations
 
 import functools
+import os
 import resource
 import sys
 import time
@@ -31,8 +34,9 @@ class DecodeFloor:
 @dataclass
 class Profiler:
     wall_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
-    push_s: float = 0.0  # the estimator's push, tracker/ROI/method included
+    push_s: float = 0.0  # the estimator's push, ROI and method included
     frames: int = 0
+    device: str = ""  # where the pulse method ran (ONNX Runtime provider), shown in its row
 
     def wrap(self, obj, attr: str, stage: str) -> None:
         """Time every call of ``obj.attr`` into ``stage`` (wraps it on the instance)."""
@@ -75,9 +79,9 @@ class Profiler:
         return timed
 
     def settle(self) -> None:
-        """The estimator's own share: its push time less the stages it called (tracking runs in
-        a thread of its own, outside the push)."""
-        inner = sum(self.wall_s[s] for s in ("ROI (skin mask, crop)", "pulse method"))
+        """The estimator's own share: its push time less the method it called (decode and
+        tracking run in threads of their own; the ROI is timed on its own, outside the push)."""
+        inner = self.wall_s["pulse method"]
         self.wall_s["estimator (resample, HR, stream)"] = max(self.push_s - inner, 0.0)
 
     def as_dict(self) -> dict:
@@ -104,6 +108,19 @@ def decode_floor(video: str | Path) -> DecodeFloor:
     return DecodeFloor(n, time.perf_counter() - t0, time.process_time() - c0)
 
 
+def process_age_s(fallback_s: float) -> float:
+    """Seconds since this process started (Linux: /proc, so the interpreter's start-up and every
+    import count); ``fallback_s`` where that cannot be read."""
+    try:
+        with open("/proc/self/stat") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as fh:
+            uptime_s = float(fh.read().split()[0])
+        return max(uptime_s - start_ticks / os.sysconf("SC_CLK_TCK"), fallback_s)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return fallback_s
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far (MiB)."""
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -119,6 +136,8 @@ def profile_table(prof: Profiler, floor: DecodeFloor | None, process_wall_s: flo
     for stage, v in prof.wall_s.items():
         lines.append(f"{stage:34s} {1000.0 * v / n:9.2f} {v / total if total else 0.0:6.1%}")
     lines.append(f"{'all stages':34s} {1000.0 * total / n:9.2f}")
+    if prof.device:
+        lines.append(f"pulse method ran on: {prof.device}")
     lines.append(f"whole process: {process_wall_s:.1f} s wall, {process_cpu_s:.1f} s CPU, "
                  f"{media_s / process_wall_s if process_wall_s else 0.0:.1f}x real time, "
                  f"peak {peak_rss_mib():.0f} MiB, {prof.frames} frames")

@@ -320,6 +320,9 @@ def test_profile_prints_every_stage_beside_the_decode_floor(synth_clip, tmp_path
     per_frame = {k: float(v[0]) for k, v in rows.items()}
     assert per_frame["face tracking"] > 0 and per_frame["decode"] > 0 and per_frame["pulse method"] > 0
     assert "decode floor (plain OpenCV decode, same file)" in text and "whole process" in text
+    assert "pulse method ran on: CPU" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["inference"]["device"] == "CPU" and summary["tracker_key_frames"] < summary["frames"]
     n = len(_rows(out / "bvp.csv"))
     assert f"{n} frames" in text
 
@@ -332,17 +335,17 @@ def test_the_profiler_splits_the_estimator_from_the_stages_it_calls():
             time.sleep(0.02)
 
     prof = Profiler()
-    s, tracking = Slow(), Slow()
-    prof.wrap(s, "work", "ROI (skin mask, crop)")
-    prof.wrap(tracking, "work", "face tracking")  # its own thread in analyze: outside the push
+    method, roi = Slow(), Slow()
+    prof.wrap(method, "work", "pulse method")
+    prof.wrap(roi, "work", "ROI (skin mask, crop)")  # its own thread in analyze: outside the push
     prof.push_s = 0.05
     for _ in range(2):
-        s.work()
-        tracking.work()
+        method.work()
+        roi.work()
     prof.settle()
-    roi = prof.wall_s["ROI (skin mask, crop)"]
-    assert 0.035 < roi < 0.05 and 0.035 < prof.wall_s["face tracking"] < 0.05
-    assert abs(prof.wall_s["estimator (resample, HR, stream)"] - (0.05 - roi)) < 1e-9
+    inner = prof.wall_s["pulse method"]
+    assert 0.035 < inner < 0.05 and 0.035 < prof.wall_s["ROI (skin mask, crop)"] < 0.05
+    assert abs(prof.wall_s["estimator (resample, HR, stream)"] - (0.05 - inner)) < 1e-9
 
 
 def test_a_batch_analyses_every_source_and_skips_a_corrupt_one(synth_clip, tmp_path, capsys):

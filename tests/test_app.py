@@ -75,6 +75,9 @@ def test_demo_known_hr_method_switch_and_recording(run_app, qtbot, env):
     assert win.method_info.name == "fcus", "the shipped model is the default method"
     assert "fps" in win.sb_fps.text() and "FCUS" in win.sb_device.text() and "CPU" in win.sb_device.text()
     assert "mediapipe" in win.sb_tracker.text()
+    # the face detector runs on key frames only (model.keyframe_tracking), as in analyze
+    kf = win.worker._keyframes
+    assert kf is not None and kf.frames > 60 and kf.key_frames < kf.frames / 3
 
     gen = win.worker._gen
     win.set_method("chrom")
