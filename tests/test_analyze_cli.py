@@ -390,3 +390,13 @@ def test_batch_result_folders_are_named_after_their_sources(tmp_path):
         f.write_bytes(b"")
     names = [d.name for d in result_dirs([a, b, c, c], tmp_path / "out")]
     assert names == ["subject3-vid", "subject10-vid", "x-walk", "x-walk-2"]
+
+
+def test_process_age_counts_from_the_process_start():
+    """The profile's whole-process wall time starts when the process did (imports included)."""
+    code = ("import time; time.sleep(0.6); from model.profile import process_age_s; "
+            "print(process_age_s(0.0))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=str(Path(__file__).resolve().parent.parent))
+    age = float(done.stdout.strip())
+    assert 0.6 <= age < 10.0

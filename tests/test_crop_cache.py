@@ -153,6 +153,13 @@ def test_cache_builds_once_and_memory_maps(stub_env, monkeypatch):
     monkeypatch.setattr(cc, "_make_tracker", lambda *a: (BoxTracker(), "stub"))
     (e3,) = build_cache(recs, cache, replace(CONTRACT, crop_size=16), face_model=None, progress=False)
     assert e3.path != e.path and e3.face.shape[1:] == (16, 16, 3)
+    # other key-frame tracking is another entry too, and the entry says which it was tracked with
+    from model.keyframe_tracking import KeyframeConfig
+
+    held = KeyframeConfig(every=2, interpolate=False)
+    (e4,) = build_cache(recs, cache, CONTRACT, face_model=None, progress=False, keyframes=held)
+    assert e4.path not in (e.path, e3.path)
+    assert e4.meta["keyframes"]["every"] == 2 and e.meta["keyframes"] == dict(vars(KeyframeConfig()))
 
 
 def test_fixed_box_starts_at_the_first_face_and_stays(stub_env, monkeypatch):
