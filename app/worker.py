@@ -35,7 +35,7 @@ from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, ope
 from app.recording import RecordingError, SessionRecorder
 from app.session_model import BVP_SPAN_S
 from model.estimator import STATE_ACQUIRING, EstimatorConfig, StreamingEstimator
-from model.keyframe_tracking import KeyframeConfig, KeyframeTracking
+from model.keyframe_tracking import KeyframeConfig, KeyframeTracking, create_keyframe_tracker
 from model.pulse_methods import (
     FALLBACK_METHOD,
     estimator_config,
@@ -329,29 +329,25 @@ class Worker(QObject):
 
     # ---- tracker / method / estimator ------------------------------------------------------
     def _load_tracker(self) -> None:
-        from model.face_tracking import (
-            FaceTrackerRequestError,
-            OpenCvFaceTracker,
-            create_face_tracker,
-        )
+        from model.face_tracking import FaceTrackerRequestError
 
         self.message.emit("info", "Loading the face tracker...")
         level = ""
         try:
-            tracker, msg = create_face_tracker(self._face_model, allow_download=self._allow_download, detect_every=1,
-                                               min_cutoff_hz=KEYFRAMES.min_cutoff_hz)
+            keyframes, msg = create_keyframe_tracker(self._face_model, allow_download=self._allow_download,
+                                                     config=KEYFRAMES)
         except FaceTrackerRequestError as exc:  # the asked-for model failed after the start check
-            tracker = OpenCvFaceTracker()
+            keyframes, _ = create_keyframe_tracker(prefer="opencv", config=KEYFRAMES)
             msg, level = f"Face tracking: OpenCV fallback. {exc}", "error"
         except Exception as exc:  # noqa: BLE001
             log.exception("face tracker failed")
-            tracker = OpenCvFaceTracker()
+            keyframes, _ = create_keyframe_tracker(prefer="opencv", config=KEYFRAMES)
             msg = f"Face tracking: OpenCV fallback because the tracker failed ({exc})"
-        self._tracker = tracker
-        self._keyframes = KeyframeTracking(tracker, KEYFRAMES)
-        self.tracker_name = tracker.name
-        level = level or ("info" if tracker.name == "mediapipe" else "warning")
-        self.tracker_changed.emit(tracker.name, msg)
+        self._keyframes = keyframes
+        self._tracker = keyframes.tracker
+        self.tracker_name = keyframes.name
+        level = level or ("info" if keyframes.name == "mediapipe" else "warning")
+        self.tracker_changed.emit(keyframes.name, msg)
         self.message.emit(level, msg)
 
     def _warm_up_tracker(self) -> None:

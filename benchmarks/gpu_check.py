@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -81,8 +82,6 @@ def main(argv=None) -> int:
         for label, env in (("auto (CUDA first)", {}), ("CPU only", {"CUDA_VISIBLE_DEVICES": ""})):
             out = Path(tmp) / label.split()[0]
             cmd = [sys.executable, "-m", "app.cli", "analyze", str(clip), "--out", str(out), "--profile", "--quiet"]
-            import os
-
             done = subprocess.run(cmd, cwd=str(ROOT), env={**os.environ, **env}, capture_output=True, text=True)
             print(f"\n== analyze --profile, providers {label}: exit {done.returncode}")
             print(done.stdout.strip())

@@ -28,7 +28,7 @@ from model.batch_analyze import BatchJob, expand_sources, result_dirs, run_batch
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
 from model.frame_source import open_frame_source
-from model.keyframe_tracking import KeyframeConfig, create_offline_tracker
+from model.keyframe_tracking import KeyframeConfig, create_keyframe_tracker
 from model.prefetch import prefetch
 from model.profile import Profiler, decode_floor, process_age_s, profile_table
 from model.pulse_methods import (
@@ -109,7 +109,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     # threads keep both cores busy, and more threads only added CPU (benchmarks in the README)
     extra = {"intra_op_threads": 1} if method_spec(method_name).takes_model else {}
     method = make_pulse_method(method_name, model_path=model_path, **extra)
-    tracker, tracker_msg = create_offline_tracker(face_model, allow_download=allow_download, prefer=tracker_kind,
+    tracker, tracker_msg = create_keyframe_tracker(face_model, allow_download=allow_download, prefer=tracker_kind,
                                                   config=keyframes)
     cfg = estimator_config(method.name, config)
     roi = roi_extractor_for(method)

@@ -1,13 +1,15 @@
-"""Offline face tracking on key frames: the detector runs on one frame in ``every`` (sooner when
-the face moved), and the frames between two key frames get the box and landmarks interpolated
-between them in time.
+"""Face tracking on key frames: the detector runs on one frame in ``every`` (sooner when the face
+moved), and the frames between two key frames get the box and landmarks interpolated between
+them in time.
 
-The live tracker (:meth:`model.face_tracking.FaceTracker.process`) cannot see the next key
+:meth:`model.face_tracking.FaceTracker.process` with ``detect_every > 1`` cannot see the next key
 frame, so between detections it holds the last face; a held box jumps at every detection, and the
-skin mask with it. Offline (``analyze``, the crop cache) the frames between two key frames wait in
-a short buffer (``every`` frames, a few MB) until the next detection, so the mask glides with the
-face instead. The detector is MediaPipe's Face Landmarker (about 12 ms a call on this 2-core CPU):
-on every 2nd frame it was 70 % of analyze's time.
+skin mask with it. Here the frames between two key frames wait in a short list (at most
+``every - 1`` frames) until the next detection, so the mask glides with the face instead:
+``analyze`` and the crop cache pull (:meth:`KeyframeTracking.track`), the app's worker pushes
+(:meth:`KeyframeTracking.push`: its frames are measured up to ``every`` frames late). The
+detector is MediaPipe's Face Landmarker (about 12 ms a call on this 2-core CPU): on every 2nd
+frame it was 70 % of analyze's time.
 
 A frame becomes a key frame at once when
 
@@ -118,10 +120,6 @@ class KeyframeTracking:
         """The face of the last key frame (what a display can draw on the newest frame)."""
         return self._key_face
 
-    @property
-    def n_pending(self) -> int:
-        return len(self._pending)
-
     def push(self, frame: Frame) -> list[tuple[Frame, Face]]:
         """Take the next frame; return the frames whose face is now known, in order (none while
         ``frame`` waits for the next key frame)."""
@@ -159,10 +157,10 @@ class KeyframeTracking:
         yield from self.flush()
 
 
-def create_offline_tracker(model_path=None, *, allow_download: bool = True, prefer: str = "auto",
+def create_keyframe_tracker(model_path=None, *, allow_download: bool = True, prefer: str = "auto",
                            config: KeyframeConfig | None = None) -> tuple[KeyframeTracking, str]:
     """:func:`model.face_tracking.create_face_tracker` (same resolution, fallback and errors)
-    wrapped for offline key-frame tracking: what ``analyze`` and the crop cache track with."""
+    wrapped for key-frame tracking: what ``analyze``, the crop cache and the app track with."""
     from model.face_tracking import create_face_tracker
 
     config = config or KeyframeConfig()

@@ -36,7 +36,7 @@ class Profiler:
     wall_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     push_s: float = 0.0  # the estimator's push, ROI and method included
     frames: int = 0
-    device: str = ""  # where the pulse method ran (ONNX Runtime provider), shown in its row
+    device: str = ""  # where the pulse method ran (ONNX Runtime provider), a line under the table
 
     def wrap(self, obj, attr: str, stage: str) -> None:
         """Time every call of ``obj.attr`` into ``stage`` (wraps it on the instance)."""

@@ -275,10 +275,10 @@ def test_synthetic_cache_end_to_end(synth_cache, monkeypatch):
     fb, bb = e.face_box, e.background_box
     assert not any(_rects_overlap(bb[i], fb[i]) for i in range(e.n_frames))
     # the same crops as analyze's key-frame tracking and RoiExtractor on the same frames
-    from model.keyframe_tracking import create_offline_tracker
+    from model.keyframe_tracking import create_keyframe_tracker
     from model.roi import RoiExtractor
 
-    tracker, _ = create_offline_tracker(model, allow_download=False)
+    tracker, _ = create_keyframe_tracker(model, allow_download=False)
     roi = RoiExtractor(crop_size=s, crop_scale=DEFAULT_CONTRACT.crop_scale, crop_masked=True)
     try:
         for frame, face in tracker.track(recs[0].frames()):

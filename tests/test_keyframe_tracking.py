@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from model.face_tracking import Detection, FaceTracker, MediaPipeFaceTracker
-from model.keyframe_tracking import KeyframeConfig, KeyframeTracking, create_offline_tracker, interpolate_face
+from model.keyframe_tracking import KeyframeConfig, KeyframeTracking, create_keyframe_tracker, interpolate_face
 from model.types import Box, Face
 from tests.face_frames import add_noise, blank_canvas, face_image, frame, shared_face_model_path
 
@@ -110,7 +110,7 @@ def test_mediapipe_key_frames_follow_a_moving_face_within_a_few_pixels(px_per_fr
     frames = [frame(i, add_noise(face_image((int(200 + px_per_frame * i), 240)), rng)) for i in range(60)]
     with MediaPipeFaceTracker(MODEL_PATH) as every_frame:
         ref = [every_frame.process(f) for f in frames]
-    kt, _ = create_offline_tracker(MODEL_PATH)
+    kt, _ = create_keyframe_tracker(MODEL_PATH)
     try:
         out = list(kt.track(frames))
     finally:

@@ -1,7 +1,7 @@
 """Preprocessing cache shared by training, evaluation and the benchmark: one tracking pass per recording.
 
 Each recording is decoded ONCE, through the same face tracking and ROI code ``analyze`` uses
-(:func:`model.keyframe_tracking.create_offline_tracker`: the detector on key frames, the face
+(:func:`model.keyframe_tracking.create_keyframe_tracker`: the detector on key frames, the face
 interpolated between them, and
 ``RoiExtractor(crop_size=contract.crop_size, crop_scale=contract.crop_scale, crop_masked=True)``),
 so training sees the crops that inference sees. Per frame it keeps the skin-masked face
@@ -383,12 +383,12 @@ def _clean_stale_tmp(cache_dir: Path) -> None:
 
 
 def _make_tracker(face_model: Path | None, allow_download: bool, keyframes: KeyframeConfig | None = None):
-    from model.keyframe_tracking import create_offline_tracker
+    from model.keyframe_tracking import create_keyframe_tracker
 
     # analyze's tracking (key frames, interpolated between them): the same crops as analyze reads
     if face_model is None:
-        return create_offline_tracker(None, allow_download=False, prefer="opencv", config=keyframes)
-    return create_offline_tracker(face_model, allow_download=allow_download, config=keyframes)
+        return create_keyframe_tracker(None, allow_download=False, prefer="opencv", config=keyframes)
+    return create_keyframe_tracker(face_model, allow_download=allow_download, config=keyframes)
 
 
 def build_entry(recording: Recording, entry: Path, contract: FcusContract, face_model: Path | None,
