@@ -60,7 +60,7 @@ from typing import IO
 import cv2
 import numpy as np
 
-from model.analyze import BVP_HEADER, HR_HEADER, RELIABLE_SHOWN_SHARE, bvp_row, hr_row, whole_clip_hr
+from model.analyze import BVP_HEADER, HR_HEADER, bvp_row, clip_hr_reliable, hr_row, whole_clip_hr
 from model.types import Face, HrReading
 
 log = logging.getLogger(__name__)
@@ -541,7 +541,7 @@ def session_summary(folder: Path, meta: dict) -> dict:
         "face_share": n_face / max(len(faces), 1),
         "readings": len(hr_rows),
         "readings_shown_share": len(shown) / max(len(hr_rows), 1),
-        "hr_reliable": bool(shown) and len(shown) >= RELIABLE_SHOWN_SHARE * len(hr_rows),
+        "hr_reliable": clip_hr_reliable(shown, len(hr_rows), hr_bpm),
         "tracker": meta.get("face_tracker"),
         "estimator": est or None,
         "bvp_note": "the live (causal) BVP; fcus-rppg analyze on the session folder gives the offline one",

@@ -63,6 +63,21 @@ class AnalyzeResult:
 # a synthetic no-pulse clip) 0 %; UBFC subjects 3, 4, 9, 10 (whole-clip HR 5-9 bpm off the
 # contact PPG) 0-20 %; subject 12 (within 1 bpm) 38-41 %.
 RELIABLE_SHOWN_SHARE = 1 / 3
+# ... and at least this many updates showed a reading: on OpenCV's animated Megamind.avi (11 s,
+# no pulse) CHROM showed 2 of its 6 judged updates (60.6 and 61.3 bpm), a third, and was called
+# reliable with those two readings.
+RELIABLE_MIN_SHOWN = 5
+# ... and the whole-clip HR is within this of the shown readings' median: the two read the same
+# pulse (on Megamind.avi CHROM's whole-clip peak was 112.3 bpm, its shown readings 61).
+RELIABLE_AGREE_BPM = 5.0
+
+
+def clip_hr_reliable(shown_bpm: list[float], n_judged: int, clip_hr_bpm: float | None) -> bool:
+    """Whether a clip's HR is reliable: enough of its judged HR updates passed the quality gate
+    (a share and a count), and the whole-clip HR agrees with the median of the shown readings."""
+    if len(shown_bpm) < RELIABLE_MIN_SHOWN or len(shown_bpm) < RELIABLE_SHOWN_SHARE * n_judged:
+        return False
+    return clip_hr_bpm is not None and abs(clip_hr_bpm - float(np.median(shown_bpm))) <= RELIABLE_AGREE_BPM
 # Frames queued after each of the pipeline's threads (about 1 MB each at 640x480).
 PIPELINE_DEPTH = 16
 # Sources of a batch analysed at once. One analyze keeps about 1.5 cores busy; on this 2-core CPU
@@ -154,6 +169,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     duration_s = float(t[-1] - t[0]) if len(t) > 1 else 0.0
     shown = [r.hr_bpm for r in est.readings if r.hr_bpm is not None]
     n_judged = sum(r.hr_raw_bpm is not None for r in est.readings)
+    clip_hr = whole_clip_hr(tg, vg, cfg.fs_hz, cfg.lo_bpm, cfg.hi_bpm)
     summary = {
         "video": str(video),
         "source": source.describe(),
@@ -161,7 +177,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         # where the method ran: the ONNX Runtime provider the session really got ("CUDA"/"CPU")
         "inference": {"device": str(getattr(method, "device", "") or "CPU"),
                       "providers": list(getattr(method, "providers", []) or [])},
-        "hr_bpm": whole_clip_hr(tg, vg, cfg.fs_hz, cfg.lo_bpm, cfg.hi_bpm),
+        "hr_bpm": clip_hr,
         "hr_bpm_median_of_readings": float(np.median(shown)) if shown else None,
         "frames": int(len(t)),
         "fps_hz": float((len(t) - 1) / duration_s) if duration_s > 0 else None,
@@ -171,7 +187,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "readings_shown_share": len(shown) / max(len(est.readings), 1),
         # judged updates: those with a full enough window for an HR estimate
         "judged_shown_share": len(shown) / max(n_judged, 1),
-        "hr_reliable": bool(shown) and len(shown) >= RELIABLE_SHOWN_SHARE * n_judged,
+        "hr_reliable": clip_hr_reliable(shown, n_judged, clip_hr),
         "tracker": tracker.name,
         "tracker_message": tracker_msg,
         "tracker_key_frames": tracker.key_frames,  # frames the face detector ran on

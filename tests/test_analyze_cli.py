@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from model.analyze import EXIT_BAD_INPUT, EXIT_NO_FACE, analyze_main
+from model.analyze import EXIT_BAD_INPUT, EXIT_NO_FACE, analyze_main, clip_hr_reliable
 from training.synth import SynthConfig, write_clip
 
 HR_BPM = 84.0
@@ -77,6 +77,16 @@ def test_a_face_without_pulse_is_reported_not_reliable(tmp_path, face_model_path
     s = json.loads((out / "summary.json").read_text())
     assert s["hr_reliable"] is False and s["judged_shown_share"] < 1 / 3
     assert "HR not reliable" in capsys.readouterr().out
+
+
+def test_clip_hr_is_reliable_only_with_enough_agreeing_readings():
+    # Megamind.avi (no pulse) through CHROM: 2 of 6 judged updates shown at 61 bpm, whole-clip peak 112
+    assert clip_hr_reliable([60.6, 61.3], 6, 112.3) is False
+    assert clip_hr_reliable([60.6, 61.3], 6, 61.0) is False  # a third, but only two readings
+    assert clip_hr_reliable([72.0] * 5, 15, 72.4) is True
+    assert clip_hr_reliable([72.0] * 5, 16, 72.4) is False  # under a third of the judged updates
+    assert clip_hr_reliable([72.0] * 8, 10, 80.0) is False  # the whole-clip peak reads another pulse
+    assert clip_hr_reliable([72.0] * 8, 10, None) is False
 
 
 def test_console_script_runs_without_traceback(synth_clip, tmp_path, face_model_path):
