@@ -99,8 +99,9 @@ def gate_curve(cached, folds, base_cfg, megamind: Path | None = None) -> str:
                 if c.name not in {x.name for x in cached}:
                     photo.setdefault(name, {}).setdefault(c.name, []).append(c.n_shown / max(c.n_updates, 1))
     no_pulse = [c.name for c in still]
-    lines = ["gate opening    coverage  shown within 5 bpm  shown MAE (bpm)  " + "  ".join(f"{n} shown" for n in no_pulse),
-             "--------------  --------  ------------------  ---------------  " + "  ".join("-" * len(f"{n} shown") for n in no_pulse)]
+    heads = [f"{n} shown" for n in no_pulse]
+    lines = ["gate opening    coverage  shown within 5 bpm  shown MAE (bpm)  " + "  ".join(heads),
+             "--------------  --------  ------------------  ---------------  " + "  ".join("-" * len(h) for h in heads)]
     for name, clips in held.items():
         sc = MethodScore(name, clips=clips)
         lines.append(f"{name:14s}  {sc.coverage:8.2f}  {sc.shown_within5:18.2f}  {sc.shown_mae_bpm:15.2f}  "
