@@ -14,6 +14,7 @@ USAGE = """usage: fcus-rppg [app options]            open the desktop app
        fcus-rppg train --data DIR --out DIR  train FCUS-rPPG without labels (needs the train extra)
        fcus-rppg evaluate --out DIR          leave-subjects-out evaluation, convergence and ablation
        fcus-rppg export --weights W --out M  trained weights to ONNX with the model contract
+       fcus-rppg adapt SOURCE --out M.onnx   fine-tune the model on one clip, no labels (train extra)
 
 Run a subcommand with --help for its options."""
 
@@ -26,6 +27,7 @@ SUBCOMMANDS = {
     "train": ("training.fcus_train", "train_main"),
     "evaluate": ("training.fcus_study", "evaluate_main"),
     "export": ("model.fcus_export", "export_main"),
+    "adapt": ("training.adapt", "adapt_main"),
 }
 APP = ("app.main", "app_main")
 

@@ -252,7 +252,7 @@ def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:
     write_files_atomic(out_dir, {"bvp.csv": bvp, "hr.csv": hr, "summary.json": summary})
 
 
-def analyze_main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcus-rppg analyze",
                                 description="Measure the pulse in a video file or a recorded session.")
     p.add_argument("video", metavar="SOURCE", nargs="+",
@@ -277,10 +277,17 @@ def analyze_main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
                    help="a batch: how many sources to analyse at once, in separate processes "
                         f"(default {DEFAULT_JOBS}: the CPU cores, at most 4)")
+    p.add_argument("--adapt", action="store_true",
+                   help="fine-tune the FCUS model on this clip (no labels; needs the train extra) and read "
+                        "the clip with it; the adapted model is kept as OUT/adapted_model.onnx")
     p.add_argument("--profile", action="store_true",
                    help="print the time per frame of each stage (decode, face tracking, ROI, method, "
                         "estimator, writing) beside a plain OpenCV decode of the same file")
-    args = p.parse_args(argv)
+    return p
+
+
+def analyze_main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     t_main = time.perf_counter()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -292,8 +299,20 @@ def analyze_main(argv: list[str] | None = None) -> int:
     method = args.method or (model_file_method().name if args.model else default_method())
     sources = expand_sources(args.video)
     if len(sources) != 1 or Path(args.video[0]) != sources[0]:
+        if args.adapt:
+            print("fcus-rppg analyze: --adapt takes one source", file=sys.stderr)
+            return EXIT_BAD_INPUT
         return _batch_main(args, sources, method)
     args.video = args.video[0]
+    adapted = None
+    if args.adapt:
+        if method != "fcus":
+            print(f"fcus-rppg analyze: --adapt adapts the FCUS model; --method {method} has none", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        adapted = run_adapt(args.video, args.out, args.model, args.face_model)
+        if adapted is None:
+            return EXIT_BAD_INPUT
+        args.model = adapted["model"]
     cfg = window_config(args.window_s)
     profiler = Profiler() if args.profile else None
     try:
@@ -304,6 +323,8 @@ def analyze_main(argv: list[str] | None = None) -> int:
     except (SourceError, FaceTrackerRequestError, ValueError, OSError) as e:
         print(f"fcus-rppg analyze: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if adapted is not None:
+        result.summary["adapted"] = adapted
     t_write = time.perf_counter()
     try:
         write_outputs(args.out, result)
@@ -318,20 +339,57 @@ def analyze_main(argv: list[str] | None = None) -> int:
         print(f"fcus-rppg analyze: no face found in {args.video} (tracker: {s['tracker']}); "
               f"empty results written to {args.out}", file=sys.stderr)
         return EXIT_NO_FACE
-    hr = s["hr_bpm"]
-    if not hr:
-        hr_text = "not measurable"
-    elif s["hr_reliable"]:
-        hr_text = f"{hr:.1f} bpm"
-    else:
-        hr_text = (f"not reliable ({100 * s['judged_shown_share']:.0f}% of the updates passed the quality gate; "
-                   f"spectral peak {hr:.1f} bpm)")
-    print(f"{Path(args.video).name}: method {method}, HR {hr_text}, "
+    print(f"{Path(args.video).name}: method {method}{', adapted' if adapted else ''}, HR {_hr_text(s)}, "
           f"face in {100 * s['face_share']:.0f}% of {s['frames']} frames, tracker {s['tracker']}, "
           f"{s['x_real_time']:.1f}x real time -> {args.out}")
     if profiler is not None:
         _print_profile(profiler, s, t_main)
     return 0
+
+
+def _hr_text(s: dict) -> str:
+    """The whole-clip HR as the console line says it."""
+    hr = s["hr_bpm"]
+    if not hr:
+        return "not measurable"
+    if s["hr_reliable"]:
+        return f"{hr:.1f} bpm"
+    return (f"not reliable ({100 * s['judged_shown_share']:.0f}% of the updates passed the quality gate; "
+            f"spectral peak {hr:.1f} bpm)")
+
+
+ADAPTED_MODEL_NAME = "adapted_model.onnx"
+
+
+def run_adapt(source: str, out_dir: Path, weights_onnx: str | None, face_model: str | None) -> dict | None:
+    """``fcus-rppg adapt`` on ``source`` in a child process (torch stays out of this one), the
+    adapted model written to ``out_dir``; what summary.json records of it, or None (and a
+    message) when it failed."""
+    import subprocess
+    import tempfile
+
+    from model.fcus_contract import WEIGHTS_SUFFIX
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = out_dir / ADAPTED_MODEL_NAME
+    crops = tempfile.TemporaryDirectory(prefix="fcus-adapt-")  # a one-off clip's crops: not kept
+    cmd = [sys.executable, "-m", "app.cli", "adapt", str(source), "--out", str(model), "--cache", crops.name]
+    if weights_onnx:  # a model given with --model is adapted from its own weights
+        onnx_path = Path(weights_onnx)
+        cmd += ["--weights", str(onnx_path.with_name(onnx_path.stem + WEIGHTS_SUFFIX))]
+    if face_model:
+        cmd += ["--face-model", str(face_model)]
+    t0 = time.perf_counter()
+    with crops:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        err = (done.stderr or "").strip().splitlines()
+        why = next((ln for ln in reversed(err) if ln.startswith("fcus-rppg adapt:")), err[-1] if err else "")
+        if "No module named 'torch'" in (done.stderr or ""):
+            why = "it needs torch: pip install 'fcus-rppg[train]'"
+        print(f"fcus-rppg analyze: --adapt failed: {why}", file=sys.stderr)
+        return None
+    return {"model": str(model), "adapt_s": time.perf_counter() - t0, "log": done.stdout.strip()}
 
 
 def _batch_main(args, sources: list[Path], method: str) -> int:

@@ -22,6 +22,9 @@ CONTRACT_VERSION = "1"
 INPUT_NAME = "frames"
 OUTPUT_NAME = "bvp"
 
+# The torch weights beside an exported model: assets/fcus_rppg.onnx -> assets/fcus_rppg_weights.pt
+WEIGHTS_SUFFIX = "_weights.pt"
+
 
 @dataclass(frozen=True)
 class FieldRange:

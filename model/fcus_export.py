@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.fcus_contract import INPUT_NAME, OUTPUT_NAME, FcusContract
+from model.fcus_contract import INPUT_NAME, OUTPUT_NAME, WEIGHTS_SUFFIX, FcusContract
 
 OPSET = 18
 CHECKPOINT_FORMAT = "fcus-checkpoint/1"
@@ -295,9 +295,6 @@ def model_from_checkpoint(path: str | os.PathLike):
     net = FcusNet(FcusNetConfig.from_dict(cfg or {}))  # no stored config: an old checkpoint's defaults
     net.load_state_dict(state)
     return net, extra
-
-
-WEIGHTS_SUFFIX = "_weights.pt"  # assets/fcus_rppg.onnx -> assets/fcus_rppg_weights.pt
 
 
 def export_main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,8 @@ _EPS_MEAN = 1e-6  # skin-weight denominator: an all-masked clip gives 0, not NaN
 # clamp, not "+ eps": the exporter's optimiser folds "+ 1e-8" away as "+ 0" (torch 2.13).
 _EPS_VAR = 1e-12
 
+SPATIAL_STATS = 9  # per-pixel inputs of the prior's spatial weighting (FcusNet.spatial_weights)
+
 # Colour planes of the prior: (projection rows on normalised R, G, B; sign of alpha; orientation
 # of the plane's output so that it rises with the blood volume, i.e. as the skin darkens).
 PRIOR_PLANES: dict[str, tuple[list[list[float]], float, float]] = {
@@ -97,6 +99,13 @@ class FcusNetConfig:
     # 0: off), so that a burst of motion noise does not outweigh the quieter pulse of the rest of
     # the window in the spectrum.
     envelope_frames: int = 61
+    # Learned spatial weighting of the prior's skin mean (issue 10: where on the face the pulse
+    # is): a small 2D conv net maps per-pixel statistics of the window (position in the crop,
+    # relative skin tone, log temporal deviation per channel, skin share) to a log-weight per
+    # pixel; the prior then averages the skin with these weights. Its last layer starts at zero,
+    # so the net starts as the plain skin mean (and a checkpoint without it loads unchanged).
+    prior_spatial: bool = False
+    prior_spatial_width: int = 8
     learned_init_scale: float = 0.1  # with the prior on: the learned path's output layer starts scaled by this
     norm: str = "batch"  # "batch" (BatchNorm) | "group" (GroupNorm: same in training and eval)
     seed: int = 0  # initial weights depend only on this
@@ -201,6 +210,15 @@ class FcusNet(nn.Module):
                     self.register_buffer("prior_fir", torch.tensor(fir, dtype=torch.float32).reshape(1, 1, -1))
                 with torch.no_grad():  # the learned path starts small (gradients still flow)
                     self.out.weight.mul_(cfg.learned_init_scale)
+                if cfg.prior_spatial:
+                    sw = cfg.prior_spatial_width
+                    self.prior_spatial_net = nn.Sequential(
+                        nn.Conv2d(SPATIAL_STATS, sw, 3, padding=1), nn.ReLU(inplace=True),
+                        nn.Conv2d(sw, sw, 3, padding=1), nn.ReLU(inplace=True),
+                        nn.Conv2d(sw, 1, 3, padding=1))
+                    with torch.no_grad():
+                        self.prior_spatial_net[-1].weight.zero_()
+                        self.prior_spatial_net[-1].bias.zero_()
 
     # ---- stages --------------------------------------------------------------------------
     @property
@@ -248,9 +266,12 @@ class FcusNet(nn.Module):
             skin = self.skin_mask(frames)  # (B, 1, T, S, S)
         n_t = torch.clamp(skin.sum(dim=2, keepdim=True), min=1.0)  # frames each pixel is skin
         mu = (frames * skin).sum(dim=2, keepdim=True) / n_t  # (B, 3, 1, S, S)
-        count = torch.clamp(skin.sum(dim=(3, 4)), min=1.0)  # (B, 1, T): skin pixels per frame
-        dev = ((frames - mu) * skin).sum(dim=(3, 4)) / count  # (B, 3, T)
         level = (mu * (n_t > 0.5)).sum(dim=(3, 4)) / torch.clamp((n_t > 0.5).sum(dim=(3, 4)), min=1.0)
+        weighted = skin
+        if self.config.prior_spatial:
+            weighted = skin * self.spatial_weights(frames, skin, mu, n_t, level)
+        count = torch.clamp(weighted.sum(dim=(3, 4)), min=_EPS_MEAN)  # (B, 1, T): skin weight per frame
+        dev = ((frames - mu) * weighted).sum(dim=(3, 4)) / count  # (B, 3, T)
         m = dev / (level + 1.0)  # (B, 3, T), the contract's normalisation on the skin mean
         k = self.prior_proj.shape[0]
         u = torch.einsum("kpc,bct->bkpt", self.prior_proj, m).reshape(b, 2 * k, t)  # (B, 2K, T)
@@ -277,6 +298,24 @@ class FcusNet(nn.Module):
         hk = hk - hk.mean(dim=2, keepdim=True)
         hk = hk / torch.sqrt(torch.clamp((hk * hk).mean(dim=2, keepdim=True), min=_EPS_VAR))
         return (self.prior_gain.reshape(1, k, 1) * hk).sum(dim=1)
+
+    def spatial_weights(self, frames: torch.Tensor, skin: torch.Tensor, mu: torch.Tensor, n_t: torch.Tensor,
+                        level: torch.Tensor) -> torch.Tensor:
+        """The prior's learned weight per pixel, (B, 1, 1, S, S), positive (``exp`` of the
+        small net's output, clamped to e^-4..e^4), from :data:`SPATIAL_STATS` statistics per
+        pixel: x and y in the crop (-1..1), the pixel's mean colour relative to the skin mean
+        (3), its log temporal deviation per channel (3) and its skin share over the window."""
+        b, c, t, h, w = frames.shape
+        share = skin.mean(dim=2)  # (B, 1, S, S)
+        tone = mu[:, :, 0] / (level.reshape(b, c, 1, 1) + 1.0) - 1.0  # (B, 3, S, S)
+        rel = (frames - mu) * skin / (mu + 1.0)
+        dev = torch.log(torch.sqrt(torch.clamp((rel * rel).sum(dim=2) / n_t[:, :, 0], min=_EPS_VAR)) + 1e-3)
+        ys = torch.linspace(-1.0, 1.0, h, dtype=frames.dtype, device=frames.device).reshape(1, 1, h, 1)
+        xs = torch.linspace(-1.0, 1.0, w, dtype=frames.dtype, device=frames.device).reshape(1, 1, 1, w)
+        zeros = torch.zeros_like(share)
+        stats = torch.cat([xs + zeros, ys + zeros, tone * share, (dev + 3.0) * share, share], dim=1)
+        logit = torch.clamp(self.prior_spatial_net(stats), min=-4.0, max=4.0)
+        return torch.exp(logit)[:, :, None]
 
     def fused(self, frames: torch.Tensor, skin: torch.Tensor | None = None) -> torch.Tensor:
         """Low-rank colour projection of the per-channel features: (B, r, T)."""

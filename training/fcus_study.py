@@ -31,6 +31,11 @@ VARIANTS = {
     "no-masking": (False, True, True),
     "no-smoothing": (True, False, True),
     "no-null-space": (True, True, False),
+    "spatial": (True, True, True),
+}
+# variants that change the net rather than the training: name -> FcusNetConfig fields
+NET_VARIANTS = {
+    "spatial": {"prior_spatial": True},  # the prior's learned spatial weighting of the skin
 }
 CONVERGENCE_EPOCHS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -53,7 +58,7 @@ def run_variant(variant: str, cached, folds: list[list[str]], base_cfg, epochs: 
                       smoothing=smoothing, null_space=null_space, device=device, checkpoint_dir=None,
                       progress=progress)
         sampler = ClipSampler(train_recs, window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=cfg.seed)
-        model = FcusNet(FcusNetConfig(seed=cfg.seed))
+        model = FcusNet(FcusNetConfig(seed=cfg.seed, **NET_VARIANTS.get(variant, {})))
         dev = device if device != "auto" else ("cuda" if _cuda() else "cpu")
 
         def evaluate(m, _test=test_recs, _dev=dev):

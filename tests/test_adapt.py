@@ -1,0 +1,76 @@
+"""Adaptation to one clip without labels: ``training.adapt`` and ``fcus-rppg analyze --adapt``."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from model.analyze import ADAPTED_MODEL_NAME, EXIT_BAD_INPUT, analyze_main  # noqa: E402
+from training.synth import SynthConfig, write_clip  # noqa: E402
+
+HR_BPM = 96.0
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    d = tmp_path_factory.mktemp("adapt-clip")
+    return write_clip(SynthConfig(duration_s=14.0, hr_bpm=HR_BPM, hrv_std_bpm=1.0, seed=8), d, progress=False)
+
+
+def test_adapt_model_changes_the_net_and_keeps_the_pulse(clip, tmp_path, face_model_path):
+    import torch
+
+    from model.fcus_contract import DEFAULT_CONTRACT
+    from model.fcus_export import model_from_checkpoint
+    from training.adapt import AdaptConfig, adapt_model, shipped_weights_path
+    from training.crop_cache import build_cache
+    from training.datasets import read_dataset
+    from training.fcus_eval import TorchPulseMethod
+    from training.replay import score_method
+
+    cached = build_cache(read_dataset(clip.video_path), tmp_path / "cache", DEFAULT_CONTRACT,
+                         face_model=face_model_path, progress=False)
+    shipped, _ = model_from_checkpoint(shipped_weights_path())
+    model = copy.deepcopy(shipped)
+    result = adapt_model(model, cached, AdaptConfig(steps=4))
+    assert result.steps == 4 and result.windows >= 2
+    moved = sum(float((a - b).abs().sum()) for a, b in zip(model.state_dict().values(), shipped.state_dict().values())
+                if a.dtype.is_floating_point)
+    assert moved > 0  # the weights moved
+    assert all(torch.equal(a, b) for a, b in zip(copy.deepcopy(shipped).state_dict().values(),
+                                                  shipped.state_dict().values()))
+    sc = score_method(TorchPulseMethod(model), cached)
+    assert abs(sc.clips[0].clip_hr_bpm - HR_BPM) < 2.0
+
+
+def test_adapt_refuses_a_clip_without_a_long_enough_face(tmp_path):
+    from training.adapt import adapt_model
+
+    class NoWindows:  # a cached recording whose face is never seen
+        face = np.zeros((100, 36, 36, 3), dtype=np.float32)
+        valid = np.zeros(100, dtype=bool)
+
+    with pytest.raises(ValueError, match="no 160-frame stretch"):
+        adapt_model(None, [NoWindows()])
+
+
+def test_analyze_adapt_reads_the_clip_with_the_adapted_model(clip, tmp_path, face_model_path):
+    out = tmp_path / "out"
+    assert analyze_main([str(clip.video_path), "--out", str(out), "--adapt", "--quiet", "--no-download",
+                         "--face-model", str(face_model_path)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["adapted"]["model"] == str(out / ADAPTED_MODEL_NAME) and (out / ADAPTED_MODEL_NAME).is_file()
+    assert "12 steps" in s["adapted"]["log"] and s["adapted"]["adapt_s"] > 0
+    assert s["method"] == "fcus" and abs(s["hr_bpm"] - HR_BPM) < 2.0
+
+
+def test_analyze_adapt_refuses_a_method_without_a_model_and_a_batch(clip, tmp_path, capsys):
+    assert analyze_main([str(clip.video_path), "--out", str(tmp_path / "a"), "--adapt", "--method", "pos"]) \
+        == EXIT_BAD_INPUT
+    assert "--adapt adapts the FCUS model" in capsys.readouterr().err
+    assert analyze_main([str(clip.video_path), str(clip.video_path), "--out", str(tmp_path / "b"), "--adapt"]) \
+        == EXIT_BAD_INPUT
+    assert "--adapt takes one source" in capsys.readouterr().err
