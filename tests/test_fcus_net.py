@@ -193,3 +193,27 @@ def test_colour_prior_starts_as_pos_and_rises_with_blood_volume():
     assert np.corrcoef(prior[mid], pos(rgb, 30.0)[mid])[0, 1] > 0.95
     assert np.corrcoef(prior[mid], bv[mid])[0, 1] > 0.9
     assert abs(np.corrcoef(bandpass(plain, 30.0, 0.6, 3.6)[mid], bv[mid])[0, 1]) < 0.9
+
+
+def test_spatial_weighting_starts_as_the_plain_skin_mean_and_can_favour_a_region():
+    import torch
+
+    clip = torch.from_numpy(synthetic_clip(2, 160, DEFAULT_CONTRACT.crop_size, seed=3))
+    plain = FcusNet(FcusNetConfig()).eval()
+    spatial = FcusNet(FcusNetConfig(prior_spatial=True)).eval()
+    state = {k: v for k, v in spatial.state_dict().items() if not k.startswith("prior_spatial_net")}
+    plain.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.equal(spatial(clip), plain(clip))  # its last layer starts at zero: the plain mean
+        # a weight map that prefers the left half of the crop: the prior reads another mean
+        for conv in spatial.prior_spatial_net[::2]:  # pass the x coordinate (-1..1) through: x + 1
+            conv.weight.zero_()
+            conv.bias.zero_()
+            conv.weight[0, 0, 1, 1] = 1.0
+        spatial.prior_spatial_net[0].bias[0] = 1.0
+        spatial.prior_spatial_net[-1].weight[0, 0, 1, 1] = -4.0  # log-weight -4 (x + 1): left 0, right -4
+        w = spatial.spatial_weights(clip, FcusNet.skin_mask(clip), clip.mean(dim=2, keepdim=True),
+                                    torch.full((2, 1, 1, 36, 36), 160.0), clip.mean(dim=(2, 3, 4)))
+        assert w.shape == (2, 1, 1, 36, 36) and bool((w > 0).all())
+        assert float(w[..., 0].mean()) > 10 * float(w[..., -1].mean())
+        assert not torch.allclose(spatial(clip), plain(clip), atol=1e-3)
