@@ -99,12 +99,14 @@ class FcusNetConfig:
     # 0: off), so that a burst of motion noise does not outweigh the quieter pulse of the rest of
     # the window in the spectrum.
     envelope_frames: int = 61
-    # Learned spatial weighting of the prior's skin mean (issue 10: where on the face the pulse
-    # is): a small 2D conv net maps per-pixel statistics of the window (position in the crop,
-    # relative skin tone, log temporal deviation per channel, skin share) to a log-weight per
-    # pixel; the prior then averages the skin with these weights. Its last layer starts at zero,
-    # so the net starts as the plain skin mean (and a checkpoint without it loads unchanged).
-    prior_spatial: bool = False
+    # Learned spatial weighting of the prior's skin mean (where on the face the pulse is): a
+    # small 2D conv net maps per-pixel statistics of the window (position in the crop, relative
+    # skin tone, log temporal deviation per channel, skin share) to a log-weight per pixel; the
+    # prior then averages the skin with these weights. Its last layer starts at zero, so the net
+    # starts as the plain skin mean. On by default since it was chosen in the held-out study
+    # (benchmarks/net_choice.py, README "Training FCUS-rPPG"); checkpoints without the field load
+    # with it off.
+    prior_spatial: bool = True
     prior_spatial_width: int = 8
     learned_init_scale: float = 0.1  # with the prior on: the learned path's output layer starts scaled by this
     norm: str = "batch"  # "batch" (BatchNorm) | "group" (GroupNorm: same in training and eval)
@@ -121,6 +123,7 @@ class FcusNetConfig:
         if "prior_planes" in d:
             d["prior_planes"] = tuple(str(v) for v in d["prior_planes"])
         d.setdefault("envelope_frames", 0)  # checkpoints from before the envelope step had none
+        d.setdefault("prior_spatial", False)  # nor before the spatial weighting
         return cls(**d)
 
 

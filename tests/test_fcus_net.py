@@ -199,7 +199,7 @@ def test_spatial_weighting_starts_as_the_plain_skin_mean_and_can_favour_a_region
     import torch
 
     clip = torch.from_numpy(synthetic_clip(2, 160, DEFAULT_CONTRACT.crop_size, seed=3))
-    plain = FcusNet(FcusNetConfig()).eval()
+    plain = FcusNet(FcusNetConfig(prior_spatial=False)).eval()
     spatial = FcusNet(FcusNetConfig(prior_spatial=True)).eval()
     state = {k: v for k, v in spatial.state_dict().items() if not k.startswith("prior_spatial_net")}
     plain.load_state_dict(state)

@@ -31,11 +31,11 @@ VARIANTS = {
     "no-masking": (False, True, True),
     "no-smoothing": (True, False, True),
     "no-null-space": (True, True, False),
-    "spatial": (True, True, True),
+    "no-spatial": (True, True, True),
 }
 # variants that change the net rather than the training: name -> FcusNetConfig fields
 NET_VARIANTS = {
-    "spatial": {"prior_spatial": True},  # the prior's learned spatial weighting of the skin
+    "no-spatial": {"prior_spatial": False},  # the prior's plain skin mean (before the spatial weighting)
 }
 CONVERGENCE_EPOCHS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
