@@ -306,7 +306,7 @@ def analyze_main(argv: list[str] | None = None) -> int:
     args.video = args.video[0]
     adapted = None
     if args.adapt:
-        if method != "fcus":
+        if method != model_file_method().name:
             print(f"fcus-rppg analyze: --adapt adapts the FCUS model; --method {method} has none", file=sys.stderr)
             return EXIT_BAD_INPUT
         adapted = run_adapt(args.video, args.out, args.model, args.face_model)

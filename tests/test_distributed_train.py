@@ -43,7 +43,12 @@ def _run(world_size: int, rank: int, out_dir: str, port: int, config: dict) -> N
         recs = [synth_recording(i, HRS_HZ[i % len(HRS_HZ)]) for i in range(N_RECS)]
         sampler = ClipSampler(recs, window_frames=WINDOW, batch_size=BATCH, seed=0,
                               world_size=env.world_size, rank=env.rank)
-        model = FcusNet(FcusNetConfig(enc_widths=(2, 2, 2), rank=2, head_width=4, pool1=2, pool2=1))
+        # Without the prior's spatial weighting: its last layer starts at zero, so in the first
+        # steps its other layers get gradients near zero, whose float rounding (the all-reduce adds
+        # the shards in another order) Adam turns into a sizeable share of a step (measured: 8 % of
+        # its bias after 8 steps). The engine is what this test checks, on every other weight.
+        model = FcusNet(FcusNetConfig(enc_widths=(2, 2, 2), rank=2, head_width=4, pool1=2, pool2=1,
+                                      prior_spatial=False))
         cfg = TrainConfig(fs_hz=30.0, window_frames=WINDOW, lr=1e-2, progress=False, num_threads=1,
                           eval_epochs=(), **config)
         res = train(model, sampler, cfg, env=env)
