@@ -78,6 +78,8 @@ def clip_hr_reliable(shown_bpm: list[float], n_judged: int, clip_hr_bpm: float |
     if len(shown_bpm) < RELIABLE_MIN_SHOWN or len(shown_bpm) < RELIABLE_SHOWN_SHARE * n_judged:
         return False
     return clip_hr_bpm is not None and abs(clip_hr_bpm - float(np.median(shown_bpm))) <= RELIABLE_AGREE_BPM
+
+
 # Frames queued after each of the pipeline's threads (about 1 MB each at 640x480).
 PIPELINE_DEPTH = 16
 # Sources of a batch analysed at once. One analyze keeps about 1.5 cores busy; on this 2-core CPU
@@ -368,15 +370,14 @@ def run_adapt(source: str, out_dir: Path, weights_onnx: str | None, face_model: 
     import subprocess
     import tempfile
 
-    from model.fcus_contract import WEIGHTS_SUFFIX
+    from model.fcus_contract import weights_beside
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model = out_dir / ADAPTED_MODEL_NAME
     crops = tempfile.TemporaryDirectory(prefix="fcus-adapt-")  # a one-off clip's crops: not kept
     cmd = [sys.executable, "-m", "app.cli", "adapt", str(source), "--out", str(model), "--cache", crops.name]
     if weights_onnx:  # a model given with --model is adapted from its own weights
-        onnx_path = Path(weights_onnx)
-        cmd += ["--weights", str(onnx_path.with_name(onnx_path.stem + WEIGHTS_SUFFIX))]
+        cmd += ["--weights", str(weights_beside(weights_onnx))]
     if face_model:
         cmd += ["--face-model", str(face_model)]
     t0 = time.perf_counter()

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 CONTRACT_VERSION = "1"
 INPUT_NAME = "frames"
@@ -24,6 +26,12 @@ OUTPUT_NAME = "bvp"
 
 # The torch weights beside an exported model: assets/fcus_rppg.onnx -> assets/fcus_rppg_weights.pt
 WEIGHTS_SUFFIX = "_weights.pt"
+
+
+def weights_beside(onnx_path: str | os.PathLike) -> Path:
+    """The fine-tuning weights ``fcus-rppg export`` writes beside the ONNX model ``onnx_path``."""
+    p = Path(onnx_path)
+    return p.with_name(p.stem + WEIGHTS_SUFFIX)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.fcus_contract import INPUT_NAME, OUTPUT_NAME, WEIGHTS_SUFFIX, FcusContract
+from model.fcus_contract import INPUT_NAME, OUTPUT_NAME, FcusContract, weights_beside
 
 OPSET = 18
 CHECKPOINT_FORMAT = "fcus-checkpoint/1"
@@ -297,6 +297,21 @@ def model_from_checkpoint(path: str | os.PathLike):
     return net, extra
 
 
+PARITY_TOLERANCE = 1e-4  # the largest torch/ONNX Runtime difference an export accepts
+
+
+def export_checked(model: torch.nn.Module, path: str | os.PathLike, contract: FcusContract,
+                   training_summary: dict | None = None, tolerance: float = PARITY_TOLERANCE) -> tuple[Path, float]:
+    """:func:`export_onnx`, then :func:`parity_check`: ``(path, difference)``; when torch and ONNX
+    Runtime differ by ``tolerance`` or more the file is removed and ValueError raised."""
+    out = export_onnx(model, path, contract, training_summary)
+    diff = parity_check(model, out, contract)
+    if not diff < tolerance:
+        out.unlink(missing_ok=True)
+        raise ValueError(f"torch and ONNX Runtime differ by {diff:.2e} (> {tolerance:g}); nothing written")
+    return out, diff
+
+
 def export_main(argv: list[str] | None = None) -> int:
     """``fcus-rppg export --weights W --out M.onnx``: the trained weights (``fcus-rppg train``)
     to one ONNX file with the contract in its metadata, checked for parity with torch."""
@@ -309,7 +324,7 @@ def export_main(argv: list[str] | None = None) -> int:
                                 description=" ".join(export_main.__doc__.replace("``", "").split()))
     p.add_argument("--weights", required=True, help="weights file written by fcus-rppg train (fcus_weights.pt)")
     p.add_argument("--out", required=True, help="ONNX file to write (e.g. assets/fcus_rppg.onnx)")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="largest torch/ONNX difference accepted")
+    p.add_argument("--tolerance", type=float, default=PARITY_TOLERANCE, help="largest torch/ONNX difference accepted")
     args = p.parse_args(argv)
     try:
         model, extra = model_from_checkpoint(args.weights)
@@ -318,15 +333,13 @@ def export_main(argv: list[str] | None = None) -> int:
         return 2
     model.eval()
     summary = extra.get("training_summary", {}) if isinstance(extra, dict) else {}
-    out = export_onnx(model, args.out, DEFAULT_CONTRACT, summary)
-    diff = parity_check(model, out, DEFAULT_CONTRACT)
-    if not diff < args.tolerance:
-        out.unlink(missing_ok=True)
-        print(f"fcus-rppg export: torch and ONNX Runtime differ by {diff:.2e} (> {args.tolerance:g}); "
-              "nothing written", file=sys.stderr)
+    try:
+        out, diff = export_checked(model, args.out, DEFAULT_CONTRACT, summary, args.tolerance)
+    except ValueError as e:
+        print(f"fcus-rppg export: {e}", file=sys.stderr)
         return 1
     # The weights to fine-tune from (fcus-rppg train --init), beside the model they export.
-    weights_out = out.with_name(out.stem + WEIGHTS_SUFFIX)
+    weights_out = weights_beside(out)
     save_checkpoint(weights_out, model, extra=extra if isinstance(extra, dict) else {})
     print(f"exported {out} ({out.stat().st_size / 1e3:.0f} kB); torch vs ONNX Runtime max abs diff {diff:.1e}; "
           f"fine-tuning weights {weights_out}")

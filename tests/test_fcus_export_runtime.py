@@ -20,6 +20,7 @@ from model.fcus_contract import CONTRACT_VERSION, DEFAULT_CONTRACT, INPUT_NAME, 
 from model.fcus_export import (  # noqa: E402
     OPSET,
     checkpoint_meta,
+    export_checked,
     export_onnx,
     load_checkpoint,
     load_optimizer_state,
@@ -91,6 +92,18 @@ def test_onnx_runs_other_lengths_and_batches(exported):
     for b, t in [(1, C.min_frames), (3, 160), (1, 300), (2, 451)]:
         y = rt.run(synthetic_clip(b, t, S, seed=t))
         assert y.shape == (b, t) and np.all(np.isfinite(y))
+
+
+def test_a_checked_export_keeps_a_file_only_when_torch_and_onnx_agree(exported, tmp_path, monkeypatch):
+    import model.fcus_export as fx
+
+    net, _ = exported
+    out, diff = export_checked(net, tmp_path / "ok.onnx", C)
+    assert out.is_file() and diff < fx.PARITY_TOLERANCE
+    monkeypatch.setattr(fx, "parity_check", lambda *a, **k: 1e-3)  # a broken export
+    with pytest.raises(ValueError, match="differ by 1.00e-03"):
+        export_checked(net, tmp_path / "bad.onnx", C)
+    assert not (tmp_path / "bad.onnx").exists()
 
 
 def test_metadata_round_trip(exported):

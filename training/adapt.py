@@ -66,27 +66,26 @@ def adapt_model(model, recordings: Sequence, config: AdaptConfig | None = None):
 
 def shipped_weights_path() -> Path:
     """The shipped model's torch weights, beside its ONNX file (``fcus-rppg export`` writes both)."""
-    from model.fcus_contract import WEIGHTS_SUFFIX
+    from model.fcus_contract import weights_beside
     from model.fcus_method import shipped_model_path
 
-    onnx_path = shipped_model_path()
-    return onnx_path.with_name(onnx_path.stem + WEIGHTS_SUFFIX)
+    return weights_beside(shipped_model_path())
 
 
 def adapt_to_recording(recording, out_onnx: Path, *, weights: Path | None = None, cache_dir: Path | None = None,
                        face_model: Path | None = None, config: AdaptConfig | None = None) -> AdaptResult:
     """Track ``recording`` into the crop cache, fine-tune ``weights`` (default: the shipped
-    weights) on it and export the adapted net to ``out_onnx`` (checked against the torch net)."""
+    weights) on it and export the adapted net to ``out_onnx`` (checked against the torch net:
+    ValueError, and no file, when they differ)."""
     from model.fcus_contract import DEFAULT_CONTRACT
-    from model.fcus_export import export_onnx, model_from_checkpoint, parity_check
+    from model.fcus_export import export_checked, model_from_checkpoint
     from training.crop_cache import build_cache
 
     cached = build_cache([recording], cache_dir, DEFAULT_CONTRACT, face_model=face_model, progress=False)
     model, _ = model_from_checkpoint(weights or shipped_weights_path())
     result = adapt_model(model, cached, config)
     model.eval()
-    export_onnx(model, out_onnx, DEFAULT_CONTRACT)
-    parity_check(model, out_onnx, DEFAULT_CONTRACT)
+    export_checked(model, out_onnx, DEFAULT_CONTRACT)
     log.info("adapted on %d windows in %d steps (%.1f s)", result.windows, result.steps, result.train_s)
     return result
 
