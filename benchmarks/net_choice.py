@@ -11,29 +11,20 @@ objective picks on the outer folds pooled (every subject held out once).
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def train_and_score(variant: str, train_recs, test_recs, seed: int):
-    """One variant trained on ``train_recs`` (1 epoch) and scored on ``test_recs``."""
-    from model.fcus_net import FcusNet, FcusNetConfig
-    from training.clips import ClipSampler
-    from training.fcus_eval import TorchPulseMethod
-    from training.fcus_study import NET_VARIANTS, VARIANTS
-    from training.replay import score_method
+def fold_scores(variant: str, recordings, folds, seed: int):
+    """``fcus-rppg evaluate``'s run of one variant (1 epoch) over ``folds`` of ``recordings``: the
+    held-out subjects' scores, pooled."""
+    from training.fcus_study import run_variant
     from training.train_config import TrainConfig
-    from training.train_loop import train
 
-    masking, smoothing, null_space = VARIANTS[variant]
-    cfg = replace(TrainConfig(progress=False), epochs=1.0, eval_epochs=(), checkpoint_dir=None, seed=seed,
-                  masking=masking, smoothing=smoothing, null_space=null_space)
-    sampler = ClipSampler(list(train_recs), window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=seed)
-    model = FcusNet(FcusNetConfig(seed=seed, **NET_VARIANTS.get(variant, {})))
-    train(model, sampler, cfg)
-    return score_method(TorchPulseMethod(model), list(test_recs), label=variant)
+    run = run_variant(variant, list(recordings), [list(f) for f in folds], TrainConfig(progress=False, seed=seed),
+                      1.0, (1.0,), "cpu", progress=False)
+    return run["by_epoch"][1.0]
 
 
 def main(argv=None) -> int:
@@ -58,17 +49,11 @@ def main(argv=None) -> int:
     nested: list = []
     for test in loso_folds([c.name for c in cached], 4):
         train_recs = [c for c in cached if c.name not in test]
-        inner_scores = {v: MethodScore(v) for v in variants}
-        for inner_test in loso_folds([c.name for c in train_recs], 3):
-            inner_train = [c for c in train_recs if c.name not in inner_test]
-            inner_held = [c for c in train_recs if c.name in inner_test]
-            for v in variants:
-                inner_scores[v].clips.extend(train_and_score(v, inner_train, inner_held, args.seed).clips)
-        objective = {v: mae_10_20(sc) for v, sc in inner_scores.items()}
+        inner_folds = loso_folds([c.name for c in train_recs], 3)
+        objective = {v: mae_10_20(fold_scores(v, train_recs, inner_folds, args.seed)) for v in variants}
         chosen = min(objective, key=objective.get)
-        held = [c for c in cached if c.name in test]
         for v in variants:
-            sc = train_and_score(v, train_recs, held, args.seed)
+            sc = fold_scores(v, cached, [test], args.seed)
             outer[v].extend(sc.clips)
             if v == chosen:
                 nested.extend(sc.clips)
