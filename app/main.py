@@ -2,7 +2,7 @@
 
     fcus-rppg [--source camera:N|FILE|SESSION_DIR|demo] [--method fcus|pos|chrom|green] [--model PATH]
               [--face-model PATH] [--no-download] [--record DIR] [--loop | --no-loop]
-              [--quit-after SECONDS] [--screenshot PNG] [-v]
+              [--quit-after SECONDS] [--screenshot PNG] [--calibrate-after SECONDS] [-v]
 
 Without ``--source`` the app opens on the last source; on the first run, or when that source is
 gone, it tries camera 0 and otherwise opens on the built-in demo (never on an error).
@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quit after this many seconds (with --screenshot: save it first)")
     p.add_argument("--screenshot", metavar="PNG", default=None,
                    help="save a picture of the window after --quit-after seconds (default 10 s)")
+    p.add_argument("--calibrate-after", type=float, metavar="SECONDS", default=None,
+                   help="press Calibrate this many seconds after the start (scripted demo sessions, benchmarks)")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     return p
 
@@ -139,6 +141,9 @@ def app_main(argv: list[str] | None = None) -> int:
                 app.quit()
 
         QTimer.singleShot(int(delay_s * 1000), finish)
+
+    if args.calibrate_after is not None:
+        QTimer.singleShot(int(args.calibrate_after * 1000), window.calibrate)
 
     # Ctrl+C in the terminal closes the window cleanly (Python sees signals between Qt events).
     signal.signal(signal.SIGINT, lambda *_: window.close())

@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         # whether file sources loop in this run (a command-line --loop is not saved; the menu's is)
         self.loop = settings.loop if loop is None else loop
         self.model_path = model_path
+        self.calibration_state = None  # the worker's CalibrationState, once it says
         self.setWindowTitle("fcus-rppg: live pulse")
         self.resize(1280, 800)
         self.session = SessionModel()
@@ -231,6 +232,13 @@ class MainWindow(QMainWindow):
                 "QToolButton { color: #ff5a6e; font-weight: 600; padding: 2px 8px; }"
                 "QToolButton:checked { background: #5a1f27; color: #ffffff; border-radius: 4px; }")
 
+        self.act_calibrate = QAction("Calibrate", self)
+        self.act_calibrate.setShortcut(QKeySequence("Ctrl+K"))
+        self.act_calibrate.setEnabled(False)
+        self.act_calibrate.setToolTip("Adapt the model to your face on the last minute (the reading goes on)")
+        self.act_calibrate.triggered.connect(self.calibrate)
+        tb.addAction(self.act_calibrate)
+
     def _build_menus(self) -> None:
         mb = self.menuBar()
         self._build_file_menu(mb.addMenu("&File"))
@@ -292,6 +300,7 @@ class MainWindow(QMainWindow):
         w.method_changed.connect(self._on_method_changed, q)
         w.tracker_changed.connect(self._on_tracker_changed, q)
         w.recording_changed.connect(self._on_recording_changed, q)
+        w.calibration_changed.connect(self._on_calibration_changed, q)
         w.message.connect(self.show_message, q)
 
     def _refresh(self, *cards) -> None:
@@ -371,7 +380,17 @@ class MainWindow(QMainWindow):
         FCUS model cannot load, is shown but never saved: the choice stays for the next run)."""
         self.settings.method = name
         self._save_settings()
-        self.worker.set_method(name, model_path or self.model_path)
+        self.worker.set_method(name, model_path)  # None: the worker keeps its model (a calibrated one too)
+
+    def calibrate(self) -> None:
+        self.worker.calibrate()
+
+    def _on_calibration_changed(self, st) -> None:
+        """``st``: the worker's CalibrationState."""
+        self.calibration_state = st
+        self.act_calibrate.setEnabled(st.state in ("ready", "done", "failed"))
+        self.act_calibrate.setText({"running": "Calibrating...", "done": "Recalibrate"}.get(st.state, "Calibrate"))
+        self.act_calibrate.setToolTip(st.text)
 
     def set_privacy(self, mode: str) -> None:
         if mode not in PRIVACY_MODES:

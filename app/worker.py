@@ -4,7 +4,8 @@ and the recorder. The UI thread only draws what the worker posts.
 Threads and queues::
 
     capture thread --(FrameQueue: bounded, drops the oldest, counts drops)--> worker thread
-    UI thread --(command queue: set_method / set_source / overlay / privacy / record / quit)--> worker
+    UI thread --(command queue: set_method / set_source / overlay / privacy / record / calibrate / quit)--> worker
+    calibration thread (app.calibration: a child process adapting the model) --(command queue)--> worker
     worker --(Qt signals, queued to the UI thread)--> window
 
 Per processed frame the worker posts a :class:`FrameResult` through a one-slot mailbox
@@ -31,10 +32,14 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from app.calibration import INSTALL_HINT as CALIBRATE_INSTALL_HINT
+from app.calibration import MIN_FACE_S, CalibrationJob, CalibrationOutcome, torch_available
 from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, open_source
 from app.recording import RecordingError, SessionRecorder
 from app.session_model import BVP_SPAN_S
 from model.estimator import STATE_ACQUIRING, EstimatorConfig, StreamingEstimator
+from model.fcus_contract import weights_beside
+from model.frame_crops import CropBuffer
 from model.keyframe_tracking import KeyframeConfig, KeyframeTracking, create_keyframe_tracker
 from model.pulse_methods import (
     FALLBACK_METHOD,
@@ -130,6 +135,16 @@ class MethodInfo:
     device: str
     note: str = ""
     gate: tuple[float, float] | None = None  # the method's quality gate: (open at, close below)
+    calibrated: bool = False  # the model was adapted to this face (the Calibrate action)
+
+
+@dataclass(frozen=True)
+class CalibrationState:
+    """What the Calibrate action can do now: ``state`` "unavailable" (the method has no model),
+    "ready", "running", "done" or "failed"; ``text`` says why or what happened."""
+
+    state: str
+    text: str = ""
 
 
 # ---- the worker --------------------------------------------------------------------------
@@ -142,14 +157,17 @@ class Worker(QObject):
     method_changed = Signal(object)  # MethodInfo
     tracker_changed = Signal(str, str)  # name, message
     recording_changed = Signal(object)  # Path | None
+    calibration_changed = Signal(object)  # CalibrationState
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
 
     def __init__(self, *, method: str = FALLBACK_METHOD, model_path: str | None = None,
                  face_model: str | None = None, allow_download: bool = True,
                  overlay: bool = True, privacy: str = "off", queue_size: int = 4,
                  estimator_config: EstimatorConfig | None = None, parent: QObject | None = None,
-                 record_video: bool = True, record_codec: str = "mjpg"):
+                 record_video: bool = True, record_codec: str = "mjpg", calibrate_steps: int | None = None):
         super().__init__(parent)
+        self.calibrate_steps = calibrate_steps  # None: fcus-rppg adapt's default
+        self.min_calibrate_face_s = MIN_FACE_S
         self.record_video = bool(record_video)  # write video.avi + frames.csv when recording
         self.record_codec = record_codec  # app.recording.VIDEO_CODECS
         self._method_name = method
@@ -177,6 +195,11 @@ class Worker(QObject):
         self._method = None
         self._est: StreamingEstimator | None = None
         self._rec: SessionRecorder | None = None
+        self._crops: CropBuffer | None = None  # the last minute of model crops (Calibrate)
+        self._calib: CalibrationJob | None = None
+        self._calib_dir: str | None = None  # where calibrated models are written (removed at the end)
+        self._calibrated = False
+        self._base_model_path = model_path  # what a calibration adapts (its weights) and falls back to
         self._t_shift: float | None = None
         self._last_t: float | None = None
         self._face_ok_prev: bool | None = None
@@ -230,6 +253,10 @@ class Worker(QObject):
     def set_record_codec(self, codec: str) -> None:
         """The video codec of the next recording (app.recording.VIDEO_CODECS)."""
         self._post("record_codec", codec)
+
+    def calibrate(self) -> None:
+        """Adapt the model to the face of the last minute, in the background (``app.calibration``)."""
+        self._post("calibrate")
 
     def take_frame(self) -> FrameResult | None:
         with self._mail_lock:
@@ -323,6 +350,10 @@ class Worker(QObject):
                         self._start_recording(cmd[1])
                 elif kind == "capture":
                     self._on_capture_event(*cmd[1:])
+                elif kind == "calibrate":
+                    self._start_calibration()
+                elif kind == "calibrated":
+                    self._finish_calibration(cmd[1])
             except Exception as exc:  # noqa: BLE001 - a failed command must not kill the worker
                 log.exception("command %s failed", kind)
                 self.message.emit("error", f"{kind}: {exc}")
@@ -364,7 +395,10 @@ class Worker(QObject):
             self._tracker.reset()
 
     def _apply_method(self, name: str, model_path: str | None, initial: bool = False) -> bool:
+        """``model_path`` None keeps the model in use (a calibrated one too); a path is the user's
+        model, which drops a calibration."""
         note = ""
+        given_model = model_path
         try:
             spec = method_spec(name)
             if spec.takes_model:
@@ -384,13 +418,18 @@ class Worker(QObject):
             method = build_method(FALLBACK_METHOD)
         self._method = method
         self._method_name = method.name
-        if model_path and method_spec(method.name).takes_model:
+        takes_model = method_spec(method.name).takes_model
+        if model_path and takes_model:
             self._model_path = model_path
+            if given_model:
+                self._base_model_path, self._calibrated = given_model, False
         self._method_failures = 0
         if self._tracker is not None:
             self._reset_pipeline(keep_tracker_state=True)
         self._rec_event("method", method.name)
-        self.method_changed.emit(MethodInfo(method.name, method_device(method), note, _gate_of(method)))
+        self.method_changed.emit(MethodInfo(method.name, method_device(method), note, _gate_of(method),
+                                            calibrated=self._calibrated and takes_model))
+        self._emit_calibration_state()
         return True
 
     def _reset_pipeline(self, keep_tracker_state: bool = False) -> None:
@@ -400,6 +439,8 @@ class Worker(QObject):
         cfg = estimator_config(self._method.name, self.est_cfg)
         self._est = StreamingEstimator(self._method, cfg, roi=self._roi)
         self._face_ok_prev = None
+        takes_model = method_spec(self._method.name).takes_model and self._roi.crop_size is not None
+        self._crops = CropBuffer(self._roi.crop_size, self._roi.crop_scale) if takes_model else None
 
     # ---- sources ---------------------------------------------------------------------------
     def _apply_source(self, spec: SourceSpec, *, level: str = "error", instead: str = "",
@@ -435,6 +476,10 @@ class Worker(QObject):
         self._fps_times.clear()
         self._lat_ms.clear()
         self._rec_event("source", spec.to_text())
+        if self._calibrated:  # another source, perhaps another face: back to the model as given
+            self._calibrated, self._model_path = False, self._base_model_path
+            self._apply_method(self._method_name, self._base_model_path)
+            self.message.emit("info", "Calibration dropped for the new source; calibrate again for this face.")
         self.source_changed.emit(SourceInfo(spec, opened.label, opened.size, opened.nominal_fps_hz, fallback))
         self.message.emit("info", f"Source: {opened.label}")
         return True
@@ -520,6 +565,76 @@ class Worker(QObject):
             self.recording_changed.emit(None)
             self.message.emit("error", f"{exc}. Measuring goes on without recording.")
 
+    # ---- calibration (app.calibration) --------------------------------------------------------
+    def _calibration_state(self) -> CalibrationState:
+        if self._calib is not None and self._calib.running:
+            return CalibrationState("running", "Calibrating to your face...")
+        if self._method is None or not method_spec(self._method.name).takes_model:
+            return CalibrationState("unavailable", "Calibrate adapts the FCUS model: choose FCUS")
+        if not torch_available():
+            return CalibrationState("unavailable", CALIBRATE_INSTALL_HINT)
+        if self._calibrated:
+            return CalibrationState("done", "Calibrated to this face (calibrate again to redo it)")
+        need_s = self.min_calibrate_face_s
+        return CalibrationState("ready", f"Adapt the model to your face (needs {need_s:.0f} s of it, "
+                                         "uses the last minute)")
+
+    def _emit_calibration_state(self) -> None:
+        self.calibration_changed.emit(self._calibration_state())
+
+    def _start_calibration(self) -> None:
+        state = self._calibration_state()
+        if state.state in ("unavailable", "running"):
+            self.message.emit("warning", state.text)
+            return
+        have_s = self._crops.face_s if self._crops is not None else 0.0
+        if have_s < self.min_calibrate_face_s:
+            self.message.emit("warning", f"Calibrate needs {self.min_calibrate_face_s:.0f} s of your face; it has "
+                                         f"seen {have_s:.0f} s. Stay in view and try again.")
+            return
+        if self._calib_dir is None:
+            import tempfile
+
+            self._calib_dir = tempfile.mkdtemp(prefix="fcus-calibration-")
+        weights = weights_beside(self._base_model_path) if self._base_model_path else None
+        from pathlib import Path
+
+        self._calib = CalibrationJob(self._crops.snapshot(), Path(self._calib_dir),
+                                     lambda outcome: self._post("calibrated", outcome),
+                                     weights=weights, steps=self.calibrate_steps)
+        self._calib.start()
+        self._rec_event("calibration", "started")
+        self.message.emit("info", f"Calibrating to your face on the last {have_s:.0f} s; the reading goes on.")
+        self._emit_calibration_state()
+
+    def _finish_calibration(self, outcome: CalibrationOutcome) -> None:
+        """Swap the adapted model into the running estimator (no restart: the readings go on)."""
+        self._calib = None
+        if not outcome.ok:
+            self._rec_event("calibration", f"failed: {outcome.message}")
+            self.message.emit("error", f"Calibration failed: {outcome.message}")
+            self.calibration_changed.emit(CalibrationState("failed", outcome.message))
+            return
+        name = self._method.name
+        if not method_spec(name).takes_model:  # the user left FCUS meanwhile: used when FCUS returns
+            self._model_path, self._calibrated = str(outcome.model_path), True
+            self._emit_calibration_state()
+            return
+        try:
+            method = build_method(name, str(outcome.model_path))
+        except Exception as exc:  # noqa: BLE001 - a bad export must not stop the reading
+            self.message.emit("error", f"Calibration failed: the adapted model did not load ({exc})")
+            self.calibration_changed.emit(CalibrationState("failed", str(exc)))
+            return
+        self._method, self._model_path, self._calibrated = method, str(outcome.model_path), True
+        if self._est is not None:
+            self._est.method = method  # the estimator's next update runs the adapted model
+        self._rec_event("calibration", f"done in {outcome.seconds:.1f} s on {outcome.face_s:.0f} s of face")
+        self.method_changed.emit(MethodInfo(method.name, method_device(method), "", _gate_of(method),
+                                            calibrated=True))
+        self.message.emit("info", f"Calibrated in {outcome.seconds:.0f} s on {outcome.face_s:.0f} s of your face.")
+        self._emit_calibration_state()
+
     # ---- per frame -----------------------------------------------------------------------
     def _process(self, frame: Frame) -> None:
         """One frame from the source: tracked on key frames (the frames between two key frames
@@ -581,7 +696,10 @@ class Worker(QObject):
         """The estimator's update for the tracked frame; None when the method failed on it (after
         a few failures in a row the fallback method takes over)."""
         try:
-            upd = self._est.push_face(f, face)
+            sample = self._roi.extract(f, face)
+            if self._crops is not None:
+                self._crops.push(f.bgr, sample)
+            upd = self._est.push_roi(sample, face)
         except Exception as exc:  # noqa: BLE001 - a method failing at run time
             log.exception("estimator failed")
             self._method_failures += 1
@@ -660,6 +778,12 @@ class Worker(QObject):
 
     def _shutdown(self) -> None:
         self._stop_capture()
+        if self._calib is not None:
+            self._calib.cancel()
+        if self._calib_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._calib_dir, ignore_errors=True)
         if self._rec is not None:
             try:
                 self._flush_tracking()

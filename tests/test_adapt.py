@@ -74,3 +74,66 @@ def test_analyze_adapt_refuses_a_method_without_a_model_and_a_batch(clip, tmp_pa
     assert analyze_main([str(clip.video_path), str(clip.video_path), "--out", str(tmp_path / "b"), "--adapt"]) \
         == EXIT_BAD_INPUT
     assert "--adapt takes one source" in capsys.readouterr().err
+
+
+def _buffer_of(clip, face_model_path, span_s=60.0):
+    """The clip's frames through the app's path: key-frame tracking, the FCUS ROI, the CropBuffer."""
+    from model.fcus_contract import DEFAULT_CONTRACT
+    from model.frame_crops import CropBuffer
+    from model.keyframe_tracking import create_keyframe_tracker
+    from model.roi import RoiExtractor
+    from model.video_source import VideoFileSource
+
+    tracker, _ = create_keyframe_tracker(str(face_model_path), allow_download=False)
+    roi = RoiExtractor(crop_size=DEFAULT_CONTRACT.crop_size, crop_scale=DEFAULT_CONTRACT.crop_scale, crop_masked=True)
+    buf = CropBuffer(DEFAULT_CONTRACT.crop_size, DEFAULT_CONTRACT.crop_scale, span_s=span_s)
+    try:
+        for frame, face in tracker.track(VideoFileSource(clip.video_path)):
+            buf.push(frame.bgr, roi.extract(frame, face))
+    finally:
+        tracker.close()
+    return buf
+
+
+def test_the_app_buffer_gives_the_crops_of_the_crop_cache(clip, tmp_path, face_model_path):
+    """What Calibrate adapts on (the app's buffer, on the model's grid) is what analyze --adapt and
+    training adapt on (the crop cache) for the same frames."""
+    from model.fcus_contract import DEFAULT_CONTRACT
+    from model.frame_crops import FrameCrops
+    from training.adapt import recording_from_crops
+    from training.crop_cache import build_cache
+    from training.datasets import read_dataset
+
+    crops = _buffer_of(clip, face_model_path).snapshot()
+    crops.save(tmp_path / "c.npz")
+    again = FrameCrops.load(tmp_path / "c.npz")
+    assert np.array_equal(again.face, crops.face) and np.array_equal(again.t_s, crops.t_s)
+    rec = recording_from_crops(again, DEFAULT_CONTRACT.fs_hz)
+    cached = build_cache(read_dataset(clip.video_path), tmp_path / "cache", DEFAULT_CONTRACT,
+                         face_model=face_model_path, progress=False)[0]
+    assert rec.face.shape == cached.face.shape and np.array_equal(rec.valid, cached.valid)
+    assert np.array_equal(rec.face, np.asarray(cached.face))
+    assert np.array_equal(rec.background, np.asarray(cached.background))
+
+
+def test_crop_buffer_keeps_the_last_span(clip, face_model_path):
+    buf = _buffer_of(clip, face_model_path, span_s=5.0)
+    snap = buf.snapshot()
+    assert 4.9 <= snap.t_s[-1] - snap.t_s[0] <= 5.0 and snap.t_s[-1] > 13.0
+    assert snap.face_ok.all() and 4.5 < buf.face_s <= 5.1 and abs(snap.face_s - buf.face_s) < 0.2
+
+
+def test_adapt_on_saved_crops_writes_a_model_that_reads_the_pulse(clip, tmp_path, face_model_path):
+    from training.adapt import adapt_main
+
+    npz = tmp_path / "last-minute.npz"
+    _buffer_of(clip, face_model_path).snapshot().save(npz)
+    model = tmp_path / "adapted.onnx"
+    assert adapt_main(["--crops", str(npz), "--out", str(model), "--steps", "3"]) == 0
+    assert model.is_file()
+    out = tmp_path / "out"
+    assert analyze_main([str(clip.video_path), "--out", str(out), "--model", str(model), "--quiet",
+                         "--no-download", "--face-model", str(face_model_path)]) == 0
+    assert abs(json.loads((out / "summary.json").read_text())["hr_bpm"] - HR_BPM) < 2.0
+    with pytest.raises(SystemExit):  # SOURCE and --crops together
+        adapt_main([str(clip.video_path), "--crops", str(npz), "--out", str(model)])

@@ -10,8 +10,9 @@ import pytest
 
 import training.crop_cache as cc
 from model.fcus_contract import DEFAULT_CONTRACT
+from model.frame_crops import background_box
 from model.types import Box, Face
-from training.crop_cache import CachedRecording, background_box, build_cache, uniform_grid
+from training.crop_cache import CachedRecording, build_cache, uniform_grid
 from training.datasets import read_ubfc
 
 CONTRACT = replace(DEFAULT_CONTRACT, crop_size=24)

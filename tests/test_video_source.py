@@ -47,3 +47,36 @@ def test_missing_and_corrupt_files_raise_clear_errors(tmp_path):
         VideoFileSource(bad)
     with pytest.raises(SourceError, match="not a file"):
         probe_video(tmp_path)
+
+
+def test_single_threaded_decode_gives_the_frames_of_a_plain_decode(tmp_path, monkeypatch):
+    """The file source asks FFmpeg for DECODE_THREADS decoder threads (less CPU); the frames are
+    the ones a plain ``cv2.VideoCapture`` decode gives."""
+    import model.video_source as vs
+
+    p = tmp_path / "v.mp4"  # MPEG-4: FFmpeg decodes it on 2 threads by default (MJPG on one)
+    w = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (64, 48))
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        w.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    w.release()
+    opened = []
+    real_open = vs.VideoFileSource._open
+
+    def spy(self):
+        cap = real_open(self)
+        opened.append(cap.get(cv2.CAP_PROP_N_THREADS))
+        return cap
+
+    monkeypatch.setattr(vs.VideoFileSource, "_open", spy)
+    ours = [f.bgr for f in VideoFileSource(p)]
+    cap = cv2.VideoCapture(str(p))
+    plain = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        plain.append(bgr)
+    assert len(ours) == len(plain) == 20
+    assert all(np.array_equal(a, b) for a, b in zip(ours, plain, strict=True))
+    assert opened == [vs.DECODE_THREADS]

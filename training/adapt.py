@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 
@@ -90,6 +92,36 @@ def adapt_to_recording(recording, out_onnx: Path, *, weights: Path | None = None
     return result
 
 
+def recording_from_crops(crops, fs_hz: float, name: str = "calibration"):
+    """A :class:`~model.frame_crops.FrameCrops` (the app's last minute) on the model's uniform
+    grid, as the crop cache puts a clip (nearest frame; no face or a gap: not valid)."""
+    from training.crop_cache import CachedRecording, uniform_grid
+
+    if len(crops.t_s) < 2:
+        raise ValueError("the buffer holds fewer than 2 frames")
+    tg, nearest, valid = uniform_grid(crops.t_s, fs_hz, crops.face_ok)
+    return CachedRecording(name=name, t_s=tg, face=crops.face[nearest], background=crops.background[nearest],
+                           valid=valid, rgb_mean=crops.rgb_mean[nearest].astype(np.float64), fs_hz=fs_hz)
+
+
+def adapt_to_crops(crops, out_onnx: Path, *, weights: Path | None = None,
+                   config: AdaptConfig | None = None) -> AdaptResult:
+    """Fine-tune ``weights`` (default: the shipped weights) on ``crops`` (the app's "Calibrate":
+    the face crops of its last minute) and export the adapted net to ``out_onnx`` (checked)."""
+    from model.fcus_contract import DEFAULT_CONTRACT
+    from model.fcus_export import export_checked, model_from_checkpoint
+
+    if crops.face.shape[1] != DEFAULT_CONTRACT.crop_size:
+        raise ValueError(f"crops of {crops.face.shape[1]} px; the model takes {DEFAULT_CONTRACT.crop_size}")
+    recording = recording_from_crops(crops, DEFAULT_CONTRACT.fs_hz)
+    model, _ = model_from_checkpoint(weights or shipped_weights_path())
+    result = adapt_model(model, [recording], config)
+    model.eval()
+    export_checked(model, out_onnx, DEFAULT_CONTRACT)
+    log.info("adapted on %d windows in %d steps (%.1f s)", result.windows, result.steps, result.train_s)
+    return result
+
+
 def adapt_main(argv: list[str] | None = None) -> int:
     """``fcus-rppg adapt SOURCE --out MODEL.onnx``: fine-tune the shipped FCUS model on one clip
     (no labels) and write the adapted model; ``fcus-rppg analyze SOURCE --adapt`` runs this and
@@ -101,7 +133,10 @@ def adapt_main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="fcus-rppg adapt", description=" ".join(
         (adapt_main.__doc__ or "").replace("``", "").split()))
-    p.add_argument("source", metavar="SOURCE", help="video file or a session folder the app recorded")
+    p.add_argument("source", metavar="SOURCE", nargs="?",
+                   help="video file or a session folder the app recorded")
+    p.add_argument("--crops", type=Path, default=None,
+                   help="instead of SOURCE: face crops the app saved (its Calibrate action, model.frame_crops)")
     p.add_argument("--out", required=True, type=Path, help="ONNX file to write")
     p.add_argument("--weights", type=Path, default=None, help="torch weights to start from (default: the shipped ones)")
     p.add_argument("--steps", type=int, default=AdaptConfig.steps, help="fine-tuning steps (default %(default)s)")
@@ -112,18 +147,24 @@ def adapt_main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if (args.source is None) == (args.crops is None):
+        p.error("give SOURCE or --crops (one of them)")
+    t0 = time.perf_counter()
     try:
-        recordings = read_dataset(Path(args.source))
-        if len(recordings) != 1:
-            raise ValueError(f"{args.source}: not one video file or recorded session")
-        recording = recordings[0]
         cfg = AdaptConfig(steps=args.steps, lr=args.lr, threads=args.threads)
-        t0 = time.perf_counter()
-        result = adapt_to_recording(recording, args.out, weights=args.weights, cache_dir=args.cache,
-                                    face_model=args.face_model, config=cfg)
+        if args.crops is not None:
+            from model.frame_crops import FrameCrops
+
+            result = adapt_to_crops(FrameCrops.load(args.crops), args.out, weights=args.weights, config=cfg)
+        else:
+            recordings = read_dataset(Path(args.source))
+            if len(recordings) != 1:
+                raise ValueError(f"{args.source}: not one video file or recorded session")
+            result = adapt_to_recording(recordings[0], args.out, weights=args.weights, cache_dir=args.cache,
+                                        face_model=args.face_model, config=cfg)
     except (OSError, ValueError, RuntimeError) as e:
         print(f"fcus-rppg adapt: {e}", file=sys.stderr)
         return 2
-    print(f"{Path(args.source).name}: adapted on {result.windows} windows in {result.steps} steps "
+    print(f"{Path(args.source or args.crops).name}: adapted on {result.windows} windows in {result.steps} steps "
           f"({result.train_s:.1f} s of training, {time.perf_counter() - t0:.1f} s in all) -> {args.out}")
     return 0

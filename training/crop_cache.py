@@ -58,9 +58,10 @@ import cv2
 import numpy as np
 
 from model.fcus_contract import DEFAULT_CONTRACT, FcusContract
+from model.frame_crops import background_crop
 from model.image_source import IMAGE_SUFFIXES
 from model.keyframe_tracking import KeyframeConfig
-from model.roi import RoiExtractor, face_crop
+from model.roi import RoiExtractor
 from model.session_source import FRAMES_NAME, is_session_dir, session_video
 from model.types import Box
 from training.datasets import Recording
@@ -72,7 +73,6 @@ MAX_GAP_S = 0.5  # a grid point farther than this from its nearest frame is inva
 APP_CACHE_NAME = "fcus-rppg"
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_S = 6 * 3600.0
-_MIN_BG_SIDE_PX = 8
 
 ARRAY_FILES = ("t_s", "face", "background", "valid", "rgb_mean", "rgb_box", "face_box", "background_box",
                "frame_index", "frame_t_s", "frame_face_ok", "frame_rgb_mean", "frame_rgb_box")
@@ -195,61 +195,6 @@ def _tag(path: Path | None, keyframes: KeyframeConfig | None) -> str:
     return f"{model}|{json.dumps(asdict(keyframes or KeyframeConfig()), sort_keys=True)}"
 
 
-# ---- the background square ------------------------------------------------------------------------
-def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
-
-
-def background_box(face: Box, crop_scale: float, width: int, height: int) -> Box:
-    """A square of the face crop's side beside the face (left or right, whichever has more
-    room, at the face's height), else the frame's top corner away from the face, else the
-    largest square that fits beside, above or below the face (smaller than the crop), else the
-    top corner anyway (a face filling the frame). Never overlaps the face box or the face crop
-    square except in that last case."""
-    s = max(int(round(max(face.w, face.h) * crop_scale)), 1)
-    cx0 = int(round(face.cx - s / 2.0))
-    cy0 = int(round(face.cy - s / 2.0))
-    # the region to avoid: the face crop square joined with the face box
-    left = min(cx0, int(math.floor(face.x)))
-    right = max(cx0 + s, int(math.ceil(face.x + face.w)))
-    top = min(cy0, int(math.floor(face.y)))
-    bottom = max(cy0 + s, int(math.ceil(face.y + face.h)))
-    avoid = (left, top, right - left, bottom - top)
-    room_left, room_right = max(left, 0), max(width - right, 0)
-    room_top, room_bottom = max(top, 0), max(height - bottom, 0)
-
-    def clamp_y(side: int) -> int:
-        return int(min(max(cy0, 0), max(height - side, 0)))
-
-    def clamp_x(side: int) -> int:
-        return int(min(max(cx0, 0), max(width - side, 0)))
-
-    if s <= height and max(room_left, room_right) >= s:
-        x = left - s if room_left >= room_right else right
-        return Box(float(x), float(clamp_y(s)), float(s), float(s))
-    side = min(s, height, width)
-    corner_x = width - side if face.cx < width / 2.0 else 0
-    corner = (corner_x, 0, side, side)
-    if not _overlaps(corner, avoid):
-        return Box(*map(float, corner))
-    options = [
-        (min(room_left, s, height), "left"), (min(room_right, s, height), "right"),
-        (min(room_top, s, width), "top"), (min(room_bottom, s, width), "bottom"),
-    ]
-    best, where = max(options)
-    if best >= _MIN_BG_SIDE_PX:
-        if where == "left":
-            return Box(float(left - best), float(clamp_y(best)), float(best), float(best))
-        if where == "right":
-            return Box(float(right), float(clamp_y(best)), float(best), float(best))
-        if where == "top":
-            return Box(float(clamp_x(best)), float(top - best), float(best), float(best))
-        return Box(float(clamp_x(best)), float(bottom), float(best), float(best))
-    return Box(*map(float, corner))
-
-
 # ---- one tracking pass ------------------------------------------------------------------------------
 @dataclass
 class FrameTrack:
@@ -298,15 +243,10 @@ def track_recording(recording: Recording, tracker, roi: RoiExtractor, *, progres
             good = bool(s.face_ok and s.crop is not None and s.skin_pixels > 0 and s.box is not None)
             if fixed is None and face.ok and face.box is not None:
                 fixed = face.box
-            if s.box is not None:
-                bg_box = background_box(s.box, roi.crop_scale, w, h)
-            elif bg_box is None:
-                side = max(min(h, w) // 3, 1)
-                bg_box = Box(0.0, 0.0, float(side), float(side))
-            bg = face_crop(frame.bgr, bg_box, size, 1.0)
+            bg, bg_box = background_crop(frame.bgr, s.box, roi.crop_scale, size, bg_box)
             t.append(frame.t_s)
             faces.append(s.crop.astype(np.float16) if good else zero)
-            bgs.append(bg.astype(np.float16) if bg is not None else zero)
+            bgs.append(bg.astype(np.float16))
             ok.append(good)
             means.append(s.rgb_mean if good else np.full(3, np.nan))
             boxm.append(box_mean(frame.bgr, fixed) if fixed is not None else np.full(3, np.nan))

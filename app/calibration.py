@@ -1,0 +1,118 @@
+"""The app's "Calibrate" action: adapt the FCUS model to the person in front of the camera, without
+labels, on the face crops of the last minute (``model.frame_crops.CropBuffer``), while the display
+and the readings go on.
+
+A :class:`CalibrationJob` saves the crops and runs ``fcus-rppg adapt --crops`` (``training.adapt``:
+the fine-tuning that ``analyze --adapt`` runs, 12 steps by default) in a child process, so torch
+stays out of the app and a failure cannot take it down; a thread of its own waits for the child
+and hands the outcome to ``on_done``. The worker then swaps the adapted model into its estimator
+between two frames (``app.worker``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.frame_crops import FrameCrops
+
+#: Seconds of face the buffer must hold before Calibrate runs (the model reads 160-frame windows;
+#: the held-out study adapted on whole 1-minute clips, ``benchmarks/adapt_study.py``).
+MIN_FACE_S = 20.0
+#: The child's time limit (calibration took 12-20 s on this 2-core CPU; a stuck child is stopped).
+TIMEOUT_S = 300.0
+INSTALL_HINT = "Calibrate fine-tunes the model with torch: pip install 'fcus-rppg[train]' (or python3 dev.py setup)"
+
+
+def torch_available() -> bool:
+    """Whether the child can import torch (it runs this interpreter)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+@dataclass(frozen=True)
+class CalibrationOutcome:
+    ok: bool
+    model_path: Path | None
+    seconds: float  # from the start of the job to its end
+    face_s: float  # seconds of face it adapted on
+    message: str
+
+
+def adapt_command(crops_file: Path, model_out: Path, weights: Path | None, steps: int | None) -> list[str]:
+    cmd = [sys.executable, "-m", "app.cli", "adapt", "--crops", str(crops_file), "--out", str(model_out)]
+    if weights is not None:
+        cmd += ["--weights", str(weights)]
+    if steps is not None:
+        cmd += ["--steps", str(int(steps))]
+    return cmd
+
+
+def _why_failed(stderr: str) -> str:
+    if "No module named 'torch'" in stderr:
+        return INSTALL_HINT
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    return next((ln for ln in reversed(lines) if ln.startswith("fcus-rppg adapt:")), lines[-1] if lines else "")
+
+
+class CalibrationJob:
+    """One calibration: ``crops`` adapted on in a child process, the model written to
+    ``work_dir/calibrated-N.onnx``; ``on_done(CalibrationOutcome)`` is called on the job's thread."""
+
+    _count = 0
+
+    def __init__(self, crops: FrameCrops, work_dir: Path, on_done: Callable[[CalibrationOutcome], None], *,
+                 weights: Path | None = None, steps: int | None = None) -> None:
+        CalibrationJob._count += 1
+        self.crops, self.work_dir, self.on_done = crops, Path(work_dir), on_done
+        self.weights, self.steps = weights, steps
+        self.model_path = self.work_dir / f"calibrated-{CalibrationJob._count}.onnx"
+        self._proc: subprocess.Popen | None = None
+        self._cancelled = False
+        self._thread = threading.Thread(target=self._run, name="calibration", daemon=True)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def cancel(self, timeout_s: float = 5.0) -> None:
+        """Stop the child (the app is closing); ``on_done`` is not called."""
+        self._cancelled = True
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        face_s = self.crops.face_s
+        try:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            crops_file = self.model_path.with_suffix(".npz")
+            self.crops.save(crops_file)
+            self._proc = subprocess.Popen(adapt_command(crops_file, self.model_path, self.weights, self.steps),
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                _, err = self._proc.communicate(timeout=TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                _, err = self._proc.communicate()
+                err = f"fcus-rppg adapt: stopped after {TIMEOUT_S:.0f} s"
+            crops_file.unlink(missing_ok=True)
+            ok = self._proc.returncode == 0 and self.model_path.is_file()
+            message = "" if ok else (_why_failed(err or "") or f"the adaptation exited {self._proc.returncode}")
+        except OSError as exc:
+            ok, message = False, str(exc)
+        if self._cancelled:
+            return
+        self.on_done(CalibrationOutcome(ok, self.model_path if ok else None, time.perf_counter() - t0, face_s,
+                                        message))

@@ -1,0 +1,77 @@
+"""The app's Calibrate action (app.calibration, app.worker): the model adapted on the last minute of
+the face in a child process and swapped in while the reading goes on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.calibration import CalibrationJob, adapt_command
+from model.frame_crops import FrameCrops
+
+pytest.importorskip("torch")
+
+
+def test_calibrate_adapts_and_swaps_the_model_while_reading(run_app, qtbot):
+    win = run_app("--source", "demo", "--method", "fcus")
+    worker = win.worker
+    worker.calibrate_steps = 1  # the whole path, quickly (the app's default is adapt's 12 steps)
+    worker.min_calibrate_face_s = 6.0
+    messages: list[tuple[str, str]] = []
+    worker.message.connect(lambda level, text: messages.append((level, text)))
+    readings = []
+    worker.reading_ready.connect(lambda rr: readings.append(rr))
+    qtbot.waitUntil(lambda: win.calibration_state is not None and win.calibration_state.state == "ready",
+                    timeout=15000)
+    assert win.act_calibrate.isEnabled()
+    win.calibrate()  # too early: not enough face yet
+    qtbot.waitUntil(lambda: any("Calibrate needs 6 s" in t for _, t in messages), timeout=5000)
+    qtbot.waitUntil(lambda: win.session.last_frame is not None and win.session.last_frame.stats.frames > 240,
+                    timeout=30000)
+    win.calibrate()
+    qtbot.waitUntil(lambda: win.calibration_state.state == "running", timeout=5000)
+    assert not win.act_calibrate.isEnabled()
+    n_before = len(readings)
+    qtbot.waitUntil(lambda: win.calibration_state.state in ("done", "failed"), timeout=120000)
+    assert win.calibration_state.state == "done", win.calibration_state.text
+    assert len(readings) > n_before  # the readings went on while it adapted
+    assert worker._model_path and worker._model_path.endswith(".onnx") and "calibrated-" in worker._model_path
+    assert "(calibrated)" in win.session.status_line().device
+    assert win.act_calibrate.text() == "Recalibrate"
+    n_done = len(readings)
+    qtbot.waitUntil(lambda: len(readings) >= n_done + 3, timeout=15000)  # read with the adapted model
+    hr = [rr.reading.hr_bpm for rr in readings[n_done:] if rr.reading is not None and rr.reading.hr_bpm]
+    assert hr and abs(float(np.median(hr)) - 72.0) < 3.0
+    from app.capture import SourceSpec
+
+    win.set_source(SourceSpec("demo"))  # another source: the calibration is dropped
+    qtbot.waitUntil(lambda: any("Calibration dropped" in t for _, t in messages), timeout=10000)
+    qtbot.waitUntil(lambda: win.calibration_state.state == "ready", timeout=5000)
+    assert "(calibrated)" not in win.session.status_line().device
+
+
+def test_calibrate_is_unavailable_without_a_model(run_app, qtbot):
+    win = run_app("--source", "demo", "--method", "pos")
+    qtbot.waitUntil(lambda: win.calibration_state is not None, timeout=15000)
+    assert win.calibration_state.state == "unavailable" and "FCUS" in win.calibration_state.text
+    assert not win.act_calibrate.isEnabled()
+
+
+def test_a_failed_adaptation_says_why(tmp_path):
+    """Too little face for one model window: the child refuses and the outcome carries its reason."""
+    n, s = 60, 36
+    crops = FrameCrops(t_s=np.arange(n) / 30.0, face=np.zeros((n, s, s, 3), np.float16),
+                       background=np.zeros((n, s, s, 3), np.float16), face_ok=np.ones(n, bool),
+                       rgb_mean=np.zeros((n, 3), np.float32))
+    outcomes = []
+    job = CalibrationJob(crops, tmp_path, outcomes.append, steps=1)
+    job.start()
+    job._thread.join(120)
+    assert len(outcomes) == 1 and not outcomes[0].ok and outcomes[0].model_path is None
+    assert "160-frame stretch" in outcomes[0].message
+    assert not list(tmp_path.glob("*.npz"))  # the saved crops are removed
+
+
+def test_adapt_command():
+    cmd = adapt_command(tmp := __import__("pathlib").Path("c.npz"), tmp.with_suffix(".onnx"), None, 3)
+    assert cmd[1:] == ["-m", "app.cli", "adapt", "--crops", "c.npz", "--out", "c.onnx", "--steps", "3"]
