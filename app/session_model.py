@@ -26,6 +26,7 @@ from model.estimator import (
     WITHHELD_MOTION,
     WITHHELD_SATURATED,
     WITHHELD_TOO_DARK,
+    WITHHELD_UNSURE,
     WITHHELD_WEAK,
 )
 from model.pulse_methods import method_label
@@ -59,6 +60,7 @@ WITHHELD_TEXT = {
     WITHHELD_TOO_DARK: "too dark: more light on the face",
     WITHHELD_SATURATED: "too bright: the skin is clipped",
     WITHHELD_MOTION: "too much motion: hold still",
+    WITHHELD_UNSURE: "unsure: the methods disagree on the rate",
     WITHHELD_WEAK: "weak signal",
 }
 

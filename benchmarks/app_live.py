@@ -2,6 +2,7 @@
 
     python benchmarks/app_live.py [--source FILE] [--seconds 30] [--method fcus|pos|chrom|green]
                                   [--loop-minutes M] [--face-model PATH] [--record mjpg|mp4v]
+                                  [--calibrate-after S]
 
 Without ``--source`` a 30 s synthetic clip (75 bpm) is written into a temporary folder. The
 method defaults to FCUS when the shipped model exists, else POS. Prints: frames shown per second,
@@ -10,7 +11,9 @@ frame: mean, p95), process CPU use (process_time / wall time), the longest UI-th
 10 ms QTimer; the largest gap beyond 10 ms), and RSS at start and end. ``--loop-minutes M`` runs
 the looping file for M minutes instead and prints RSS every minute (memory flat check).
 ``--record CODEC`` records the run with the video (into a temporary folder) and adds the video's
-frames, its rows in frames.csv and its size per hour.
+frames, its rows in frames.csv and its size per hour. ``--calibrate-after S`` presses Calibrate S
+seconds into the run and adds when it finished, the frames dropped and the CPU used meanwhile, and
+the median HR shown before and after it.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="run the looping file this many minutes; RSS every minute")
     ap.add_argument("--record", choices=("mjpg", "mp4v"), default=None,
                     help="record the run with the video in this codec; adds its size per hour")
+    ap.add_argument("--calibrate-after", type=float, default=None, metavar="S",
+                    help="press Calibrate this many seconds into the run")
     return ap
 
 
@@ -108,6 +113,10 @@ class LiveProbe:
         self._stall.timeout.connect(self._tick)
         self._minute = QTimer()
         self._minute.timeout.connect(self._every_minute)
+        self.calibrate_after_s: float | None = None
+        self.calib: dict = {}  # t_start, t_end, state, dropped, cpu_s (set by _on_calibration)
+        self.hr: list[tuple[float, float]] = []  # (run time, HR shown)
+        win.worker.calibration_changed.connect(self._on_calibration)
 
     def _hook_worker(self) -> None:
         worker = self.worker
@@ -134,6 +143,20 @@ class LiveProbe:
     def _on_reading(self, res) -> None:
         if self.first_reading is None and res.reading is not None and res.reading.hr_bpm is not None:
             self.first_reading = time.monotonic()
+        if self.t_start is not None and res.reading is not None and res.reading.hr_bpm is not None:
+            self.hr.append((time.monotonic() - self.t_start, float(res.reading.hr_bpm)))
+
+    def _on_calibration(self, st) -> None:
+        if self.t_start is None:
+            return
+        now = time.monotonic() - self.t_start
+        if st.state == "running":
+            self.calib = {"t_start": now, "dropped0": self.worker.frames.dropped, "cpu0": time.process_time()}
+        elif st.state in ("done", "failed") and "t_start" in self.calib and "t_end" not in self.calib:
+            self.calib.update(t_end=now, state=st.state, text=st.text,
+                              dropped=self.worker.frames.dropped - self.calib["dropped0"],
+                              cpu_s=time.process_time() - self.calib["cpu0"],
+                              face_s=self.worker._crops.face_s if self.worker._crops is not None else 0.0)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -166,6 +189,8 @@ class LiveProbe:
             self.win.set_recording(True, self.session_tmp.name)
         if self.every_minute:
             self._minute.start(60_000)
+        if self.calibrate_after_s is not None:
+            QTimer.singleShot(int(self.calibrate_after_s * 1000), self.win.calibrate)
         QTimer.singleShot(int(self.duration_s * 1000), self._finish)
 
     def _every_minute(self) -> None:
@@ -222,6 +247,24 @@ def _recording_rows(record_dir: Path, codec: str) -> list[tuple[str, str]]:
     ]
 
 
+def _calibration_rows(probe: LiveProbe) -> list[tuple[str, str]]:
+    import numpy as np
+
+    c = probe.calib
+    if "t_end" not in c:
+        return [("calibration", "did not finish within the run" if c else "did not start")]
+    took = c["t_end"] - c["t_start"]
+    before = [hr for t, hr in probe.hr if t < c["t_start"]]
+    after = [hr for t, hr in probe.hr if t > c["t_end"]]
+    med = [f"{np.median(v):.1f}" if v else "-" for v in (before, after)]
+    return [
+        ("calibration", f"{c['state']} at {c['t_start']:.1f} s, took {took:.1f} s ({c.get('text', '')})"),
+        ("calibration: dropped / app CPU", f"{c['dropped']} frames / {100.0 * c['cpu_s'] / max(took, 1e-9):.0f} % "
+                                          "of one core (the adapting child not counted)"),
+        ("HR shown before / after (median)", f"{med[0]} / {med[1]} bpm ({len(before)} / {len(after)} readings)"),
+    ]
+
+
 def _rss_rows(probe: LiveProbe) -> list[tuple[str, str]]:
     r = [v for _, v in probe.rss] + [probe.rss_end]
     half = r[len(r) // 2:]
@@ -252,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     rss_launched = rss_mb()
     duration_s = args.loop_minutes * 60.0 if args.loop_minutes else args.seconds
     probe = LiveProbe(app, win, duration_s, args.record, every_minute=bool(args.loop_minutes))
+    probe.calibrate_after_s = args.calibrate_after
     probe.run()
     if tmp is not None:
         tmp.cleanup()
@@ -265,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         probe.session_tmp.cleanup()
     if args.loop_minutes:
         rows += _rss_rows(probe)
+    if args.calibrate_after is not None:
+        rows += _calibration_rows(probe)
     _print_table(rows)
     return 0
 

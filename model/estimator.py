@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.method_api import PulseMethod, RoiWindow
+from model.methods import run_classic
 from model.signal import (
     HR_RANGE_BPM,
     PULSE_BAND_HZ,
@@ -51,8 +52,9 @@ WITHHELD_TOO_DARK = "too_dark"  # the gate withheld it, and the skin is too dark
 WITHHELD_SATURATED = "saturated"  # the gate withheld it, and the skin is clipped at white
 WITHHELD_MOTION = "motion"  # the gate withheld it, and the face moved a lot in the window
 WITHHELD_WEAK = "weak_signal"  # the gate withheld it: the pulse does not stand out of the noise
+WITHHELD_UNSURE = "unsure"  # the cross-check withheld it: other methods read another rate in the window
 WITHHELD_REASONS = (WITHHELD_NO_FACE, WITHHELD_ACQUIRING, WITHHELD_TOO_DARK, WITHHELD_SATURATED,
-                    WITHHELD_MOTION, WITHHELD_WEAK)
+                    WITHHELD_MOTION, WITHHELD_UNSURE, WITHHELD_WEAK)
 DARK_LUMA = 30.0  # mean skin luma (0..255) below which the camera's noise swamps a pulse
 SATURATED_LEVEL = 240.0  # a mean skin channel above this is clipped on much of the skin
 MOTION_SHARE = 0.06  # sd of the face box centre over the window, as a share of the box width
@@ -91,9 +93,18 @@ class EstimatorConfig:
     gate_open: float = GATE_THRESHOLD + GATE_HYSTERESIS / 2.0
     gate_close: float = GATE_THRESHOLD - GATE_HYSTERESIS / 2.0
     history_s: float = 70.0  # raw samples kept (covers the HRV window)
+    # Cross-check: classic methods (model.methods: "chrom", "pos", "green") read the HR of the same
+    # window from its skin colour; a reading passes the gate only when at least ``check_min_agree``
+    # of them are within ``check_bpm`` of it (errors of independent methods rarely coincide). Empty:
+    # no cross-check. Chosen per method in nested folds (benchmarks/check_choices.py).
+    check_methods: tuple[str, ...] = ()
+    check_bpm: float = 3.0
+    check_min_agree: int = 1
 
     def __post_init__(self) -> None:
         check_band(self.band_hz, (self.lo_bpm, self.hi_bpm))
+        if self.check_methods and not 1 <= self.check_min_agree <= len(self.check_methods):
+            raise ValueError(f"check_min_agree must be 1..{len(self.check_methods)} (got {self.check_min_agree})")
 
 
 @dataclass(frozen=True)
@@ -316,15 +327,17 @@ class StreamingEstimator:
         hr_raw, snr = self._heart_rate(t_now, bvp_f)
         self._stream.add(int(ks[0]), self._narrowed(bvp_f, hr_raw))
         quality = float(quality_from_snr(snr)) if math.isfinite(snr) else 0.0
-        show = self.gate.update(quality) if hr_raw is not None else False
+        checks = self._check_hrs(rgb_u) if hr_raw is not None else ()
+        agreed = self._agreed(hr_raw, checks)
+        show = self.gate.update(quality if agreed else 0.0) if hr_raw is not None else False
         hr_out = None
         if hr_raw is not None and show:
             self._accepted_hr.append(hr_raw)
             hr_out = float(np.median(self._accepted_hr)) if cfg.hr_median_n > 1 else hr_raw
             self._last_hr = hr_out
-        withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now)
+        withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now, agreed)
         reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr,
-                            withheld=withheld)
+                            withheld=withheld, check_hr_bpm=checks)
         self.readings.append(reading)
         self._vitals(t_now, hr_out)
         self._finalise(t_now)
@@ -348,10 +361,30 @@ class StreamingEstimator:
                               band=cfg.band_hz)
         return tracked.hr_bpm, snr
 
-    def _why_withheld(self, rgb_u: np.ndarray, t_now: float) -> str:
+    def _check_hrs(self, rgb_u: np.ndarray) -> tuple[float | None, ...]:
+        """The cross-check methods' HRs of the window (``EstimatorConfig.check_methods``)."""
+        cfg = self.cfg
+        out: list[float | None] = []
+        for name in cfg.check_methods:
+            bvp = bandpass(np.asarray(run_classic(name, rgb_u, cfg.fs_hz, cfg.band_hz), dtype=np.float64),
+                           cfg.fs_hz, *cfg.band_hz)
+            est = estimate_hr(bvp, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
+            out.append(float(est.hr_bpm) if est.ok else None)
+        return tuple(out)
+
+    def _agreed(self, hr_bpm: float | None, checks: tuple[float | None, ...]) -> bool:
+        """Whether enough cross-check HRs are within ``check_bpm`` of ``hr_bpm`` (True without a
+        cross-check)."""
+        cfg = self.cfg
+        if not cfg.check_methods or hr_bpm is None:
+            return True
+        n = sum(c is not None and abs(c - hr_bpm) <= cfg.check_bpm for c in checks)
+        return n >= cfg.check_min_agree
+
+    def _why_withheld(self, rgb_u: np.ndarray, t_now: float, agreed: bool = True) -> str:
         """Why the gate withheld this window's reading: the skin too dark or clipped, the face
-        moving, else a weak signal. A reason only labels the withheld reading; the gate alone
-        decides."""
+        moving, the cross-check methods reading another rate, else a weak signal. A reason only
+        labels the withheld reading; the gate alone decides."""
         r, g, b = np.mean(rgb_u, axis=0)
         if 0.299 * r + 0.587 * g + 0.114 * b < DARK_LUMA:
             return WITHHELD_TOO_DARK
@@ -365,7 +398,7 @@ class StreamingEstimator:
             spread = float(np.hypot(np.std(boxes[:, 0]), np.std(boxes[:, 1])))
             if width > 0 and spread > MOTION_SHARE * width:
                 return WITHHELD_MOTION
-        return WITHHELD_WEAK
+        return WITHHELD_WEAK if agreed else WITHHELD_UNSURE
 
     def _narrowed(self, bvp_f: np.ndarray, hr_bpm: float | None) -> np.ndarray:
         """The window's BVP for the stream: narrowed around the tracked HR when configured."""

@@ -87,7 +87,8 @@ class HrReading:
     """One heart-rate update. ``hr_bpm`` is None while the quality gate withholds the reading;
     ``hr_raw_bpm`` is the spectral estimate regardless of the gate (for diagnostics);
     ``withheld`` says why there is no reading (one of ``model.estimator.WITHHELD_REASONS``; empty
-    when ``hr_bpm`` is set)."""
+    when ``hr_bpm`` is set); ``check_hr_bpm`` the cross-check methods' own HRs of the same window
+    (``EstimatorConfig.check_methods``, in that order; None where one has no estimate)."""
 
     t_s: float
     hr_bpm: float | None
@@ -95,6 +96,7 @@ class HrReading:
     hr_raw_bpm: float | None = None
     snr_db: float = float("nan")
     withheld: str = ""
+    check_hr_bpm: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True)

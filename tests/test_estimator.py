@@ -257,3 +257,47 @@ def test_hr_tracking_and_the_narrowed_stream_are_switchable():
 
     assert share_22(EstimatorConfig(hr_tracking=True)) > 0.3
     assert share_22(cfg) < 0.05
+
+
+class _FixedRateMethod:
+    """A pulse method that reads a fixed tone whatever the skin does (a model gone wrong)."""
+
+    name, needs_crops, min_window_s = "tone", False, 0.0
+
+    def __init__(self, hr_bpm):
+        self.hr_bpm = hr_bpm
+
+    def window_bvp(self, window):
+        return np.sin(2 * np.pi * self.hr_bpm / 60.0 * np.asarray(window.t_s))
+
+
+def _run_method(method, t, rgb, cfg):
+    est = StreamingEstimator(method, cfg)
+    for i in range(len(t)):
+        est.push_roi(RoiSample(t_s=float(t[i]), face_ok=True, rgb_mean=rgb[i]))
+    return [r for r in est.readings if r.hr_raw_bpm is not None]
+
+
+def test_the_cross_check_withholds_a_rate_the_skin_colour_does_not_carry():
+    from model.estimator import WITHHELD_UNSURE
+
+    t, rgb = _trace(72.0)
+    check = EstimatorConfig(check_methods=("chrom", "pos"), check_bpm=3.0, check_min_agree=1)
+    wrong = _run_method(_FixedRateMethod(100.0), t, rgb, check)
+    assert wrong and all(r.hr_bpm is None and r.withheld == WITHHELD_UNSURE for r in wrong)
+    assert all(len(r.check_hr_bpm) == 2 and all(abs(c - 72.0) < 2.0 for c in r.check_hr_bpm) for r in wrong[2:])
+    unchecked = _run_method(_FixedRateMethod(100.0), t, rgb, EstimatorConfig())
+    assert sum(r.hr_bpm is not None for r in unchecked) > len(unchecked) // 2  # the SNR gate alone shows it
+    right = _run_method(_FixedRateMethod(72.0), t, rgb, check)
+    assert sum(r.hr_bpm is not None for r in right) > len(right) // 2
+    assert all(abs(r.hr_bpm - 72.0) < 1.0 for r in right if r.hr_bpm is not None)
+
+
+def test_the_cross_check_counts_agreeing_methods():
+    t, rgb = _trace(72.0)
+    t_noise, noise = _trace(72.0, pulse=0.0, seed=3)  # colour without a pulse: the checks read noise
+    both = EstimatorConfig(check_methods=("chrom", "pos"), check_bpm=3.0, check_min_agree=2)
+    assert sum(r.hr_bpm is not None for r in _run_method(_FixedRateMethod(72.0), t, rgb, both)) > 10
+    assert all(r.hr_bpm is None for r in _run_method(_FixedRateMethod(72.0), t_noise, noise, both))
+    with pytest.raises(ValueError, match="check_min_agree"):
+        EstimatorConfig(check_methods=("chrom",), check_min_agree=2)

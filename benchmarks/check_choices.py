@@ -1,0 +1,216 @@
+"""The cross-check of FCUS's readings (``EstimatorConfig.check_methods``), chosen in nested
+leave-subjects-out folds and scored once on subjects that took no part in the choice.
+
+A window's reading passes when its SNR reaches the gate AND enough classic methods (CHROM, POS:
+the skin colour of the same window, no learning) read a rate within ``check_bpm`` of it. Errors of
+methods this different rarely coincide, so agreement is evidence of a right reading that the SNR
+alone does not give; it lets the SNR gate open lower.
+
+Per outer fold (4 folds of 2 subjects): an FCUS model is trained (1 epoch, no labels) on the other
+6 subjects; every candidate (gate opening x which methods must agree x tolerance) is scored on
+those 6 (in-sample for the net, as the shipped model is for the dev subjects) and on faces without
+a pulse (a still photo; OpenCV's ``Megamind.avi`` when found); the chosen one shows the most
+readings while at least 90 % of them are within 5 bpm of the contact PPG (trailing 10 s) and none
+on a face without a pulse. The fold's model with its choice, and with the current setting beside
+it, is then scored once on the 2 held-out subjects. Finally the frozen choice: the same rule on all
+8 subjects with the shipped model.
+
+The FCUS BVP of each window is computed once per clip and reused by every candidate (the windows
+do not depend on the gate), so the candidates cost only the estimator's own work.
+
+    python benchmarks/check_choices.py [--cache DIR] [--data DIR] [--megamind FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.estimator import EstimatorConfig  # noqa: E402
+from model.pulse_methods import estimator_config  # noqa: E402
+from model.signal.quality import quality_from_snr  # noqa: E402
+
+CHECKS = {  # name -> (check_methods, check_min_agree)
+    "no check": ((), 1),
+    "chrom": (("chrom",), 1),
+    "pos": (("pos",), 1),
+    "chrom and pos": (("chrom", "pos"), 2),
+    "chrom or pos": (("chrom", "pos"), 1),
+}
+GATE_OPEN_DB = (1.5, 0.5, -0.5, -1.5, -3.0)  # the gate closes 1.2 dB lower
+CHECK_BPM = (3.0, 5.0)
+SHOWN_WITHIN5_MIN = 0.9
+
+
+def candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    out = {}
+    for db in GATE_OPEN_DB:
+        gate = {"gate_open": quality_from_snr(db), "gate_close": quality_from_snr(db - 1.2)}
+        for check, (methods, min_agree) in CHECKS.items():
+            for tol in CHECK_BPM if methods else (base.check_bpm,):
+                label = f"gate {db:+.1f} dB, {check}" + (f" within {tol:.0f} bpm" if methods else "")
+                out[label] = replace(base, **gate, check_methods=methods, check_min_agree=min_agree, check_bpm=tol)
+    return out
+
+
+class WindowMemo:
+    """A pulse method whose window BVPs are computed once (one clip; keyed by the window's grid
+    start and length)."""
+
+    def __init__(self, method) -> None:
+        self.method = method
+        self.name, self.needs_crops = method.name, method.needs_crops
+        self.min_window_s = getattr(method, "min_window_s", 0.0)
+        self._memo: dict[tuple[int, int], object] = {}
+
+    def window_bvp(self, window):
+        key = (int(window.grid_k0), len(window.t_s))
+        if key not in self._memo:
+            self._memo[key] = self.method.window_bvp(window)
+        return self._memo[key]
+
+
+def score_candidates(method_of, recordings, cands: dict[str, EstimatorConfig]):
+    """{label: MethodScore} of every candidate on ``recordings``; ``method_of()`` a fresh method."""
+    from training.replay import MethodScore, score_recording
+
+    scores = {label: MethodScore(label) for label in cands}
+    for rec in recordings:
+        memo = WindowMemo(method_of())
+        for label, cfg in cands.items():
+            scores[label].clips.append(score_recording(rec, memo, cfg=cfg))
+    return scores
+
+
+def objective(score, no_pulse: set[str]) -> float:
+    """Lower is better: minus the coverage on the subjects when their shown readings are right
+    often enough and no face without a pulse got a reading."""
+    from training.replay import MethodScore
+
+    if any(c.n_shown > 0 for c in score.clips if c.name in no_pulse):
+        return 2.0
+    subj = MethodScore(score.method, clips=[c for c in score.clips if c.name not in no_pulse])
+    w5 = subj.shown_within5
+    if w5 != w5:
+        return 1.5
+    return -subj.coverage if w5 >= SHOWN_WITHIN5_MIN else 1.0 + (SHOWN_WITHIN5_MIN - w5)
+
+
+def choose(scores: dict, no_pulse: set[str]) -> str:
+    return min(scores, key=lambda k: (objective(scores[k], no_pulse), list(scores).index(k)))
+
+
+def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -> str:
+    return next(k for k, c in cands.items() if not c.check_methods and abs(c.gate_open - current.gate_open) < 1e-9)
+
+
+def fold_result(cached, test, no_pulse_recs, cands, base_train):
+    """Train on the fold's other subjects, choose on them, score the choice held out."""
+    from model.fcus_net import FcusNet, FcusNetConfig
+    from training.clips import ClipSampler
+    from training.fcus_eval import TorchPulseMethod
+    from training.train_loop import train
+
+    train_recs = [c for c in cached if c.name not in test]
+    cfg = replace(base_train, epochs=1.0, eval_epochs=(1.0,), checkpoint_dir=None, progress=False)
+    sampler = ClipSampler(train_recs, window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=cfg.seed)
+    no_pulse = {r.name for r in no_pulse_recs}
+    current = current_label(cands, estimator_config("fcus", EstimatorConfig()))
+
+    def evaluate(m):
+        t0 = time.perf_counter()
+        inner = score_candidates(lambda: TorchPulseMethod(m), train_recs + list(no_pulse_recs), cands)
+        chosen = choose(inner, no_pulse)
+        keep = {current: cands[current], chosen: cands[chosen]}
+        held = score_candidates(lambda: TorchPulseMethod(m), [c for c in cached if c.name in test]
+                                + list(no_pulse_recs), keep)
+        print(f"held out {','.join(test)}: chosen on the other 6 -> {chosen} "
+              f"(inner objective {objective(inner[chosen], no_pulse):.2f}; {time.perf_counter() - t0:.0f} s)",
+              flush=True)
+        return {"chosen": chosen, "current": current, "held": held}
+
+    result = train(FcusNet(FcusNetConfig(seed=cfg.seed)), sampler, cfg, evaluate=evaluate)
+    return result.evaluations[-1]["result"]
+
+
+def held_table(rows: dict[str, list], no_pulse: set[str]) -> str:
+    from training.replay import MethodScore
+
+    lines = ["| setting | coverage | shown within 5 bpm | shown MAE (bpm) | no-pulse updates shown |",
+             "|---|---|---|---|---|"]
+    for name, clips in rows.items():
+        subj = MethodScore(name, clips=[c for c in clips if c.name not in no_pulse])
+        nop = [c for c in clips if c.name in no_pulse]
+        nop_share = sum(c.n_shown for c in nop) / max(sum(c.n_updates for c in nop), 1)
+        lines.append(f"| {name} | {subj.coverage:.2f} | {subj.shown_within5:.2f} | {subj.shown_mae_bpm:.2f} | "
+                     f"{nop_share:.2f} |")
+    return "\n".join(lines)
+
+
+def per_subject(rows: dict[str, list], no_pulse: set[str]) -> str:
+    from training.replay import MethodScore, subject_key
+
+    names = sorted({c.name for clips in rows.values() for c in clips if c.name not in no_pulse}, key=subject_key)
+    lines = ["| subject | " + " | ".join(f"{k}: coverage / within 5" for k in rows) + " |",
+             "|---|" + "---|" * len(rows)]
+    for n in names:
+        cells = []
+        for clips in rows.values():
+            sc = MethodScore(n, clips=[c for c in clips if c.name == n])
+            cells.append(f"{sc.coverage:.2f} / {sc.shown_within5:.2f}")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from model.fcus_contract import DEFAULT_CONTRACT
+    from model.fcus_method import shipped_model_path
+    from model.pulse_methods import make_pulse_method
+    from training.benchmark import no_pulse_recordings
+    from training.crop_cache import NO_DATA_HINT, build_cache, cached_reference_recordings
+    from training.datasets import default_face_model
+    from training.fcus_eval import loso_folds
+    from training.train_config import TrainConfig
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
+    ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+    ap.add_argument("--megamind", type=Path, default=None,
+                    help="OpenCV's Megamind.avi, a face without a pulse (default: Debian opencv-doc's path)")
+    args = ap.parse_args(argv)
+    cached = cached_reference_recordings(args.data, args.cache)
+    if cached is None:
+        print(f"check_choices: {NO_DATA_HINT}", file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="fcus-check-"))
+    no_pulse_recs = build_cache(no_pulse_recordings(tmp, args.megamind), args.cache or tmp / "cache",
+                                DEFAULT_CONTRACT, face_model=default_face_model(), progress=False)
+    no_pulse = {r.name for r in no_pulse_recs}
+    cands = candidates(estimator_config("fcus", EstimatorConfig()))
+    print(f"{len(cands)} candidates; faces without a pulse: {sorted(no_pulse)}", flush=True)
+    rows: dict[str, list] = {"current gate (no check)": [], "nested choice": []}
+    for test in loso_folds([c.name for c in cached], 4):
+        res = fold_result(cached, test, no_pulse_recs, cands, TrainConfig(progress=False))
+        rows["current gate (no check)"] += res["held"][res["current"]].clips
+        rows["nested choice"] += res["held"][res["chosen"]].clips
+    print("\nHeld-out subjects, fold-trained FCUS models (the choice made on each fold's other 6 subjects):")
+    print(held_table(rows, no_pulse))
+    print()
+    print(per_subject(rows, no_pulse))
+    shipped = score_candidates(lambda: make_pulse_method("fcus", model_path=str(shipped_model_path())),
+                               list(cached) + list(no_pulse_recs), cands)
+    frozen = choose(shipped, no_pulse)
+    print(f"\nFrozen choice (all 8 subjects, the shipped model): {frozen}")
+    print(held_table({k: shipped[k].clips for k in (current_label(cands, estimator_config('fcus')), frozen)},
+                     no_pulse).replace("| setting", "| setting (in-sample)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
