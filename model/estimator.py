@@ -314,6 +314,7 @@ class StreamingEstimator:
             reading = HrReading(t_s=t_now, hr_bpm=None, quality=0.0, hr_raw_bpm=None,
                                 withheld=WITHHELD_NO_FACE if no_face else WITHHELD_ACQUIRING)
             self.gate.reset()
+            self._accepted_hr.clear()
             if self.hr_tracker is not None:
                 self.hr_tracker.skip(t_now)
             self._finalise(t_now)
@@ -331,6 +332,8 @@ class StreamingEstimator:
         agreed = self._agreed(hr_raw, checks)
         show = self.gate.update(quality if agreed else 0.0) if hr_raw is not None else False
         hr_out = None
+        if not show:  # the median runs over consecutive shown readings, never stale ones
+            self._accepted_hr.clear()
         if hr_raw is not None and show:
             self._accepted_hr.append(hr_raw)
             hr_out = float(np.median(self._accepted_hr)) if cfg.hr_median_n > 1 else hr_raw

@@ -301,3 +301,28 @@ def test_the_cross_check_counts_agreeing_methods():
     assert all(r.hr_bpm is None for r in _run_method(_FixedRateMethod(72.0), t_noise, noise, both))
     with pytest.raises(ValueError, match="check_min_agree"):
         EstimatorConfig(check_methods=("chrom",), check_min_agree=2)
+
+
+class _ScriptedMethod:
+    """A tone at 60 bpm, then noise (the gate closes), then a tone at 96 bpm."""
+
+    name, needs_crops, min_window_s = "scripted", False, 0.0
+
+    def window_bvp(self, window):
+        t = np.asarray(window.t_s)
+        rng = np.random.default_rng(int(t[-1] * 10))
+        return np.where(t < 20, np.sin(2 * np.pi * 1.0 * t),
+                        np.where(t < 34, rng.normal(0, 1, len(t)), np.sin(2 * np.pi * 1.6 * t)))
+
+
+def test_the_median_never_mixes_in_readings_from_before_a_withheld_stretch():
+    t, rgb = _trace(72.0, duration_s=60.0)
+    rs = _run_method(_ScriptedMethod(), t, rgb, EstimatorConfig())
+    shown = [(r.t_s, r.hr_bpm) for r in rs if r.hr_bpm is not None]
+    early = [hr for ts, hr in shown if ts < 20]
+    gap = [r for r in rs if 30 <= r.t_s < 34]
+    late = [hr for ts, hr in shown if ts >= 34]
+    assert early and all(abs(hr - 60.0) < 2.0 for hr in early)
+    assert gap and all(r.hr_bpm is None for r in gap)  # the noise closed the gate
+    # not the median with the 60 bpm readings of before (which gave ~60 on reopening)
+    assert late and all(hr > 90.0 for hr in late) and abs(late[-1] - 96.0) < 1.0
