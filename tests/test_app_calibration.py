@@ -75,3 +75,18 @@ def test_a_failed_adaptation_says_why(tmp_path):
 def test_adapt_command():
     cmd = adapt_command(tmp := __import__("pathlib").Path("c.npz"), tmp.with_suffix(".onnx"), None, 3)
     assert cmd[1:] == ["-m", "app.cli", "adapt", "--crops", "c.npz", "--out", "c.onnx", "--steps", "3"]
+
+
+def test_closing_the_window_stops_a_running_calibration(run_app, qtbot):
+    win = run_app("--source", "demo", "--method", "fcus")
+    worker = win.worker
+    worker.min_calibrate_face_s = 6.0  # adapt's own 12 steps: still running when the window closes
+    qtbot.waitUntil(lambda: win.session.last_frame is not None and win.session.last_frame.stats.frames > 240,
+                    timeout=30000)
+    win.calibrate()
+    qtbot.waitUntil(lambda: worker._calib is not None and worker._calib._proc is not None, timeout=10000)
+    job = worker._calib
+    win.close()
+    qtbot.waitUntil(lambda: not worker.running, timeout=15000)
+    assert job._proc.poll() is not None  # the child was stopped, not left behind
+    assert not job.model_path.exists() and not job.work_dir.exists()  # the app's calibration folder is removed
