@@ -62,11 +62,13 @@ def _why_failed(stderr: str) -> str:
 
 class CalibrationJob:
     """One calibration: ``crops`` adapted on in a child process, the model written to
-    ``work_dir/calibrated-N.onnx``; ``on_done(CalibrationOutcome)`` is called on the job's thread."""
+    ``work_dir/calibrated-N.onnx``; ``on_done(job, CalibrationOutcome)`` is called on the job's
+    thread (the job tells its caller which calibration the outcome belongs to)."""
 
     _count = 0
 
-    def __init__(self, crops: FrameCrops, work_dir: Path, on_done: Callable[[CalibrationOutcome], None], *,
+    def __init__(self, crops: FrameCrops, work_dir: Path,
+                 on_done: Callable[[CalibrationJob, CalibrationOutcome], None], *,
                  weights: Path | None = None, steps: int | None = None) -> None:
         CalibrationJob._count += 1
         self.crops, self.work_dir, self.on_done = crops, Path(work_dir), on_done
@@ -74,6 +76,7 @@ class CalibrationJob:
         self.model_path = self.work_dir / f"calibrated-{CalibrationJob._count}.onnx"
         self._proc: subprocess.Popen | None = None
         self._cancelled = False
+        self._lock = threading.Lock()  # the child starts only if not cancelled, and is killed if it did
         self._thread = threading.Thread(target=self._run, name="calibration", daemon=True)
 
     @property
@@ -85,8 +88,9 @@ class CalibrationJob:
 
     def cancel(self, timeout_s: float = 5.0) -> None:
         """Stop the child (the app is closing); ``on_done`` is not called."""
-        self._cancelled = True
-        proc = self._proc
+        with self._lock:
+            self._cancelled = True
+            proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.kill()
         if self._thread.is_alive():
@@ -99,8 +103,12 @@ class CalibrationJob:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             crops_file = self.model_path.with_suffix(".npz")
             self.crops.save(crops_file)
-            self._proc = subprocess.Popen(adapt_command(crops_file, self.model_path, self.weights, self.steps),
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            with self._lock:
+                if self._cancelled:
+                    crops_file.unlink(missing_ok=True)
+                    return
+                self._proc = subprocess.Popen(adapt_command(crops_file, self.model_path, self.weights, self.steps),
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
                 _, err = self._proc.communicate(timeout=TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -110,9 +118,9 @@ class CalibrationJob:
             crops_file.unlink(missing_ok=True)
             ok = self._proc.returncode == 0 and self.model_path.is_file()
             message = "" if ok else (_why_failed(err or "") or f"the adaptation exited {self._proc.returncode}")
-        except OSError as exc:
-            ok, message = False, str(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure must reach on_done, or the UI waits forever
+            ok, message = False, str(exc) or type(exc).__name__
         if self._cancelled:
             return
-        self.on_done(CalibrationOutcome(ok, self.model_path if ok else None, time.perf_counter() - t0, face_s,
+        self.on_done(self, CalibrationOutcome(ok, self.model_path if ok else None, time.perf_counter() - t0, face_s,
                                         message))

@@ -353,7 +353,7 @@ class Worker(QObject):
                 elif kind == "calibrate":
                     self._start_calibration()
                 elif kind == "calibrated":
-                    self._finish_calibration(cmd[1])
+                    self._finish_calibration(cmd[1], cmd[2])
             except Exception as exc:  # noqa: BLE001 - a failed command must not kill the worker
                 log.exception("command %s failed", kind)
                 self.message.emit("error", f"{kind}: {exc}")
@@ -423,6 +423,7 @@ class Worker(QObject):
             self._model_path = model_path
             if given_model:
                 self._base_model_path, self._calibrated = given_model, False
+                self._cancel_calibration("another model")
         self._method_failures = 0
         if self._tracker is not None:
             self._reset_pipeline(keep_tracker_state=True)
@@ -440,7 +441,9 @@ class Worker(QObject):
         self._est = StreamingEstimator(self._method, cfg, roi=self._roi)
         self._face_ok_prev = None
         takes_model = method_spec(self._method.name).takes_model and self._roi.crop_size is not None
-        self._crops = CropBuffer(self._roi.crop_size, self._roi.crop_scale) if takes_model else None
+        # the last minute of crops, for Calibrate (only where it can run: a model, and torch)
+        keep = takes_model and torch_available()
+        self._crops = CropBuffer(self._roi.crop_size, self._roi.crop_scale) if keep else None
 
     # ---- sources ---------------------------------------------------------------------------
     def _apply_source(self, spec: SourceSpec, *, level: str = "error", instead: str = "",
@@ -476,6 +479,7 @@ class Worker(QObject):
         self._fps_times.clear()
         self._lat_ms.clear()
         self._rec_event("source", spec.to_text())
+        self._cancel_calibration("another source")
         if self._calibrated:  # another source, perhaps another face: back to the model as given
             self._calibrated, self._model_path = False, self._base_model_path
             self._apply_method(self._method_name, self._base_model_path)
@@ -600,20 +604,34 @@ class Worker(QObject):
         from pathlib import Path
 
         self._calib = CalibrationJob(self._crops.snapshot(), Path(self._calib_dir),
-                                     lambda outcome: self._post("calibrated", outcome),
+                                     lambda job, outcome: self._post("calibrated", job, outcome),
                                      weights=weights, steps=self.calibrate_steps)
         self._calib.start()
         self._rec_event("calibration", "started")
         self.message.emit("info", f"Calibrating to your face on the last {have_s:.0f} s; the reading goes on.")
         self._emit_calibration_state()
 
-    def _finish_calibration(self, outcome: CalibrationOutcome) -> None:
+    def _cancel_calibration(self, why: str) -> None:
+        """Stop a running calibration: its result would belong to another face or model."""
+        if self._calib is None:
+            return
+        self._calib.cancel(timeout_s=0.5)
+        self._calib = None
+        self._rec_event("calibration", f"cancelled: {why}")
+        self.message.emit("info", f"Calibration cancelled: {why}.")
+        self._emit_calibration_state()
+
+    def _finish_calibration(self, job: CalibrationJob, outcome: CalibrationOutcome) -> None:
         """Swap the adapted model into the running estimator (no restart: the readings go on)."""
+        if job is not self._calib:  # cancelled, or an older job: its result is not wanted
+            return
         self._calib = None
         if not outcome.ok:
             self._rec_event("calibration", f"failed: {outcome.message}")
             self.message.emit("error", f"Calibration failed: {outcome.message}")
-            self.calibration_changed.emit(CalibrationState("failed", outcome.message))
+            failed = method_spec(self._method.name).takes_model
+            self.calibration_changed.emit(CalibrationState("failed", outcome.message) if failed
+                                          else self._calibration_state())
             return
         name = self._method.name
         if not method_spec(name).takes_model:  # the user left FCUS meanwhile: used when FCUS returns

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.method_api import PulseMethod, RoiWindow
-from model.methods import run_classic
+from model.methods import CLASSIC_METHODS, run_classic
 from model.signal import (
     HR_RANGE_BPM,
     PULSE_BAND_HZ,
@@ -103,6 +103,9 @@ class EstimatorConfig:
 
     def __post_init__(self) -> None:
         check_band(self.band_hz, (self.lo_bpm, self.hi_bpm))
+        unknown = [m for m in self.check_methods if m not in CLASSIC_METHODS]
+        if unknown:
+            raise ValueError(f"check_methods: unknown {unknown}; valid: {sorted(CLASSIC_METHODS)}")
         if self.check_methods and not 1 <= self.check_min_agree <= len(self.check_methods):
             raise ValueError(f"check_min_agree must be 1..{len(self.check_methods)} (got {self.check_min_agree})")
 

@@ -164,7 +164,7 @@ class CropBuffer:
 
     @property
     def face_s(self) -> float:
-        rows = self._rows
+        rows = list(self._rows)  # one C-level copy: safe while another thread pushes
         if len(rows) < 2:
             return 0.0
         step = (rows[-1][0] - rows[0][0]) / (len(rows) - 1)

@@ -64,7 +64,7 @@ def test_a_failed_adaptation_says_why(tmp_path):
                        background=np.zeros((n, s, s, 3), np.float16), face_ok=np.ones(n, bool),
                        rgb_mean=np.zeros((n, 3), np.float32))
     outcomes = []
-    job = CalibrationJob(crops, tmp_path, outcomes.append, steps=1)
+    job = CalibrationJob(crops, tmp_path, lambda j, o: outcomes.append(o), steps=1)
     job.start()
     job._thread.join(120)
     assert len(outcomes) == 1 and not outcomes[0].ok and outcomes[0].model_path is None
@@ -90,3 +90,49 @@ def test_closing_the_window_stops_a_running_calibration(run_app, qtbot):
     qtbot.waitUntil(lambda: not worker.running, timeout=15000)
     assert job._proc.poll() is not None  # the child was stopped, not left behind
     assert not job.model_path.exists() and not job.work_dir.exists()  # the app's calibration folder is removed
+
+
+def _tiny_crops(n=60, s=36) -> FrameCrops:
+    return FrameCrops(t_s=np.arange(n) / 30.0, face=np.zeros((n, s, s, 3), np.float16),
+                      background=np.zeros((n, s, s, 3), np.float16), face_ok=np.ones(n, bool),
+                      rgb_mean=np.zeros((n, 3), np.float32))
+
+
+def test_a_job_cancelled_before_its_child_starts_never_starts_it(tmp_path):
+    outcomes = []
+    job = CalibrationJob(_tiny_crops(), tmp_path, lambda j, o: outcomes.append(o), steps=1)
+    job.cancel()
+    job.start()
+    job._thread.join(30)
+    assert job._proc is None and outcomes == [] and not list(tmp_path.glob("*.npz"))
+
+
+def test_the_worker_ignores_the_result_of_a_job_it_no_longer_runs(qtbot, tmp_path):
+    from app.calibration import CalibrationOutcome
+    from app.worker import Worker
+
+    worker = Worker(method="fcus")
+    states = []
+    worker.calibration_changed.connect(states.append)
+    stale = CalibrationJob(_tiny_crops(), tmp_path, lambda j, o: None)
+    worker._finish_calibration(stale, CalibrationOutcome(True, tmp_path / "x.onnx", 1.0, 30.0, ""))
+    assert worker._model_path is None and not worker._calibrated and states == []
+
+
+def test_a_new_source_cancels_a_running_calibration(run_app, qtbot):
+    win = run_app("--source", "demo", "--method", "fcus")
+    worker = win.worker
+    worker.min_calibrate_face_s = 6.0
+    messages: list[str] = []
+    worker.message.connect(lambda level, text: messages.append(text))
+    qtbot.waitUntil(lambda: win.session.last_frame is not None and win.session.last_frame.stats.frames > 240,
+                    timeout=30000)
+    win.calibrate()
+    qtbot.waitUntil(lambda: win.calibration_state is not None and win.calibration_state.state == "running",
+                    timeout=10000)
+    from app.capture import SourceSpec
+
+    win.set_source(SourceSpec("demo"))
+    qtbot.waitUntil(lambda: any("Calibration cancelled: another source" in t for t in messages), timeout=10000)
+    qtbot.waitUntil(lambda: win.calibration_state.state == "ready", timeout=5000)
+    assert worker._calib is None and not worker._calibrated
