@@ -6,7 +6,9 @@ Each round runs, one after the other, each in a fresh child process:
 
 * the decode floor: ``cv2.VideoCapture(CLIP).read()`` until the end; the child reports the CPU and
   wall of the decode loop alone (its own imports not counted, the stricter floor) and the
-  whole child's CPU;
+  whole child's CPU; once with OpenCV's defaults (a plain decode: FFmpeg's threads, one per core)
+  and once on one decoder thread, as analyze decodes (``model.video_source.DECODE_THREADS``; the
+  stricter floor: it spends less CPU on the same frames);
 * ``fcus-rppg analyze CLIP --out TMP`` (plus ``--analyze-args``), CPU from ``getrusage`` of the
   child (user + system, all its threads) and wall from its start to its exit.
 
@@ -33,7 +35,9 @@ from pathlib import Path
 DECODE_CHILD = r"""
 import json, sys, time
 import cv2
-cap = cv2.VideoCapture(sys.argv[1])
+threads = int(sys.argv[2])
+params = (cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads]) if threads else ()
+cap = cv2.VideoCapture(sys.argv[1], *params)
 t0, c0, n = time.perf_counter(), time.process_time(), 0
 while cap.read()[0]:
     n += 1
@@ -69,8 +73,8 @@ def analyze_cmd(clip: Path, out: Path, extra: list[str]) -> list[str]:
 
 
 def one_round(clip: Path, extra: list[str], analyze_first: bool, tmp: Path, k: int) -> dict:
-    def decode() -> dict:
-        run = run_child([sys.executable, "-c", DECODE_CHILD, str(clip)])
+    def decode(threads: int = 0) -> dict:
+        run = run_child([sys.executable, "-c", DECODE_CHILD, str(clip), str(threads)])
         return {**json.loads(run.stdout.strip().splitlines()[-1]), "process_cpu_s": run.cpu_s,
                 "process_wall_s": run.wall_s}
 
@@ -79,29 +83,32 @@ def one_round(clip: Path, extra: list[str], analyze_first: bool, tmp: Path, k: i
 
     if analyze_first:
         a = analyze()
-        d = decode()
+        d, d1 = decode(), decode(1)
     else:
-        d = decode()
+        d, d1 = decode(), decode(1)
         a = analyze()
     duration_s = d["frames"] / d["fps"] if d["fps"] > 0 else float("nan")
     return {"duration_s": duration_s, "decode_cpu_s": d["cpu_s"], "decode_wall_s": d["wall_s"],
             "decode_process_cpu_s": d["process_cpu_s"], "analyze_wall_s": a.wall_s,
             "analyze_cpu_s": a.cpu_s, "realtime_x": duration_s / a.wall_s,
-            "cpu_ratio": a.cpu_s / d["cpu_s"], "first": "analyze" if analyze_first else "decode"}
+            "cpu_ratio": a.cpu_s / d["cpu_s"], "decode1_cpu_s": d1["cpu_s"], "cpu_ratio_1thread": a.cpu_s / d1["cpu_s"],
+            "first": "analyze" if analyze_first else "decode"}
 
 
 def table(rows: list[dict]) -> str:
     head = ("| round | first | analyze wall (s) | real time | analyze CPU (s) | decode CPU (s) | "
-            "analyze CPU / decode CPU | decode process CPU (s) |")
-    lines = [head, "|" + "---|" * 8]
+            "analyze CPU / decode CPU | decode CPU, 1 thread (s) | analyze CPU / that |")
+    lines = [head, "|" + "---|" * 9]
     for k, r in enumerate(rows):
         lines.append(f"| {k} | {r['first']} | {r['analyze_wall_s']:.2f} | {r['realtime_x']:.1f}x | "
                      f"{r['analyze_cpu_s']:.2f} | {r['decode_cpu_s']:.2f} | {r['cpu_ratio']:.2f}x | "
-                     f"{r['decode_process_cpu_s']:.2f} |")
+                     f"{r['decode1_cpu_s']:.2f} | {r['cpu_ratio_1thread']:.2f}x |")
     rt = sorted(r["realtime_x"] for r in rows)
     cr = sorted(r["cpu_ratio"] for r in rows)
+    c1 = sorted(r["cpu_ratio_1thread"] for r in rows)
     lines.append(f"\nclip {rows[0]['duration_s']:.1f} s; real time {rt[0]:.1f}-{rt[-1]:.1f}x (bar >= 10x), "
-                 f"CPU ratio {cr[0]:.2f}-{cr[-1]:.2f}x (bar <= 5x)")
+                 f"CPU ratio {cr[0]:.2f}-{cr[-1]:.2f}x (bar <= 5x) against a plain decode, "
+                 f"{c1[0]:.2f}-{c1[-1]:.2f}x against a one-thread decode")
     return "\n".join(lines)
 
 
