@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import pickle
+import shutil
 import sys
 import tempfile
 import time
@@ -213,7 +214,7 @@ def main(argv=None) -> int:
         inner = {label: restricted(per_fold, others, label) for label in cands}
         chosen = choose(inner, no_pulse)
         print(f"held out {','.join(test)}: chosen on the other 6 -> {chosen} "
-              f"(inner coverage {-objective(inner[chosen], no_pulse):.2f})")
+              f"(inner objective {objective(inner[chosen], no_pulse):.2f}: minus the coverage when the aim is met)")
         rows["current gate (no check)"] += per_fold[i][current].clips
         rows["nested choice"] += per_fold[i][chosen].clips
     print("\nHeld-out subjects, fold-trained FCUS models (each fold's choice made on the other 6 subjects):")
@@ -226,6 +227,7 @@ def main(argv=None) -> int:
     top = sorted(everyone, key=lambda k: objective(everyone[k], no_pulse))[:8]
     print(held_table({k: everyone[k].clips for k in dict.fromkeys([current, *top])}, no_pulse)
           .replace("| setting", "| setting (all 8, held out; not nested)"))
+    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -137,3 +137,14 @@ def test_adapt_on_saved_crops_writes_a_model_that_reads_the_pulse(clip, tmp_path
     assert abs(json.loads((out / "summary.json").read_text())["hr_bpm"] - HR_BPM) < 2.0
     with pytest.raises(SystemExit):  # SOURCE and --crops together
         adapt_main([str(clip.video_path), "--crops", str(npz), "--out", str(model)])
+
+
+def test_adapt_refuses_a_file_that_is_not_saved_crops(tmp_path, capsys):
+    from training.adapt import adapt_main
+
+    bad = tmp_path / "not-crops.npz"
+    np.savez(bad, something=np.zeros(3))
+    assert adapt_main(["--crops", str(bad), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "fcus-rppg adapt:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the crops are cut already: no face model or cache for them
+        adapt_main(["--crops", str(bad), "--out", str(tmp_path / "m.onnx"), "--cache", str(tmp_path)])

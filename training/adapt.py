@@ -128,6 +128,7 @@ def adapt_main(argv: list[str] | None = None) -> int:
     reads the clip with the result."""
     import argparse
     import sys
+    import zipfile
 
     from training.datasets import read_dataset
 
@@ -149,6 +150,8 @@ def adapt_main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if (args.source is None) == (args.crops is None):
         p.error("give SOURCE or --crops (one of them)")
+    if args.crops is not None and (args.cache is not None or args.face_model is not None):
+        p.error("--cache and --face-model apply to SOURCE (the crops are cut already)")
     t0 = time.perf_counter()
     try:
         cfg = AdaptConfig(steps=args.steps, lr=args.lr, threads=args.threads)
@@ -162,7 +165,7 @@ def adapt_main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"{args.source}: not one video file or recorded session")
             result = adapt_to_recording(recordings[0], args.out, weights=args.weights, cache_dir=args.cache,
                                         face_model=args.face_model, config=cfg)
-    except (OSError, ValueError, RuntimeError) as e:
+    except (OSError, ValueError, RuntimeError, KeyError, zipfile.BadZipFile) as e:  # KeyError: not our crops file
         print(f"fcus-rppg adapt: {e}", file=sys.stderr)
         return 2
     print(f"{Path(args.source or args.crops).name}: adapted on {result.windows} windows in {result.steps} steps "
