@@ -25,7 +25,7 @@ from model.frame_crops import FrameCrops
 #: Seconds of face the buffer must hold before Calibrate runs (the model reads 160-frame windows;
 #: the held-out study adapted on whole 1-minute clips, ``benchmarks/adapt_study.py``).
 MIN_FACE_S = 20.0
-#: The child's time limit (calibration took 12-20 s on this 2-core CPU; a stuck child is stopped).
+#: The child's time limit (27 s on 60 s of face beside the live app on this 2-core CPU; a stuck child is stopped).
 TIMEOUT_S = 300.0
 INSTALL_HINT = "Calibrate fine-tunes the model with torch: pip install 'fcus-rppg[train]' (or python3 dev.py setup)"
 
