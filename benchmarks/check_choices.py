@@ -21,6 +21,10 @@ The FCUS BVP of each window is computed once per clip and reused by every candid
 do not depend on the gate), so the candidates cost only the estimator's own work.
 
     python benchmarks/check_choices.py [--cache DIR] [--data DIR] [--megamind FILE] [--scores PKL]
+                                       [--space check|steady]
+
+``--space steady`` chooses instead among the gate openings x the steadiness of the last window
+HRs (``EstimatorConfig.steady_n``/``steady_bpm``: a noise peak moves from window to window).
 """
 
 from __future__ import annotations
@@ -50,6 +54,25 @@ CHECKS = {  # name -> (check_methods, check_min_agree)
 GATE_OPEN_DB = (1.5, 0.5, -0.5, -1.5, -3.0, -5.0)  # the gate closes 1.2 dB lower
 CHECK_BPM = (2.0, 3.0, 5.0)
 SHOWN_WITHIN5_MIN = 0.9
+
+
+STEADY = {  # name -> (steady_n, steady_bpm)
+    "not steady-checked": (0, 5.0),
+    "3 steady within 3 bpm": (3, 3.0),
+    "3 steady within 5 bpm": (3, 5.0),
+    "5 steady within 5 bpm": (5, 5.0),
+}
+
+
+def steady_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """The gate opening x the steadiness of the last window HRs (no cross-check)."""
+    out = {}
+    for db in GATE_OPEN_DB:
+        gate = {"gate_open": quality_from_snr(db), "gate_close": quality_from_snr(db - 1.2)}
+        for name, (n, tol) in STEADY.items():
+            label = f"gate {db:+.1f} dB, no check" + ("" if n == 0 else f", {name}")
+            out[label] = replace(base, **gate, steady_n=n, steady_bpm=tol)
+    return out
 
 
 def candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
@@ -187,6 +210,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
     ap.add_argument("--megamind", type=Path, default=None,
                     help="OpenCV's Megamind.avi, a face without a pulse (default: Debian opencv-doc's path)")
+    ap.add_argument("--space", choices=("check", "steady"), default="check",
+                    help="the candidates: the cross-check (default) or the steadiness of the window HRs")
     ap.add_argument("--scores", type=Path, default=None,
                     help="pickle of the fold models' scores: read when it exists (no training), else written")
     args = ap.parse_args(argv)
@@ -198,7 +223,8 @@ def main(argv=None) -> int:
     no_pulse_recs = build_cache(no_pulse_recordings(tmp, args.megamind), args.cache or tmp / "cache",
                                 DEFAULT_CONTRACT, face_model=default_face_model(), progress=False)
     no_pulse = {r.name for r in no_pulse_recs}
-    cands = candidates(estimator_config("fcus", EstimatorConfig()))
+    make = candidates if args.space == "check" else steady_candidates
+    cands = make(estimator_config("fcus", EstimatorConfig()))
     print(f"{len(cands)} candidates; faces without a pulse: {sorted(no_pulse)}", flush=True)
     folds = loso_folds([c.name for c in cached], 4)
     if args.scores is not None and args.scores.is_file():

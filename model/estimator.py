@@ -100,6 +100,11 @@ class EstimatorConfig:
     check_methods: tuple[str, ...] = ()
     check_bpm: float = 3.0
     check_min_agree: int = 1
+    # Steadiness: a reading passes the gate only when the last ``steady_n`` window HRs (this one
+    # included, consecutive updates) lie within ``steady_bpm`` of each other (a noise peak moves
+    # from window to window, a pulse stays). 0: off. Measured in benchmarks/check_choices.py.
+    steady_n: int = 0
+    steady_bpm: float = 5.0
 
     def __post_init__(self) -> None:
         check_band(self.band_hz, (self.lo_bpm, self.hi_bpm))
@@ -191,6 +196,7 @@ class StreamingEstimator:
         self._final_k: list[int] = []
         self._final_v: list[float] = []
         self._accepted_hr: deque[float] = deque(maxlen=max(self.cfg.hr_median_n, 1))
+        self._recent_raw: deque[float] = deque(maxlen=max(self.cfg.steady_n, 1))
         self._last_hr: float | None = None
         self.hr_tracker = (HrTracker(HrTrackerConfig(lo_bpm=self.cfg.lo_bpm, hi_bpm=self.cfg.hi_bpm))
                            if self.cfg.hr_tracking else None)
@@ -318,6 +324,7 @@ class StreamingEstimator:
                                 withheld=WITHHELD_NO_FACE if no_face else WITHHELD_ACQUIRING)
             self.gate.reset()
             self._accepted_hr.clear()
+            self._recent_raw.clear()
             if self.hr_tracker is not None:
                 self.hr_tracker.skip(t_now)
             self._finalise(t_now)
@@ -332,7 +339,8 @@ class StreamingEstimator:
         self._stream.add(int(ks[0]), self._narrowed(bvp_f, hr_raw))
         quality = float(quality_from_snr(snr)) if math.isfinite(snr) else 0.0
         checks = self._check_hrs(rgb_u) if hr_raw is not None else ()
-        agreed = self._agreed(hr_raw, checks)
+        steady = self._steady(hr_raw)  # always: it keeps the recent window HRs
+        agreed = self._agreed(hr_raw, checks) and steady
         show = self.gate.update(quality if agreed else 0.0) if hr_raw is not None else False
         hr_out = None
         if not show:  # the median runs over consecutive shown readings, never stale ones
@@ -377,6 +385,17 @@ class StreamingEstimator:
             est = estimate_hr(bvp, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
             out.append(float(est.hr_bpm) if est.ok else None)
         return tuple(out)
+
+    def _steady(self, hr_bpm: float | None) -> bool:
+        """Whether the last ``steady_n`` window HRs agree within ``steady_bpm`` (True when off)."""
+        n = self.cfg.steady_n
+        if hr_bpm is None:
+            self._recent_raw.clear()
+            return True
+        self._recent_raw.append(hr_bpm)
+        if n <= 1:
+            return True
+        return len(self._recent_raw) >= n and max(self._recent_raw) - min(self._recent_raw) <= self.cfg.steady_bpm
 
     def _agreed(self, hr_bpm: float | None, checks: tuple[float | None, ...]) -> bool:
         """Whether enough cross-check HRs are within ``check_bpm`` of ``hr_bpm`` (True without a

@@ -326,3 +326,27 @@ def test_the_median_never_mixes_in_readings_from_before_a_withheld_stretch():
     assert gap and all(r.hr_bpm is None for r in gap)  # the noise closed the gate
     # not the median with the 60 bpm readings of before (which gave ~60 on reopening)
     assert late and all(hr > 90.0 for hr in late) and abs(late[-1] - 96.0) < 1.0
+
+
+class _JumpyMethod:
+    """Clean tones whose rate jumps between 60 and 84 bpm from one update to the next."""
+
+    name, needs_crops, min_window_s = "jumpy", False, 0.0
+
+    def window_bvp(self, window):
+        t = np.asarray(window.t_s)
+        f_hz = 1.0 if int(round(t[-1])) % 2 else 1.4
+        return np.sin(2 * np.pi * f_hz * t)
+
+
+def test_steadiness_withholds_a_rate_that_jumps_between_windows():
+    from model.estimator import WITHHELD_UNSURE
+
+    t, rgb = _trace(72.0)
+    steady = EstimatorConfig(steady_n=3, steady_bpm=5.0)
+    jumpy = _run_method(_JumpyMethod(), t, rgb, steady)
+    assert jumpy and all(r.hr_bpm is None and r.withheld == WITHHELD_UNSURE for r in jumpy)
+    assert sum(r.hr_bpm is not None for r in _run_method(_JumpyMethod(), t, rgb, EstimatorConfig())) > 10
+    calm = _run_method(_FixedRateMethod(72.0), t, rgb, steady)
+    shown = [r for r in calm if r.hr_bpm is not None]
+    assert shown and calm.index(shown[0]) == 2  # the third window HR in a row that agrees
