@@ -210,6 +210,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
     ap.add_argument("--megamind", type=Path, default=None,
                     help="OpenCV's Megamind.avi, a face without a pulse (default: Debian opencv-doc's path)")
+    ap.add_argument("--seed", type=int, default=0, help="the fold models' training seed")
     ap.add_argument("--space", choices=("check", "steady"), default="check",
                     help="the candidates: the cross-check (default) or the steadiness of the window HRs")
     ap.add_argument("--scores", type=Path, default=None,
@@ -230,7 +231,8 @@ def main(argv=None) -> int:
     if args.scores is not None and args.scores.is_file():
         per_fold = pickle.loads(args.scores.read_bytes())
     else:
-        per_fold = [fold_scores(cached, test, no_pulse_recs, cands, TrainConfig(progress=False)) for test in folds]
+        train_cfg = TrainConfig(progress=False, seed=args.seed)
+        per_fold = [fold_scores(cached, test, no_pulse_recs, cands, train_cfg) for test in folds]
         if args.scores is not None:
             args.scores.write_bytes(pickle.dumps(per_fold))
     current = current_label(cands, estimator_config("fcus", EstimatorConfig()))
