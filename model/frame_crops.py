@@ -94,6 +94,13 @@ def background_crop(bgr: np.ndarray, face_box: Box | None, crop_scale: float, si
     return (crop if crop is not None else np.zeros((size_px, size_px, 3), np.float32)), box
 
 
+def has_model_crop(sample: RoiSample, size_px: int) -> bool:
+    """Whether ``sample`` holds a face crop the model can train or adapt on: a face with skin in
+    it, its box, and a ``size_px`` crop (the crop cache and the app's buffer keep the same ones)."""
+    return bool(sample.face_ok and sample.crop is not None and sample.skin_pixels > 0
+                and sample.box is not None and sample.crop.shape[:2] == (size_px, size_px))
+
+
 @dataclass
 class FrameCrops:
     """Per-frame crops of a stretch of video (F frames, not yet on a uniform grid): ``face`` and
@@ -153,8 +160,7 @@ class CropBuffer:
     def push(self, bgr: np.ndarray, sample: RoiSample) -> None:
         """One frame and its ROI sample (a masked face crop of ``crop_size``, or no face)."""
         s = self.crop_size
-        good = bool(sample.face_ok and sample.crop is not None and sample.skin_pixels > 0
-                    and sample.box is not None and sample.crop.shape[:2] == (s, s))
+        good = has_model_crop(sample, s)
         bg, self._bg_box = background_crop(bgr, sample.box, self.crop_scale, s, self._bg_box)
         face = sample.crop.astype(np.float16) if good else None
         mean = np.asarray(sample.rgb_mean, np.float32) if good else np.full(3, np.nan, np.float32)

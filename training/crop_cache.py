@@ -58,7 +58,7 @@ import cv2
 import numpy as np
 
 from model.fcus_contract import DEFAULT_CONTRACT, FcusContract
-from model.frame_crops import background_crop
+from model.frame_crops import background_crop, has_model_crop
 from model.image_source import IMAGE_SUFFIXES
 from model.keyframe_tracking import KeyframeConfig
 from model.roi import RoiExtractor
@@ -239,8 +239,7 @@ def track_recording(recording: Recording, tracker, roi: RoiExtractor, *, progres
               desc=f"crops {recording.name}") as bar:
         for frame, face in tracker.track(source):
             s = roi.extract(frame, face)
-            h, w = frame.bgr.shape[:2]
-            good = bool(s.face_ok and s.crop is not None and s.skin_pixels > 0 and s.box is not None)
+            good = has_model_crop(s, size)
             if fixed is None and face.ok and face.box is not None:
                 fixed = face.box
             bg, bg_box = background_crop(frame.bgr, s.box, roi.crop_scale, size, bg_box)
