@@ -80,12 +80,20 @@ def adapt_to_recording(recording, out_onnx: Path, *, weights: Path | None = None
     weights) on it and export the adapted net to ``out_onnx`` (checked against the torch net:
     ValueError, and no file, when they differ)."""
     from model.fcus_contract import DEFAULT_CONTRACT
-    from model.fcus_export import export_checked, model_from_checkpoint
     from training.crop_cache import build_cache
 
     cached = build_cache([recording], cache_dir, DEFAULT_CONTRACT, face_model=face_model, progress=False)
+    return _adapt_and_export(cached, out_onnx, weights, config)
+
+
+def _adapt_and_export(recordings: Sequence, out_onnx: Path, weights: Path | None,
+                      config: AdaptConfig | None) -> AdaptResult:
+    """Load ``weights`` (default: the shipped ones), fine-tune on ``recordings``, export checked."""
+    from model.fcus_contract import DEFAULT_CONTRACT
+    from model.fcus_export import export_checked, model_from_checkpoint
+
     model, _ = model_from_checkpoint(weights or shipped_weights_path())
-    result = adapt_model(model, cached, config)
+    result = adapt_model(model, recordings, config)
     model.eval()
     export_checked(model, out_onnx, DEFAULT_CONTRACT)
     log.info("adapted on %d windows in %d steps (%.1f s)", result.windows, result.steps, result.train_s)
@@ -109,17 +117,10 @@ def adapt_to_crops(crops, out_onnx: Path, *, weights: Path | None = None,
     """Fine-tune ``weights`` (default: the shipped weights) on ``crops`` (the app's "Calibrate":
     the face crops of its last minute) and export the adapted net to ``out_onnx`` (checked)."""
     from model.fcus_contract import DEFAULT_CONTRACT
-    from model.fcus_export import export_checked, model_from_checkpoint
 
     if crops.face.shape[1] != DEFAULT_CONTRACT.crop_size:
         raise ValueError(f"crops of {crops.face.shape[1]} px; the model takes {DEFAULT_CONTRACT.crop_size}")
-    recording = recording_from_crops(crops, DEFAULT_CONTRACT.fs_hz)
-    model, _ = model_from_checkpoint(weights or shipped_weights_path())
-    result = adapt_model(model, [recording], config)
-    model.eval()
-    export_checked(model, out_onnx, DEFAULT_CONTRACT)
-    log.info("adapted on %d windows in %d steps (%.1f s)", result.windows, result.steps, result.train_s)
-    return result
+    return _adapt_and_export([recording_from_crops(crops, DEFAULT_CONTRACT.fs_hz)], out_onnx, weights, config)
 
 
 def adapt_main(argv: list[str] | None = None) -> int:
