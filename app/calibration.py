@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import importlib.util
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.adapt_child import adapt_command, adapt_failure
 from model.frame_crops import FrameCrops
 
 #: Seconds of face the buffer must hold before Calibrate runs (the model reads 160-frame windows;
@@ -42,22 +42,6 @@ class CalibrationOutcome:
     seconds: float  # from the start of the job to its end
     face_s: float  # seconds of face it adapted on
     message: str
-
-
-def adapt_command(crops_file: Path, model_out: Path, weights: Path | None, steps: int | None) -> list[str]:
-    cmd = [sys.executable, "-m", "app.cli", "adapt", "--crops", str(crops_file), "--out", str(model_out)]
-    if weights is not None:
-        cmd += ["--weights", str(weights)]
-    if steps is not None:
-        cmd += ["--steps", str(int(steps))]
-    return cmd
-
-
-def _why_failed(stderr: str) -> str:
-    if "No module named 'torch'" in stderr:
-        return INSTALL_HINT
-    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-    return next((ln for ln in reversed(lines) if ln.startswith("fcus-rppg adapt:")), lines[-1] if lines else "")
 
 
 class CalibrationJob:
@@ -107,8 +91,8 @@ class CalibrationJob:
                 if self._cancelled:
                     crops_file.unlink(missing_ok=True)
                     return
-                self._proc = subprocess.Popen(adapt_command(crops_file, self.model_path, self.weights, self.steps),
-                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                cmd = adapt_command(self.model_path, crops=crops_file, weights=self.weights, steps=self.steps)
+                self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
                 _, err = self._proc.communicate(timeout=TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -117,7 +101,8 @@ class CalibrationJob:
                 err = f"fcus-rppg adapt: stopped after {TIMEOUT_S:.0f} s"
             crops_file.unlink(missing_ok=True)
             ok = self._proc.returncode == 0 and self.model_path.is_file()
-            message = "" if ok else (_why_failed(err or "") or f"the adaptation exited {self._proc.returncode}")
+            message = "" if ok else (adapt_failure(err or "", INSTALL_HINT)
+                                     or f"the adaptation exited {self._proc.returncode}")
         except Exception as exc:  # noqa: BLE001 - any failure must reach on_done, or the UI waits forever
             ok, message = False, str(exc) or type(exc).__name__
         if self._cancelled:

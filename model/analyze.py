@@ -370,24 +370,21 @@ def run_adapt(source: str, out_dir: Path, weights_onnx: str | None, face_model: 
     import subprocess
     import tempfile
 
+    from model.adapt_child import adapt_command, adapt_failure
     from model.fcus_contract import weights_beside
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model = out_dir / ADAPTED_MODEL_NAME
     crops = tempfile.TemporaryDirectory(prefix="fcus-adapt-")  # a one-off clip's crops: not kept
-    cmd = [sys.executable, "-m", "app.cli", "adapt", str(source), "--out", str(model), "--cache", crops.name]
-    if weights_onnx:  # a model given with --model is adapted from its own weights
-        cmd += ["--weights", str(weights_beside(weights_onnx))]
-    if face_model:
-        cmd += ["--face-model", str(face_model)]
+    # a model given with --model is adapted from its own weights
+    cmd = adapt_command(model, source=source, cache=crops.name,
+                        weights=weights_beside(weights_onnx) if weights_onnx else None,
+                        face_model=face_model or None)
     t0 = time.perf_counter()
     with crops:
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        err = (done.stderr or "").strip().splitlines()
-        why = next((ln for ln in reversed(err) if ln.startswith("fcus-rppg adapt:")), err[-1] if err else "")
-        if "No module named 'torch'" in (done.stderr or ""):
-            why = "it needs torch: pip install 'fcus-rppg[train]'"
+        why = adapt_failure(done.stderr or "", "it needs torch: pip install 'fcus-rppg[train]'")
         print(f"fcus-rppg analyze: --adapt failed: {why}", file=sys.stderr)
         return None
     return {"model": str(model), "adapt_s": time.perf_counter() - t0, "log": done.stdout.strip()}

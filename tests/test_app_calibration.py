@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.calibration import CalibrationJob, adapt_command
+from app.calibration import CalibrationJob
+from model.adapt_child import adapt_command
 from model.frame_crops import FrameCrops
 
 pytest.importorskip("torch")
@@ -73,8 +74,13 @@ def test_a_failed_adaptation_says_why(tmp_path):
 
 
 def test_adapt_command():
-    cmd = adapt_command(tmp := __import__("pathlib").Path("c.npz"), tmp.with_suffix(".onnx"), None, 3)
+    from pathlib import Path
+
+    cmd = adapt_command(Path("c.onnx"), crops=Path("c.npz"), steps=3)
     assert cmd[1:] == ["-m", "app.cli", "adapt", "--crops", "c.npz", "--out", "c.onnx", "--steps", "3"]
+    cmd = adapt_command(Path("m.onnx"), source="v.mp4", cache="C", weights=Path("w.pt"), face_model="f.task")
+    assert cmd[1:] == ["-m", "app.cli", "adapt", "v.mp4", "--out", "m.onnx", "--cache", "C", "--weights", "w.pt",
+                       "--face-model", "f.task"]
 
 
 def test_closing_the_window_stops_a_running_calibration(run_app, qtbot):
