@@ -140,14 +140,7 @@ def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -
 def fold_scores(cached, test, no_pulse_recs, cands, base_train) -> dict:
     """Train on the fold's other subjects; every candidate on its held-out subjects and on the
     faces without a pulse."""
-    from model.fcus_net import FcusNet, FcusNetConfig
-    from training.clips import ClipSampler
-    from training.fcus_eval import TorchPulseMethod
-    from training.train_loop import train
-
-    train_recs = [c for c in cached if c.name not in test]
-    cfg = replace(base_train, epochs=1.0, eval_epochs=(1.0,), checkpoint_dir=None, progress=False)
-    sampler = ClipSampler(train_recs, window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=cfg.seed)
+    from training.fcus_eval import TorchPulseMethod, train_fold
 
     def evaluate(m):
         t0 = time.perf_counter()
@@ -156,8 +149,7 @@ def fold_scores(cached, test, no_pulse_recs, cands, base_train) -> dict:
         print(f"fold {','.join(test)}: {len(cands)} candidates scored ({time.perf_counter() - t0:.0f} s)", flush=True)
         return out
 
-    result = train(FcusNet(FcusNetConfig(seed=cfg.seed)), sampler, cfg, evaluate=evaluate)
-    return result.evaluations[-1]["result"]
+    return train_fold(cached, test, base_train, evaluate)
 
 
 def restricted(per_fold: list[dict], folds: list, label: str):

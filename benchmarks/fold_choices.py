@@ -54,15 +54,9 @@ def gate_settings() -> dict[str, dict]:
 def fold_scores(cached, test_names, base_cfg, settings: dict | None = None, extra=()) -> dict:
     """Train on the fold's other subjects; every setting's score on every subject (with
     ``settings``: on the held-out subjects and the ``extra`` recordings, never trained on)."""
-    from model.fcus_net import FcusNet, FcusNetConfig
-    from training.clips import ClipSampler
-    from training.fcus_eval import TorchPulseMethod
+    from training.fcus_eval import TorchPulseMethod, train_fold
     from training.replay import score_method
-    from training.train_loop import train
 
-    train_recs = [c for c in cached if c.name not in test_names]
-    cfg = replace(base_cfg, epochs=1.0, eval_epochs=(1.0,), checkpoint_dir=None, progress=False)
-    sampler = ClipSampler(train_recs, window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=cfg.seed)
     fcus_cfg = estimator_config("fcus", EstimatorConfig())
     scored = cached if settings is None else [c for c in cached if c.name in test_names] + list(extra)
     settings = settings or STREAMS
@@ -72,8 +66,7 @@ def fold_scores(cached, test_names, base_cfg, settings: dict | None = None, extr
         return {name: score_method(method, scored, label=name, cfg=replace(fcus_cfg, **v))
                 for name, v in settings.items()}
 
-    result = train(FcusNet(FcusNetConfig(seed=cfg.seed)), sampler, cfg, evaluate=evaluate)
-    return result.evaluations[-1]["result"]
+    return train_fold(cached, test_names, base_cfg, evaluate)
 
 
 def gate_curve(cached, folds, base_cfg, megamind: Path | None = None) -> str:

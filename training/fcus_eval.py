@@ -51,6 +51,22 @@ class TorchPulseMethod:
         return bvp
 
 
+def train_fold(cached, test_names, base_cfg, evaluate):
+    """Train an FCUS net for 1 epoch (no labels) on the recordings of ``cached`` outside
+    ``test_names``; what ``evaluate(net)`` returns at the end of the epoch."""
+    from dataclasses import replace
+
+    from model.fcus_net import FcusNet, FcusNetConfig
+    from training.clips import ClipSampler
+    from training.train_loop import train
+
+    train_recs = [c for c in cached if c.name not in test_names]
+    cfg = replace(base_cfg, epochs=1.0, eval_epochs=(1.0,), checkpoint_dir=None, progress=False)
+    sampler = ClipSampler(train_recs, window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=cfg.seed)
+    result = train(FcusNet(FcusNetConfig(seed=cfg.seed)), sampler, cfg, evaluate=evaluate)
+    return result.evaluations[-1]["result"]
+
+
 def loso_folds(names: list[str], n_folds: int = 4) -> list[list[str]]:
     """Leave-subjects-out folds: subjects in their listed order, dealt round-robin into folds."""
     folds = [[] for _ in range(min(n_folds, len(names)))]
