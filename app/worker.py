@@ -23,10 +23,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
+import shutil
+import tempfile
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -597,12 +600,8 @@ class Worker(QObject):
                                          f"seen {have_s:.0f} s. Stay in view and try again.")
             return
         if self._calib_dir is None:
-            import tempfile
-
             self._calib_dir = tempfile.mkdtemp(prefix="fcus-calibration-")
         weights = weights_beside(self._base_model_path) if self._base_model_path else None
-        from pathlib import Path
-
         self._calib = CalibrationJob(self._crops.snapshot(), Path(self._calib_dir),
                                      lambda job, outcome: self._post("calibrated", job, outcome),
                                      weights=weights, steps=self.calibrate_steps)
@@ -799,8 +798,6 @@ class Worker(QObject):
         if self._calib is not None:
             self._calib.cancel()
         if self._calib_dir is not None:
-            import shutil
-
             shutil.rmtree(self._calib_dir, ignore_errors=True)
         if self._rec is not None:
             try:
