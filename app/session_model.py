@@ -274,7 +274,7 @@ class SessionModel:
         self.source_lost_msg = None
         if self.source_banner.kind == "lost":  # frames again (the camera is back)
             self.hide_source_banner()
-        self.video_text = None if r.image_rgb is not None else PRIVACY_TEXT
+        self.video_text = None if r.image_bgra is not None else PRIVACY_TEXT
         if r.state != self.state:
             self.set_state(r.state)
 

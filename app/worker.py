@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 KEYFRAMES = KeyframeConfig()
 
 DISPLAY_MAX_WIDTH = 960
+OVERLAY_BOX_BGRA = (0, 200, 0, 255)
+OVERLAY_SKIN_BGRA = (255, 160, 0, 255)
 MAX_METHOD_FAILURES = 3
 
 
@@ -94,7 +96,9 @@ class Stats:
 @dataclass
 class FrameResult:
     t_s: float
-    image_rgb: np.ndarray | None  # None when privacy hides the video
+    # (H, W, 4) uint8 bytes B, G, R, 255: QImage's RGB32 on a little-endian CPU, which the window
+    # paints without a conversion; None when privacy hides the video
+    image_bgra: np.ndarray | None
     state: str
     face_ok: bool
     n_faces: int
@@ -670,7 +674,7 @@ class Worker(QObject):
         self._count_frame((time.perf_counter() - t0) * 1000.0)
         face = self._keyframes.latest_face if self._keyframes is not None else None
         face_ok = bool(face is not None and face.ok)
-        self._post_frame(FrameResult(t_s=f.t_s, image_rgb=self._display_image(frame.bgr, face),
+        self._post_frame(FrameResult(t_s=f.t_s, image_bgra=self._display_image(frame.bgr, face),
                                      state=self._state or STATE_ACQUIRING, face_ok=face_ok,
                                      n_faces=face.n_faces if face is not None else 0, stats=self._stats()))
 
@@ -770,11 +774,12 @@ class Worker(QObject):
     def _display_image(self, bgr: np.ndarray, face: Face | None) -> np.ndarray | None:
         if self.privacy == "hide":
             return None
-        img = bgr.copy()
-        h, w = img.shape[:2]
+        h, w = bgr.shape[:2]
         if self.privacy == "blur":
-            small = cv2.resize(img, (max(w // 24, 1), max(h // 24, 1)), interpolation=cv2.INTER_AREA)
-            img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+            small = cv2.resize(bgr, (max(w // 24, 1), max(h // 24, 1)), interpolation=cv2.INTER_AREA)
+            bgr = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        # a new picture (the frame itself is still to be measured), in the window's own pixel format
+        img = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
         if self.overlay and face is not None and face.ok:
             from model.roi import draw_overlay
 
@@ -783,15 +788,16 @@ class Worker(QObject):
             try:
                 if mask is None and self.privacy == "blur":
                     x, y, bw, bh = face.box.as_int()
-                    cv2.rectangle(img, (x, y), (x + bw, y + bh), (0, 200, 0), thick)
+                    cv2.rectangle(img, (x, y), (x + bw, y + bh), OVERLAY_BOX_BGRA, thick)
                 else:
-                    draw_overlay(img, face, mask, thickness=thick)
+                    draw_overlay(img, face, mask, thickness=thick, box_color=OVERLAY_BOX_BGRA,
+                                 skin_color=OVERLAY_SKIN_BGRA)
             except Exception:  # noqa: BLE001 - an overlay problem must not stop the measurement
                 log.debug("overlay failed", exc_info=True)
         if w > DISPLAY_MAX_WIDTH:
             scale = DISPLAY_MAX_WIDTH / w
             img = cv2.resize(img, (DISPLAY_MAX_WIDTH, int(round(h * scale))), interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        return img
 
     def _shutdown(self) -> None:
         self._stop_capture()

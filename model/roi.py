@@ -273,11 +273,12 @@ def draw_overlay(
     face: Face,
     mask: SkinMask | None = None,
     *,
-    box_color: tuple[int, int, int] = (0, 200, 0),
-    skin_color: tuple[int, int, int] = (255, 160, 0),
+    box_color: tuple[int, ...] = (0, 200, 0),
+    skin_color: tuple[int, ...] = (255, 160, 0),
     thickness: int = 2,
 ) -> np.ndarray:
-    """Draw the face box and the skin-region outline on ``bgr`` in place; returns ``bgr``.
+    """Draw the face box and the skin-region outline on ``bgr`` in place; returns ``bgr`` (a BGR
+    picture, or BGRA with 4-value colours).
 
     ``mask`` defaults to :func:`skin_mask` of the face (pass ``RoiExtractor.last_mask`` to show
     exactly what was averaged)."""

@@ -353,3 +353,31 @@ def test_an_unusable_face_model_exits_2_before_a_window(tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     word = "not found" if kind == "missing" else "unreadable"
     assert f"fcus-rppg: Face model {word}: {path}" in err and err.count("\n") == 1
+
+
+def test_video_view_paints_the_frames_colours_and_overlay(qtbot):
+    """The worker hands the window B, G, R, 255 bytes (QImage's RGB32); the picture on screen has
+    the frame's own colours (a swapped byte order would paint red as blue) and the overlay's."""
+    from PySide6.QtGui import QColor
+
+    from app.cards.video_view import VideoView
+    from app.worker import OVERLAY_BOX_BGRA, Worker
+
+    bgr = np.zeros((120, 160, 3), np.uint8)
+    bgr[:, :80] = (30, 60, 200)  # left half: red-ish in BGR
+    bgr[:, 80:] = (200, 120, 10)  # right half: blue-ish
+    worker = Worker.__new__(Worker)  # only the picture path: no threads, no source
+    worker.privacy, worker.overlay, worker._roi = "off", True, None
+    face = Face(ok=True, box=Box(60, 30, 40, 40), n_faces=1)
+    bgra = worker._display_image(bgr, face)
+    assert bgra.shape == (120, 160, 4) and (bgra[..., 3] == 255).all()
+    assert bgr[35, 70].tolist() == [30, 60, 200]  # the frame itself is untouched (still to be measured)
+    view = VideoView()
+    qtbot.addWidget(view)
+    view.resize(320, 240)  # its smallest size: the picture at twice its own
+    view.show_bgra(bgra)
+    img = view.grab().toImage()
+    assert QColor(img.pixel(40, 120)).getRgb()[:3] == (200, 60, 30)
+    assert QColor(img.pixel(280, 120)).getRgb()[:3] == (10, 120, 200)
+    b, g, r, _ = OVERLAY_BOX_BGRA
+    assert QColor(img.pixel(121, 100)).getRgb()[:3] == (r, g, b)  # the face box's left edge

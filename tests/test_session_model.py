@@ -32,7 +32,7 @@ from model.types import HrReading, HrvMetrics
 
 def frame(state: str = STATE_READING, n_faces: int = 1, image: bool = True, fps_hz: float = 29.7):
     stats = SimpleNamespace(fps_hz=fps_hz, dropped=3, latency_ms=12.34, frames=10)
-    return SimpleNamespace(t_s=1.0, image_rgb=np.zeros((4, 4, 3), np.uint8) if image else None,
+    return SimpleNamespace(t_s=1.0, image_bgra=np.zeros((4, 4, 4), np.uint8) if image else None,
                            state=state, face_ok=n_faces > 0, n_faces=n_faces, stats=stats)
 
 

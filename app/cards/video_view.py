@@ -20,7 +20,7 @@ class VideoView(QLabel):
         self.setMinimumSize(320, 240)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setStyleSheet(f"background: #000; color: {MUTED}; font-size: 15px; border-radius: 6px;")
-        self._rgb: np.ndarray | None = None  # the picture's pixels (the QImage below points into them)
+        self._pixels: np.ndarray | None = None  # the picture's pixels (the QImage below points into them)
         self._img: QImage | None = None
         self.setText("Starting...")
 
@@ -30,24 +30,26 @@ class VideoView(QLabel):
     def refresh(self, session: SessionModel) -> None:
         """The last frame's picture, or the session's text in its place."""
         frame = session.last_frame
-        if session.video_text is None and frame is not None and frame.image_rgb is not None:
-            self.show_rgb(frame.image_rgb)
+        if session.video_text is None and frame is not None and frame.image_bgra is not None:
+            self.show_bgra(frame.image_bgra)
         else:
             self.show_text(session.video_text or "")
 
-    def show_rgb(self, rgb: np.ndarray) -> None:
-        """Paint ``rgb`` at the next repaint, straight from its pixels: no QPixmap and no scaled
-        copy per frame (the painter scales it into place)."""
-        rgb = np.ascontiguousarray(rgb)
-        h, w = rgb.shape[:2]
-        self._rgb = rgb
-        self._img = QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888)
+    def show_bgra(self, bgra: np.ndarray) -> None:
+        """Paint ``bgra`` ((H, W, 4) bytes B, G, R, 255) at the next repaint, straight from its
+        pixels: no QPixmap, no scaled copy and no format conversion per frame. Those bytes are
+        QImage's RGB32 on a little-endian CPU, the format the window paints into; scaling it into
+        place cost 0.3-0.5 ms a frame against 1.8 ms for RGB888 (640x480 to 853x640, this CPU)."""
+        bgra = np.ascontiguousarray(bgra)
+        h, w = bgra.shape[:2]
+        self._pixels = bgra
+        self._img = QImage(bgra.data, w, h, 4 * w, QImage.Format_RGB32)
         if self.text():
             self.setText("")
         self.update()
 
     def show_text(self, text: str) -> None:
-        self._rgb = self._img = None
+        self._pixels = self._img = None
         self.setText(text)
         self.update()
 
