@@ -25,6 +25,8 @@ do not depend on the gate), so the candidates cost only the estimator's own work
 
 ``--space steady`` chooses instead among the gate openings x the steadiness of the last window
 HRs (``EstimatorConfig.steady_n``/``steady_bpm``: a noise peak moves from window to window).
+``--space start`` adds how short the first window may be (``min_window_s``: 4, 5 or 6 s), which
+decides how soon the first reading can come.
 """
 
 from __future__ import annotations
@@ -72,6 +74,25 @@ def steady_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
         for name, (n, tol) in STEADY.items():
             label = f"gate {db:+.1f} dB, no check" + ("" if n == 0 else f", {name}")
             out[label] = replace(base, **gate, steady_n=n, steady_bpm=tol)
+    return out
+
+
+START_GATE_DB = (0.5, -0.5, -1.5)
+START_STEADY = ("3 steady within 3 bpm", "3 steady within 5 bpm")
+START_MIN_WINDOW_S = (4.0, 5.0, 6.0)
+
+
+def start_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """How short the first window may be (``min_window_s``: with 3 steady window HRs a reading
+    comes 2 s after it at the earliest) x the gate opening x the steadiness."""
+    out = {}
+    for db in START_GATE_DB:
+        gate = {"gate_open": quality_from_snr(db), "gate_close": quality_from_snr(db - 1.2)}
+        for name in START_STEADY:
+            n, tol = STEADY[name]
+            for min_s in START_MIN_WINDOW_S:
+                label = f"gate {db:+.1f} dB, no check, {name}, first window {min_s:.0f} s"
+                out[label] = replace(base, **gate, steady_n=n, steady_bpm=tol, min_window_s=min_s)
     return out
 
 
@@ -137,8 +158,12 @@ def choose(scores: dict, no_pulse: set[str]) -> str:
 def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -> str | None:
     """The candidate that is the shipped setting, None when none is."""
     same = [k for k, c in cands.items() if not c.check_methods and abs(c.gate_open - current.gate_open) < 1e-9
-            and c.steady_n == current.steady_n and (c.steady_n == 0 or c.steady_bpm == current.steady_bpm)]
+            and c.steady_n == current.steady_n and (c.steady_n == 0 or c.steady_bpm == current.steady_bpm)
+            and c.min_window_s == current.min_window_s]
     return same[0] if same else None
+
+
+SPACES = {"check": candidates, "steady": steady_candidates, "start": start_candidates}
 
 
 def with_shipped(cands: dict[str, EstimatorConfig]) -> tuple[dict[str, EstimatorConfig], str]:
@@ -218,8 +243,9 @@ def main(argv=None) -> int:
     ap.add_argument("--megamind", type=Path, default=None,
                     help="OpenCV's Megamind.avi, a face without a pulse (default: Debian opencv-doc's path)")
     ap.add_argument("--seed", type=int, default=0, help="the fold models' training seed")
-    ap.add_argument("--space", choices=("check", "steady"), default="check",
-                    help="the candidates: the cross-check (default) or the steadiness of the window HRs")
+    ap.add_argument("--space", choices=tuple(SPACES), default="check",
+                    help="the candidates: the cross-check (default), the steadiness of the window HRs, "
+                         "or the first window's length with the steadiness")
     ap.add_argument("--scores", type=Path, default=None,
                     help="pickle of the fold models' scores: read when it exists (no training), else written")
     args = ap.parse_args(argv)
@@ -231,7 +257,7 @@ def main(argv=None) -> int:
     no_pulse_recs = build_cache(no_pulse_recordings(tmp, args.megamind), args.cache or tmp / "cache",
                                 DEFAULT_CONTRACT, face_model=default_face_model(), progress=False)
     no_pulse = {r.name for r in no_pulse_recs}
-    make = candidates if args.space == "check" else steady_candidates
+    make = SPACES[args.space]
     cands, current = with_shipped(make(estimator_config("fcus", EstimatorConfig())))
     print(f"{len(cands)} candidates; faces without a pulse: {sorted(no_pulse)}", flush=True)
     folds = loso_folds([c.name for c in cached], 4)
