@@ -110,7 +110,7 @@ class HrTracker:
         self._back.append(back)
         self._times.append(float(t_s))
         state = float(self.states_bpm[int(np.argmax(self._delta))])
-        return TrackedHr(t_s=float(t_s), hr_bpm=self._refine(state, freqs_hz, power), state_bpm=state,
+        return TrackedHr(t_s=float(t_s), hr_bpm=self.refine(state, freqs_hz, power), state_bpm=state,
                          peak_bpm=self._strongest(freqs_hz, power))
 
     def skip(self, t_s: float) -> None:
@@ -129,7 +129,8 @@ class HrTracker:
         i = int(idx[np.argmax(np.asarray(power)[idx])])
         return 60.0 * parabolic_peak_hz(np.asarray(freqs_hz), np.asarray(power), i)
 
-    def _refine(self, state_bpm: float, freqs_hz: np.ndarray, power: np.ndarray) -> float:
+    def refine(self, state_bpm: float, freqs_hz: np.ndarray, power: np.ndarray) -> float:
+        """``state_bpm`` snapped to the spectrum's local peak within ``refine_bpm`` of it, if any."""
         f = np.asarray(freqs_hz, dtype=np.float64)
         p = np.asarray(power, dtype=np.float64)
         near = np.flatnonzero(np.abs(f * 60.0 - state_bpm) <= self.cfg.refine_bpm)
