@@ -60,7 +60,8 @@ from typing import IO
 import cv2
 import numpy as np
 
-from model.analyze import BVP_HEADER, HR_HEADER, bvp_row, clip_hr_reliable, hr_row, whole_clip_hr
+from model.analyze import BVP_HEADER, HR_HEADER, bvp_row, clip_hr_reliable, hr_row
+from model.clip_hr import ClipHr, whole_clip_hr
 from model.types import Face, HrReading
 
 log = logging.getLogger(__name__)
@@ -525,15 +526,15 @@ def session_summary(folder: Path, meta: dict) -> dict:
     faces = _read_rows(folder / "faces.csv")
     n_face = sum(1 for r in faces if len(r) > 1 and r[1])
     duration_s = float(t[-1] - t[0]) if len(t) > 1 else 0.0
-    hr_bpm = None
+    clip = ClipHr(None, None, 0.0, "", 0)
     if len(t) > 1 and np.isfinite(v).any():
         grid = np.arange(t[0], t[-1], 1.0 / fs_hz)
-        hr_bpm = whole_clip_hr(grid, values_at_frames(t, v, grid), fs_hz, lo, hi)
+        clip = whole_clip_hr(grid, values_at_frames(t, v, grid), fs_hz, lo_bpm=lo, hi_bpm=hi)
     return {
         "video": meta.get("video") and str(folder / VIDEO_NAME),
         "source": meta.get("source"),
         "method": meta.get("method"),
-        "hr_bpm": hr_bpm,
+        **clip.as_dict(),
         "hr_bpm_median_of_readings": float(np.median(shown)) if shown else None,
         "frames": int(len(t)),
         "fps_hz": float((len(t) - 1) / duration_s) if duration_s > 0 else None,
@@ -541,7 +542,7 @@ def session_summary(folder: Path, meta: dict) -> dict:
         "face_share": n_face / max(len(faces), 1),
         "readings": len(hr_rows),
         "readings_shown_share": len(shown) / max(len(hr_rows), 1),
-        "hr_reliable": clip_hr_reliable(shown, len(hr_rows), hr_bpm),
+        "hr_reliable": clip_hr_reliable(shown, len(hr_rows), clip.hr_bpm),
         "tracker": meta.get("face_tracker"),
         "estimator": est or None,
         "bvp_note": "the live (causal) BVP; fcus-rppg analyze on the session folder gives the offline one",

@@ -60,7 +60,7 @@ WITHHELD_TEXT = {
     WITHHELD_TOO_DARK: "too dark: more light on the face",
     WITHHELD_SATURATED: "too bright: the skin is clipped",
     WITHHELD_MOTION: "too much motion: hold still",
-    WITHHELD_UNSURE: "unsure: the methods disagree on the rate",
+    WITHHELD_UNSURE: "unsure: the rate has not settled",
     WITHHELD_WEAK: "weak signal",
 }
 

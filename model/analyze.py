@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from model.batch_analyze import BatchJob, expand_sources, result_dirs, run_batch, write_summary
+from model.clip_hr import whole_clip_hr
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
 from model.frame_source import open_frame_source
@@ -41,7 +42,6 @@ from model.pulse_methods import (
     roi_extractor_for,
 )
 from model.results_io import OutDirError, check_out_dir, write_files_atomic
-from model.signal import estimate_hr
 from model.video_source import SourceError
 
 log = logging.getLogger(__name__)
@@ -85,22 +85,6 @@ PIPELINE_DEPTH = 16
 # Sources of a batch analysed at once. One analyze keeps about 1.5 cores busy; on this 2-core CPU
 # the 8 dev clips took 45.7 s one at a time and 38.7 s two at a time (README, "Speed").
 DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
-
-
-def whole_clip_hr(t_s: np.ndarray, bvp: np.ndarray, fs_hz: float, lo_bpm: float, hi_bpm: float) -> float | None:
-    """HR of the longest gap-free stretch of a uniform BVP stream."""
-    ok = np.isfinite(bvp)
-    if ok.sum() < fs_hz * 4:
-        return None
-    # longest run of finite values
-    edges = np.diff(np.concatenate([[0], ok.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    i = int(np.argmax(ends - starts))
-    seg = bvp[starts[i]:ends[i]]
-    if len(seg) < fs_hz * 4:
-        return None
-    est = estimate_hr(seg, fs_hz, lo_bpm=lo_bpm, hi_bpm=hi_bpm)
-    return float(est.hr_bpm) if est.hr_bpm is not None else None
 
 
 def window_config(window_s: float) -> EstimatorConfig:
@@ -171,7 +155,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     duration_s = float(t[-1] - t[0]) if len(t) > 1 else 0.0
     shown = [r.hr_bpm for r in est.readings if r.hr_bpm is not None]
     n_judged = sum(r.hr_raw_bpm is not None for r in est.readings)
-    clip_hr = whole_clip_hr(tg, vg, cfg.fs_hz, cfg.lo_bpm, cfg.hi_bpm)
+    clip = whole_clip_hr(tg, vg, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm)
     summary = {
         "video": str(video),
         "source": source.describe(),
@@ -179,7 +163,8 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         # where the method ran: the ONNX Runtime provider the session really got ("CUDA"/"CPU")
         "inference": {"device": str(getattr(method, "device", "") or "CPU"),
                       "providers": list(getattr(method, "providers", []) or [])},
-        "hr_bpm": clip_hr,
+        # the whole clip's HR (model.clip_hr: the tracked HR), +- hr_interval_bpm
+        **clip.as_dict(),
         "hr_bpm_median_of_readings": float(np.median(shown)) if shown else None,
         "frames": int(len(t)),
         "fps_hz": float((len(t) - 1) / duration_s) if duration_s > 0 else None,
@@ -189,7 +174,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "readings_shown_share": len(shown) / max(len(est.readings), 1),
         # judged updates: those with a full enough window for an HR estimate
         "judged_shown_share": len(shown) / max(n_judged, 1),
-        "hr_reliable": clip_hr_reliable(shown, n_judged, clip_hr),
+        "hr_reliable": clip_hr_reliable(shown, n_judged, clip.hr_bpm),
         "tracker": tracker.name,
         "tracker_message": tracker_msg,
         "tracker_key_frames": tracker.key_frames,  # frames the face detector ran on
@@ -354,10 +339,12 @@ def _hr_text(s: dict) -> str:
     hr = s["hr_bpm"]
     if not hr:
         return "not measurable"
+    half = s.get("hr_interval_bpm")
+    text = f"{hr:.1f} +- {half:.1f} bpm" if half is not None else f"{hr:.1f} bpm"
     if s["hr_reliable"]:
-        return f"{hr:.1f} bpm"
+        return text
     return (f"not reliable ({100 * s['judged_shown_share']:.0f}% of the updates passed the quality gate; "
-            f"spectral peak {hr:.1f} bpm)")
+            f"the clip's spectrum says {text})")
 
 
 ADAPTED_MODEL_NAME = "adapted_model.onnx"

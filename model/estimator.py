@@ -52,7 +52,9 @@ WITHHELD_TOO_DARK = "too_dark"  # the gate withheld it, and the skin is too dark
 WITHHELD_SATURATED = "saturated"  # the gate withheld it, and the skin is clipped at white
 WITHHELD_MOTION = "motion"  # the gate withheld it, and the face moved a lot in the window
 WITHHELD_WEAK = "weak_signal"  # the gate withheld it: the pulse does not stand out of the noise
-WITHHELD_UNSURE = "unsure"  # the cross-check withheld it: other methods read another rate in the window
+# the steadiness or the cross-check withheld it: the last window HRs disagree (EstimatorConfig.steady_n),
+# or other methods read another rate in the window (check_methods)
+WITHHELD_UNSURE = "unsure"
 WITHHELD_REASONS = (WITHHELD_NO_FACE, WITHHELD_ACQUIRING, WITHHELD_TOO_DARK, WITHHELD_SATURATED,
                     WITHHELD_MOTION, WITHHELD_UNSURE, WITHHELD_WEAK)
 DARK_LUMA = 30.0  # mean skin luma (0..255) below which the camera's noise swamps a pulse
@@ -408,7 +410,7 @@ class StreamingEstimator:
 
     def _why_withheld(self, rgb_u: np.ndarray, t_now: float, agreed: bool = True) -> str:
         """Why the gate withheld this window's reading: the skin too dark or clipped, the face
-        moving, the cross-check methods reading another rate, else a weak signal. A reason only
+        moving, the rate not settled (steadiness, cross-check), else a weak signal. A reason only
         labels the withheld reading; the gate alone decides."""
         r, g, b = np.mean(rgb_u, axis=0)
         if 0.299 * r + 0.587 * g + 0.114 * b < DARK_LUMA:

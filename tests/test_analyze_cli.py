@@ -64,6 +64,8 @@ def test_analyze_writes_the_contract(synth_clip, tmp_path):
     assert s["method"] == "pos" and s["frames"] == synth_clip.n_frames
     assert s["tracker"] == "mediapipe" and s["face_share"] > 0.95
     assert abs(s["hr_bpm"] - synth_clip.mean_hr_bpm) < 1.0
+    assert 0 < s["hr_interval_bpm"] < 15.0 and s["hr_interval_level"] == 0.9 and s["hr_way"]  # hr_bpm +- it
+    assert abs(s["hr_bpm"] - synth_clip.mean_hr_bpm) <= s["hr_interval_bpm"]
     assert s["hr_reliable"] is True and s["judged_shown_share"] >= 0.5
     assert abs(s["fps_hz"] - 30.0) < 0.1
 
@@ -378,7 +380,7 @@ def test_a_batch_analyses_every_source_and_skips_a_corrupt_one(synth_clip, tmp_p
     for r in rows[:2]:
         d = Path(r["out_dir"])
         assert {p.name for p in d.iterdir()} >= {"bvp.csv", "hr.csv", "summary.json"}
-        assert abs(float(r["hr_bpm"]) - HR_BPM) < 3
+        assert abs(float(r["hr_bpm"]) - HR_BPM) < 3 and float(r["hr_interval_bpm"]) > 0
     assert "broken.mp4" in capsys.readouterr().err
 
 

@@ -111,14 +111,14 @@ def _shown_errors(readings, ref_t: np.ndarray, ref_ppg: np.ndarray) -> tuple[flo
 
 def score_recording(cached, method: PulseMethod, roi: str = "skin", cfg: EstimatorConfig | None = None) -> ClipScore:
     """Replay ``method`` on ``cached`` and score it against the recording's reference (if any)."""
-    from model.analyze import whole_clip_hr
+    from model.clip_hr import whole_clip_hr
 
     run = replay(cached, method, roi, cfg)
     est = run.estimator
     n_shown = sum(r.hr_bpm is not None for r in est.readings)
     tg, vg = est.bvp_stream()
     c = est.cfg
-    clip_hr = whole_clip_hr(tg, vg, c.fs_hz, c.lo_bpm, c.hi_bpm) if len(tg) else None
+    clip_hr = whole_clip_hr(tg, vg, c.fs_hz, lo_bpm=c.lo_bpm, hi_bpm=c.hi_bpm).hr_bpm if len(tg) else None
     common = dict(name=cached.name, n_updates=len(est.readings), n_shown=n_shown, clip_hr_bpm=clip_hr,
                   media_s=cached.media_s, compute_s=cached.track_s + run.compute_s)
     ref = reference(cached)
