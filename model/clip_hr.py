@@ -98,11 +98,15 @@ def clip_windows(t_s: np.ndarray, bvp: np.ndarray, fs_hz: float, *, lo_bpm: floa
         for e in stops:
             seg = bvp[max(a, e - n_win):e]
             est = estimate_hr(seg, fs_hz, lo_bpm=lo_bpm, hi_bpm=hi_bpm)
-            spec = power_spectrum(seg, fs_hz, window=PEAK_WINDOW)
+            if est.freqs_hz is None:  # no estimate (a flat window): the spectrum the tracker reads
+                spec = power_spectrum(seg, fs_hz, window=PEAK_WINDOW)
+                est_f, est_p = spec.freqs_hz, spec.power
+            else:
+                est_f, est_p = est.freqs_hz, est.power
             ends.append(float(t_s[e - 1]))
             peaks.append(float(est.hr_bpm) if est.ok else math.nan)
-            freqs.append(spec.freqs_hz)
-            power.append(spec.power)
+            freqs.append(est_f)
+            power.append(est_p)
     return ClipWindows(np.asarray(ends), np.asarray(peaks), freqs, power)
 
 
