@@ -65,14 +65,13 @@ def held_out_runs(cached, steps_list: list[int]) -> tuple[dict, dict, dict]:
 
 def main(argv=None) -> int:
     from training.adapt import AdaptConfig
-    from training.crop_cache import NO_DATA_HINT, cached_reference_recordings
+    from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
     from training.replay import MethodScore
     from training.tables import per_subject_table, pooled_table
 
     steps = AdaptConfig().steps
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
-    ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+    add_reference_args(ap)
     ap.add_argument("--steps", default=f"0,{steps // 2},{steps},{2 * steps}",
                     help="adaptation steps to compare (0: the fold model as it is)")
     args = ap.parse_args(argv)

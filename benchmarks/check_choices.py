@@ -232,14 +232,13 @@ def per_subject(rows: dict[str, list], no_pulse: set[str]) -> str:
 def main(argv=None) -> int:
     from model.fcus_contract import DEFAULT_CONTRACT
     from training.benchmark import no_pulse_recordings
-    from training.crop_cache import NO_DATA_HINT, build_cache, cached_reference_recordings
+    from training.crop_cache import NO_DATA_HINT, add_reference_args, build_cache, cached_reference_recordings
     from training.datasets import default_face_model
     from training.fcus_eval import loso_folds
     from training.train_config import TrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
-    ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+    add_reference_args(ap)
     ap.add_argument("--megamind", type=Path, default=None,
                     help="OpenCV's Megamind.avi, a face without a pulse (default: Debian opencv-doc's path)")
     ap.add_argument("--seed", type=int, default=0, help="the fold models' training seed")

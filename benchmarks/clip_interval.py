@@ -192,11 +192,10 @@ def ways_table(units: list[Unit]) -> str:
 
 
 def main(argv=None) -> int:
-    from training.crop_cache import NO_DATA_HINT, cached_reference_recordings
+    from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
-    ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+    add_reference_args(ap)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the fold models' training seeds")
     ap.add_argument("--streams", type=Path, default=None,
                     help="pickle of the held-out streams: read when it exists (no training), else written")

@@ -29,12 +29,11 @@ def first_reading_s(cached, readings) -> float | None:
 
 def main(argv=None) -> int:
     from model.pulse_methods import make_pulse_method
-    from training.crop_cache import NO_DATA_HINT, cached_reference_recordings
+    from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
     from training.replay import replay
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
-    ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+    add_reference_args(ap)
     ap.add_argument("--method", default="fcus")
     args = ap.parse_args(argv)
     cached = cached_reference_recordings(args.data, args.cache, progress=False)

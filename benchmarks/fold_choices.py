@@ -103,7 +103,7 @@ def gate_curve(cached, folds, base_cfg, megamind: Path | None = None) -> str:
 
 
 def main(argv=None) -> int:
-    from training.crop_cache import NO_DATA_HINT, cached_reference_recordings
+    from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
     from training.fcus_eval import loso_folds
     from training.nested import choose, mae_10_20
     from training.replay import MethodScore
@@ -111,8 +111,7 @@ def main(argv=None) -> int:
     from training.train_config import TrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
-    ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+    add_reference_args(ap)
     ap.add_argument("--gate-curve", action="store_true", help="the gate's held-out coverage/error curve")
     ap.add_argument("--megamind", type=Path, default=None,
                     help="OpenCV's Megamind.avi, a face without a pulse (default: Debian opencv-doc's path)")

@@ -81,14 +81,13 @@ def _choose(label, cands, cached, folds, objective):
 
 def main(argv=None) -> int:
     from model.fcus_contract import DEFAULT_CONTRACT
-    from training.crop_cache import NO_DATA_HINT, cached_reference_recordings
+    from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
     from training.datasets import default_face_model
     from training.fcus_eval import loso_folds
     from training.nested import Candidate, score_candidates
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
-    ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+    add_reference_args(ap)
     ap.add_argument("--methods", default="fcus,pos,chrom", help="comma-separated pulse methods")
     ap.add_argument("--folds", type=int, default=4, help="outer leave-subjects-out folds")
     ap.add_argument("--megamind", type=Path, default=None,

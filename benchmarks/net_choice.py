@@ -28,15 +28,14 @@ def fold_scores(variant: str, recordings, folds, seed: int):
 
 
 def main(argv=None) -> int:
-    from training.crop_cache import NO_DATA_HINT, cached_reference_recordings
+    from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
     from training.fcus_eval import loso_folds
     from training.nested import mae_10_20
     from training.replay import MethodScore
     from training.tables import per_subject_table, pooled_table
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
-    ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+    add_reference_args(ap)
     ap.add_argument("--variants", default="fcus,no-spatial", help="comma-separated evaluate variants")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

@@ -562,6 +562,12 @@ if __name__ == "__main__":
 NO_DATA_HINT = "no data (give --data or put UBFC subjects in ../shared/data/ubfc-dev)"
 
 
+def add_reference_args(ap) -> None:
+    """A study's ``--cache`` and ``--data`` options (for :func:`cached_reference_recordings`)."""
+    ap.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
+    ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
+
+
 def cached_reference_recordings(data: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
                                 face_model: str | os.PathLike | None = None, progress: bool = True,
                                 keyframes: KeyframeConfig | None = None) -> list[CachedRecording] | None:
