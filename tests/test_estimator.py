@@ -350,3 +350,34 @@ def test_steadiness_withholds_a_rate_that_jumps_between_windows():
     calm = _run_method(_FixedRateMethod(72.0), t, rgb, steady)
     shown = [r for r in calm if r.hr_bpm is not None]
     assert shown and calm.index(shown[0]) == 2  # the third window HR in a row that agrees
+
+
+def _update_times(method, t, rgb, ok, cfg):
+    """(t_s, judged, shown) of every HR update; the face is lost where ``ok`` is False."""
+    est = StreamingEstimator(method, cfg)
+    for i in range(len(t)):
+        est.push_roi(RoiSample(t_s=float(t[i]), face_ok=bool(ok[i]),
+                               rgb_mean=rgb[i] if ok[i] else np.full(3, np.nan)))
+    return [(r.t_s, r.hr_raw_bpm is not None, r.hr_bpm is not None) for r in est.readings]
+
+
+def test_updates_come_twice_a_second_until_the_first_reading_and_again_after_the_face_is_lost():
+    t, rgb = _trace(72.0, duration_s=40.0)
+    ok = ~((t >= 20.0) & (t < 22.0))  # the face lost for 2 s
+    cfg = EstimatorConfig(steady_n=3, steady_bpm=5.0, acquire_every_s=0.5)
+    ups = _update_times(_FixedRateMethod(72.0), t, rgb, ok, cfg)
+    first = next(u for u in ups if u[2])
+    assert 6.9 < first[0] < 7.1  # judged at 6, 6.5 and 7 s: three steady window HRs by 7 s, not 8
+    pairs = list(zip(ups, ups[1:]))  # consecutive updates
+    before = [b[0] - a[0] for a, b in pairs if a[1] and b[0] <= first[0]]
+    assert before and all(abs(s - 0.5) < 0.05 for s in before)  # judged, nothing shown yet: twice a second
+    after = [b[0] - a[0] for a, b in pairs if first[0] <= a[0] and b[0] < 20.0]
+    assert after and all(abs(s - 1.0) < 0.05 for s in after)  # once shown: every second
+    back = [u for u in ups if u[0] > 22.0]
+    back_first = next(u for u in back if u[2])
+    half = [u for u in back if u[1] and u[0] <= back_first[0]]
+    assert len(half) >= 3 and all(abs(b[0] - a[0] - 0.5) < 0.05 for a, b in zip(half, half[1:]))
+    plain = _update_times(_FixedRateMethod(72.0), t, rgb, ok, EstimatorConfig(steady_n=3, steady_bpm=5.0))
+    assert next(u for u in plain if u[2])[0] > 7.9  # every second: 6, 7, 8 s
+    with pytest.raises(ValueError, match="positive"):
+        EstimatorConfig(acquire_every_s=0.0)

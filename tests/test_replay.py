@@ -191,3 +191,20 @@ def test_benchmark_skips_fcus_with_a_note_when_the_model_is_missing(tmp_path, mo
     assert [m.name for m in methods] == ["pos"] and len(notes) == 1 and notes[0].startswith("fcus: skipped")
     with pytest.raises(ValueError):
         load_methods(["nope"])
+
+
+def test_the_time_share_shown_does_not_depend_on_how_often_updates_come():
+    from types import SimpleNamespace
+
+    from training.replay import shown_time_share
+
+    def reading(t, shown):
+        return SimpleNamespace(t_s=t, hr_bpm=70.0 if shown else None)
+
+    every_s = [reading(float(t), t >= 5) for t in range(1, 11)]  # shown from 5 s on: 6 of 10 s
+    assert abs(shown_time_share(every_s) - 0.6) < 1e-9
+    # the same withheld 4 s, updated twice a second: the update share drops, the time share does not
+    twice = [reading(1.0 + 0.5 * k, False) for k in range(8)] + [reading(float(t), True) for t in range(5, 11)]
+    assert abs(shown_time_share(twice) - 0.6) < 0.03  # (the last update holds for the median interval)
+    assert sum(r.hr_bpm is not None for r in twice) / len(twice) < 0.45
+    assert shown_time_share(every_s[:1]) != shown_time_share(every_s[:1])  # NaN: one update says nothing

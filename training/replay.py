@@ -88,6 +88,8 @@ class ClipScore:
     ref_hr_bpm: float | None
     media_s: float
     compute_s: float  # tracking pass + replay
+    shown_time_share: float = float("nan")  # share of the time a reading was shown (each holds until the next update)
+    first_shown_s: float | None = None  # the first shown reading's time from the clip's first frame
 
 
 def reference(cached) -> tuple[np.ndarray, np.ndarray] | None:
@@ -109,6 +111,19 @@ def _shown_errors(readings, ref_t: np.ndarray, ref_ppg: np.ndarray) -> tuple[flo
     return tuple(errs)
 
 
+def shown_time_share(readings) -> float:
+    """Share of the time from the first update on that a reading was shown: each update's reading
+    holds until the next update (the last one for the median interval). Unlike the share of the
+    updates, it does not depend on how often updates come."""
+    if len(readings) < 2:
+        return float("nan")
+    t = np.array([r.t_s for r in readings], dtype=np.float64)
+    gaps = np.diff(t)
+    held = np.append(gaps, np.median(gaps))
+    shown = np.array([r.hr_bpm is not None for r in readings])
+    return float(held[shown].sum() / held.sum())
+
+
 def score_recording(cached, method: PulseMethod, roi: str = "skin", cfg: EstimatorConfig | None = None) -> ClipScore:
     """Replay ``method`` on ``cached`` and score it against the recording's reference (if any)."""
     from model.clip_hr import whole_clip_hr
@@ -119,8 +134,12 @@ def score_recording(cached, method: PulseMethod, roi: str = "skin", cfg: Estimat
     tg, vg = est.bvp_stream()
     c = est.cfg
     clip_hr = whole_clip_hr(tg, vg, c.fs_hz, lo_bpm=c.lo_bpm, hi_bpm=c.hi_bpm).hr_bpm if len(tg) else None
+    first = next((r.t_s for r in est.readings if r.hr_bpm is not None), None)
+    t_first_frame = float(cached.t_s[0]) if len(cached.t_s) else 0.0
     common = dict(name=cached.name, n_updates=len(est.readings), n_shown=n_shown, clip_hr_bpm=clip_hr,
-                  media_s=cached.media_s, compute_s=cached.track_s + run.compute_s)
+                  media_s=cached.media_s, compute_s=cached.track_s + run.compute_s,
+                  shown_time_share=shown_time_share(est.readings),
+                  first_shown_s=None if first is None else float(first) - t_first_frame)
     ref = reference(cached)
     if ref is None:
         return ClipScore(pairs={}, shown_err_bpm=(), ref_hr_bpm=None, **common)
@@ -163,6 +182,12 @@ class MethodScore:
     def coverage(self) -> float:
         """Share of the HR updates that showed a reading."""
         return _ratio(sum(c.n_shown for c in self.clips), sum(c.n_updates for c in self.clips))
+
+    @property
+    def time_coverage(self) -> float:
+        """Share of the time a reading was shown (clips weighted by their duration)."""
+        ok = [c for c in self.clips if np.isfinite(c.shown_time_share)]
+        return _ratio(sum(c.shown_time_share * c.media_s for c in ok), sum(c.media_s for c in ok))
 
     @property
     def shown_mae_bpm(self) -> float:
