@@ -100,21 +100,30 @@ def start_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
 
 CADENCE_GATE_DB = (0.5, -0.5)
 CADENCE_STEADY_N = (3, 4, 5)
-CADENCE_ACQUIRE_S = (None, 0.5)
+# (acquire_every_s, acquire_until_s): every second; twice a second until the first reading; the
+# same but only during the signal's first 10 s (hr.csv after 10 s keeps one row a second)
+CADENCE_ACQUIRE = {"": (None, float("inf")), ", every 0.5 s until the first reading": (0.5, float("inf")),
+                   ", every 0.5 s until the first reading or 10 s": (0.5, 10.0)}
 
 
-def cadence_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
-    """How often judged updates come until the first reading (``acquire_every_s``: every second,
-    or twice a second) x how many steady window HRs (within 5 bpm) x the gate opening."""
+def cadence_candidates(base: EstimatorConfig, gates_db=CADENCE_GATE_DB, steady_n=CADENCE_STEADY_N,
+                       acquire=CADENCE_ACQUIRE) -> dict[str, EstimatorConfig]:
+    """How often judged updates come until the first reading (``acquire_every_s``, for at most
+    ``acquire_until_s`` of signal) x how many steady window HRs (within 5 bpm) x the gate opening."""
     out = {}
-    for db in CADENCE_GATE_DB:
+    for db in gates_db:
         gate = {"gate_open": quality_from_snr(db), "gate_close": quality_from_snr(db - 1.2)}
-        for n in CADENCE_STEADY_N:
-            for acq in CADENCE_ACQUIRE_S:
-                label = (f"gate {db:+.1f} dB, no check, {n} steady within 5 bpm"
-                         + (f", every {acq:g} s until the first reading" if acq else ""))
-                out[label] = replace(base, **gate, steady_n=n, steady_bpm=5.0, acquire_every_s=acq)
+        for n in steady_n:
+            for name, (every, until) in acquire.items():
+                label = f"gate {db:+.1f} dB, no check, {n} steady within 5 bpm{name}"
+                out[label] = replace(base, **gate, steady_n=n, steady_bpm=5.0, acquire_every_s=every,
+                                     acquire_until_s=until)
     return out
+
+
+def cadence_cut_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """The cadence space at the -0.5 dB gate with 3 or 4 steady HRs (the second study)."""
+    return cadence_candidates(base, gates_db=(-0.5,), steady_n=(3, 4))
 
 
 def candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
@@ -181,15 +190,16 @@ def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -
     """The candidate that is the shipped setting, None when none is."""
     same = [k for k, c in cands.items() if not c.check_methods and abs(c.gate_open - current.gate_open) < 1e-9
             and c.steady_n == current.steady_n and (c.steady_n == 0 or c.steady_bpm == current.steady_bpm)
-            and c.min_window_s == current.min_window_s and c.acquire_every_s == current.acquire_every_s]
+            and c.min_window_s == current.min_window_s and c.acquire_every_s == current.acquire_every_s
+            and c.acquire_until_s == current.acquire_until_s]
     return same[0] if same else None
 
 
 SPACES = {"check": candidates, "steady": steady_candidates, "start": start_candidates,
-          "cadence": cadence_candidates}
+          "cadence": cadence_candidates, "cadence-cut": cadence_cut_candidates}
 # What "coverage" means in the objective: the share of the updates, or, where the candidates
 # update at different rates, the share of the time a reading was shown.
-COVERAGE_OF = {"cadence": "time_coverage"}
+COVERAGE_OF = {"cadence": "time_coverage", "cadence-cut": "time_coverage"}
 
 
 def with_shipped(cands: dict[str, EstimatorConfig]) -> tuple[dict[str, EstimatorConfig], str]:

@@ -108,10 +108,11 @@ class EstimatorConfig:
     steady_n: int = 0
     steady_bpm: float = 5.0
     # Until the face's signal shows its first reading (since it began, or came back after a gap),
-    # judged updates come this often instead of every ``update_every_s``, so that the steady
-    # window HRs a first reading needs come sooner. None: always every ``update_every_s``.
-    # Measured in benchmarks/check_choices.py --space cadence.
+    # and at most until it is ``acquire_until_s`` old, judged updates come this often instead of
+    # every ``update_every_s``, so that the steady window HRs a first reading needs come sooner.
+    # None: always every ``update_every_s``. Measured in benchmarks/check_choices.py --space cadence.
     acquire_every_s: float | None = None
+    acquire_until_s: float = math.inf
 
     def __post_init__(self) -> None:
         check_band(self.band_hz, (self.lo_bpm, self.hi_bpm))
@@ -209,6 +210,7 @@ class StreamingEstimator:
         self._recent_raw: deque[float] = deque(maxlen=max(self.cfg.steady_n, 1))
         self._shown_since_start = False  # a reading was shown since the signal began
         self._acquiring_fast = False  # judged, and no reading shown since the signal began
+        self._signal_t0: float | None = None  # where the current gap-free signal began
         self._last_hr: float | None = None
         self.hr_tracker = (HrTracker(HrTrackerConfig(lo_bpm=self.cfg.lo_bpm, hi_bpm=self.cfg.hi_bpm))
                            if self.cfg.hr_tracking else None)
@@ -340,6 +342,7 @@ class StreamingEstimator:
             self.gate.reset()
             self._accepted_hr.clear()
             self._shown_since_start = self._acquiring_fast = False
+            self._signal_t0 = None
             self._recent_raw.clear()
             if self.hr_tracker is not None:
                 self.hr_tracker.skip(t_now)
@@ -366,7 +369,9 @@ class StreamingEstimator:
             hr_out = float(np.median(self._accepted_hr)) if cfg.hr_median_n > 1 else hr_raw
             self._last_hr = hr_out
         self._shown_since_start = self._shown_since_start or hr_out is not None
-        self._acquiring_fast = not self._shown_since_start
+        if self._signal_t0 is None:  # the first judged window starts where the signal began
+            self._signal_t0 = float(tg[0])
+        self._acquiring_fast = not self._shown_since_start and t_now - self._signal_t0 < cfg.acquire_until_s
         withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now, agreed)
         reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr,
                             withheld=withheld, check_hr_bpm=checks)

@@ -381,3 +381,13 @@ def test_updates_come_twice_a_second_until_the_first_reading_and_again_after_the
     assert next(u for u in plain if u[2])[0] > 7.9  # every second: 6, 7, 8 s
     with pytest.raises(ValueError, match="positive"):
         EstimatorConfig(acquire_every_s=0.0)
+
+
+def test_the_fast_updates_stop_when_the_signal_is_acquire_until_s_old():
+    t, rgb = _trace(72.0, duration_s=20.0)
+    ok = np.ones(len(t), dtype=bool)
+    cfg = EstimatorConfig(steady_n=3, steady_bpm=5.0, acquire_every_s=0.5, acquire_until_s=8.0)
+    ups = _update_times(_JumpyMethod(), t, rgb, ok, cfg)  # never steady: no reading ever shown
+    judged = [round(u[0], 1) for u in ups if u[1]]
+    assert not any(u[2] for u in ups)
+    assert judged[:6] == [6.0, 6.5, 7.0, 7.5, 8.0, 9.0]  # twice a second while under 8 s old, then every second
