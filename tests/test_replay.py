@@ -132,7 +132,8 @@ def test_shipped_fcus_and_classic_in_one_table(tmp_path):
     rec = cached(tmp_path, n=900)
     scores = [score_method(fcus, [rec]), score_method(make_pulse_method("chrom"), [rec], "box")]
     assert scores[0].metrics(20.0).n + scores[0].metrics(20.0).n_missing == scores[1].metrics(20.0).n == 1
-    assert scores[0].clips[0].n_updates == scores[1].clips[0].n_updates
+    # the same updates, plus FCUS's half-second ones before its first reading (at most 8, 6-10 s)
+    assert 0 <= scores[0].clips[0].n_updates - scores[1].clips[0].n_updates <= 8
     assert "chrom/box" in pooled_table(scores)
 
 
