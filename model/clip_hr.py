@@ -31,6 +31,7 @@ import numpy as np
 from model.signal.band import HR_RANGE_BPM
 from model.signal.heart_rate import PEAK_WINDOW, estimate_hr, power_spectrum
 from model.signal.hr_tracking import HrTracker, HrTrackerConfig
+from model.signal.runs import true_runs
 
 CLIP_HR_WAYS = ("spectral peak", "window median", "tracked")
 SPREADS = ("fixed", "window spread")
@@ -78,12 +79,6 @@ class ClipHr:
                 "hr_way": self.way, "hr_windows": self.n_windows}
 
 
-def _stretches(ok: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) of each run of True in ``ok``."""
-    edges = np.diff(np.concatenate([[0], ok.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
-
-
 def clip_windows(t_s: np.ndarray, bvp: np.ndarray, fs_hz: float, *, lo_bpm: float = HR_RANGE_BPM[0],
                  hi_bpm: float = HR_RANGE_BPM[1], window_s: float = WINDOW_S, step_s: float = STEP_S) -> ClipWindows:
     """The ``window_s`` windows every ``step_s`` of each gap-free stretch of a uniform BVP stream;
@@ -91,7 +86,7 @@ def clip_windows(t_s: np.ndarray, bvp: np.ndarray, fs_hz: float, *, lo_bpm: floa
     t_s, bvp = np.asarray(t_s, dtype=np.float64), np.asarray(bvp, dtype=np.float64)
     n_win, n_step = max(int(round(window_s * fs_hz)), 2), max(int(round(step_s * fs_hz)), 1)
     ends, peaks, freqs, power = [], [], [], []
-    for a, b in _stretches(np.isfinite(bvp)):
+    for a, b in true_runs(np.isfinite(bvp)):
         if b - a < 4 * fs_hz:
             continue
         stops = range(a + n_win, b + 1, n_step) if b - a >= n_win else [b]
@@ -137,7 +132,7 @@ def _refined_path(tracker: HrTracker, windows: ClipWindows, start: int) -> list[
 def longest_stretch_hr(t_s: np.ndarray, bvp: np.ndarray, fs_hz: float, lo_bpm: float, hi_bpm: float) -> float | None:
     """HR of the longest gap-free stretch of a uniform BVP stream (its spectral peak)."""
     bvp = np.asarray(bvp, dtype=np.float64)
-    runs = _stretches(np.isfinite(bvp))
+    runs = true_runs(np.isfinite(bvp))
     if not runs:
         return None
     a, b = max(runs, key=lambda r: r[1] - r[0])

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from model.signal.resample import interp_frames
+from model.signal.runs import true_runs
 from training.crop_cache import CachedRecording
 from training.sharding import Shard, shard_rows
 
@@ -292,17 +293,10 @@ class ClipSampler:
             raise ValueError(f"recordings have different crop shapes: {sizes}")
         self._valid = [np.asarray(r.valid, dtype=bool) for r in self.recordings]
         self._run_end = [_run_end(v) for v in self._valid]
-        self._segments = [self._valid_runs(v) for v in self._valid]
+        self._segments = [true_runs(v) for v in self._valid]
         self._windows0 = self._cut(None)
 
     # ---- windows ---------------------------------------------------------------------------------
-    @staticmethod
-    def _valid_runs(valid: np.ndarray) -> list[tuple[int, int]]:
-        if not len(valid):
-            return []
-        d = np.diff(np.concatenate([[0], valid.astype(np.int8), [0]]))
-        return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
-
     def _cut(self, rng: np.random.Generator | None) -> np.ndarray:
         t = self.window_frames
         rows = []
