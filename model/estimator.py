@@ -209,8 +209,7 @@ class StreamingEstimator:
         self._accepted_hr: deque[float] = deque(maxlen=max(self.cfg.hr_median_n, 1))
         self._recent_raw: deque[float] = deque(maxlen=max(self.cfg.steady_n, 1))
         self._shown_since_start = False  # a reading was shown since the signal began
-        self._acquiring_fast = False  # judged, and no reading shown since the signal began
-        self._signal_t0: float | None = None  # where the current gap-free signal began
+        self._signal_t0: float | None = None  # where the current gap-free signal began (once judged)
         self._last_hr: float | None = None
         self.hr_tracker = (HrTracker(HrTrackerConfig(lo_bpm=self.cfg.lo_bpm, hi_bpm=self.cfg.hi_bpm))
                            if self.cfg.hr_tracking else None)
@@ -256,11 +255,10 @@ class StreamingEstimator:
         reading = None
         if t >= self._next_update_t:
             reading = self._update(t)
-            fast = self.cfg.acquire_every_s is not None and self._acquiring_fast
-            step = self.cfg.acquire_every_s if fast else self.cfg.update_every_s
-            self._next_update_t = t + step if fast else self._next_update_t
+            if self._acquiring_fast(t):
+                self._next_update_t = t + self.cfg.acquire_every_s
             while self._next_update_t <= t:
-                self._next_update_t += step
+                self._next_update_t += self.cfg.update_every_s
         return EstimatorUpdate(frame_t_s=t, face=face, roi=sample, state=self._state(ok, reading),
                                reading=reading, hrv=self.last_hrv if reading else None,
                                resp_bpm=self.last_resp_bpm if reading else None)
@@ -341,7 +339,7 @@ class StreamingEstimator:
                                 withheld=WITHHELD_NO_FACE if no_face else WITHHELD_ACQUIRING)
             self.gate.reset()
             self._accepted_hr.clear()
-            self._shown_since_start = self._acquiring_fast = False
+            self._shown_since_start = False
             self._signal_t0 = None
             self._recent_raw.clear()
             if self.hr_tracker is not None:
@@ -371,7 +369,6 @@ class StreamingEstimator:
         self._shown_since_start = self._shown_since_start or hr_out is not None
         if self._signal_t0 is None:  # the first judged window starts where the signal began
             self._signal_t0 = float(tg[0])
-        self._acquiring_fast = not self._shown_since_start and t_now - self._signal_t0 < cfg.acquire_until_s
         withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now, agreed)
         reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr,
                             withheld=withheld, check_hr_bpm=checks)
@@ -408,6 +405,12 @@ class StreamingEstimator:
             est = estimate_hr(bvp, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
             out.append(float(est.hr_bpm) if est.ok else None)
         return tuple(out)
+
+    def _acquiring_fast(self, t_now: float) -> bool:
+        """Whether the next update comes after ``acquire_every_s``: the signal has been judged,
+        shown no reading yet, and is younger than ``acquire_until_s``."""
+        return (self.cfg.acquire_every_s is not None and self._signal_t0 is not None
+                and not self._shown_since_start and t_now - self._signal_t0 < self.cfg.acquire_until_s)
 
     def _steady(self, hr_bpm: float | None) -> bool:
         """Whether the last ``steady_n`` window HRs agree within ``steady_bpm`` (True when off)."""
