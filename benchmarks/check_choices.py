@@ -55,9 +55,15 @@ CHECKS = {  # name -> (check_methods, check_min_agree)
     "chrom and pos": (("chrom", "pos"), 2),
     "chrom or pos": (("chrom", "pos"), 1),
 }
-GATE_OPEN_DB = (1.5, 0.5, -0.5, -1.5, -3.0, -5.0)  # the gate closes 1.2 dB lower
+GATE_OPEN_DB = (1.5, 0.5, -0.5, -1.5, -3.0, -5.0)
+GATE_HYSTERESIS_DB = 1.2  # the gate closes this much lower than it opens
 CHECK_BPM = (2.0, 3.0, 5.0)
 SHOWN_WITHIN5_MIN = 0.9
+
+
+def gate_at(open_db: float) -> dict[str, float]:
+    """The estimator's gate settings opening at ``open_db`` SNR."""
+    return {"gate_open": quality_from_snr(open_db), "gate_close": quality_from_snr(open_db - GATE_HYSTERESIS_DB)}
 
 
 STEADY = {  # name -> (steady_n, steady_bpm)
@@ -72,7 +78,7 @@ def steady_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
     """The gate opening x the steadiness of the last window HRs (no cross-check)."""
     out = {}
     for db in GATE_OPEN_DB:
-        gate = {"gate_open": quality_from_snr(db), "gate_close": quality_from_snr(db - 1.2)}
+        gate = gate_at(db)
         for name, (n, tol) in STEADY.items():
             label = f"gate {db:+.1f} dB, no check" + ("" if n == 0 else f", {name}")
             out[label] = replace(base, **gate, steady_n=n, steady_bpm=tol)
@@ -89,7 +95,7 @@ def start_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
     comes 2 s after it at the earliest) x the gate opening x the steadiness."""
     out = {}
     for db in START_GATE_DB:
-        gate = {"gate_open": quality_from_snr(db), "gate_close": quality_from_snr(db - 1.2)}
+        gate = gate_at(db)
         for name in START_STEADY:
             n, tol = STEADY[name]
             for min_s in START_MIN_WINDOW_S:
@@ -112,7 +118,7 @@ def cadence_candidates(base: EstimatorConfig, gates_db=CADENCE_GATE_DB, steady_n
     ``acquire_until_s`` of signal) x how many steady window HRs (within 5 bpm) x the gate opening."""
     out = {}
     for db in gates_db:
-        gate = {"gate_open": quality_from_snr(db), "gate_close": quality_from_snr(db - 1.2)}
+        gate = gate_at(db)
         for n in steady_n:
             for name, (every, until) in acquire.items():
                 label = f"gate {db:+.1f} dB, no check, {n} steady within 5 bpm{name}"
@@ -129,7 +135,7 @@ def cadence_cut_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
 def candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
     out = {}
     for db in GATE_OPEN_DB:
-        gate = {"gate_open": quality_from_snr(db), "gate_close": quality_from_snr(db - 1.2)}
+        gate = gate_at(db)
         for check, (methods, min_agree) in CHECKS.items():
             for tol in CHECK_BPM if methods else (base.check_bpm,):
                 label = f"gate {db:+.1f} dB, {check}" + (f" within {tol:.0f} bpm" if methods else "")

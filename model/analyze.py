@@ -163,7 +163,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         # where the method ran: the ONNX Runtime provider the session really got ("CUDA"/"CPU")
         "inference": {"device": str(getattr(method, "device", "") or "CPU"),
                       "providers": list(getattr(method, "providers", []) or [])},
-        # the whole clip's HR (model.clip_hr: the tracked HR), +- hr_interval_bpm
+        # the whole clip's HR (model.clip_hr: the median of its window HRs), +- hr_interval_bpm
         **clip.as_dict(),
         "hr_bpm_median_of_readings": float(np.median(shown)) if shown else None,
         "frames": int(len(t)),
