@@ -15,22 +15,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def first_reading_s(cached, readings) -> float | None:
-    """Seconds from the first grid point with a face to the first shown reading (None: none)."""
-    import numpy as np
-
-    valid = np.asarray(cached.valid, dtype=bool)
-    if not valid.any():
-        return None
-    t0 = float(cached.t_s[int(np.argmax(valid))]) - float(cached.t_s[0])
-    shown = [r.t_s for r in readings if r.hr_bpm is not None]
-    return shown[0] - float(cached.t_s[0]) - t0 if shown else None
-
-
 def main(argv=None) -> int:
     from model.pulse_methods import make_pulse_method
     from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
-    from training.replay import replay
+    from training.replay import first_reading_s, replay
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_reference_args(ap)

@@ -89,7 +89,7 @@ class ClipScore:
     media_s: float
     compute_s: float  # tracking pass + replay
     shown_time_share: float = float("nan")  # share of the time a reading was shown (each holds until the next update)
-    first_shown_s: float | None = None  # the first shown reading's time from the clip's first frame
+    first_shown_s: float | None = None  # seconds from the first face to the first shown reading
 
 
 def reference(cached) -> tuple[np.ndarray, np.ndarray] | None:
@@ -109,6 +109,15 @@ def _shown_errors(readings, ref_t: np.ndarray, ref_ppg: np.ndarray) -> tuple[flo
         if ref is not None:
             errs.append(float(r.hr_bpm - ref))
     return tuple(errs)
+
+
+def first_reading_s(cached, readings) -> float | None:
+    """Seconds from the first grid point with a face to the first shown reading (None: none)."""
+    valid = np.asarray(cached.valid, dtype=bool)
+    shown = [r.t_s for r in readings if r.hr_bpm is not None]
+    if not valid.any() or not shown:
+        return None
+    return float(shown[0]) - float(cached.t_s[int(np.argmax(valid))])
 
 
 def shown_time_share(readings) -> float:
@@ -134,12 +143,10 @@ def score_recording(cached, method: PulseMethod, roi: str = "skin", cfg: Estimat
     tg, vg = est.bvp_stream()
     c = est.cfg
     clip_hr = whole_clip_hr(tg, vg, c.fs_hz, lo_bpm=c.lo_bpm, hi_bpm=c.hi_bpm).hr_bpm if len(tg) else None
-    first = next((r.t_s for r in est.readings if r.hr_bpm is not None), None)
-    t_first_frame = float(cached.t_s[0]) if len(cached.t_s) else 0.0
     common = dict(name=cached.name, n_updates=len(est.readings), n_shown=n_shown, clip_hr_bpm=clip_hr,
                   media_s=cached.media_s, compute_s=cached.track_s + run.compute_s,
                   shown_time_share=shown_time_share(est.readings),
-                  first_shown_s=None if first is None else float(first) - t_first_frame)
+                  first_shown_s=first_reading_s(cached, est.readings))
     ref = reference(cached)
     if ref is None:
         return ClipScore(pairs={}, shown_err_bpm=(), ref_hr_bpm=None, **common)
