@@ -778,8 +778,11 @@ class Worker(QObject):
         if self.privacy == "blur":
             small = cv2.resize(bgr, (max(w // 24, 1), max(h // 24, 1)), interpolation=cv2.INTER_AREA)
             bgr = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-        # a new picture (the frame itself is still to be measured), in the window's own pixel format
-        img = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
+        # A new picture (the frame itself is still to be measured) in the window's own pixel format;
+        # a picture wider than the display stays BGR until it is scaled down, so that the
+        # conversion runs on the smaller one (the overlay's 4-value colours draw on either).
+        big = w > DISPLAY_MAX_WIDTH
+        img = bgr.copy() if big else cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
         if self.overlay and face is not None and face.ok:
             from model.roi import draw_overlay
 
@@ -794,9 +797,10 @@ class Worker(QObject):
                                  skin_color=OVERLAY_SKIN_BGRA)
             except Exception:  # noqa: BLE001 - an overlay problem must not stop the measurement
                 log.debug("overlay failed", exc_info=True)
-        if w > DISPLAY_MAX_WIDTH:
-            scale = DISPLAY_MAX_WIDTH / w
-            img = cv2.resize(img, (DISPLAY_MAX_WIDTH, int(round(h * scale))), interpolation=cv2.INTER_AREA)
+        if big:
+            small = cv2.resize(img, (DISPLAY_MAX_WIDTH, int(round(h * DISPLAY_MAX_WIDTH / w))),
+                               interpolation=cv2.INTER_AREA)
+            img = cv2.cvtColor(small, cv2.COLOR_BGR2BGRA)
         return img
 
     def _shutdown(self) -> None:
