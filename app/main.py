@@ -73,8 +73,10 @@ def launch(argv: list[str] | None = None):
 
     from app.window import MainWindow, apply_dark_theme
     from app.worker import Worker
+    from model.opencv_threads import limit_opencv_threads
 
     args = build_parser().parse_args(argv)
+    limit_opencv_threads()
     app = QApplication.instance() or QApplication(["fcus-rppg"])
     app.setApplicationName("fcus-rppg")
     apply_dark_theme(app)

@@ -105,6 +105,9 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     ``depth`` frames ahead of the next stage (0: all in this thread)."""
     from tqdm import tqdm
 
+    from model.opencv_threads import limit_opencv_threads
+
+    limit_opencv_threads()
     source = open_frame_source(video)
     # a classic method ignores model_path; the model gets one ONNX Runtime thread: the pipeline's
     # threads keep both cores busy, and more threads only added CPU (benchmarks in the README)
