@@ -36,6 +36,8 @@ from model.signal import (
 from model.signal.heart_rate import SNR_WINDOW
 from model.signal.hr_tracking import HrTracker, HrTrackerConfig
 from model.signal.quality import GATE_HYSTERESIS, GATE_THRESHOLD
+from model.signal.reading_features import ReadingFeatures, reading_features
+from model.signal.reading_quality import ReadingQualityModel
 from model.types import Face, Frame, HrReading, HrvMetrics, RoiSample
 
 log = logging.getLogger(__name__)
@@ -113,6 +115,12 @@ class EstimatorConfig:
     # None: always every ``update_every_s``. Measured in benchmarks/check_choices.py --space cadence.
     acquire_every_s: float | None = None
     acquire_until_s: float = math.inf
+    # A reading quality learned on real faces (model/signal/reading_quality.py): the quality the
+    # gate compares with gate_open/gate_close is then the model's probability that the reading is
+    # within 5 bpm, from the window's evidence (model/signal/reading_features.py), instead of the
+    # logistic of the SNR. None: the SNR's. Measured in benchmarks/learned_gate.py.
+    reading_quality: ReadingQualityModel | None = None
+    keep_features: bool = False  # compute each reading's features (HrReading.features) even without it
 
     def __post_init__(self) -> None:
         check_band(self.band_hz, (self.lo_bpm, self.hi_bpm))
@@ -208,6 +216,7 @@ class StreamingEstimator:
         self._final_v: list[float] = []
         self._accepted_hr: deque[float] = deque(maxlen=max(self.cfg.hr_median_n, 1))
         self._recent_raw: deque[float] = deque(maxlen=max(self.cfg.steady_n, 1))
+        self._recent_hr: deque[float] = deque(maxlen=5)  # the last window HRs (reading features)
         self._shown_since_start = False  # a reading was shown since the signal began
         self._signal_t0: float | None = None  # where the current gap-free signal began (once judged)
         self._last_hr: float | None = None
@@ -342,6 +351,7 @@ class StreamingEstimator:
             self._shown_since_start = False
             self._signal_t0 = None
             self._recent_raw.clear()
+            self._recent_hr.clear()
             if self.hr_tracker is not None:
                 self.hr_tracker.skip(t_now)
             self._finalise(t_now)
@@ -354,7 +364,11 @@ class StreamingEstimator:
         bvp_f = bandpass(np.asarray(bvp, dtype=np.float64), cfg.fs_hz, *cfg.band_hz)
         hr_raw, snr = self._heart_rate(t_now, bvp_f)
         self._stream.add(int(ks[0]), self._narrowed(bvp_f, hr_raw))
-        quality = float(quality_from_snr(snr)) if math.isfinite(snr) else 0.0
+        feats = self._features(bvp_f, rgb_u, hr_raw, snr)
+        if cfg.reading_quality is not None:
+            quality = cfg.reading_quality.probability(feats) if feats is not None else 0.0
+        else:
+            quality = float(quality_from_snr(snr)) if math.isfinite(snr) else 0.0
         checks = self._check_hrs(rgb_u) if hr_raw is not None else ()
         steady = self._steady(hr_raw)  # always: it keeps the recent window HRs
         agreed = self._agreed(hr_raw, checks) and steady
@@ -369,9 +383,10 @@ class StreamingEstimator:
         self._shown_since_start = self._shown_since_start or hr_out is not None
         if self._signal_t0 is None:  # the first judged window starts where the signal began
             self._signal_t0 = float(tg[0])
-        withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now, agreed)
+        settled = agreed and (feats is None or feats.spread3_bpm <= cfg.steady_bpm)
+        withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now, settled)
         reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr,
-                            withheld=withheld, check_hr_bpm=checks)
+                            withheld=withheld, check_hr_bpm=checks, features=feats)
         self.readings.append(reading)
         self._vitals(t_now, hr_out)
         self._finalise(t_now)
@@ -394,6 +409,20 @@ class StreamingEstimator:
         snr = spectral_snr_db(power_spectrum(bvp_f, cfg.fs_hz, window=SNR_WINDOW), tracked.hr_bpm / 60.0,
                               band=cfg.band_hz)
         return tracked.hr_bpm, snr
+
+    def _features(self, bvp_f: np.ndarray, rgb_u: np.ndarray, hr_raw: float | None,
+                  snr: float) -> ReadingFeatures | None:
+        """The reading's features when a learned quality needs them (or ``keep_features``); None
+        without them or without an HR."""
+        cfg = self.cfg
+        if hr_raw is None:
+            self._recent_hr.clear()
+            return None
+        self._recent_hr.append(hr_raw)
+        if cfg.reading_quality is None and not cfg.keep_features:
+            return None
+        return reading_features(bvp_f, rgb_u, cfg.fs_hz, hr_raw, snr, self._recent_hr, cfg.band_hz,
+                                cfg.lo_bpm, cfg.hi_bpm)
 
     def _check_hrs(self, rgb_u: np.ndarray) -> tuple[float | None, ...]:
         """The cross-check methods' HRs of the window (``EstimatorConfig.check_methods``)."""

@@ -97,6 +97,9 @@ class HrReading:
     snr_db: float = float("nan")
     withheld: str = ""
     check_hr_bpm: tuple[float | None, ...] = ()
+    # the window's evidence (model.signal.reading_features.ReadingFeatures) when the estimator
+    # computed it (a learned reading quality, or EstimatorConfig.keep_features)
+    features: object | None = None
 
 
 @dataclass(frozen=True)
