@@ -22,7 +22,7 @@ the tables pool the outer folds. The frozen model is the same procedure on all 8
 readings (``--out`` writes it as JSON).
 
     python benchmarks/learned_gate.py [--cache DIR] [--data DIR] [--megamind FILE] [--seeds 0 1 2]
-                                      [--rows PKL] [--out JSON]
+                                      [--rows PKL] [--out JSON] [--candidate LABEL]
 
 Needs scikit-learn (the ``train`` extra) for the fit; the app reads the frozen numbers with numpy.
 """
@@ -200,22 +200,25 @@ def collect(cached, folds, no_pulse_recs, seeds, shipped):
     return nets, Rows.join(parts)
 
 
-def nested_scores(cached, folds, no_pulse_recs, nets, rows: Rows, shipped: EstimatorConfig) -> dict[str, list]:
-    """Per outer fold: the feature set and the fit chosen on the other folds; its own models replay
-    its subjects with that quality as the gate and with the shipped settings."""
+def nested_scores(cached, folds, no_pulse_recs, nets, rows: Rows, shipped: EstimatorConfig,
+                  forced: str | None = None) -> dict[str, list]:
+    """Per outer fold: the candidate (``forced``, else chosen on the other folds) fitted and
+    thresholded on the other folds; the fold's own models replay its subjects with that quality as
+    the gate and with the shipped settings."""
     from training.fcus_eval import TorchPulseMethod
     from training.replay import score_recording
 
     seeds = sorted({s for s, _ in nets})
-    out: dict[str, list] = {SHIPPED_LABEL: [], LEARNED_LABEL: []}
+    learned = LEARNED_LABEL if forced is None else f"{forced} (every fold; not a nested choice)"
+    out: dict[str, list] = {SHIPPED_LABEL: [], learned: []}
     for i, test in enumerate(folds):
         inner = rows.where(rows.fold != i)
         print(f"held out {','.join(test)}: feature sets on the other folds:")
-        name = choose(inner)
+        name = forced or choose(inner)
         model = fit(inner, *candidates()[name])
         t = threshold(model, inner)
         print(f"  -> {name}, show at p >= {t:.3f}", flush=True)
-        configs = {SHIPPED_LABEL: shipped, LEARNED_LABEL: learned_config(shipped, model, t)}
+        configs = {SHIPPED_LABEL: shipped, learned: learned_config(shipped, model, t)}
         for seed in seeds:
             for rec in [c for c in cached if c.name in test] + list(no_pulse_recs):
                 for label, cfg in configs.items():
@@ -237,6 +240,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--rows", type=Path, default=None, help="pickle of the kept models and rows: read when it "
                                                              "exists (no training), else written")
+    ap.add_argument("--candidate", choices=tuple(candidates()), default=None,
+                    help="score this candidate in every fold instead of the nested choice (not a nested result)")
     ap.add_argument("--out", type=Path, default=None, help="write the frozen model and threshold (JSON)")
     args = ap.parse_args(argv)
     cached = cached_reference_recordings(args.data, args.cache)
@@ -256,7 +261,7 @@ def main(argv=None) -> int:
         if args.rows is not None:
             args.rows.write_bytes(pickle.dumps((nets, rows)))
     seeds = sorted({s for s, _ in nets})
-    table_rows = nested_scores(cached, folds, no_pulse_recs, nets, rows, shipped)
+    table_rows = nested_scores(cached, folds, no_pulse_recs, nets, rows, shipped, args.candidate)
     print(f"\nHeld-out subjects, fold-trained FCUS models, seeds {seeds} (each fold's choice made on the other "
           "6 subjects):")
     print(held_table(table_rows, no_pulse))
