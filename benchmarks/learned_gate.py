@@ -3,7 +3,8 @@ in nested leave-subjects-out folds against the shipped SNR gate.
 
 Four FCUS models per seed are trained (1 epoch, no labels), each on 6 of the 8 dev subjects. Each
 replays its 2 held-out subjects and the faces without a pulse (a still photo; OpenCV's
-``Megamind.avi`` when found) with the shipped settings, keeping every update's reading features
+``Megamind.avi`` when found; with ``--more-no-pulse`` the photo moving like a printed face, with
+and without a drifting light) with the shipped settings, keeping every update's reading features
 (``model.signal.reading_features``). A reading is right when it is within 5 bpm of the contact
 PPG's HR over the trailing 10 s; a reading on a face without a pulse is never right.
 
@@ -22,7 +23,7 @@ the tables pool the outer folds. The frozen model is the same procedure on all 8
 readings (``--out`` writes it as JSON).
 
     python benchmarks/learned_gate.py [--cache DIR] [--data DIR] [--megamind FILE] [--seeds 0 1 2]
-                                      [--rows PKL] [--out JSON] [--candidate LABEL]
+                                      [--rows PKL] [--out JSON] [--candidate LABEL] [--more-no-pulse]
 
 Needs scikit-learn (the ``train`` extra) for the fit; the app reads the frozen numbers with numpy.
 """
@@ -240,6 +241,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--rows", type=Path, default=None, help="pickle of the kept models and rows: read when it "
                                                              "exists (no training), else written")
+    ap.add_argument("--more-no-pulse", action="store_true",
+                    help="also the photo moving like a printed face, with and without a drifting light")
     ap.add_argument("--candidate", choices=tuple(candidates()), default=None,
                     help="score this candidate in every fold instead of the nested choice (not a nested result)")
     ap.add_argument("--out", type=Path, default=None, help="write the frozen model and threshold (JSON)")
@@ -249,7 +252,8 @@ def main(argv=None) -> int:
         print(f"learned_gate: {NO_DATA_HINT}", file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="fcus-gate-"))
-    no_pulse_recs = build_cache(no_pulse_recordings(tmp, args.megamind), args.cache or tmp / "cache",
+    no_pulse_recs = build_cache(no_pulse_recordings(tmp, args.megamind, more=args.more_no_pulse),
+                                args.cache or tmp / "cache",
                                 DEFAULT_CONTRACT, face_model=default_face_model(), progress=False)
     no_pulse = {r.name for r in no_pulse_recs}
     shipped = estimator_config("fcus", EstimatorConfig())

@@ -3,6 +3,8 @@ on constructed cache entries with a known pulse and a contact reference."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -209,3 +211,29 @@ def test_the_time_share_shown_does_not_depend_on_how_often_updates_come():
     assert abs(shown_time_share(twice) - 0.6) < 0.03  # (the last update holds for the median interval)
     assert sum(r.hr_bpm is not None for r in twice) / len(twice) < 0.45
     assert shown_time_share(every_s[:1]) != shown_time_share(every_s[:1])  # NaN: one update says nothing
+
+
+def test_the_faces_without_a_pulse(tmp_path, monkeypatch):
+    """The still photo always; the moving photos only when asked; Megamind.avi when found; every
+    synthetic one without a pulse."""
+    import training.benchmark as tb
+    import training.synth as synth
+
+    made = {}
+
+    def fake_write_clip(config, out_dir, progress=True):
+        made[Path(out_dir).name] = config
+        return synth.SynthClipFiles(out_dir=Path(out_dir), video_path=Path(out_dir) / "vid.avi",
+                                    ground_truth_txt=Path(out_dir) / "gt.txt",
+                                    ground_truth_json=Path(out_dir) / "gt.json", n_frames=900, mean_hr_bpm=0.0)
+
+    monkeypatch.setattr(synth, "write_clip", fake_write_clip)
+    mega = tmp_path / "Megamind.avi"
+    mega.write_bytes(b"x")
+    names = [r.name for r in tb.no_pulse_recordings(tmp_path, mega)]
+    assert names == ["still-photo", "Megamind.avi"]
+    names = [r.name for r in tb.no_pulse_recordings(tmp_path, tmp_path / "missing.avi", more=True)]
+    assert names == ["still-photo", *tb.MORE_NO_PULSE]
+    assert all(c.pulse_amplitude == 0.0 for c in made.values())
+    assert made["moving-photo"].motion == "sway" and made["moving-photo-light-drift"].illumination_drift > 0
+    assert all(r.ground_truth_path is None for r in tb.no_pulse_recordings(tmp_path, None, more=True))

@@ -56,14 +56,26 @@ def synthetic_recordings(out_dir: Path, kind: str) -> list[Recording]:
     return recordings
 
 
-def no_pulse_recordings(out_dir: Path, megamind: Path | None) -> list[Recording]:
+# More faces without a pulse (``no_pulse_recordings(more=True)``): the same photograph moving like
+# a printed face held in front of the camera, and moving under a slowly changing light.
+MORE_NO_PULSE = {
+    "moving-photo": dict(motion="sway", seed=98),
+    "moving-photo-light-drift": dict(motion="sway", illumination_drift=0.3, seed=97),
+}
+
+
+def no_pulse_recordings(out_dir: Path, megamind: Path | None, more: bool = False) -> list[Recording]:
     """Faces without a pulse: a still photo (the synthetic face with zero pulse amplitude, sensor
-    noise only) and, when present, OpenCV's animated ``Megamind.avi`` (Debian's opencv-doc)."""
+    noise only) and, when present, OpenCV's animated ``Megamind.avi`` (Debian's opencv-doc); with
+    ``more``, also the clips of :data:`MORE_NO_PULSE`."""
     from training.synth import SynthConfig, write_clip
 
-    files = write_clip(SynthConfig(duration_s=30.0, pulse_amplitude=0.0, seed=99), out_dir / "still-photo",
-                       progress=False)
-    recordings = [Recording(name="still-photo", video=files.video_path, ground_truth_path=None, dataset="no-pulse")]
+    photos = {"still-photo": dict(seed=99), **(MORE_NO_PULSE if more else {})}
+    recordings = []
+    for name, changes in photos.items():
+        files = write_clip(SynthConfig(duration_s=30.0, pulse_amplitude=0.0, **changes), out_dir / name,
+                           progress=False)
+        recordings.append(Recording(name=name, video=files.video_path, ground_truth_path=None, dataset="no-pulse"))
     for p in ([megamind] if megamind else list(MEGAMIND_PATHS)):
         if p is not None and Path(p).is_file():
             recordings.append(Recording(name="Megamind.avi", video=Path(p), ground_truth_path=None, dataset="no-pulse"))
