@@ -21,7 +21,7 @@ The FCUS BVP of each window is computed once per clip and reused by every candid
 do not depend on the gate), so the candidates cost only the estimator's own work.
 
     python benchmarks/check_choices.py [--cache DIR] [--data DIR] [--megamind FILE] [--scores PKL]
-                                       [--space check|steady]
+                                       [--space check|steady|start|cadence|cadence-cut] [--more-no-pulse]
 
 ``--space steady`` chooses instead among the gate openings x the steadiness of the last window
 HRs (``EstimatorConfig.steady_n``/``steady_bpm``: a noise peak moves from window to window).
@@ -287,6 +287,8 @@ def main(argv=None) -> int:
     ap.add_argument("--megamind", type=Path, default=None,
                     help="OpenCV's Megamind.avi, a face without a pulse (default: Debian opencv-doc's path)")
     ap.add_argument("--seed", type=int, default=0, help="the fold models' training seed")
+    ap.add_argument("--more-no-pulse", action="store_true",
+                    help="also the photo moving like a printed face, with and without a drifting light")
     ap.add_argument("--space", choices=tuple(SPACES), default="check",
                     help="the candidates: the cross-check (default), the steadiness of the window HRs, "
                          "or the first window's length with the steadiness")
@@ -298,7 +300,8 @@ def main(argv=None) -> int:
         print(f"check_choices: {NO_DATA_HINT}", file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="fcus-check-"))
-    no_pulse_recs = build_cache(no_pulse_recordings(tmp, args.megamind), args.cache or tmp / "cache",
+    no_pulse_recs = build_cache(no_pulse_recordings(tmp, args.megamind, more=args.more_no_pulse),
+                                args.cache or tmp / "cache",
                                 DEFAULT_CONTRACT, face_model=default_face_model(), progress=False)
     no_pulse = {r.name for r in no_pulse_recs}
     make, cov = SPACES[args.space], COVERAGE_OF.get(args.space, "coverage")

@@ -122,7 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None,
                    help="crop cache folder for the UBFC tracking passes (default: a temporary one)")
     p.add_argument("--megamind", type=Path, default=None, help="Megamind.avi (default: Debian opencv-doc path)")
-    p.add_argument("--no-nopulse", action="store_true", help="skip the faces without a pulse")
+    p.add_argument("--no-nopulse", action="store_true",
+                   help="skip the faces without a pulse (a still photo, the photo moving like a printed face with and "
+                        "without a drifting light, Megamind.avi)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     p.add_argument("--no-peer", action="store_true",
                    help="leave out the open-rppg yardstick row (it runs when `python3 dev.py peers` has set "
@@ -140,7 +142,8 @@ def make_suites(args, tmp: Path) -> list[Suite]:
         for kind in ("still", "motion"):
             suites.append(Suite(f"synth-{kind}", synthetic_recordings(tmp / "clips", kind), ("skin",), tmp / "cache"))
     if not args.no_nopulse:
-        suites.append(Suite(NO_PULSE, no_pulse_recordings(tmp / "clips", args.megamind), ("skin",), tmp / "cache"))
+        suites.append(Suite(NO_PULSE, no_pulse_recordings(tmp / "clips", args.megamind, more=True), ("skin",),
+                            tmp / "cache"))
     ubfc_root = args.ubfc or default_ubfc_root()
     if not args.no_ubfc:
         if ubfc_root is None:
