@@ -275,34 +275,26 @@ def per_subject(rows: dict[str, list], no_pulse: set[str]) -> str:
 
 
 def main(argv=None) -> int:
-    from model.fcus_contract import DEFAULT_CONTRACT
-    from training.benchmark import no_pulse_recordings
-    from training.crop_cache import NO_DATA_HINT, add_reference_args, build_cache, cached_reference_recordings
-    from training.datasets import default_face_model
+    from training.benchmark import add_no_pulse_args, study_recordings
+    from training.crop_cache import add_reference_args
     from training.fcus_eval import loso_folds
     from training.train_config import TrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_reference_args(ap)
-    ap.add_argument("--megamind", type=Path, default=None,
-                    help="OpenCV's Megamind.avi, a face without a pulse (default: Debian opencv-doc's path)")
+    add_no_pulse_args(ap)
     ap.add_argument("--seed", type=int, default=0, help="the fold models' training seed")
-    ap.add_argument("--more-no-pulse", action="store_true",
-                    help="also the photo moving like a printed face, with and without a drifting light")
     ap.add_argument("--space", choices=tuple(SPACES), default="check",
                     help="the candidates: the cross-check (default), the steadiness of the window HRs, "
                          "or the first window's length with the steadiness")
     ap.add_argument("--scores", type=Path, default=None,
                     help="pickle of the fold models' scores: read when it exists (no training), else written")
     args = ap.parse_args(argv)
-    cached = cached_reference_recordings(args.data, args.cache)
-    if cached is None:
-        print(f"check_choices: {NO_DATA_HINT}", file=sys.stderr)
-        return 2
     tmp = Path(tempfile.mkdtemp(prefix="fcus-check-"))
-    no_pulse_recs = build_cache(no_pulse_recordings(tmp, args.megamind, more=args.more_no_pulse),
-                                args.cache or tmp / "cache",
-                                DEFAULT_CONTRACT, face_model=default_face_model(), progress=False)
+    inputs = study_recordings(args, "check_choices", tmp)
+    if inputs is None:
+        return 2
+    cached, no_pulse_recs = inputs
     no_pulse = {r.name for r in no_pulse_recs}
     make, cov = SPACES[args.space], COVERAGE_OF.get(args.space, "coverage")
     cands, current = with_shipped(make(estimator_config("fcus", EstimatorConfig())))

@@ -229,32 +229,25 @@ def nested_scores(cached, folds, no_pulse_recs, nets, rows: Rows, shipped: Estim
 
 
 def main(argv=None) -> int:
-    from model.fcus_contract import DEFAULT_CONTRACT
-    from training.benchmark import no_pulse_recordings
-    from training.crop_cache import NO_DATA_HINT, add_reference_args, build_cache, cached_reference_recordings
-    from training.datasets import default_face_model
+    from training.benchmark import add_no_pulse_args, study_recordings
+    from training.crop_cache import add_reference_args
     from training.fcus_eval import loso_folds
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_reference_args(ap)
-    ap.add_argument("--megamind", type=Path, default=None, help="OpenCV's Megamind.avi, a face without a pulse")
+    add_no_pulse_args(ap)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--rows", type=Path, default=None, help="pickle of the kept models and rows: read when it "
                                                              "exists (no training), else written")
-    ap.add_argument("--more-no-pulse", action="store_true",
-                    help="also the photo moving like a printed face, with and without a drifting light")
     ap.add_argument("--candidate", choices=tuple(candidates()), default=None,
                     help="score this candidate in every fold instead of the nested choice (not a nested result)")
     ap.add_argument("--out", type=Path, default=None, help="write the frozen model and threshold (JSON)")
     args = ap.parse_args(argv)
-    cached = cached_reference_recordings(args.data, args.cache)
-    if cached is None:
-        print(f"learned_gate: {NO_DATA_HINT}", file=sys.stderr)
-        return 2
     tmp = Path(tempfile.mkdtemp(prefix="fcus-gate-"))
-    no_pulse_recs = build_cache(no_pulse_recordings(tmp, args.megamind, more=args.more_no_pulse),
-                                args.cache or tmp / "cache",
-                                DEFAULT_CONTRACT, face_model=default_face_model(), progress=False)
+    inputs = study_recordings(args, "learned_gate", tmp)
+    if inputs is None:
+        return 2
+    cached, no_pulse_recs = inputs
     no_pulse = {r.name for r in no_pulse_recs}
     shipped = estimator_config("fcus", EstimatorConfig())
     folds = loso_folds([c.name for c in cached], 4)

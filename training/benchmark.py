@@ -83,6 +83,37 @@ def no_pulse_recordings(out_dir: Path, megamind: Path | None, more: bool = False
     return recordings
 
 
+def add_no_pulse_args(ap) -> None:
+    """The studies' options for the faces without a pulse (``--megamind``, ``--more-no-pulse``)."""
+    ap.add_argument("--megamind", type=Path, default=None,
+                    help="OpenCV's Megamind.avi, a face without a pulse (default: Debian opencv-doc's path)")
+    ap.add_argument("--more-no-pulse", action="store_true",
+                    help="also the photo moving like a printed face, with and without a drifting light")
+
+
+def cached_no_pulse(args, tmp: Path) -> list:
+    """The faces without a pulse that ``args`` (:func:`add_no_pulse_args`, plus ``--cache``) ask
+    for, through the crop cache (``args.cache``, else one under ``tmp``)."""
+    from training.crop_cache import build_cache
+    from training.datasets import default_face_model
+
+    return build_cache(no_pulse_recordings(tmp, args.megamind, more=args.more_no_pulse), args.cache or tmp / "cache",
+                       DEFAULT_CONTRACT, face_model=default_face_model(), progress=False)
+
+
+def study_recordings(args, prog: str, tmp: Path) -> tuple[list, list] | None:
+    """(the dev subjects through the crop cache, the faces without a pulse) for a study's ``args``
+    (``add_reference_args`` and :func:`add_no_pulse_args`); None, after saying why, without the
+    dev subjects."""
+    from training.crop_cache import NO_DATA_HINT, cached_reference_recordings
+
+    cached = cached_reference_recordings(args.data, args.cache)
+    if cached is None:
+        print(f"{prog}: {NO_DATA_HINT}", file=sys.stderr)
+        return None
+    return cached, cached_no_pulse(args, tmp)
+
+
 def load_methods(names: list[str]) -> tuple[list[PulseMethod], list[str]]:
     """The pulse methods called ``names``, and a note for each one skipped (FCUS without its
     model file). An unknown name raises ValueError."""
