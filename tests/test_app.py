@@ -381,6 +381,15 @@ def test_video_view_paints_the_frames_colours_and_overlay(qtbot):
     assert QColor(img.pixel(280, 120)).getRgb()[:3] == (10, 120, 200)
     b, g, r, _ = OVERLAY_BOX_BGRA
     assert QColor(img.pixel(121, 100)).getRgb()[:3] == (r, g, b)  # the face box's left edge
+    view.resize(400, 240)  # wider than the picture: black bars left and right of it
+    img = view.grab().toImage()
+    assert QColor(img.pixel(10, 120)).getRgb()[:3] == (0, 0, 0)
+    assert QColor(img.pixel(390, 120)).getRgb()[:3] == (0, 0, 0)
+    assert QColor(img.pixel(60, 120)).getRgb()[:3] == (200, 60, 30)
+    view.show_text("No face in view")  # the text on black, no picture left
+    img = view.grab().toImage()
+    assert QColor(img.pixel(5, 5)).getRgb()[:3] == (0, 0, 0)
+    assert any(QColor(img.pixel(x, 120)).getRgb()[:3] != (0, 0, 0) for x in range(100, 300))
     wide = worker._display_image(cv2.resize(bgr, (1280, 960), interpolation=cv2.INTER_NEAREST), None)
     assert wide.shape == (720, 960, 4) and (wide[..., 3] == 255).all()  # scaled to the display width
     assert wide[360, 100, :3].tolist() == [30, 60, 200] and wide[360, 900, :3].tolist() == [200, 120, 10]

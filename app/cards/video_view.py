@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QRegion
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from app.cards.theme import MUTED
 from app.session_model import SessionModel
 
 VIDEO_DIST_W, VIDEO_DIST_H = 640, 480
+VIDEO_BG = QColor(0, 0, 0)
+TEXT_PX = 15
 
 
 class VideoView(QLabel):
@@ -19,7 +21,16 @@ class VideoView(QLabel):
         self.setAlignment(Qt.AlignCenter)
         self.setMinimumSize(320, 240)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.setStyleSheet(f"background: #000; color: {MUTED}; font-size: 15px; border-radius: 6px;")
+        # No style sheet, and every pixel painted here (opaque): the styled widget and the window's
+        # background painted beneath it made a repaint cost 0.8-1.0 ms of CPU instead of 0.32 ms
+        # (640x480 into 853x640, offscreen, this 2-core CPU), about 2 % of a core at 30 fps.
+        pal = self.palette()
+        pal.setColor(QPalette.WindowText, QColor(MUTED))
+        self.setPalette(pal)
+        font = self.font()
+        font.setPixelSize(TEXT_PX)
+        self.setFont(font)
+        self.setAttribute(Qt.WA_OpaquePaintEvent, True)
         self._pixels: np.ndarray | None = None  # the picture's pixels (the QImage below points into them)
         self._img: QImage | None = None
         self.setText("Starting...")
@@ -63,11 +74,15 @@ class VideoView(QLabel):
         return QRect((self.width() - w) // 2, (self.height() - h) // 2, w, h)
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
-        super().paintEvent(event)  # the background (style sheet) and the text, if any
         rect = self.target_rect()
-        if rect is None:
-            return
         painter = QPainter(self)
+        if rect is None:  # the text on black (QLabel draws the text)
+            painter.fillRect(self.rect(), VIDEO_BG)
+            painter.end()
+            super().paintEvent(event)
+            return
+        for bar in QRegion(self.rect()).subtracted(QRegion(rect)):  # the letterbox around the picture
+            painter.fillRect(bar, VIDEO_BG)
         # Near the picture's own size a plain (nearest-pixel) scaling looks the same and costs a
         # fraction of a smooth one (0.3 ms against 2.3 ms a frame at 640x480, this 2-core CPU).
         f = rect.width() / self._img.width()
