@@ -36,7 +36,7 @@ from model.signal import (
 from model.signal.heart_rate import SNR_WINDOW
 from model.signal.hr_tracking import HrTracker, HrTrackerConfig
 from model.signal.quality import GATE_HYSTERESIS, GATE_THRESHOLD
-from model.signal.reading_features import ReadingFeatures, reading_features
+from model.signal.reading_features import SPREAD_HRS, ReadingFeatures, reading_features
 from model.signal.reading_quality import ReadingQualityModel
 from model.types import Face, Frame, HrReading, HrvMetrics, RoiSample
 
@@ -215,8 +215,8 @@ class StreamingEstimator:
         self._final_k: list[int] = []
         self._final_v: list[float] = []
         self._accepted_hr: deque[float] = deque(maxlen=max(self.cfg.hr_median_n, 1))
-        self._recent_raw: deque[float] = deque(maxlen=max(self.cfg.steady_n, 1))
-        self._recent_hr: deque[float] = deque(maxlen=5)  # the last window HRs (reading features)
+        # the window HRs of the latest consecutive updates (steadiness, reading features)
+        self._recent_raw: deque[float] = deque(maxlen=max(self.cfg.steady_n, SPREAD_HRS))
         self._shown_since_start = False  # a reading was shown since the signal began
         self._signal_t0: float | None = None  # where the current gap-free signal began (once judged)
         self._last_hr: float | None = None
@@ -351,7 +351,6 @@ class StreamingEstimator:
             self._shown_since_start = False
             self._signal_t0 = None
             self._recent_raw.clear()
-            self._recent_hr.clear()
             if self.hr_tracker is not None:
                 self.hr_tracker.skip(t_now)
             self._finalise(t_now)
@@ -364,13 +363,17 @@ class StreamingEstimator:
         bvp_f = bandpass(np.asarray(bvp, dtype=np.float64), cfg.fs_hz, *cfg.band_hz)
         hr_raw, snr = self._heart_rate(t_now, bvp_f)
         self._stream.add(int(ks[0]), self._narrowed(bvp_f, hr_raw))
+        if hr_raw is None:
+            self._recent_raw.clear()
+        else:
+            self._recent_raw.append(hr_raw)
         feats = self._features(bvp_f, rgb_u, hr_raw, snr)
         if cfg.reading_quality is not None:
             quality = cfg.reading_quality.probability(feats) if feats is not None else 0.0
         else:
             quality = float(quality_from_snr(snr)) if math.isfinite(snr) else 0.0
         checks = self._check_hrs(rgb_u) if hr_raw is not None else ()
-        steady = self._steady(hr_raw)  # always: it keeps the recent window HRs
+        steady = self._steady(hr_raw)
         agreed = self._agreed(hr_raw, checks) and steady
         show = self.gate.update(quality if agreed else 0.0) if hr_raw is not None else False
         hr_out = None
@@ -383,7 +386,9 @@ class StreamingEstimator:
         self._shown_since_start = self._shown_since_start or hr_out is not None
         if self._signal_t0 is None:  # the first judged window starts where the signal began
             self._signal_t0 = float(tg[0])
-        settled = agreed and (feats is None or feats.spread3_bpm <= cfg.steady_bpm)
+        # with a learned quality the steadiness is one of its features: a withheld reading whose last
+        # 3 window HRs disagree is "unsure", as with the steadiness rule
+        settled = agreed and (cfg.reading_quality is None or feats is None or feats.spread3_bpm <= cfg.steady_bpm)
         withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now, settled)
         reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr,
                             withheld=withheld, check_hr_bpm=checks, features=feats)
@@ -415,13 +420,9 @@ class StreamingEstimator:
         """The reading's features when a learned quality needs them (or ``keep_features``); None
         without them or without an HR."""
         cfg = self.cfg
-        if hr_raw is None:
-            self._recent_hr.clear()
+        if hr_raw is None or (cfg.reading_quality is None and not cfg.keep_features):
             return None
-        self._recent_hr.append(hr_raw)
-        if cfg.reading_quality is None and not cfg.keep_features:
-            return None
-        return reading_features(bvp_f, rgb_u, cfg.fs_hz, hr_raw, snr, self._recent_hr, cfg.band_hz,
+        return reading_features(bvp_f, rgb_u, cfg.fs_hz, hr_raw, snr, self._recent_raw, cfg.band_hz,
                                 cfg.lo_bpm, cfg.hi_bpm)
 
     def _check_hrs(self, rgb_u: np.ndarray) -> tuple[float | None, ...]:
@@ -444,13 +445,10 @@ class StreamingEstimator:
     def _steady(self, hr_bpm: float | None) -> bool:
         """Whether the last ``steady_n`` window HRs agree within ``steady_bpm`` (True when off)."""
         n = self.cfg.steady_n
-        if hr_bpm is None:
-            self._recent_raw.clear()
+        if hr_bpm is None or n <= 1:
             return True
-        self._recent_raw.append(hr_bpm)
-        if n <= 1:
-            return True
-        return len(self._recent_raw) >= n and max(self._recent_raw) - min(self._recent_raw) <= self.cfg.steady_bpm
+        last = list(self._recent_raw)[-n:]
+        return len(last) >= n and max(last) - min(last) <= self.cfg.steady_bpm
 
     def _agreed(self, hr_bpm: float | None, checks: tuple[float | None, ...]) -> bool:
         """Whether enough cross-check HRs are within ``check_bpm`` of ``hr_bpm`` (True without a

@@ -33,6 +33,7 @@ from model.signal.heart_rate import estimate_hr
 
 DIST_CAP_BPM = 40.0
 SPREAD_UNKNOWN_BPM = 40.0
+SPREAD_HRS = 5  # the most window HRs a spread reads (spread5_bpm)
 NEAR_HZ = 0.1  # the HR's own peak: within this of the HR
 RIVAL_HZ = 0.2  # a rival peak: further than this from the HR
 HALF_SHARE = 0.7  # the two overlapping parts of the window whose HRs are compared
@@ -107,5 +108,5 @@ def reading_features(bvp_f: np.ndarray, rgb: np.ndarray, fs_hz: float, hr_bpm: f
     return ReadingFeatures(
         snr_db=float(snr_db) if math.isfinite(snr_db) else -20.0, peak_share=share, second_ratio=rival,
         d_half_bpm=_capped(d_half), d_chrom_bpm=_capped(d_chrom), d_pos_bpm=_capped(d_pos),
-        spread3_bpm=_spread(recent_hr_bpm, 3), spread5_bpm=_spread(recent_hr_bpm, 5), hr_bpm=float(hr_bpm),
+        spread3_bpm=_spread(recent_hr_bpm, 3), spread5_bpm=_spread(recent_hr_bpm, SPREAD_HRS), hr_bpm=float(hr_bpm),
         window_s=(len(bvp_f) - 1) / fs_hz)
