@@ -73,15 +73,11 @@ def gate_curve(cached, folds, base_cfg, megamind: Path | None = None) -> str:
     """Held-out coverage and shown-reading accuracy per gate opening point (fold models)."""
     import tempfile
 
-    from model.fcus_contract import DEFAULT_CONTRACT
-    from training.benchmark import no_pulse_recordings
-    from training.crop_cache import build_cache
-    from training.datasets import default_face_model
+    from training.benchmark import cached_no_pulse
     from training.replay import MethodScore
 
     tmp = Path(tempfile.mkdtemp(prefix="fcus-gate-"))
-    still = build_cache(no_pulse_recordings(tmp, megamind), tmp / "cache", DEFAULT_CONTRACT,
-                        face_model=default_face_model(), progress=False)
+    still = cached_no_pulse(tmp, megamind)
     held: dict[str, list] = {}
     photo: dict[str, dict[str, list[float]]] = {}
     for test in folds:

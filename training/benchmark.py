@@ -91,14 +91,14 @@ def add_no_pulse_args(ap) -> None:
                     help="also the photo moving like a printed face, with and without a drifting light")
 
 
-def cached_no_pulse(args, tmp: Path) -> list:
-    """The faces without a pulse that ``args`` (:func:`add_no_pulse_args`, plus ``--cache``) ask
-    for, through the crop cache (``args.cache``, else one under ``tmp``)."""
+def cached_no_pulse(tmp: Path, megamind: Path | None, *, more: bool = False, cache_dir: Path | None = None) -> list:
+    """:func:`no_pulse_recordings` through the crop cache (``cache_dir``, else one under ``tmp``),
+    tracked with the default face model for the default FCUS contract."""
     from training.crop_cache import build_cache
     from training.datasets import default_face_model
 
-    return build_cache(no_pulse_recordings(tmp, args.megamind, more=args.more_no_pulse), args.cache or tmp / "cache",
-                       DEFAULT_CONTRACT, face_model=default_face_model(), progress=False)
+    return build_cache(no_pulse_recordings(tmp, megamind, more=more), cache_dir or tmp / "cache", DEFAULT_CONTRACT,
+                       face_model=default_face_model(), progress=False)
 
 
 def study_recordings(args, prog: str, tmp: Path) -> tuple[list, list] | None:
@@ -111,7 +111,7 @@ def study_recordings(args, prog: str, tmp: Path) -> tuple[list, list] | None:
     if cached is None:
         print(f"{prog}: {NO_DATA_HINT}", file=sys.stderr)
         return None
-    return cached, cached_no_pulse(args, tmp)
+    return cached, cached_no_pulse(tmp, args.megamind, more=args.more_no_pulse, cache_dir=args.cache)
 
 
 def load_methods(names: list[str]) -> tuple[list[PulseMethod], list[str]]:
