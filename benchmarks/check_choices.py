@@ -21,12 +21,14 @@ The FCUS BVP of each window is computed once per clip and reused by every candid
 do not depend on the gate), so the candidates cost only the estimator's own work.
 
     python benchmarks/check_choices.py [--cache DIR] [--data DIR] [--megamind FILE] [--scores PKL]
-                                       [--space check|steady|start|cadence|cadence-cut] [--more-no-pulse]
+                                       [--space check|steady|start|cadence|cadence-cut|context] [--more-no-pulse]
 
 ``--space steady`` chooses instead among the gate openings x the steadiness of the last window
 HRs (``EstimatorConfig.steady_n``/``steady_bpm``: a noise peak moves from window to window).
 ``--space start`` adds how short the first window may be (``min_window_s``: 4, 5 or 6 s), which
-decides how soon the first reading can come.
+decides how soon the first reading can come. ``--space context`` chooses among searching the
+reading near the HR of the trailing 20 s (``EstimatorConfig.context_reading``) or not x the gate
+opening x the steadiness.
 """
 
 from __future__ import annotations
@@ -201,8 +203,27 @@ def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -
     return same[0] if same else None
 
 
+CONTEXT_GATE_DB = (0.5, -0.5, -1.5, -3.0)
+CONTEXT_STEADY_N = (0, 3, 5)
+
+
+def context_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """Whether the reading is searched near the context HR (``context_reading``; the base must set
+    ``context_s``) x the gate opening x how many steady window HRs (within 5 bpm)."""
+    if base.context_s is None:
+        base = replace(base, context_s=20.0, context_half_width_hz=0.6)
+    out = {}
+    for near in (False, True):
+        for db in CONTEXT_GATE_DB:
+            for n in CONTEXT_STEADY_N:
+                label = (f"gate {db:+.1f} dB, no check" + (f", {n} steady within 5 bpm" if n else "")
+                         + (", reading near the context HR" if near else ""))
+                out[label] = replace(base, **gate_at(db), steady_n=n, steady_bpm=5.0, context_reading=near)
+    return out
+
+
 SPACES = {"check": candidates, "steady": steady_candidates, "start": start_candidates,
-          "cadence": cadence_candidates, "cadence-cut": cadence_cut_candidates}
+          "cadence": cadence_candidates, "cadence-cut": cadence_cut_candidates, "context": context_candidates}
 # What "coverage" means in the objective: the share of the updates, or, where the candidates
 # update at different rates, the share of the time a reading was shown.
 COVERAGE_OF = {"cadence": "time_coverage", "cadence-cut": "time_coverage"}

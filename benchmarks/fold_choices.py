@@ -12,7 +12,7 @@ pulse by the same fold models: a synthetic still photo and, when found, OpenCV's
 update: the share of all readings within 5 bpm, the ceiling of any gate on these models; "own"
 reads each window's own HR (no median over the last 3 readings), "15 s"/"20 s" a longer window.
 
-    python benchmarks/fold_choices.py [--cache DIR] [--data DIR] [--gate-curve [--megamind FILE]]
+    python benchmarks/fold_choices.py [--cache DIR] [--data DIR] [--seed N] [--gate-curve [--megamind FILE]]
 """
 
 import argparse
@@ -31,6 +31,10 @@ STREAMS = {
     "tracked,narrow0.15": {"hr_tracking": True, "track_half_width_hz": 0.15},
     "tracked,narrow0.25": {"hr_tracking": True, "track_half_width_hz": 0.25},
     "tracked,narrow0.6": {"hr_tracking": True, "track_half_width_hz": 0.6},
+    "context20,0.4": {"hr_tracking": False, "context_s": 20.0, "context_half_width_hz": 0.4},
+    "context20,0.6": {"hr_tracking": False, "context_s": 20.0, "context_half_width_hz": 0.6},
+    "context30,0.4": {"hr_tracking": False, "context_s": 30.0, "context_half_width_hz": 0.4},
+    "context30,0.6": {"hr_tracking": False, "context_s": 30.0, "context_half_width_hz": 0.6},
 }
 
 
@@ -109,6 +113,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_reference_args(ap)
     ap.add_argument("--gate-curve", action="store_true", help="the gate's held-out coverage/error curve")
+    ap.add_argument("--seed", type=int, default=0, help="the fold models' training seed")
     ap.add_argument("--megamind", type=Path, default=None,
                     help="OpenCV's Megamind.avi, a face without a pulse (default: Debian opencv-doc's path)")
     args = ap.parse_args(argv)
@@ -118,11 +123,11 @@ def main(argv=None) -> int:
         return 2
     folds = loso_folds([c.name for c in cached], 4)
     if args.gate_curve:
-        print(gate_curve(cached, folds, TrainConfig(progress=False), args.megamind))
+        print(gate_curve(cached, folds, TrainConfig(progress=False, seed=args.seed), args.megamind))
         return 0
     held: dict[str, list] = {"nested choice": [], **{k: [] for k in STREAMS}}
     for test in folds:
-        scores = fold_scores(cached, test, TrainConfig(progress=False))
+        scores = fold_scores(cached, test, TrainConfig(progress=False, seed=args.seed))
         inner = {c.name for c in cached} - set(test)
         chosen, _ = choose(scores, inner, mae_10_20)
         print(f"held out {','.join(test)}: chosen on the other 6 -> {chosen}")

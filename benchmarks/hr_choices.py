@@ -37,6 +37,10 @@ STREAMS = {  # name -> EstimatorConfig changes
     "tracked,narrow0.25": {"hr_tracking": True, "track_half_width_hz": 0.25},
     "tracked,narrow0.4": {"hr_tracking": True, "track_half_width_hz": 0.4},
     "tracked,narrow0.6": {"hr_tracking": True, "track_half_width_hz": 0.6},
+    "context20,0.4": {"hr_tracking": False, "context_s": 20.0, "context_half_width_hz": 0.4},
+    "context20,0.6": {"hr_tracking": False, "context_s": 20.0, "context_half_width_hz": 0.6},
+    "context30,0.4": {"hr_tracking": False, "context_s": 30.0, "context_half_width_hz": 0.4},
+    "context30,0.6": {"hr_tracking": False, "context_s": 30.0, "context_half_width_hz": 0.6},
 }
 GATE_OPEN_DB = (2.6, 2.0, 1.5, 1.0, 0.5, -0.5, -1.5)  # the gate opens at this SNR and closes 1.2 dB below
 SHOWN_WITHIN5_MIN = 0.9

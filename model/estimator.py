@@ -92,6 +92,15 @@ class EstimatorConfig:
     # +- this many Hz (a zero-phase band-pass inside the pulse band, after the HR is read), so the
     # stream's pulse is the one the reading follows; None leaves the stream at the pulse band.
     track_half_width_hz: float | None = None
+    # Context narrowing: each window's BVP enters the stream narrowed to +- ``context_half_width_hz``
+    # around the HR of the trailing ``context_s`` seconds of the un-narrowed stream (a longer window,
+    # whose peak one noisy short window cannot move; the HR of the window itself is not changed).
+    # None: off. Measured in benchmarks/fold_choices.py (streams "context*").
+    context_s: float | None = None
+    context_half_width_hz: float = 0.4
+    # With context_s: the window's reading is also searched only within +- context_half_width_hz of
+    # the context HR (a peak the longer window does not back cannot become the reading).
+    context_reading: bool = False
     # The quality gate (model/signal/quality.py): a reading is shown once the quality reaches
     # gate_open and withheld again below gate_close (quality = logistic of the SNR at the HR).
     gate_open: float = GATE_THRESHOLD + GATE_HYSTERESIS / 2.0
@@ -124,6 +133,9 @@ class EstimatorConfig:
 
     def __post_init__(self) -> None:
         check_band(self.band_hz, (self.lo_bpm, self.hi_bpm))
+        if self.context_s is not None and (self.context_s <= 0 or self.context_half_width_hz <= 0):
+            raise ValueError(f"context_s and context_half_width_hz must be positive (got {self.context_s}, "
+                             f"{self.context_half_width_hz})")
         if self.update_every_s <= 0 or (self.acquire_every_s is not None and self.acquire_every_s <= 0):
             raise ValueError(f"update intervals must be positive (update_every_s {self.update_every_s}, "
                              f"acquire_every_s {self.acquire_every_s})")
@@ -212,6 +224,11 @@ class StreamingEstimator:
         self._t0: float | None = None
         self._next_update_t: float | None = None
         self._stream = _BvpStream()
+        # context narrowing: the un-narrowed stream (pending, and its finished samples of the last context_s)
+        self._raw_stream = _BvpStream()
+        n_ctx = int(math.ceil((self.cfg.context_s or 0.0) * self.cfg.fs_hz)) + 1
+        self._raw_final: deque[tuple[int, float]] = deque(maxlen=n_ctx)
+        self.last_context_hr_bpm: float | None = None
         self._final_k: list[int] = []
         self._final_v: list[float] = []
         self._accepted_hr: deque[float] = deque(maxlen=max(self.cfg.hr_median_n, 1))
@@ -343,26 +360,15 @@ class StreamingEstimator:
         win = self._uniform_window(t_now, cfg.window_s)
         min_s = max(cfg.min_window_s, getattr(self.method, "min_window_s", 0.0))
         if win is None or (len(win[0]) - 1) / cfg.fs_hz < min_s:
-            no_face = not np.isfinite(self._rgb[-1][0])
-            reading = HrReading(t_s=t_now, hr_bpm=None, quality=0.0, hr_raw_bpm=None,
-                                withheld=WITHHELD_NO_FACE if no_face else WITHHELD_ACQUIRING)
-            self.gate.reset()
-            self._accepted_hr.clear()
-            self._shown_since_start = False
-            self._signal_t0 = None
-            self._recent_raw.clear()
-            if self.hr_tracker is not None:
-                self.hr_tracker.skip(t_now)
-            self._finalise(t_now)
-            self.readings.append(reading)
-            return reading
+            return self._no_window(t_now)
         ks, tg, rgb_u, crops = win
         window = RoiWindow(t_s=tg, rgb=rgb_u, fs_hz=cfg.fs_hz, crops=crops, band_hz=cfg.band_hz, grid_k0=int(ks[0]))
         bvp = self.method.window_bvp(window)
         # The one band-pass on the BVP's way to the HR (methods return their output unfiltered).
         bvp_f = bandpass(np.asarray(bvp, dtype=np.float64), cfg.fs_hz, *cfg.band_hz)
-        hr_raw, snr = self._heart_rate(t_now, bvp_f)
-        self._stream.add(int(ks[0]), self._narrowed(bvp_f, hr_raw))
+        hr_ctx = self._add_context(int(ks[0]), bvp_f)
+        hr_raw, snr = self._heart_rate(t_now, bvp_f, hr_ctx if cfg.context_reading else None)
+        self._stream.add(int(ks[0]), self._stream_bvp(bvp_f, hr_raw, hr_ctx))
         if hr_raw is None:
             self._recent_raw.clear()
         else:
@@ -397,12 +403,35 @@ class StreamingEstimator:
         self._finalise(t_now)
         return reading
 
-    def _heart_rate(self, t_now: float, bvp_f: np.ndarray) -> tuple[float | None, float]:
+    def _no_window(self, t_now: float) -> HrReading:
+        """The update without a long enough gap-free window: no face, or still acquiring; the
+        gate, the median and the steadiness start again."""
+        no_face = not np.isfinite(self._rgb[-1][0])
+        reading = HrReading(t_s=t_now, hr_bpm=None, quality=0.0, hr_raw_bpm=None,
+                            withheld=WITHHELD_NO_FACE if no_face else WITHHELD_ACQUIRING)
+        self.gate.reset()
+        self._accepted_hr.clear()
+        self._shown_since_start = False
+        self._signal_t0 = None
+        self._recent_raw.clear()
+        if self.hr_tracker is not None:
+            self.hr_tracker.skip(t_now)
+        self._finalise(t_now)
+        self.readings.append(reading)
+        return reading
+
+    def _heart_rate(self, t_now: float, bvp_f: np.ndarray,
+                    context_bpm: float | None = None) -> tuple[float | None, float]:
         """(HR, SNR dB) of the band-passed window: the tracked HR and the SNR at it, or (without
-        tracking) the window's own spectral peak; (None, NaN) when the window has no estimate."""
+        tracking) the window's own spectral peak, searched within ``context_half_width_hz`` of
+        ``context_bpm`` when given; (None, NaN) when the window has no estimate."""
         cfg = self.cfg
         tracking = self.hr_tracker is not None
-        est = estimate_hr(bvp_f, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm,
+        lo_bpm, hi_bpm = cfg.lo_bpm, cfg.hi_bpm
+        if context_bpm is not None:
+            hw_bpm = 60.0 * cfg.context_half_width_hz
+            lo_bpm, hi_bpm = max(lo_bpm, context_bpm - hw_bpm), min(hi_bpm, context_bpm + hw_bpm)
+        est = estimate_hr(bvp_f, cfg.fs_hz, lo_bpm=lo_bpm, hi_bpm=hi_bpm,
                           prior_bpm=None if tracking else self._last_hr, snr_band_hz=cfg.band_hz)
         if not est.ok:
             if tracking:
@@ -487,6 +516,42 @@ class StreamingEstimator:
         f = hr_bpm / 60.0
         return filters.bandpass(bvp_f, self.cfg.fs_hz, max(lo_band, f - hw), min(hi_band, f + hw), order=2)
 
+    def _add_context(self, k0: int, bvp_f: np.ndarray) -> float | None:
+        """With ``context_s``: add the window to the un-narrowed stream and return the context HR
+        (None without it, or while the stretch is too short)."""
+        if self.cfg.context_s is None:
+            return None
+        self._raw_stream.add(k0, bvp_f)
+        self.last_context_hr_bpm = self._context_hr(k0 + len(bvp_f))
+        return self.last_context_hr_bpm
+
+    def _stream_bvp(self, bvp_f: np.ndarray, hr_bpm: float | None, hr_ctx: float | None) -> np.ndarray:
+        """The window's BVP for the stream: narrowed around the context HR (``context_s``), or
+        around the tracked HR (``track_half_width_hz``), or as it is."""
+        if self.cfg.context_s is None:
+            return self._narrowed(bvp_f, hr_bpm)
+        if hr_ctx is None:
+            return bvp_f
+        lo_band, hi_band = self.cfg.band_hz
+        f, hw = hr_ctx / 60.0, self.cfg.context_half_width_hz
+        return filters.bandpass(bvp_f, self.cfg.fs_hz, max(lo_band, f - hw), min(hi_band, f + hw), order=2)
+
+    def _context_hr(self, k_end: int) -> float | None:
+        """HR of the trailing ``context_s`` of the un-narrowed stream up to grid index ``k_end``
+        (its last gap-free stretch); None while that stretch is shorter than 3/4 of ``context_s``."""
+        cfg = self.cfg
+        k_from = k_end - int(round(cfg.context_s * cfg.fs_hz))
+        vals = self._raw_stream.values(k_from, k_end)
+        for k, v in self._raw_final:
+            if k_from <= k < k_end and not math.isfinite(vals[k - k_from]):
+                vals[k - k_from] = v
+        bad = np.flatnonzero(~np.isfinite(vals))
+        run = vals[(bad[-1] + 1) if len(bad) else 0:]
+        if len(run) < 0.75 * cfg.context_s * cfg.fs_hz:
+            return None
+        est = estimate_hr(run, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
+        return float(est.hr_bpm) if est.ok else None
+
     def _vitals(self, t_now: float, hr_bpm: float | None) -> None:
         """HRV and respiration from the trailing stretch of the BVP stream."""
         if hr_bpm is None:
@@ -513,6 +578,8 @@ class StreamingEstimator:
         if len(k_done) == 0:
             return
         self._store_final(self._stream.drop_before(int(k_done[0])))
+        if self.cfg.context_s is not None:
+            self._raw_final.extend(self._raw_stream.drop_before(int(k_done[0])).items())
 
     def _store_final(self, done: dict[int, float]) -> None:
         if not self.keep_bvp and len(self._final_k) > self.cfg.hrv_window_s * self.cfg.fs_hz * 2:

@@ -391,3 +391,55 @@ def test_the_fast_updates_stop_when_the_signal_is_acquire_until_s_old():
     judged = [round(u[0], 1) for u in ups if u[1]]
     assert not any(u[2] for u in ups)
     assert judged[:6] == [6.0, 6.5, 7.0, 7.5, 8.0, 9.0]  # twice a second while under 8 s old, then every second
+
+
+class _BurstMethod(_ToneMethod):
+    """A 1.8 Hz (108 bpm) pulse with a louder 1.2 Hz (72 bpm) interferer for 6 s of 40."""
+
+    @staticmethod
+    def bvp(t_s):
+        burst = (t_s >= 24.0) & (t_s < 30.0)
+        return np.sin(2 * np.pi * 1.8 * t_s) + 1.6 * burst * np.sin(2 * np.pi * 1.2 * t_s)
+
+
+def _stream_window_hrs(cfg):
+    from model.signal import estimate_hr
+
+    est = StreamingEstimator(_BurstMethod(), cfg)
+    for k in range(40 * 30):
+        est.push_roi(RoiSample(t_s=k / 30.0, face_ok=True, rgb_mean=SKIN))
+    est.finish()
+    t, v = est.bvp_stream()
+    hrs = []
+    for t0 in np.arange(20.0, 30.5, 1.0):  # the 10 s windows of bvp.csv that hold the burst
+        m = (t >= t0) & (t < t0 + 10.0)
+        hrs.append(estimate_hr(v[m], 30.0).hr_bpm)
+    return est, np.array(hrs)
+
+
+def test_context_narrowing_keeps_a_burst_out_of_the_stream():
+    """With ``context_s`` each window enters the stream narrowed around the HR of the trailing
+    20 s, so a 6 s interferer that wins the 10 s windows around it leaves the stream; without it
+    those windows of the stream read the interferer. The readings' own HRs are not changed."""
+    est_plain, plain = _stream_window_hrs(EstimatorConfig())
+    assert np.sum(np.abs(plain - 72.0) < 3.0) >= 3, plain
+    est, narrowed = _stream_window_hrs(EstimatorConfig(context_s=20.0, context_half_width_hz=0.4))
+    assert np.all(np.abs(narrowed - 108.0) < 3.0), narrowed
+    assert est.last_context_hr_bpm is not None and abs(est.last_context_hr_bpm - 108.0) < 3.0
+    assert [r.hr_raw_bpm for r in est.readings] == [r.hr_raw_bpm for r in est_plain.readings]
+    with pytest.raises(ValueError):
+        EstimatorConfig(context_s=0.0)
+
+
+def test_context_reading_searches_near_the_context_hr():
+    """``context_reading``: a window's reading is searched within the half-width of the context
+    HR, so the burst's windows read the pulse once the context exists (and the plain ones do not;
+    nothing is shown, so the continuity prior of a shown reading plays no part)."""
+    def raw_hrs(cfg):
+        est, _ = _stream_window_hrs(cfg)
+        return np.array([r.hr_raw_bpm for r in est.readings if r.t_s >= 25.0 and r.hr_raw_bpm is not None])
+
+    plain = raw_hrs(EstimatorConfig(context_s=20.0, steady_n=1000))
+    assert np.sum(np.abs(plain - 72.0) < 3.0) >= 3, plain
+    ctx = raw_hrs(EstimatorConfig(context_s=20.0, context_reading=True, steady_n=1000))
+    assert len(ctx) >= 10 and np.all(np.abs(ctx - 108.0) < 3.0), ctx
