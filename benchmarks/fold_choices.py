@@ -137,7 +137,13 @@ def main(argv=None) -> int:
     rows = [MethodScore(f"fcus fold models: {k}", clips=v) for k, v in held.items()]
     print(pooled_table(rows, "held-out subjects, fold-trained models (each setting, and the nested choice)"))
     print()
+    print(per_subject_table(rows, "mae10"))
+    print()
     print(per_subject_table(rows, "mae20"))
+    if args.out is not None:
+        import pickle
+
+        args.out.write_bytes(pickle.dumps(held))
     return 0
 
 

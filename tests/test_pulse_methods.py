@@ -100,4 +100,8 @@ def test_estimator_settings_come_with_the_method():
     fcus = estimator_config("fcus", base)
     assert fcus.window_s == 12.0 and fcus.gate_open < EstimatorConfig().gate_open  # FCUS's own gate
     assert estimator_config("chrom", base) == base
+    # the BVP stream narrowed around the trailing 20 s's HR, chosen in nested folds for FCUS and POS
+    assert (fcus.context_s, fcus.context_half_width_hz) == (20.0, 0.6)
+    pos = estimator_config("pos", base)
+    assert (pos.context_s, pos.context_half_width_hz, pos.gate_open) == (20.0, 0.4, base.gate_open)
     assert estimator_config("pos+envelope", base) == base  # a study's wrapper: the base as it is
