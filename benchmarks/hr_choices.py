@@ -2,7 +2,8 @@
 subjects' crop cache:
 
 1. the BVP stream: read window by window, HR-tracked (Viterbi, ``EstimatorConfig.hr_tracking``),
-   and HR-tracked with the stream narrowed around the tracked HR (``track_half_width_hz``);
+   HR-tracked with the stream narrowed around the tracked HR (``track_half_width_hz``), or
+   narrowed around the HR of the trailing 20 or 30 s (``context_s``, ``context_half_width_hz``);
    objective: the mean of MAE@10s and MAE@20s (the two accuracy bars);
 2. the quality gate's opening point (``gate_open``/``gate_close``, SNR at the HR in dB);
    objective: the most readings shown while at least 90 % of the shown readings are within 5 bpm

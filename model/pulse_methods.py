@@ -43,7 +43,7 @@ class ClassicPulseMethod:
 
 
 # The estimator's settings for the classic methods, chosen like FCUS's (benchmarks/hr_choices.py
-# --megamind): POS and CHROM keep the default gate (opens at 2.6 dB SNR) and read window by window.
+# --megamind): POS and CHROM keep the default gate (opens at 2.6 dB SNR).
 # With the key-frame tracking POS showed readings on a face without a pulse at every lower opening
 # point (a synthetic still photo: 7 % of its updates at 1.5 dB), so its gate went back from 1.5 dB
 # to 2.6 dB. POS's BVP stream takes each window narrowed to +- 0.4 Hz around the HR of the trailing
