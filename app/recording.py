@@ -2,7 +2,7 @@
 
 Layout of one session folder (``<parent>/<YYYYmmdd-HHMMSS>``, never an existing folder):
 
-* ``bvp.csv``    ``t_s,bvp``             one row per frame, the BVP as the live estimator first knew it
+* ``bvp.csv``    ``t_s,bvp``             one row per frame, the BVP once the live estimator finished it
                                          (``analyze`` format; ``bvp`` empty where there is no signal)
 * ``hr.csv``     ``t_s,hr_bpm,quality,withheld``  one row per HR update (``analyze`` format;
                                          ``hr_bpm`` empty while the quality gate withholds the
@@ -33,8 +33,8 @@ is finished (``"repaired"``, counts) and summary.json written.
 
 Times are seconds from the start of the recording on the source clock. Every file is flushed at
 least once a second (:meth:`SessionRecorder.maybe_flush`), so killing the app loses at most the
-last second of measured values (a frame's ``bvp.csv`` row waits while its value is still to come,
-at most one estimator window while the pulse is being acquired; see :meth:`bvp_update`). The MJPG
+last second of measured values, and of ``bvp.csv`` the last estimator window (a frame's row waits
+until no later window can change its value, the value ``analyze`` writes; see :meth:`bvp_update`). The MJPG
 writer appends each frame to the file as it comes (only the AVI index is written at the end; a
 killed recording's video is still readable). Any write error (full disk, no permission, folder
 removed) is turned into one :class:`RecordingError` with a message for users; the recorder then
@@ -220,13 +220,14 @@ class SessionRecorder:
                             video_size=list(self._video_size) if self._video_size else None)
         _write_json(self.path / SESSION_NAME, meta)
 
-    def close(self, t_s: float | None = None) -> None:
-        """Write the pending frames (BVP still unknown: empty), the stop event, flush, close."""
+    def close(self, t_s: float | None = None, stream: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Write the pending frames (their values in ``stream`` = (tg, vg), the BVP as known now;
+        empty where unknown or without it), the stop event, flush, close."""
         if self.closed:
             return
         try:
             if self.error is None:
-                self._flush_pending_bvp(None)
+                self._flush_pending_bvp(stream)
                 if t_s is not None:
                     self.event(t_s, "record_stop", "")
                 self.flush()
@@ -326,21 +327,27 @@ class SessionRecorder:
                 self.error = f"recording stopped: cannot write the video to {self.path}: {vw.error}"
                 log.error("%s", self.error)
 
-    def bvp_update(self, tg: np.ndarray, vg: np.ndarray, t_now_s: float, hold_s: float = 10.0) -> None:
+    def bvp_update(self, tg: np.ndarray, vg: np.ndarray, t_now_s: float, hold_s: float = 10.0,
+                   settle_s: float = 0.0) -> None:
         """The BVP stream as known now on its grid (tg, vg): write the rows of the pending frames.
 
         A frame waits while its BVP is still unknown but may yet arrive: the estimator fills a
         window of up to ``hold_s`` (its window length) once enough signal exists, so the first
         seconds after the face appears are written when the first window covers them. A frame
-        is written as soon as its value is known, when a later frame has a value (it will never
-        get one: a gap), or once it is older than ``hold_s``. So a kill loses only the last
-        second of known values, never rows that are already measured."""
+        is written once it is ``settle_s`` old and its value is known, when a later frame has a
+        value (it will never get one: a gap), or once it is older than ``hold_s``. With
+        ``settle_s`` 0 a frame gets the value the stream first had for it; the app passes its
+        estimator's window, so that every row holds the finished value (the one ``analyze``
+        writes: the overlap of all the windows that cover the frame) and a kill loses at most
+        that window's rows, never rows that are already measured."""
         if not self._pending_t or self.error is not None:
             return
         t = np.asarray(self._pending_t)
         v = values_at(np.asarray(tg, dtype=np.float64), np.asarray(vg, dtype=np.float64), t)
         finite = np.flatnonzero(np.isfinite(v))
         n = int(finite[-1]) + 1 if len(finite) else 0
+        if settle_s > 0:
+            n = min(n, int(np.searchsorted(t, t_now_s - settle_s, side="right")))
         while n < len(t) and t[n] < t_now_s - hold_s:
             n += 1
         self._write_bvp(t[:n], v[:n])
@@ -601,7 +608,7 @@ def repair_session(folder: Path) -> bool:
     meta.update(ended=f"killed (repaired {repaired})", repaired=repaired,
                 frames=len(bvp_rows), hr_updates=len(_read_rows(folder / "hr.csv")),
                 repair_note="the recording was killed before it ended: the last second of values "
-                            "may be missing")
+                            "(of bvp.csv, the last estimator window) may be missing")
     _write_json(folder / SUMMARY_NAME, session_summary(folder, meta))
     _write_json(meta_path, meta)  # the end marker last
     log.warning("repaired the unfinished session %s", folder)

@@ -440,7 +440,19 @@ class Worker(QObject):
         self._emit_calibration_state()
         return True
 
+    def _recent_stream(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The BVP stream as the estimator knows it now, over its last window (None without one)."""
+        if self._est is None:
+            return None
+        return self._est.recent_bvp(self._est.cfg.window_s + 1.0)
+
     def _reset_pipeline(self, keep_tracker_state: bool = False) -> None:
+        if self._rec is not None and self._est is not None:
+            # the recording's frames still waiting for their BVP get the values known now: the
+            # next estimator will not cover them
+            stream = self._recent_stream()
+            if stream is not None and self._last_t is not None:
+                self._rec_call(self._rec.bvp_update, *stream, self._last_t, 0.0, 0.0)
         self._roi = roi_extractor_for(self._method)
         if self._keyframes is not None and not keep_tracker_state:
             self._keyframes.reset()
@@ -556,7 +568,7 @@ class Worker(QObject):
         rec, self._rec = self._rec, None
         if rec is None:
             return
-        rec.close(self._last_t)
+        rec.close(self._last_t, self._recent_stream())
         self.recording_changed.emit(None)
         if rec.error is None:
             self.message.emit("info", f"Recording saved in {rec.path}")
@@ -753,11 +765,12 @@ class Worker(QObject):
         )
 
     def _emit_reading(self, t: float, upd) -> None:
-        tg, vg = self._est.recent_bvp(max(BVP_SPAN_S, self.est_cfg.window_s) + 1.0)
+        window_s = self._est.cfg.window_s
+        tg, vg = self._est.recent_bvp(max(BVP_SPAN_S, window_s) + 1.0)
         if self._rec is not None:
             self._rec_call(self._rec.reading, upd.reading)
-            if self._rec is not None:
-                self._rec_call(self._rec.bvp_update, tg, vg, float(upd.reading.t_s), self.est_cfg.window_s)
+            if self._rec is not None:  # each frame's finished value: what analyze writes
+                self._rec_call(self._rec.bvp_update, tg, vg, float(upd.reading.t_s), window_s, window_s)
         self.reading_ready.emit(ReadingResult(
             t_s=t, reading=upd.reading, state=upd.state, hrv=upd.hrv, resp_bpm=upd.resp_bpm,
             bvp_t_s=tg, bvp=vg, method=self._method.name))
@@ -815,7 +828,7 @@ class Worker(QObject):
             except Exception:  # noqa: BLE001
                 log.exception("measuring the last frames failed")
             try:
-                self._rec.close(self._last_t)
+                self._rec.close(self._last_t, self._recent_stream())
             except Exception:  # noqa: BLE001
                 log.exception("closing the recording failed")
             self._rec = None

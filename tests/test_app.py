@@ -274,6 +274,25 @@ def test_recorder_format_and_flush(tmp_path):
     assert read_csv(path / "events.csv")[-1][2] == "record_stop"
 
 
+def test_recorder_writes_settled_bvp_and_the_rest_at_close(tmp_path):
+    """With ``settle_s`` (the app passes its estimator's window) a frame's row waits until it is
+    that old, then holds the value known then (the finished one); close writes the frames still
+    waiting with the values of the stream it is given."""
+    rec = SessionRecorder(tmp_path, {"method": "fcus"}, t0_s=0.0)
+    path = rec.start()
+    t = np.arange(0, 60) / 30.0  # 2 s of frames
+    for ti in t:
+        rec.frame(float(ti), Face(ok=True, box=Box(1.0, 2.0, 30.0, 40.0)))
+    rec.bvp_update(t, np.full(len(t), 1.0), t_now_s=2.0, hold_s=1.5, settle_s=1.0)
+    rec.flush()
+    rows = read_csv(path / "bvp.csv")[1:]
+    assert len(rows) == 31 and all(r[1] == "1.00000" for r in rows)  # the frames up to 1.0 s
+    # later: the values changed (more windows overlap them); close writes the waiting ones with those
+    rec.close(2.0, (t, np.full(len(t), 2.0)))
+    rows = read_csv(path / "bvp.csv")[1:]
+    assert len(rows) == 60 and rows[30][1] == "1.00000" and all(r[1] == "2.00000" for r in rows[31:])
+
+
 def test_recorder_reports_write_errors(tmp_path, monkeypatch):
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")
