@@ -507,14 +507,13 @@ class StreamingEstimator:
                 return WITHHELD_MOTION
         return WITHHELD_WEAK if agreed else WITHHELD_UNSURE
 
-    def _narrowed(self, bvp_f: np.ndarray, hr_bpm: float | None) -> np.ndarray:
-        """The window's BVP for the stream: narrowed around the tracked HR when configured."""
-        hw = self.cfg.track_half_width_hz
-        if hw is None or hr_bpm is None or self.hr_tracker is None:
-            return bvp_f
+    def _narrowed(self, bvp_f: np.ndarray, hr_bpm: float, half_width_hz: float) -> np.ndarray:
+        """``bvp_f`` band-passed (order 2, zero phase) to ``hr_bpm`` +- ``half_width_hz``, inside
+        the pulse band: the window's BVP as it enters a narrowed stream."""
         lo_band, hi_band = self.cfg.band_hz
         f = hr_bpm / 60.0
-        return filters.bandpass(bvp_f, self.cfg.fs_hz, max(lo_band, f - hw), min(hi_band, f + hw), order=2)
+        return filters.bandpass(bvp_f, self.cfg.fs_hz, max(lo_band, f - half_width_hz),
+                                min(hi_band, f + half_width_hz), order=2)
 
     def _add_context(self, k0: int, bvp_f: np.ndarray) -> float | None:
         """With ``context_s``: add the window to the un-narrowed stream and return the context HR
@@ -528,13 +527,12 @@ class StreamingEstimator:
     def _stream_bvp(self, bvp_f: np.ndarray, hr_bpm: float | None, hr_ctx: float | None) -> np.ndarray:
         """The window's BVP for the stream: narrowed around the context HR (``context_s``), or
         around the tracked HR (``track_half_width_hz``), or as it is."""
-        if self.cfg.context_s is None:
-            return self._narrowed(bvp_f, hr_bpm)
-        if hr_ctx is None:
+        cfg = self.cfg
+        if cfg.context_s is not None:
+            return bvp_f if hr_ctx is None else self._narrowed(bvp_f, hr_ctx, cfg.context_half_width_hz)
+        if cfg.track_half_width_hz is None or hr_bpm is None or self.hr_tracker is None:
             return bvp_f
-        lo_band, hi_band = self.cfg.band_hz
-        f, hw = hr_ctx / 60.0, self.cfg.context_half_width_hz
-        return filters.bandpass(bvp_f, self.cfg.fs_hz, max(lo_band, f - hw), min(hi_band, f + hw), order=2)
+        return self._narrowed(bvp_f, hr_bpm, cfg.track_half_width_hz)
 
     def _context_hr(self, k_end: int) -> float | None:
         """HR of the trailing ``context_s`` of the un-narrowed stream up to grid index ``k_end``
