@@ -25,11 +25,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.metrics import window_hr, window_pairs  # noqa: E402
+from model.types import HrReading  # noqa: E402
+from training.metrics import window_pairs  # noqa: E402
+from training.replay import shown_errors  # noqa: E402
 
 WINDOWS_S = (10.0, 20.0)
 HR_CSV_FROM_S = 10.0  # hr.csv's coverage counts the updates after the first 10 s
-SHOWN_REF_S = 10.0
 WITHIN_BPM = 5.0
 
 
@@ -56,14 +57,9 @@ def score_clip(result_dir: Path, ref_t: np.ndarray, ref_ppg: np.ndarray
                   if p.hr_est_bpm is not None] for w in WINDOWS_S}
     with open(result_dir / "hr.csv", newline="") as f:
         hr_rows = [r for r in csv.DictReader(f) if float(r["t_s"]) >= HR_CSV_FROM_S]
-    shown = []
-    for r in hr_rows:
-        if r["hr_bpm"]:
-            t_s = float(r["t_s"])
-            ref = window_hr(ref_t, ref_ppg, t_s - SHOWN_REF_S, t_s)
-            if ref is not None:
-                shown.append(abs(float(r["hr_bpm"]) - ref))
-    return errors, len(hr_rows), shown
+    readings = [HrReading(t_s=float(r["t_s"]), hr_bpm=float(r["hr_bpm"]) if r["hr_bpm"] else None, quality=0.0)
+                for r in hr_rows]
+    return errors, len(hr_rows), [abs(e) for e in shown_errors(readings, ref_t, ref_ppg)]
 
 
 def score_output(out_dir: Path, recordings) -> OutputScore:

@@ -100,7 +100,9 @@ def reference(cached) -> tuple[np.ndarray, np.ndarray] | None:
     return np.asarray(gt.t_s, dtype=np.float64), np.asarray(gt.ppg, dtype=np.float64)
 
 
-def _shown_errors(readings, ref_t: np.ndarray, ref_ppg: np.ndarray) -> tuple[float, ...]:
+def shown_errors(readings, ref_t: np.ndarray, ref_ppg: np.ndarray) -> tuple[float, ...]:
+    """Each shown reading (``hr_bpm`` not None) minus the reference HR over its trailing
+    ``SHOWN_REF_S`` (readings without a reference there are left out)."""
     errs = []
     for r in readings:
         if r.hr_bpm is None:
@@ -152,7 +154,7 @@ def score_recording(cached, method: PulseMethod, roi: str = "skin", cfg: Estimat
         return ClipScore(pairs={}, shown_err_bpm=(), ref_hr_bpm=None, **common)
     t = np.asarray(cached.t_s, dtype=np.float64)
     pairs = {w: tuple(window_pairs(t, run.bvp, ref[0], ref[1], w)) for w in WINDOWS_S}
-    return ClipScore(pairs=pairs, shown_err_bpm=_shown_errors(est.readings, *ref),
+    return ClipScore(pairs=pairs, shown_err_bpm=shown_errors(est.readings, *ref),
                      ref_hr_bpm=window_hr(ref[0], ref[1], 0.0, float(ref[0][-1])), **common)
 
 
