@@ -121,6 +121,18 @@ def values_at(tg: np.ndarray, vg: np.ndarray, t_s: np.ndarray) -> np.ndarray:
     return out
 
 
+def bvp_rows_ready(t: np.ndarray, v: np.ndarray, t_now_s: float, hold_s: float, settle_s: float = 0.0) -> int:
+    """How many of the pending frames (times ``t``, BVP known now ``v``, NaN: not yet) get their
+    ``bvp.csv`` row now: the rule of :meth:`SessionRecorder.bvp_update`."""
+    finite = np.flatnonzero(np.isfinite(v))
+    n = int(finite[-1]) + 1 if len(finite) else 0
+    if settle_s > 0:
+        n = min(n, int(np.searchsorted(t, t_now_s - settle_s, side="right")))
+    while n < len(t) and t[n] < t_now_s - hold_s:
+        n += 1
+    return n
+
+
 def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK)
 
@@ -344,12 +356,7 @@ class SessionRecorder:
             return
         t = np.asarray(self._pending_t)
         v = values_at(np.asarray(tg, dtype=np.float64), np.asarray(vg, dtype=np.float64), t)
-        finite = np.flatnonzero(np.isfinite(v))
-        n = int(finite[-1]) + 1 if len(finite) else 0
-        if settle_s > 0:
-            n = min(n, int(np.searchsorted(t, t_now_s - settle_s, side="right")))
-        while n < len(t) and t[n] < t_now_s - hold_s:
-            n += 1
+        n = bvp_rows_ready(t, v, t_now_s, hold_s, settle_s)
         self._write_bvp(t[:n], v[:n])
 
     def _flush_pending_bvp(self, stream, upto_t_s: float | None = None) -> None:

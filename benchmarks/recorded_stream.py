@@ -31,6 +31,7 @@ def recorded_streams(cached, method_name: str, settles_s: list[float],
     (``plain_stream``: without the stream's narrowing around the trailing HR)."""
     from dataclasses import replace
 
+    from app.recording import bvp_rows_ready, values_at
     from model.estimator import EstimatorConfig, StreamingEstimator
     from model.pulse_methods import estimator_config, make_pulse_method
     from training.replay import roi_samples
@@ -49,18 +50,12 @@ def recorded_streams(cached, method_name: str, settles_s: list[float],
         if len(tg) < 2:
             continue
         now = int(np.searchsorted(t, sample.t_s, side="right"))
-        known = np.interp(t[:now], tg, vg, left=np.nan, right=np.nan)
-        for s in settles_s:
-            # the recorder's rule: a frame waits while its value is still to come (up to one window)
-            # and until it is s old
+        known = values_at(tg, vg, t[:now])
+        for s in settles_s:  # the recorder's own rule and values, on the frames without a row yet
             lo = done[s]
-            finite = np.flatnonzero(np.isfinite(known[lo:]))
-            upto = lo + (int(finite[-1]) + 1 if len(finite) else 0)
-            upto = min(upto, int(np.searchsorted(t, sample.t_s - s, side="right")))
-            upto = max(upto, int(np.searchsorted(t, sample.t_s - est.cfg.window_s, side="left")))
-            if upto > lo:
-                rec[s][lo:upto] = known[lo:upto]
-                done[s] = upto
+            upto = lo + bvp_rows_ready(t[lo:now], known[lo:], sample.t_s, est.cfg.window_s, s)
+            rec[s][lo:upto] = known[lo:upto]
+            done[s] = upto
     est.finish()
     final = est.bvp_at(t)
     for s in settles_s:
