@@ -65,14 +65,12 @@ def gate_settings(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
             for db in GATE_OPEN_DB}
 
 
-def _no_pulse(contract, face_model, megamind: Path | None = None):
-    from training.benchmark import no_pulse_recordings
-    from training.crop_cache import build_cache
+def _no_pulse(megamind: Path | None = None):
+    from training.benchmark import cached_no_pulse
 
-    tmp = tempfile.mkdtemp(prefix="fcus-nopulse-")
-    recordings = no_pulse_recordings(Path(tmp), megamind)
-    print("faces without a pulse: " + ", ".join(r.name for r in recordings))
-    return build_cache(recordings, Path(tmp) / "cache", contract, face_model=face_model, progress=False)
+    cached = cached_no_pulse(Path(tempfile.mkdtemp(prefix="fcus-nopulse-")), megamind)
+    print("faces without a pulse: " + ", ".join(c.name for c in cached))
+    return cached
 
 
 def _choose(label, cands, cached, folds, objective):
@@ -85,9 +83,7 @@ def _choose(label, cands, cached, folds, objective):
 
 
 def main(argv=None) -> int:
-    from model.fcus_contract import DEFAULT_CONTRACT
     from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
-    from training.datasets import default_face_model
     from training.fcus_eval import loso_folds
     from training.nested import Candidate, score_candidates
 
@@ -102,7 +98,7 @@ def main(argv=None) -> int:
     if cached is None:
         print(f"hr_choices: {NO_DATA_HINT}", file=sys.stderr)
         return 2
-    no_pulse = _no_pulse(DEFAULT_CONTRACT, default_face_model(), args.megamind)
+    no_pulse = _no_pulse(args.megamind)
     folds = loso_folds([c.name for c in cached], args.folds)
     in_sample, nested = [], []
     for m in [x.strip() for x in args.methods.split(",") if x.strip()]:
