@@ -109,6 +109,12 @@ class FcusNetConfig:
     prior_spatial: bool = True
     prior_spatial_width: int = 8
     learned_init_scale: float = 0.1  # with the prior on: the learned path's output layer starts scaled by this
+    # The learned path (Conv3d encoder, low-rank projection, temporal head). False: the net is the
+    # colour prior alone (its planes, gains, band-pass and spatial weighting still train): no
+    # encoder is built, the forward pass skips it, and there are no features for the null-space
+    # regulariser (nothing learned to regularise).
+    # Needs ``colour_prior``. Measured in ``fcus-rppg evaluate --variants fcus,no-learned``.
+    learned_path: bool = True
     norm: str = "batch"  # "batch" (BatchNorm) | "group" (GroupNorm: same in training and eval)
     seed: int = 0  # initial weights depend only on this
 
@@ -153,42 +159,12 @@ class FcusNet(nn.Module):
             raise ValueError(f"head_kernel must be odd (keeps T), got {cfg.head_kernel}")
         if min(cfg.enc_widths) < 1 or cfg.rank < 1 or cfg.head_width < 1:
             raise ValueError(f"widths and rank must be positive: {cfg}")
-        c1, c2, c3 = cfg.enc_widths
+        if not cfg.learned_path and not cfg.colour_prior:
+            raise ValueError("learned_path=False needs colour_prior: the net would have no path")
         with torch.random.fork_rng(devices=[]):  # deterministic init; the caller's RNG untouched
             torch.manual_seed(cfg.seed)
-            st = cfg.stem_stride
-            self.enc1 = nn.Sequential(
-                nn.Conv3d(1, c1, (1, 3, 3), stride=(1, st, st), padding=(0, 1, 1), bias=False),
-                _norm3d(cfg.norm, c1),
-                nn.ReLU(inplace=True),
-            )
-            self.pool1 = nn.AvgPool3d((1, cfg.pool1, cfg.pool1)) if cfg.pool1 > 1 else nn.Identity()
-            self.enc2 = nn.Sequential(
-                nn.Conv3d(c1, c2, (3, 3, 3), padding=(1, 1, 1), bias=False),
-                _norm3d(cfg.norm, c2),
-                nn.ReLU(inplace=True),
-            )
-            self.pool2 = nn.AvgPool3d((1, cfg.pool2, cfg.pool2)) if cfg.pool2 > 1 else nn.Identity()
-            self.enc3 = nn.Sequential(
-                nn.Conv3d(c2, c3, (3, 3, 3), padding=(1, 1, 1), bias=False),
-                _norm3d(cfg.norm, c3),
-                nn.ReLU(inplace=True),
-            )
-            # Low-rank colour projection (B, 3*C, T) -> (B, r, T): linear, no bias.
-            self.fuse = nn.Conv1d(3 * c3, cfg.rank, 1, bias=False)
-            layers: list[nn.Module] = []
-            cin = cfg.rank
-            for i in range(cfg.head_layers):
-                d = 2**i
-                layers += [
-                    nn.Conv1d(cin, cfg.head_width, cfg.head_kernel, padding=d * (cfg.head_kernel // 2),
-                              dilation=d, bias=False),
-                    _norm1d(cfg.norm, cfg.head_width),
-                    nn.ReLU(inplace=True),
-                ]
-                cin = cfg.head_width
-            self.head = nn.Sequential(*layers)
-            self.out = nn.Conv1d(cin, 1, 1, bias=False)  # a bias would be removed with the mean
+            if cfg.learned_path:
+                self._build_learned_path(cfg)
             if cfg.colour_prior:
                 unknown = [p for p in cfg.prior_planes if p not in PRIOR_PLANES]
                 if unknown or not cfg.prior_planes:
@@ -211,8 +187,9 @@ class FcusNet(nn.Module):
 
                     fir = firwin(taps, list(PULSE_BAND_HZ), pass_zero=False, fs=DEFAULT_CONTRACT.fs_hz)
                     self.register_buffer("prior_fir", torch.tensor(fir, dtype=torch.float32).reshape(1, 1, -1))
-                with torch.no_grad():  # the learned path starts small (gradients still flow)
-                    self.out.weight.mul_(cfg.learned_init_scale)
+                if cfg.learned_path:
+                    with torch.no_grad():  # the learned path starts small (gradients still flow)
+                        self.out.weight.mul_(cfg.learned_init_scale)
                 if cfg.prior_spatial:
                     sw = cfg.prior_spatial_width
                     self.prior_spatial_net = nn.Sequential(
@@ -223,10 +200,50 @@ class FcusNet(nn.Module):
                         self.prior_spatial_net[-1].weight.zero_()
                         self.prior_spatial_net[-1].bias.zero_()
 
+    def _build_learned_path(self, cfg: FcusNetConfig) -> None:
+        """The encoder (three Conv3d stages), the low-rank colour projection, the temporal head and
+        the output layer."""
+        c1, c2, c3 = cfg.enc_widths
+        st = cfg.stem_stride
+        self.enc1 = nn.Sequential(
+            nn.Conv3d(1, c1, (1, 3, 3), stride=(1, st, st), padding=(0, 1, 1), bias=False),
+            _norm3d(cfg.norm, c1),
+            nn.ReLU(inplace=True),
+        )
+        self.pool1 = nn.AvgPool3d((1, cfg.pool1, cfg.pool1)) if cfg.pool1 > 1 else nn.Identity()
+        self.enc2 = nn.Sequential(
+            nn.Conv3d(c1, c2, (3, 3, 3), padding=(1, 1, 1), bias=False),
+            _norm3d(cfg.norm, c2),
+            nn.ReLU(inplace=True),
+        )
+        self.pool2 = nn.AvgPool3d((1, cfg.pool2, cfg.pool2)) if cfg.pool2 > 1 else nn.Identity()
+        self.enc3 = nn.Sequential(
+            nn.Conv3d(c2, c3, (3, 3, 3), padding=(1, 1, 1), bias=False),
+            _norm3d(cfg.norm, c3),
+            nn.ReLU(inplace=True),
+        )
+        # Low-rank colour projection (B, 3*C, T) -> (B, r, T): linear, no bias.
+        self.fuse = nn.Conv1d(3 * c3, cfg.rank, 1, bias=False)
+        layers: list[nn.Module] = []
+        cin = cfg.rank
+        for i in range(cfg.head_layers):
+            d = 2**i
+            layers += [
+                nn.Conv1d(cin, cfg.head_width, cfg.head_kernel, padding=d * (cfg.head_kernel // 2),
+                          dilation=d, bias=False),
+                _norm1d(cfg.norm, cfg.head_width),
+                nn.ReLU(inplace=True),
+            ]
+            cin = cfg.head_width
+        self.head = nn.Sequential(*layers)
+        self.out = nn.Conv1d(cin, 1, 1, bias=False)  # a bias would be removed with the mean
+
     # ---- stages --------------------------------------------------------------------------
     @property
-    def feature_channels(self) -> int:
-        """Channels of :meth:`features`."""
+    def feature_channels(self) -> int | None:
+        """Channels of :meth:`features` (None without the learned path: no features)."""
+        if not self.config.learned_path:
+            return None
         return self.config.head_width if self.config.head_layers > 0 else self.config.rank
 
     @staticmethod
@@ -326,19 +343,23 @@ class FcusNet(nn.Module):
         b, c, k, t = f.shape
         return self.fuse(f.reshape(b, c * k, t))
 
-    def forward_with_features(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_with_features(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(bvp (B, T), feats (B, feature_channels, T))``. ``feats`` are the head's last hidden
         activations; the learned path's output is a linear function of them (1x1 conv), so a
         feature-level regulariser (the null-space projection) acts directly on what the learned
-        path adds (before the envelope step, which rescales the sum over time)."""
+        path adds (before the envelope step, which rescales the sum over time). None without the
+        learned path."""
         skin = self.skin_mask(frames)  # once for both paths
-        feats = self.head(self.fused(frames, skin))
-        # Remove the temporal mean before the output conv (same result, as the conv is linear):
-        # the raw output can be a small swing on a large offset, and subtracting the offset
-        # after the conv would cost float32 precision (torch/ONNX parity).
-        y = self.out(feats - feats.mean(dim=2, keepdim=True))[:, 0, :]
+        feats, y = None, None
+        if self.config.learned_path:
+            feats = self.head(self.fused(frames, skin))
+            # Remove the temporal mean before the output conv (same result, as the conv is linear):
+            # the raw output can be a small swing on a large offset, and subtracting the offset
+            # after the conv would cost float32 precision (torch/ONNX parity).
+            y = self.out(feats - feats.mean(dim=2, keepdim=True))[:, 0, :]
         if self.config.colour_prior:
-            y = y + self.colour_prior_bvp(frames, skin)
+            prior = self.colour_prior_bvp(frames, skin)
+            y = prior if y is None else y + prior
         y = y - y.mean(dim=1, keepdim=True)
         if self.config.envelope_frames:
             y = self.envelope_normalise(y)
@@ -354,8 +375,9 @@ class FcusNet(nn.Module):
                                          count_include_pad=False)[:, 0, :]
         return y / torch.sqrt(torch.clamp(power, min=_EPS_VAR))
 
-    def features(self, frames: torch.Tensor) -> torch.Tensor:
-        """The fused features before the output layer: (B, feature_channels, T)."""
+    def features(self, frames: torch.Tensor) -> torch.Tensor | None:
+        """The fused features before the output layer: (B, feature_channels, T); None without the
+        learned path."""
         return self.forward_with_features(frames)[1]
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
@@ -365,7 +387,8 @@ class FcusNet(nn.Module):
     @torch.no_grad()
     def flip_sign(self) -> None:
         """Negate the BVP (the trainer's orientation step)."""
-        self.out.weight.neg_()  # (no bias: built with bias=False)
+        if self.config.learned_path:
+            self.out.weight.neg_()  # (no bias: built with bias=False)
         if self.config.colour_prior:
             self.prior_gain.neg_()
 

@@ -269,3 +269,15 @@ def test_one_window_is_fast_on_cpu(exported):
     median_ms = 1000 * float(np.median(times))
     print(f"\nFCUS ONNX CPU, one 160-frame window: median {median_ms:.1f} ms")
     assert median_ms < 100  # target 50 ms; generous bound for a loaded test machine
+
+
+def test_a_net_without_the_learned_path_exports_and_runs(tmp_path):
+    """The colour prior alone (``FcusNetConfig(learned_path=False)``) exports to one ONNX file
+    that agrees with torch and runs through the runtime."""
+    net = FcusNet(FcusNetConfig(learned_path=False)).eval()
+    path, diff = export_checked(net, tmp_path / "prior.onnx", C, SUMMARY)
+    assert path.is_file() and diff < 1e-3
+    rt = FcusRuntime(path)
+    assert json.loads(rt.metadata["fcus.net_config"])["learned_path"] is False
+    clip = synthetic_clip(1, 160, S, seed=3)
+    assert np.corrcoef(rt.run(clip)[0], net(torch.from_numpy(clip)).detach().numpy()[0])[0, 1] > 0.999

@@ -217,3 +217,31 @@ def test_spatial_weighting_starts_as_the_plain_skin_mean_and_can_favour_a_region
         assert w.shape == (2, 1, 1, 36, 36) and bool((w > 0).all())
         assert float(w[..., 0].mean()) > 10 * float(w[..., -1].mean())
         assert not torch.allclose(spatial(clip), plain(clip), atol=1e-3)
+
+
+def test_without_the_learned_path_the_net_is_the_trained_prior_alone(net):
+    """``learned_path=False``: no encoder is built, the output is the colour prior's (the same
+    weights give the same BVP as the full net with its output layer zeroed), gradients reach the
+    prior's parameters, there are no features, and the sign flips."""
+    with pytest.raises(ValueError, match="needs colour_prior"):
+        FcusNet(FcusNetConfig(learned_path=False, colour_prior=False))
+    bare = FcusNet(FcusNetConfig(learned_path=False))
+    assert not hasattr(bare, "enc1") and not hasattr(bare, "out") and bare.feature_channels is None
+    assert count_params(bare) < count_params(net) / 5
+    shared = {k: v for k, v in net.state_dict().items() if k in bare.state_dict()}
+    bare.load_state_dict(shared)
+    zeroed = FcusNet()
+    zeroed.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        zeroed.out.weight.zero_()
+    x = _clip(1, 160, seed=21)
+    bare.eval(), zeroed.eval()
+    with torch.no_grad():
+        y, feats = bare.forward_with_features(x)
+        assert feats is None
+        assert torch.allclose(y, zeroed(x), atol=1e-5)
+        bare.flip_sign()
+        assert torch.allclose(bare(x), -y, atol=1e-6)
+    bare.train()
+    (bare(x)[:, 1:] * bare(x)[:, :-1]).mean().backward()
+    assert bare.prior_proj.grad.abs().sum() > 0 and bare.prior_spatial_net[0].weight.grad is not None

@@ -375,3 +375,17 @@ def test_train_main_checks_init_before_building_the_cache(tmp_path, monkeypatch,
     assert train_main(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "o"), "--init", str(bad)]) == 2
     assert "cannot load --init" in capsys.readouterr().err
     assert train_main(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "o"), "--batch-size", "0"]) == 2
+
+
+def test_the_colour_prior_alone_trains_without_the_null_space_term(recordings, caplog):
+    """A net without its learned path has no features: training runs with every component asked
+    for, says the null-space term is off, and moves the prior's parameters."""
+    fcus_net = pytest.importorskip("model.fcus_net")
+    sampler = TinySampler(recordings, window_frames=96, batch_size=4)
+    model = fcus_net.FcusNet(fcus_net.FcusNetConfig(learned_path=False))
+    before = model.prior_proj.detach().clone()
+    with caplog.at_level("WARNING"):
+        res = train(model, sampler, quick_config(epochs=3 / len(sampler)))
+    assert res.steps == 3 and all(math.isfinite(x) for x in res.losses)
+    assert "loss_null_space" not in res.history[-1] and "null-space regularisation is off" in caplog.text
+    assert not torch.equal(before, model.prior_proj.detach())
