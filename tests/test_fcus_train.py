@@ -317,6 +317,13 @@ def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch
                        str(ft / "fcus_weights.pt"), "--no-smoothing", "--threads", "1"]) == 2
     assert train_main(["--out", str(out)]) == 2  # no data
     assert train_main(["--data", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    # a fresh net without its learned path; --learned-path with --init is refused (the file decides)
+    prior = tmp_path / "prior"
+    assert train_main(["--data", str(data), "--out", str(prior), "--epochs", "0.1", "--learned-path", "off",
+                       "--threads", "1"]) == 0
+    assert json.loads((prior / "training_summary.json").read_text())["model_config"]["learned_path"] is False
+    assert train_main(["--data", str(data), "--out", str(tmp_path / "both"), "--init", str(out / "fcus_weights.pt"),
+                       "--learned-path", "on"]) == 2
 
 
 def test_resume_with_fcus_net_and_clip_sampler(recordings, tmp_path):

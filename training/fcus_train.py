@@ -42,6 +42,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, metavar="WEIGHTS",
                    help="start from these weights (fine-tuning), e.g. assets/fcus_rppg_weights.pt; "
                         "the net's architecture comes from the file")
+    p.add_argument("--learned-path", choices=("on", "off"), default=None,
+                   help="a fresh net with (on) or without (off: the trained colour prior alone) its Conv3d "
+                        "learned path (default: FcusNetConfig's); with --init the file decides")
     p.add_argument("--no-masking", action="store_true", help="switch off post-verification masking")
     p.add_argument("--no-smoothing", action="store_true", help="switch off perturbation-based smoothing")
     p.add_argument("--no-null-space", action="store_true", help="switch off null-space regularisation")
@@ -127,6 +131,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise _Refused("--batch-size must be >= 1, --epochs and --lr > 0, --synthetic >= 0")
     if args.checkpoint_every < 0 or (args.threads is not None and args.threads < 1):
         raise _Refused("--checkpoint-every must be >= 0 and --threads >= 1")
+    if args.init and args.learned_path is not None:
+        raise _Refused("--learned-path sets up a fresh net; with --init the weights file decides")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -142,7 +148,10 @@ def _initial_model(args: argparse.Namespace, seed: int):
 
     if not args.init:
         cfg = FcusNetConfig(seed=seed)
+        if args.learned_path is not None:
+            cfg = replace(cfg, learned_path=args.learned_path == "on")
         return FcusNet(cfg), cfg
+
     fx = fcus_export_module()
     if fx is None:
         raise _Refused("--init needs model.fcus_export")
