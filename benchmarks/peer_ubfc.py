@@ -1,6 +1,9 @@
 """open-rppg (FacePhys, a yardstick only) on UBFC subjects, scored by our metrics: the peer's BVP on
 the video's frame times against the contact PPG, 10 s and 20 s windows (``training.metrics``),
-pooled and per subject, in ``fcus-rppg evaluate``'s table format; and the peer's time per clip.
+pooled and per subject, in ``fcus-rppg evaluate``'s table format; its readings every second over
+the trailing 10 s, as hr.csv gives them, with no gate (how many are within 5 bpm of the contact
+PPG: the most a gate could show on these clips at the issue's 90 % if it knew which are right);
+and the peer's time per clip.
 Needs ``python3 dev.py peers`` (or ``--peer-python``); results are cached in ``--cache``.
 
     python benchmarks/peer_ubfc.py [--data DIR] [--cache DIR] [--model FacePhys.rlap] [--peer-python PY]
@@ -10,10 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.datasets import default_ubfc_root, read_ubfc
-from training.peers import DEFAULT_MODEL, PeerError, peer_score, run_peers
+from training.peers import DEFAULT_MODEL, PeerError, peer_readings, peer_score, run_peers
 from training.tables import per_subject_table, pooled_table
 
 
@@ -24,6 +29,16 @@ def format_times(recordings, results) -> str:
         hr = "-" if r.hr_bpm is None else f"{r.hr_bpm:.1f}"
         lines.append(f"{recording.name:<10} {clip_s:6.1f}  {r.runtime_s:9.1f}  {r.load_s:6.1f}  "
                      f"{r.runtime_s / clip_s:12.2f}  {hr:>11}")
+    return "\n".join(lines)
+
+
+def format_readings(readings) -> str:
+    lines = ["| subject | readings | within 5 bpm | MAE (bpm) |", "|---|---|---|---|"]
+    for r in readings:
+        lines.append(f"| {r.name} | {len(r.errors_bpm)} | {r.within5:.2f} | {r.mae_bpm:.2f} |")
+    pooled = np.abs(np.concatenate([np.asarray(r.errors_bpm) for r in readings])) if readings else np.zeros(0)
+    if pooled.size:
+        lines.append(f"| pooled | {pooled.size} | {np.mean(pooled <= 5.0):.2f} | {pooled.mean():.2f} |")
     return "\n".join(lines)
 
 
@@ -48,6 +63,8 @@ def main() -> int:
     print(pooled_table([score], f"{score.method} {results[0].version if results else ''} on {root} (pooled)"))
     for view in ("mae10", "mae20"):
         print(f"\n{per_subject_table([score], view)}")
+    print("\nreadings every second over the trailing 10 s (hr.csv's cadence, no gate), against the contact PPG")
+    print(format_readings(peer_readings(recordings, results)))
     print(f"\ntime per clip (runtime: decode + face detection + inference; load: model + jit, once)\n"
           f"{format_times(recordings, results)}")
     return 0

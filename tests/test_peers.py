@@ -170,6 +170,12 @@ def test_peer_score_and_the_benchmark_row(tmp_path, monkeypatch):
     assert peer_score(recordings, [right]).metrics(20.0).mae_bpm < 0.5
     score = peer_score(recordings, [wrong], dataset="ubfc")
     assert abs(score.metrics(20.0).mae_bpm - 15.0) < 0.5 and score.label == "peer X/peer"
+    # the readings every second over the trailing 10 s (t = 10 .. 39 s), as hr.csv would give them
+    from training.peers import peer_readings
+
+    (good,), (bad,) = peer_readings(recordings, [right]), peer_readings(recordings, [wrong])
+    assert len(good.errors_bpm) == 30 and good.within5 == 1.0 and good.mae_bpm < 0.5
+    assert bad.within5 == 0.0 and abs(bad.mae_bpm - 15.0) < 0.5
 
     suite = Suite("ubfc", recordings, ("skin",), tmp_path / "cache")
     monkeypatch.setattr(peers, "peer_available", lambda python=None: False)

@@ -184,3 +184,43 @@ def peer_score(recordings, results: list[PeerResult], dataset: str = ""):
                                media_s=float(res.t_s[-1] - res.t_s[0]), compute_s=res.runtime_s))
     name = results[0].name if results else f"open-rppg {DEFAULT_MODEL}"
     return MethodScore(name, "peer", dataset, clips)
+
+
+@dataclass(frozen=True)
+class PeerReadings:
+    """The peer's readings on one recording as hr.csv would give them: every ``every_s`` the
+    spectral HR of its BVP over the trailing ``window_s``, against the contact PPG's HR over the
+    same span (``training.metrics.window_hr`` for both)."""
+
+    name: str
+    errors_bpm: tuple[float, ...]
+
+    @property
+    def within5(self) -> float:
+        e = np.abs(np.asarray(self.errors_bpm))
+        return float(np.mean(e <= 5.0)) if e.size else float("nan")
+
+    @property
+    def mae_bpm(self) -> float:
+        return float(np.mean(np.abs(self.errors_bpm))) if self.errors_bpm else float("nan")
+
+
+def peer_readings(recordings, results: list[PeerResult], every_s: float = 1.0,
+                  window_s: float = 10.0) -> list[PeerReadings]:
+    """Per recording with a contact PPG, the peer's readings every ``every_s`` from the first full
+    ``window_s`` on (no gate: the peer has none), each minus the reference over the same span."""
+    from training.metrics import window_hr
+
+    out = []
+    for recording, res in zip(recordings, results):
+        gt = recording.ground_truth()
+        if gt is None or gt.ppg is None or len(res.t_s) < 2:
+            continue
+        errs = []
+        for t in np.arange(float(res.t_s[0]) + window_s, float(res.t_s[-1]) + 1e-9, every_s):
+            ref = window_hr(gt.t_s, gt.ppg, t - window_s, t)
+            est = window_hr(res.t_s, res.bvp, t - window_s, t)
+            if ref is not None and est is not None:
+                errs.append(est - ref)
+        out.append(PeerReadings(recording.name, tuple(errs)))
+    return out
