@@ -7,6 +7,9 @@ carries it:
 1. Contract normalisation: per pixel and channel ``(x - mean_t x) / (mean_t x + 1)``; masked
    pixels (always 0) stay 0, and scaling the brightness leaves the relative change (almost)
    unchanged.
+Steps 2-3 are the learned path (``learned_path``; off by default: held out it added nothing the
+colour prior with its learned spatial weighting does not give, README "The Conv3d learned path").
+
 2. ONE spatio-temporal encoder shared by the colour channels: the clip becomes three
    single-channel videos (B*3, 1, T, S, S) and passes a small Conv3d stack:
    spatial 3x3 conv, stride 2 (36 -> 18) -> BN -> ReLU -> 2x2 average pooling (-> 9)
@@ -22,8 +25,9 @@ carries it:
 
 4. Colour prior (``colour_prior``, on by default): the skin-mean relative colour change projected on
    the published POS and CHROM planes (learnable), each plane band-passed by a fixed FIR before
-   its sliding alpha tuning, standardised and summed with learnable gains; the learned path
-   (steps 2-3) is added to it.
+   its sliding alpha tuning, standardised and summed with learnable gains; the skin mean is
+   weighted per pixel by a small learned 2D conv net (``prior_spatial``); the learned path
+   (steps 2-3), when on, is added to it.
 
 5. Envelope normalisation (``envelope_frames``, 61 = 2 s by default): the sum is divided by its
    local RMS, so a burst of motion noise weighs no more in the window's spectrum than the quieter
@@ -36,7 +40,8 @@ trained model (e.g. by correlating it with POS on training clips) and flips it w
 
 Export: every op passes the torch 2.x dynamo ONNX exporter with B and T symbolic; spatial
 reductions are sums over dims (``AdaptiveAvgPool3d((None, 1, 1))`` does not export).
-Cost (defaults, S=36): about 13k parameters and 0.18 GMAC per 160-frame window.
+Cost (S=36, per 160-frame window, the conv layers): the default net 1,327 parameters and 1.7 M
+multiply-adds; with the learned path 14,359 parameters and 178 M.
 """
 
 from __future__ import annotations
@@ -109,12 +114,14 @@ class FcusNetConfig:
     prior_spatial: bool = True
     prior_spatial_width: int = 8
     learned_init_scale: float = 0.1  # with the prior on: the learned path's output layer starts scaled by this
-    # The learned path (Conv3d encoder, low-rank projection, temporal head). False: the net is the
-    # colour prior alone (its planes, gains, band-pass and spatial weighting still train): no
-    # encoder is built, the forward pass skips it, and there are no features for the null-space
-    # regulariser (nothing learned to regularise).
-    # Needs ``colour_prior``. Measured in ``fcus-rppg evaluate --variants fcus,no-learned``.
-    learned_path: bool = True
+    # The learned path (Conv3d encoder, low-rank projection, temporal head), added to the prior.
+    # Off by default: held out (3 seeds x 4 folds, 1 epoch) the net without it read MAE@10s 3.81
+    # against 4.30 with it, MAE@20s 2.90 against 2.92, and the rule of benchmarks/net_choice.py
+    # froze it off (README, "The Conv3d learned path"). False: no encoder is built, the forward
+    # pass skips it, and there are no features for the null-space regulariser (nothing learned to
+    # regularise); the prior's planes, gains and spatial weighting still train. True needs no
+    # colour prior (``colour_prior=False``: the learned path alone, from a random start).
+    learned_path: bool = False
     norm: str = "batch"  # "batch" (BatchNorm) | "group" (GroupNorm: same in training and eval)
     seed: int = 0  # initial weights depend only on this
 
@@ -130,6 +137,7 @@ class FcusNetConfig:
             d["prior_planes"] = tuple(str(v) for v in d["prior_planes"])
         d.setdefault("envelope_frames", 0)  # checkpoints from before the envelope step had none
         d.setdefault("prior_spatial", False)  # nor before the spatial weighting
+        d.setdefault("learned_path", True)  # and all had the Conv3d learned path
         return cls(**d)
 
 
@@ -160,7 +168,7 @@ class FcusNet(nn.Module):
         if min(cfg.enc_widths) < 1 or cfg.rank < 1 or cfg.head_width < 1:
             raise ValueError(f"widths and rank must be positive: {cfg}")
         if not cfg.learned_path and not cfg.colour_prior:
-            raise ValueError("learned_path=False needs colour_prior: the net would have no path")
+            raise ValueError("colour_prior=False needs learned_path=True: the net would have no path")
         with torch.random.fork_rng(devices=[]):  # deterministic init; the caller's RNG untouched
             torch.manual_seed(cfg.seed)
             if cfg.learned_path:
@@ -398,7 +406,8 @@ def count_params(model: nn.Module) -> int:
 
 
 def estimate_macs(model: nn.Module, n_frames: int = 160, crop_size: int | None = None, batch: int = 1) -> int:
-    """Multiply-accumulates of the conv layers for one forward pass (the bulk of the cost)."""
+    """Multiply-accumulates of the conv modules (1D, 2D, 3D) for one forward pass (the prior's
+    functional FIR and alpha tuning are not counted)."""
     s = crop_size or DEFAULT_CONTRACT.crop_size
     macs = 0
 
@@ -409,7 +418,8 @@ def estimate_macs(model: nn.Module, n_frames: int = 160, crop_size: int | None =
             k *= v
         macs += out.numel() * k * (mod.in_channels // mod.groups)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv3d))]
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))]
     was_training = model.training
     try:
         model.eval()

@@ -1,4 +1,5 @@
-"""FCUS network: shapes, the contract normalisation, shared encoder, determinism, size."""
+"""FCUS network: shapes, the contract normalisation, shared encoder, determinism, size. Most tests
+build the net with its Conv3d learned path (``LEARNED``), which is off by default, to test it too."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from model.fcus_export import synthetic_clip  # noqa: E402
 from model.fcus_net import FcusNet, FcusNetConfig, count_params, estimate_macs, normalise_frames  # noqa: E402
 
 S = DEFAULT_CONTRACT.crop_size
+LEARNED = FcusNetConfig(learned_path=True)
 
 
 def _clip(batch=1, t=160, seed=0) -> torch.Tensor:
@@ -24,8 +26,9 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def net() -> FcusNet:
-    """A net whose BatchNorm statistics match the input scale (as after training), in eval mode."""
-    m = FcusNet()
+    """A net with the learned path whose BatchNorm statistics match the input scale (as after
+    training), in eval mode."""
+    m = FcusNet(LEARNED)
     m.train()
     with torch.no_grad():
         for i in range(3):
@@ -92,18 +95,18 @@ def test_deterministic_init_and_rng_untouched():
     torch.manual_seed(123)
     before = torch.rand(3)
     torch.manual_seed(123)
-    a, b = FcusNet(FcusNetConfig(seed=1)), FcusNet(FcusNetConfig(seed=1))
+    a, b = FcusNet(FcusNetConfig(seed=1, learned_path=True)), FcusNet(FcusNetConfig(seed=1, learned_path=True))
     after = torch.rand(3)
     assert torch.equal(before, after)  # building nets does not consume the caller's RNG
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
-    c = FcusNet(FcusNetConfig(seed=2))
+    c = FcusNet(FcusNetConfig(seed=2, learned_path=True))
     assert not torch.equal(a.fuse.weight, c.fuse.weight)
 
 
 def test_flip_sign_negates_output(net):
     x = _clip(1, 128, seed=9)
-    m = FcusNet()
+    m = FcusNet(LEARNED)
     m.load_state_dict(net.state_dict())
     m.eval()
     with torch.no_grad():
@@ -113,7 +116,7 @@ def test_flip_sign_negates_output(net):
 
 
 def test_trains_backward_in_train_mode():
-    m = FcusNet().train()
+    m = FcusNet(LEARNED).train()
     x = _clip(2, 96, seed=11)
     y, feats = m.forward_with_features(x)
     (y[:, 1:] * y[:, :-1]).mean().backward()
@@ -123,7 +126,8 @@ def test_trains_backward_in_train_mode():
 
 
 def test_small_network():
-    m = FcusNet()
+    assert count_params(FcusNet()) < 2_000 and estimate_macs(FcusNet(), 160) < 5e6  # the default: no learned path
+    m = FcusNet(LEARNED)
     n_params, macs = count_params(m), estimate_macs(m, 160)
     assert n_params < 50_000
     assert macs < 400e6  # one 160-frame window, all three colour channels
@@ -188,7 +192,7 @@ def test_colour_prior_starts_as_pos_and_rises_with_blood_volume():
     mid = slice(30, -30)
     with torch.no_grad():
         prior = FcusNet(FcusNetConfig()).eval()(x)[0].double().numpy()
-        plain = FcusNet(FcusNetConfig(colour_prior=False)).eval()(x)[0].double().numpy()
+        plain = FcusNet(FcusNetConfig(colour_prior=False, learned_path=True)).eval()(x)[0].double().numpy()
     prior = bandpass(prior, 30.0, 0.6, 3.6)
     assert np.corrcoef(prior[mid], pos(rgb, 30.0)[mid])[0, 1] > 0.95
     assert np.corrcoef(prior[mid], bv[mid])[0, 1] > 0.9
@@ -223,14 +227,18 @@ def test_without_the_learned_path_the_net_is_the_trained_prior_alone(net):
     """``learned_path=False``: no encoder is built, the output is the colour prior's (the same
     weights give the same BVP as the full net with its output layer zeroed), gradients reach the
     prior's parameters, there are no features, and the sign flips."""
-    with pytest.raises(ValueError, match="needs colour_prior"):
+    with pytest.raises(ValueError, match="needs learned_path=True"):
         FcusNet(FcusNetConfig(learned_path=False, colour_prior=False))
+    assert FcusNetConfig().learned_path is False  # the default
+    # a checkpoint written before the field existed had the learned path
+    old = {k: v for k, v in LEARNED.to_dict().items() if k != "learned_path"}
+    assert FcusNetConfig.from_dict(old).learned_path is True
     bare = FcusNet(FcusNetConfig(learned_path=False))
     assert not hasattr(bare, "enc1") and not hasattr(bare, "out") and bare.feature_channels is None
     assert count_params(bare) < count_params(net) / 5
     shared = {k: v for k, v in net.state_dict().items() if k in bare.state_dict()}
     bare.load_state_dict(shared)
-    zeroed = FcusNet()
+    zeroed = FcusNet(LEARNED)
     zeroed.load_state_dict(net.state_dict())
     with torch.no_grad():
         zeroed.out.weight.zero_()

@@ -146,7 +146,7 @@ def test_training_lowers_the_loss_and_recovers_the_hr(recordings):
     sampler = clips.ClipSampler(recordings, window_frames=128, batch_size=4, seed=0)
     # learning from a random start: without the colour prior (which starts close to POS)
     model = fcus_net.FcusNet(fcus_net.FcusNetConfig(enc_widths=(4, 4, 4), rank=2, head_width=8, pool1=2, pool2=1,
-                                                    colour_prior=False))
+                                                    colour_prior=False, learned_path=True))
     spe = len(sampler)
     evals = []
 
@@ -331,14 +331,15 @@ def test_resume_with_fcus_net_and_clip_sampler(recordings, tmp_path):
     clips = pytest.importorskip("training.clips")
     fcus_net = pytest.importorskip("model.fcus_net")
     sampler = clips.ClipSampler(recordings, window_frames=96, batch_size=2, seed=1)
-    net_cfg = fcus_net.FcusNetConfig(enc_widths=(2, 2, 2), rank=2, head_width=4, pool1=2, pool2=1)
+    net_cfg = fcus_net.FcusNetConfig(enc_widths=(2, 2, 2), rank=2, head_width=4, pool1=2, pool2=1, learned_path=True)
     cfg = dict(epochs=4 / len(sampler), checkpoint_every=2)
     full = fcus_net.FcusNet(net_cfg)
     res_full = train(full, sampler, quick_config(checkpoint_dir=str(tmp_path / "a"), **cfg))
     part = fcus_net.FcusNet(net_cfg)
     train(part, sampler, quick_config(checkpoint_dir=str(tmp_path / "b"), max_steps=3, **cfg))
     resumed = fcus_net.FcusNet(
-        fcus_net.FcusNetConfig(enc_widths=(2, 2, 2), rank=2, head_width=4, pool1=2, pool2=1, seed=5))
+        fcus_net.FcusNetConfig(enc_widths=(2, 2, 2), rank=2, head_width=4, pool1=2, pool2=1, seed=5,
+                               learned_path=True))
     res = train(resumed, sampler, quick_config(checkpoint_dir=str(tmp_path / "b"), **cfg))
     assert res.resumed_from_step == 3 and res.losses == res_full.losses
     for k, v in full.state_dict().items():

@@ -32,12 +32,13 @@ VARIANTS = {
     "no-smoothing": (True, False, True),
     "no-null-space": (True, True, False),
     "no-spatial": (True, True, True),
-    "no-learned": (True, True, True),
+    "conv3d": (True, True, True),
 }
 # variants that change the net rather than the training: name -> FcusNetConfig fields
 NET_VARIANTS = {
     "no-spatial": {"prior_spatial": False},  # the prior's plain skin mean (before the spatial weighting)
-    "no-learned": {"learned_path": False},  # the colour prior alone: no Conv3d encoder, projection or head
+    # with the Conv3d learned path added to the prior (the default before it was measured off)
+    "conv3d": {"learned_path": True},
 }
 CONVERGENCE_EPOCHS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
