@@ -287,7 +287,7 @@ def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch
     small = fcus_net.FcusNetConfig
 
     monkeypatch.setattr(fcus_net, "FcusNetConfig", lambda seed=0: small(enc_widths=(2, 2, 2), rank=2, head_width=4,
-                                                                        pool1=2, pool2=1, seed=seed))
+                                                                        pool1=2, pool2=1, seed=seed, learned_path=True))
     out = tmp_path / "run"
     data = tmp_path / "data"
     data.mkdir()
@@ -321,7 +321,10 @@ def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch
     prior = tmp_path / "prior"
     assert train_main(["--data", str(data), "--out", str(prior), "--epochs", "0.1", "--learned-path", "off",
                        "--threads", "1"]) == 0
-    assert json.loads((prior / "training_summary.json").read_text())["model_config"]["learned_path"] is False
+    prior_summary = json.loads((prior / "training_summary.json").read_text())
+    assert prior_summary["model_config"]["learned_path"] is False
+    assert prior_summary["components"]["null_space"] and not prior_summary["components_active"]["null_space"]
+    assert summary["components_active"] == summary["components"]  # the run with the learned path: all acted
     assert train_main(["--data", str(data), "--out", str(tmp_path / "both"), "--init", str(out / "fcus_weights.pt"),
                        "--learned-path", "on"]) == 2
 

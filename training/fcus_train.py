@@ -286,6 +286,8 @@ def _train_command(args: argparse.Namespace, argv: list[str] | None, model, net_
         **_result_summary(result),
         "wall_time_s": wall,
         "components": cfg.components(),
+        # what acted: the null-space term needs the learned path's features
+        "components_active": {**cfg.components(), "null_space": result.null_space_active},
         "config": cfg.to_dict(),
         "model_config": net_cfg.to_dict(),
     }

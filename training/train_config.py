@@ -125,6 +125,9 @@ class TrainResult:
     resumed_from_step: int | None = None
     orientation: dict | None = None
     config: dict = field(default_factory=dict)
+    # whether the null-space term acted: asked for and the model gives features (a net without its
+    # learned path has none)
+    null_space_active: bool = False
 
     @property
     def losses(self) -> list[float]:

@@ -108,7 +108,8 @@ class _Run:
         model.train()
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.reg = self._regulariser()
-        self.result = TrainResult(steps_per_epoch=self.spe, device=str(device), config=cfg.to_dict())
+        self.result = TrainResult(steps_per_epoch=self.spe, device=str(device), config=cfg.to_dict(),
+                                  null_space_active=self.reg is not None)
         self.start, self.elapsed_prev = 0, 0.0
         self.epoch_time_acc: dict[int, float] = {}
         self.t0 = time.perf_counter()
