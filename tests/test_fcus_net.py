@@ -253,3 +253,22 @@ def test_without_the_learned_path_the_net_is_the_trained_prior_alone(net):
     bare.train()
     (bare(x)[:, 1:] * bare(x)[:, :-1]).mean().backward()
     assert bare.prior_proj.grad.abs().sum() > 0 and bare.prior_spatial_net[0].weight.grad is not None
+
+
+def test_parts_ablation_switches_off_one_part_per_copy(net):
+    """benchmarks/parts_ablation.py: one copy per part, each with only that part off, the net untouched."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "parts_ablation.py"
+    spec = importlib.util.spec_from_file_location("parts_ablation", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ablated = mod.ablated
+    copies = ablated(net)
+    assert list(copies) == ["as trained", "spatial weighting off (plain skin mean)", "POS plane off",
+                            "CHROM plane off", "Conv3d learned path off"]
+    assert copies["as trained"] is net and float(net.out.weight.detach().abs().sum()) > 0
+    assert float(copies["Conv3d learned path off"].out.weight.detach().abs().sum()) == 0.0
+    assert copies["POS plane off"].prior_gain.tolist()[0] == 0.0 and net.prior_gain.tolist()[0] != 0.0
+    assert "Conv3d learned path off" not in ablated(FcusNet())  # the default net has none
