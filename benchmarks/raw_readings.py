@@ -1,0 +1,83 @@
+"""FCUS's raw window readings on held-out subjects, before any gate: every HR update's own reading
+(``HrReading.hr_raw_bpm``, the 10 s window's) from the signal's 10th second on, against the contact
+PPG over the same trailing 10 s. The share within 5 bpm is the most a gate could show while
+keeping 90 % of the shown readings right, if it knew which are right; ``benchmarks/peer_ubfc.py``
+prints the same for the peer. Fold models (1 epoch, no labels) for each seed, the shipped
+estimator, every subject held out once per seed.
+
+    python benchmarks/raw_readings.py [--cache DIR] [--data DIR] [--seeds 0 1 2]
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+FROM_S = 10.0  # readings from the signal's 10th second on (a full 10 s window behind each)
+
+
+def raw_errors(cached, readings) -> list[float | None]:
+    """Each update's raw reading minus the reference over its trailing 10 s, from ``FROM_S`` after
+    the first sample on (None: no reading there); updates without a reference are left out."""
+    from training.metrics import window_hr
+    from training.replay import SHOWN_REF_S, reference
+
+    ref = reference(cached)
+    t0 = float(cached.t_s[0])
+    out = []
+    for r in readings:
+        if r.t_s - t0 < FROM_S - 1e-6:
+            continue
+        truth = window_hr(ref[0], ref[1], r.t_s - SHOWN_REF_S, r.t_s)
+        if truth is not None:
+            out.append(None if r.hr_raw_bpm is None else float(r.hr_raw_bpm - truth))
+    return out
+
+
+def table(errors: dict[str, list]) -> str:
+    """Markdown: per subject and pooled, the readings, the share within 5 bpm and the MAE."""
+    def row(name, errs):
+        got = np.abs([e for e in errs if e is not None])
+        within = np.mean([e is not None and abs(e) <= 5.0 for e in errs]) if errs else float("nan")
+        return f"| {name} | {len(errs)} | {within:.2f} | {got.mean() if got.size else float('nan'):.2f} |"
+
+    lines = ["| subject | updates | raw reading within 5 bpm | MAE (bpm) |", "|---|---|---|---|"]
+    lines += [row(n, e) for n, e in errors.items()]
+    lines.append(row("pooled", [x for e in errors.values() for x in e]))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
+    from training.fcus_eval import TorchPulseMethod, loso_folds, train_fold
+    from training.replay import replay, subject_key
+    from training.train_config import TrainConfig
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_reference_args(ap)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = ap.parse_args(argv)
+    cached = cached_reference_recordings(args.data, args.cache)
+    if cached is None:
+        print(f"raw_readings: {NO_DATA_HINT}", file=sys.stderr)
+        return 2
+    errors: dict[str, list] = {}
+    for seed in args.seeds:
+        for test in loso_folds([c.name for c in cached], 4):
+            def evaluate(net, test=test):
+                return {c.name: raw_errors(c, replay(c, TorchPulseMethod(net)).estimator.readings)
+                        for c in cached if c.name in test}
+
+            for name, errs in train_fold(cached, test, TrainConfig(progress=False, seed=seed), evaluate).items():
+                errors.setdefault(name, []).extend(errs)
+            print(f"seed {seed}, held out {','.join(test)}: done", flush=True)
+    print(f"\nFCUS fold models (seeds {args.seeds} pooled), raw readings from {FROM_S:g} s on, no gate:")
+    print(table(dict(sorted(errors.items(), key=lambda kv: subject_key(kv[0])))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
