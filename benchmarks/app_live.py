@@ -7,8 +7,9 @@
 Without ``--source`` a 30 s synthetic clip (75 bpm) is written into a temporary folder. The
 method defaults to FCUS when the shipped model exists, else POS. Prints: frames shown per second,
 frames dropped, time from the first face to the first reading, inference latency (worker ms per
-frame: mean, p95), process CPU use (process_time / wall time), the longest UI-thread stall (a
-10 ms QTimer; the largest gap beyond 10 ms), and RSS at start and end. ``--loop-minutes M`` runs
+frame: mean, p95), process CPU use (process_time / wall time) and its share by thread (Linux),
+the longest UI-thread stall (a 10 ms QTimer; the largest gap beyond 10 ms), and RSS at start and
+end. ``--loop-minutes M`` runs
 the looping file for M minutes instead and prints RSS every minute (memory flat check).
 ``--record CODEC`` records the run with the video (into a temporary folder) and adds the video's
 frames, its rows in frames.csv and its size per hour. ``--calibrate-after S`` presses Calibrate S
@@ -40,6 +41,30 @@ def rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def thread_cpu_s() -> dict[str, float]:
+    """CPU seconds (user + system) of each of this process's threads so far, summed by name (the
+    Python name where the thread has one, else the kernel's); empty where there is no /proc."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out: dict[str, float] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        name = names.get(int(tid), stat[stat.index("(") + 1:stat.rindex(")")])
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def default_face_model() -> str | None:
@@ -104,6 +129,7 @@ class LiveProbe:
         self.max_gap_ms = 0.0
         self.rss: list[tuple[float, float]] = []
         self.wall_s = self.cpu_s = None
+        self.thread_cpu_s: dict[str, float] = {}
         self.dropped = 0
         self.rss_end = 0.0
         self.session_tmp = tempfile.TemporaryDirectory(prefix="fcus-bench-rec-") if record else None
@@ -182,6 +208,7 @@ class LiveProbe:
             return
         self.t_start = time.monotonic()
         self._cpu0 = time.process_time()
+        self._threads0 = thread_cpu_s()
         self._drop0 = self.worker.frames.dropped
         self.rss.append((0.0, rss_mb()))
         if self.record:
@@ -201,6 +228,8 @@ class LiveProbe:
     def _finish(self) -> None:
         self.wall_s = time.monotonic() - self.t_start
         self.cpu_s = time.process_time() - self._cpu0
+        end = thread_cpu_s()
+        self.thread_cpu_s = {k: v - self._threads0.get(k, 0.0) for k, v in end.items()}
         self.dropped = self.worker.frames.dropped - self._drop0
         self.rss_end = rss_mb()
         self.win.close()
@@ -224,6 +253,9 @@ def _run_rows(probe: LiveProbe, source_label: str, method: str, rss_start: float
         ("first face -> first reading", f"{ttr:.2f} s" if ttr is not None else "no reading"),
         ("inference latency mean / p95", f"{np.nanmean(lat):.1f} / {np.nanpercentile(lat, 95):.1f} ms"),
         ("process CPU use", f"{100.0 * probe.cpu_s / wall_s:.0f} % (of one core; {os.cpu_count()} cores)"),
+        ("process CPU by thread", ", ".join(f"{k} {100.0 * v / wall_s:.1f} %" for k, v in
+                                           sorted(probe.thread_cpu_s.items(), key=lambda kv: -kv[1])
+                                           if v / wall_s >= 0.005) or "(no /proc)"),
         ("longest UI-thread stall", f"{probe.max_gap_ms:.1f} ms (beyond the 10 ms timer)"),
         ("RSS start / launched / end", f"{rss_start:.0f} / {rss_launched:.0f} / {probe.rss_end:.0f} MB"),
     ]
