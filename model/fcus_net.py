@@ -7,6 +7,7 @@ carries it:
 1. Contract normalisation: per pixel and channel ``(x - mean_t x) / (mean_t x + 1)``; masked
    pixels (always 0) stay 0, and scaling the brightness leaves the relative change (almost)
    unchanged.
+
 Steps 2-3 are the learned path (``learned_path``; off by default: held out it added nothing the
 colour prior with its learned spatial weighting does not give, README "The Conv3d learned path").
 
@@ -119,8 +120,8 @@ class FcusNetConfig:
     # against 4.30 with it, MAE@20s 2.90 against 2.92, and the rule of benchmarks/net_choice.py
     # froze it off (README, "The Conv3d learned path"). False: no encoder is built, the forward
     # pass skips it, and there are no features for the null-space regulariser (nothing learned to
-    # regularise); the prior's planes, gains and spatial weighting still train. True needs no
-    # colour prior (``colour_prior=False``: the learned path alone, from a random start).
+    # regularise); the prior's planes, gains and spatial weighting still train. ``colour_prior=False``
+    # needs it True (the learned path alone, from a random start).
     learned_path: bool = False
     norm: str = "batch"  # "batch" (BatchNorm) | "group" (GroupNorm: same in training and eval)
     seed: int = 0  # initial weights depend only on this
