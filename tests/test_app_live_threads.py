@@ -1,25 +1,17 @@
 """benchmarks/app_live.py's CPU by thread: each thread's CPU seconds, summed by name."""
 
-import importlib.util
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-
-def _module():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "app_live.py"
-    spec = importlib.util.spec_from_file_location("app_live", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tests.benchmark_modules import load_benchmark
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_thread_cpu_counts_a_busy_thread_under_its_name():
-    mod = _module()
+    mod = load_benchmark("app_live")
     before = mod.thread_cpu_s()
     done = threading.Event()
 

@@ -257,14 +257,9 @@ def test_without_the_learned_path_the_net_is_the_trained_prior_alone(net):
 
 def test_parts_ablation_switches_off_one_part_per_copy(net):
     """benchmarks/parts_ablation.py: one copy per part, each with only that part off, the net untouched."""
-    import importlib.util
-    from pathlib import Path
+    from tests.benchmark_modules import load_benchmark
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "parts_ablation.py"
-    spec = importlib.util.spec_from_file_location("parts_ablation", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    ablated = mod.ablated
+    ablated = load_benchmark("parts_ablation").ablated
     copies = ablated(net)
     assert list(copies) == ["as trained", "spatial weighting off (plain skin mean)", "POS plane off",
                             "CHROM plane off", "Conv3d learned path off"]

@@ -1,23 +1,14 @@
 """benchmarks/raw_readings.py: each update's raw reading against the contact PPG's trailing 10 s,
 from the signal's 10th second on, and its table."""
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
+from tests.benchmark_modules import load_benchmark
 from training.datasets import GroundTruth
 
 FS = 30.0
-
-
-def _module():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "raw_readings.py"
-    spec = importlib.util.spec_from_file_location("raw_readings", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 class _Cached:
@@ -30,7 +21,7 @@ class _Cached:
 
 
 def test_raw_errors_count_from_the_tenth_second_and_a_missing_reading_is_wrong():
-    mod = _module()
+    mod = load_benchmark("raw_readings")
     rec = _Cached(72.0)
     readings = [SimpleNamespace(t_s=float(t), hr_raw_bpm=72.0 if t < 30 else (None if t < 35 else 84.0))
                 for t in range(6, 40)]

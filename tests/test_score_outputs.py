@@ -1,24 +1,18 @@
 """benchmarks/score_outputs.py: analyze's result folders scored against the contact PPG (bvp.csv
 on 10/20 s windows, hr.csv's coverage after 10 s and its shown readings' error)."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from tests.benchmark_modules import load_benchmark
 from training.datasets import GroundTruth
 
 FS = 30.0
 
 
 def _module():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "score_outputs.py"
-    spec = importlib.util.spec_from_file_location("score_outputs", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("score_outputs")
 
 
 class _Rec:
