@@ -25,16 +25,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model.estimator import EstimatorConfig  # noqa: E402
 from model.pulse_methods import estimator_config  # noqa: E402
 
+# Each candidate sets all three stream switches, since the base (FCUS's shipped settings) has one on.
 STREAMS = {
-    "window": {"hr_tracking": False, "track_half_width_hz": None},
-    "tracked": {"hr_tracking": True, "track_half_width_hz": None},
-    "tracked,narrow0.15": {"hr_tracking": True, "track_half_width_hz": 0.15},
-    "tracked,narrow0.25": {"hr_tracking": True, "track_half_width_hz": 0.25},
-    "tracked,narrow0.6": {"hr_tracking": True, "track_half_width_hz": 0.6},
-    "context20,0.4": {"hr_tracking": False, "context_s": 20.0, "context_half_width_hz": 0.4},
-    "context20,0.6": {"hr_tracking": False, "context_s": 20.0, "context_half_width_hz": 0.6},
-    "context30,0.4": {"hr_tracking": False, "context_s": 30.0, "context_half_width_hz": 0.4},
-    "context30,0.6": {"hr_tracking": False, "context_s": 30.0, "context_half_width_hz": 0.6},
+    "window": {"hr_tracking": False, "track_half_width_hz": None, "context_s": None},
+    "tracked": {"hr_tracking": True, "track_half_width_hz": None, "context_s": None},
+    "tracked,narrow0.15": {"hr_tracking": True, "track_half_width_hz": 0.15, "context_s": None},
+    "tracked,narrow0.25": {"hr_tracking": True, "track_half_width_hz": 0.25, "context_s": None},
+    "tracked,narrow0.6": {"hr_tracking": True, "track_half_width_hz": 0.6, "context_s": None},
+    "context20,0.4": {"hr_tracking": False, "track_half_width_hz": None, "context_s": 20.0,
+                      "context_half_width_hz": 0.4},
+    "context20,0.6": {"hr_tracking": False, "track_half_width_hz": None, "context_s": 20.0,
+                      "context_half_width_hz": 0.6},
+    "context30,0.4": {"hr_tracking": False, "track_half_width_hz": None, "context_s": 30.0,
+                      "context_half_width_hz": 0.4},
+    "context30,0.6": {"hr_tracking": False, "track_half_width_hz": None, "context_s": 30.0,
+                      "context_half_width_hz": 0.6},
 }
 
 
