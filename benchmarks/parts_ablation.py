@@ -22,7 +22,7 @@ def ablated(net) -> dict:
 
     out = {"as trained": net}
     with torch.no_grad():
-        if getattr(net.config, "prior_spatial", False):
+        if net.config.prior_spatial:
             m = copy.deepcopy(net)
             m.prior_spatial_net[-1].weight.zero_()
             m.prior_spatial_net[-1].bias.zero_()
@@ -31,7 +31,7 @@ def ablated(net) -> dict:
             m = copy.deepcopy(net)
             m.prior_gain[i] = 0.0
             out[f"{plane.upper()} plane off"] = m
-        if getattr(net.config, "learned_path", True):
+        if net.config.learned_path:
             m = copy.deepcopy(net)
             m.out.weight.zero_()
             out["Conv3d learned path off"] = m

@@ -21,8 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.metrics import window_pairs  # noqa: E402
-
-WINDOWS_S = (10.0, 20.0)
+from training.replay import WINDOWS_S  # noqa: E402
 
 
 def recorded_streams(cached, method_name: str, settles_s: list[float],

@@ -27,9 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.types import HrReading  # noqa: E402
 from training.metrics import window_pairs  # noqa: E402
-from training.replay import shown_errors  # noqa: E402
+from training.replay import WINDOWS_S, shown_errors  # noqa: E402
 
-WINDOWS_S = (10.0, 20.0)
 HR_CSV_FROM_S = 10.0  # hr.csv's coverage counts the updates after the first 10 s
 WITHIN_BPM = 5.0
 
