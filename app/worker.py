@@ -462,7 +462,11 @@ class Worker(QObject):
         takes_model = method_spec(self._method.name).takes_model and self._roi.crop_size is not None
         # the last minute of crops, for Calibrate (only where it can run: a model, and torch)
         keep = takes_model and torch_available()
-        self._crops = CropBuffer(self._roi.crop_size, self._roi.crop_scale) if keep else None
+        # background crops only where the calibration's fine-tune reads them (a net with the
+        # Conv3d learned path): about 1 % of a core otherwise spent on every frame
+        background = bool(getattr(self._method, "adapt_reads_background", True))
+        self._crops = CropBuffer(self._roi.crop_size, self._roi.crop_scale,
+                                 with_background=background) if keep else None
 
     # ---- sources ---------------------------------------------------------------------------
     def _apply_source(self, spec: SourceSpec, *, level: str = "error", instead: str = "",

@@ -81,6 +81,14 @@ class FcusPulseMethod:
     def training_summary(self) -> dict:
         return self.runtime.training_summary
 
+    @property
+    def adapt_reads_background(self) -> bool:
+        """Whether fine-tuning this model reads background crops: its null-space term acted in its
+        training (``components_active`` of the training summary, written since the Conv3d learned
+        path became optional); True when the summary does not say."""
+        active = self.training_summary.get("components_active")
+        return not (isinstance(active, dict) and active.get("null_space") is False)
+
     def window_bvp(self, window: RoiWindow) -> np.ndarray:
         """The model's BVP (N,), unfiltered, for the window's crops (N, S, S, 3)."""
         crops = window.crops

@@ -131,6 +131,10 @@ def test_adapt_on_saved_crops_writes_a_model_that_reads_the_pulse(clip, tmp_path
     model = tmp_path / "adapted.onnx"
     assert adapt_main(["--crops", str(npz), "--out", str(model), "--steps", "3"]) == 0
     assert model.is_file()
+    from model.fcus_method import FcusPulseMethod
+
+    adapted = FcusPulseMethod(model, providers="cpu")  # the shipped net: no Conv3d path, no background read
+    assert adapted.training_summary["adapt_steps"] == 3 and not adapted.adapt_reads_background
     out = tmp_path / "out"
     assert analyze_main([str(clip.video_path), "--out", str(out), "--model", str(model), "--quiet",
                          "--no-download", "--face-model", str(face_model_path)]) == 0

@@ -281,3 +281,16 @@ def test_a_net_without_the_learned_path_exports_and_runs(tmp_path):
     assert json.loads(rt.metadata["fcus.net_config"])["learned_path"] is False
     clip = synthetic_clip(1, 160, S, seed=3)
     assert np.corrcoef(rt.run(clip)[0], net(torch.from_numpy(clip)).detach().numpy()[0])[0, 1] > 0.999
+
+
+def test_whether_adapting_reads_background_crops_follows_the_training_summary(exported, tmp_path):
+    """The app keeps background crops for Calibrate only where the model's fine-tune reads them:
+    a summary saying the null-space term did not act (a net without the Conv3d path) drops them;
+    a summary that does not say (models from before) keeps them."""
+    net, path = exported
+    assert FcusPulseMethod(path, providers="cpu").adapt_reads_background  # SUMMARY does not say
+    off = export_onnx(net, tmp_path / "off.onnx", C, {**SUMMARY, "components_active": {"null_space": False}})
+    on = export_onnx(net, tmp_path / "on.onnx", C, {**SUMMARY, "components_active": {"null_space": True}})
+    assert not FcusPulseMethod(off, providers="cpu").adapt_reads_background
+    assert FcusPulseMethod(on, providers="cpu").adapt_reads_background
+    assert not FcusPulseMethod(providers="cpu").adapt_reads_background  # the shipped net has no Conv3d path
