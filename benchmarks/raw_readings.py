@@ -22,19 +22,9 @@ FROM_S = 10.0  # readings from the signal's 10th second on (a full 10 s window b
 def raw_errors(cached, readings) -> list[float | None]:
     """Each update's raw reading minus the reference over its trailing 10 s, from ``FROM_S`` after
     the first sample on (None: no reading there); updates without a reference are left out."""
-    from training.metrics import window_hr
-    from training.replay import SHOWN_REF_S, reference
+    from training.replay import reading_errors, reference
 
-    ref = reference(cached)
-    t0 = float(cached.t_s[0])
-    out = []
-    for r in readings:
-        if r.t_s - t0 < FROM_S - 1e-6:
-            continue
-        truth = window_hr(ref[0], ref[1], r.t_s - SHOWN_REF_S, r.t_s)
-        if truth is not None:
-            out.append(None if r.hr_raw_bpm is None else float(r.hr_raw_bpm - truth))
-    return out
+    return list(reading_errors(readings, *reference(cached), raw=True, from_t_s=float(cached.t_s[0]) + FROM_S))
 
 
 def table(errors: dict[str, list]) -> str:

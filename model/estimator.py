@@ -36,7 +36,7 @@ from model.signal import (
 from model.signal.heart_rate import SNR_WINDOW
 from model.signal.hr_tracking import HrTracker, HrTrackerConfig
 from model.signal.quality import GATE_HYSTERESIS, GATE_THRESHOLD
-from model.signal.reading_features import SPREAD_HRS, ReadingFeatures, reading_features
+from model.signal.reading_features import SPREAD_HRS, ReadingFeatures, reading_features, signal_hr_bpm
 from model.signal.reading_quality import ReadingQualityModel
 from model.types import Face, Frame, HrReading, HrvMetrics, RoiSample
 
@@ -457,13 +457,8 @@ class StreamingEstimator:
     def _check_hrs(self, rgb_u: np.ndarray) -> tuple[float | None, ...]:
         """The cross-check methods' HRs of the window (``EstimatorConfig.check_methods``)."""
         cfg = self.cfg
-        out: list[float | None] = []
-        for name in cfg.check_methods:
-            bvp = bandpass(np.asarray(run_classic(name, rgb_u, cfg.fs_hz, cfg.band_hz), dtype=np.float64),
-                           cfg.fs_hz, *cfg.band_hz)
-            est = estimate_hr(bvp, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
-            out.append(float(est.hr_bpm) if est.ok else None)
-        return tuple(out)
+        return tuple(signal_hr_bpm(run_classic(name, rgb_u, cfg.fs_hz, cfg.band_hz), cfg.fs_hz, cfg.band_hz,
+                                   cfg.lo_bpm, cfg.hi_bpm) for name in cfg.check_methods)
 
     def _acquiring_fast(self, t_now: float) -> bool:
         """Whether the next update comes after ``acquire_every_s``: the signal has been judged,

@@ -100,17 +100,29 @@ def reference(cached) -> tuple[np.ndarray, np.ndarray] | None:
     return np.asarray(gt.t_s, dtype=np.float64), np.asarray(gt.ppg, dtype=np.float64)
 
 
-def shown_errors(readings, ref_t: np.ndarray, ref_ppg: np.ndarray) -> tuple[float, ...]:
-    """Each shown reading (``hr_bpm`` not None) minus the reference HR over its trailing
-    ``SHOWN_REF_S`` (readings without a reference there are left out)."""
-    errs = []
+def reading_errors(readings, ref_t: np.ndarray, ref_ppg: np.ndarray, *, raw: bool = False,
+                   from_t_s: float | None = None) -> tuple[float | None, ...]:
+    """Each update's reading minus the reference HR over its trailing ``SHOWN_REF_S`` (updates
+    without a reference there are left out): the shown reading (``hr_bpm``; updates without one
+    are left out), or with ``raw`` the window's own (``hr_raw_bpm``, before the gate; None where
+    the window had none). ``from_t_s``: only the updates from then on."""
+    errs: list[float | None] = []
     for r in readings:
-        if r.hr_bpm is None:
+        if from_t_s is not None and r.t_s < from_t_s - 1e-6:
+            continue
+        hr = r.hr_raw_bpm if raw else r.hr_bpm
+        if hr is None and not raw:
             continue
         ref = window_hr(ref_t, ref_ppg, r.t_s - SHOWN_REF_S, r.t_s)
         if ref is not None:
-            errs.append(float(r.hr_bpm - ref))
+            errs.append(None if hr is None else float(hr - ref))
     return tuple(errs)
+
+
+def shown_errors(readings, ref_t: np.ndarray, ref_ppg: np.ndarray) -> tuple[float, ...]:
+    """Each shown reading (``hr_bpm`` not None) minus the reference HR over its trailing
+    ``SHOWN_REF_S`` (readings without a reference there are left out)."""
+    return reading_errors(readings, ref_t, ref_ppg)  # type: ignore[return-value]  # no None: raw is off
 
 
 def first_reading_s(cached, readings) -> float | None:

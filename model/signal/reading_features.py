@@ -64,11 +64,20 @@ def _capped(d: float) -> float:
     return min(abs(d), DIST_CAP_BPM) if math.isfinite(d) else DIST_CAP_BPM
 
 
-def _hr(x: np.ndarray, fs_hz: float, band_hz: tuple[float, float], lo_bpm: float, hi_bpm: float) -> float:
+def signal_hr_bpm(x: np.ndarray, fs_hz: float, band_hz: tuple[float, float], lo_bpm: float,
+                  hi_bpm: float) -> float | None:
+    """The HR of a raw pulse signal ``x`` (a method's output, a part of a window): its mean
+    removed, band-passed to ``band_hz``, the spectral peak within ``lo_bpm`` .. ``hi_bpm``; None
+    without an estimate. The reading's cross-checks (here and ``EstimatorConfig.check_methods``)."""
     x = np.asarray(x, dtype=np.float64)
     est = estimate_hr(bandpass(x - x.mean(), fs_hz, *band_hz), fs_hz, lo_bpm=lo_bpm, hi_bpm=hi_bpm,
                       snr_band_hz=band_hz)
-    return float(est.hr_bpm) if est.ok else math.nan
+    return float(est.hr_bpm) if est.ok else None
+
+
+def _hr(x: np.ndarray, fs_hz: float, band_hz: tuple[float, float], lo_bpm: float, hi_bpm: float) -> float:
+    hr = signal_hr_bpm(x, fs_hz, band_hz, lo_bpm, hi_bpm)
+    return math.nan if hr is None else hr
 
 
 def _spread(recent: Sequence[float], n: int) -> float:
