@@ -359,6 +359,12 @@ class SessionRecorder:
         n = bvp_rows_ready(t, v, t_now_s, hold_s, settle_s)
         self._write_bvp(t[:n], v[:n])
 
+    def flush_bvp(self, stream: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Write every pending frame now, with its value in ``stream`` = (tg, vg), the BVP as
+        known now (empty where unknown): the estimator that measures them is being replaced, and
+        the next one will never measure frames before it started."""
+        self._flush_pending_bvp(stream)
+
     def _flush_pending_bvp(self, stream, upto_t_s: float | None = None) -> None:
         """Write pending frames up to ``upto_t_s`` (all when None) with no value (``stream``
         None) or the values of ``stream`` = (tg, vg)."""

@@ -451,8 +451,7 @@ class Worker(QObject):
             # the recording's frames still waiting for their BVP get the values known now: the
             # next estimator will not cover them
             stream = self._recent_stream()
-            if stream is not None and self._last_t is not None:
-                self._rec_call(self._rec.bvp_update, *stream, self._last_t, 0.0, 0.0)
+            self._rec_call(self._rec.flush_bvp, stream)
         self._roi = roi_extractor_for(self._method)
         if self._keyframes is not None and not keep_tracker_state:
             self._keyframes.reset()

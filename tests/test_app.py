@@ -293,6 +293,23 @@ def test_recorder_writes_settled_bvp_and_the_rest_at_close(tmp_path):
     assert len(rows) == 60 and rows[30][1] == "1.00000" and all(r[1] == "2.00000" for r in rows[31:])
 
 
+def test_recorder_flushes_every_waiting_frame_when_the_estimator_is_replaced(tmp_path):
+    """A new source or method replaces the estimator: the frames still waiting get the values the
+    old one knows now, the newest (not measured yet) an empty row, and none waits for the next one."""
+    rec = SessionRecorder(tmp_path, {"method": "fcus"}, t0_s=0.0)
+    path = rec.start()
+    t = np.arange(0, 30) / 30.0
+    for ti in t:
+        rec.frame(float(ti), Face(ok=True, box=Box(1.0, 2.0, 30.0, 40.0)))
+    rec.flush_bvp((t[:-1], np.full(len(t) - 1, 0.5)))
+    rec.flush()
+    rows = read_csv(path / "bvp.csv")[1:]
+    assert len(rows) == 30 and all(r[1] == "0.50000" for r in rows[:-1]) and rows[-1][1] == ""
+    rec.bvp_update(t, np.full(len(t), 2.0), t_now_s=2.0)  # the next estimator's stream: nothing left to write
+    rec.close(2.0)
+    assert len(read_csv(path / "bvp.csv")) == 31
+
+
 def test_recorder_reports_write_errors(tmp_path, monkeypatch):
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")
