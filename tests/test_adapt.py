@@ -135,6 +135,7 @@ def test_adapt_on_saved_crops_writes_a_model_that_reads_the_pulse(clip, tmp_path
 
     adapted = FcusPulseMethod(model, providers="cpu")  # the shipped net: no Conv3d path, no background read
     assert adapted.training_summary["adapt_steps"] == 3 and not adapted.adapt_reads_background
+    assert adapted.training_summary["adapted_from"] == "fcus_rppg_weights.pt"  # a name, no local path
     out = tmp_path / "out"
     assert analyze_main([str(clip.video_path), "--out", str(out), "--model", str(model), "--quiet",
                          "--no-download", "--face-model", str(face_model_path)]) == 0
