@@ -53,6 +53,11 @@ EXCLUDED_IDX = (RIGHT_EYE_IDX, LEFT_EYE_IDX, RIGHT_BROW_IDX, LEFT_BROW_IDX, LIPS
 #: Excluded hulls are widened by this fraction of the face height on each side.
 EXCLUDE_MARGIN_FRAC = 0.02
 _MESH_POINTS = 468
+# The same index tuples as arrays, built once: indexing the landmarks with them on every frame
+# costs less than converting a tuple each time (the mask is cut for every frame of a clip).
+_SKIN_POLYGONS = tuple(np.asarray(idx, dtype=np.intp) for idx in SKIN_POLYGONS_IDX)
+_SKIN_POINTS = np.unique(np.concatenate(_SKIN_POLYGONS))
+_EXCLUDED = tuple(np.asarray(idx, dtype=np.intp) for idx in EXCLUDED_IDX)
 
 # --- Box-only fallback: (x0, y0, x1, y1) as fractions of a Haar face box ------------------------
 FALLBACK_RECTS_FRAC = (
@@ -109,25 +114,21 @@ def _region(x0: float, y0: float, x1: float, y1: float, width: int,
 
 
 def _landmark_mask(landmarks: np.ndarray, face_h_px: float, width: int, height: int) -> SkinMask:
-    polys = [landmarks[list(idx)] for idx in SKIN_POLYGONS_IDX]
-    allp = np.concatenate(polys)
-    region = _region(*allp.min(axis=0), *allp.max(axis=0), width, height)
+    skin = landmarks[_SKIN_POINTS]
+    region = _region(*skin.min(axis=0), *skin.max(axis=0), width, height)
     if region is None:
         return _EMPTY
     x0, y0, x1, y1 = region
-    origin = np.array([x0, y0], dtype=np.float64)
-
-    def fixed(points: np.ndarray) -> np.ndarray:
-        return np.round((points - origin) * _ONE).astype(np.int32)
-
+    # every landmark in fixed point (sub-pixel, relative to the region) at once; the polygons and
+    # hulls index into it
+    fixed = np.round((landmarks - np.array([x0, y0], dtype=np.float64)) * _ONE).astype(np.int32)
     mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-    cv2.fillPoly(mask, [fixed(p) for p in polys], 255, lineType=cv2.LINE_8, shift=_SHIFT)
+    cv2.fillPoly(mask, [fixed[idx] for idx in _SKIN_POLYGONS], 255, lineType=cv2.LINE_8, shift=_SHIFT)
     margin_px = max(1, int(round(EXCLUDE_MARGIN_FRAC * face_h_px)))
-    for idx in EXCLUDED_IDX:
-        hull = cv2.convexHull(fixed(landmarks[list(idx)]))
+    hulls = [cv2.convexHull(fixed[idx]) for idx in _EXCLUDED]
+    for hull in hulls:  # each hull cut out, then all their widened outlines in one call
         cv2.fillConvexPoly(mask, hull, 0, lineType=cv2.LINE_8, shift=_SHIFT)
-        cv2.polylines(mask, [hull], True, 0, thickness=2 * margin_px, lineType=cv2.LINE_8,
-                      shift=_SHIFT)
+    cv2.polylines(mask, hulls, True, 0, thickness=2 * margin_px, lineType=cv2.LINE_8, shift=_SHIFT)
     return SkinMask(mask, x0, y0)
 
 
