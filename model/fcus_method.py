@@ -12,6 +12,7 @@ Importing this module is cheap: onnxruntime is imported when the factory runs.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from pathlib import Path
 
@@ -83,11 +84,16 @@ class FcusPulseMethod:
 
     @property
     def adapt_reads_background(self) -> bool:
-        """Whether fine-tuning this model reads background crops: its null-space term acted in its
-        training (``components_active`` of the training summary, written since the Conv3d learned
-        path became optional); True when the summary does not say."""
-        active = self.training_summary.get("components_active")
-        return not (isinstance(active, dict) and active.get("null_space") is False)
+        """Whether fine-tuning this model (Calibrate, ``--adapt``) reads background crops: only a
+        net with the Conv3d learned path has features for the null-space term to act on. From the
+        net's config in the model's metadata (``fcus.net_config``; a config without the field
+        predates the switch, when every net had the path); True when the model has no config."""
+        raw = self.runtime.metadata.get("fcus.net_config")
+        try:
+            config = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            config = None
+        return bool(config.get("learned_path", True)) if isinstance(config, dict) else True
 
     def window_bvp(self, window: RoiWindow) -> np.ndarray:
         """The model's BVP (N,), unfiltered, for the window's crops (N, S, S, 3)."""

@@ -140,12 +140,13 @@ class FrameCrops:
 
 
 class CropBuffer:
-    """The crops of the last ``span_s`` seconds of frames (about 15 kB a frame at S = 36: 55 MB for
-    a minute at 30 fps).
+    """The crops of the last ``span_s`` seconds of frames (float16 face and background crops, 15.6
+    kB a frame at S = 36: 28 MB for a minute at 30 fps).
 
-    ``with_background`` False keeps no background crops (the snapshot's are zero): adapting a net
-    without the Conv3d learned path never reads them (its null-space term has no features to act
-    on), and cutting them was about 1 % of a core in the live app."""
+    ``with_background`` False keeps no background crops (half the memory; the snapshot's are zero,
+    so its arrays and a saved file are as large as before): adapting a net without the Conv3d
+    learned path never reads them (its null-space term has no features to act on), and cutting
+    them cost about 1 % of a core in the live app."""
 
     def __init__(self, crop_size: int, crop_scale: float, span_s: float = 60.0, *,
                  with_background: bool = True) -> None:

@@ -283,14 +283,26 @@ def test_a_net_without_the_learned_path_exports_and_runs(tmp_path):
     assert np.corrcoef(rt.run(clip)[0], net(torch.from_numpy(clip)).detach().numpy()[0])[0, 1] > 0.999
 
 
-def test_whether_adapting_reads_background_crops_follows_the_training_summary(exported, tmp_path):
+def test_whether_adapting_reads_background_crops_follows_the_net(exported, tmp_path):
     """The app keeps background crops for Calibrate only where the model's fine-tune reads them:
-    a summary saying the null-space term did not act (a net without the Conv3d path) drops them;
-    a summary that does not say (models from before) keeps them."""
-    net, path = exported
-    assert FcusPulseMethod(path, providers="cpu").adapt_reads_background  # SUMMARY does not say
-    off = export_onnx(net, tmp_path / "off.onnx", C, {**SUMMARY, "components_active": {"null_space": False}})
-    on = export_onnx(net, tmp_path / "on.onnx", C, {**SUMMARY, "components_active": {"null_space": True}})
-    assert not FcusPulseMethod(off, providers="cpu").adapt_reads_background
+    a net with the Conv3d learned path (its null-space term acts on the path's features), or a
+    model whose config predates the switch (they all had the path); whatever its summary says."""
+    import onnx
+
+    _, path = exported  # the default net: no learned path
+    assert not FcusPulseMethod(path, providers="cpu").adapt_reads_background
+    learned = FcusNet(FcusNetConfig(learned_path=True)).eval()
+    on = export_onnx(learned, tmp_path / "on.onnx", C, {**SUMMARY, "components_active": {"null_space": False}})
     assert FcusPulseMethod(on, providers="cpu").adapt_reads_background
+    old = _edited_copy(path, tmp_path / "old.onnx", lambda m: m.pop("fcus.net_config"))
+    assert "fcus.net_config" not in {p.key for p in onnx.load(str(old)).metadata_props}
+    assert FcusPulseMethod(old, providers="cpu").adapt_reads_background
+
+    def without_the_field(meta: dict) -> None:
+        config = json.loads(meta["fcus.net_config"])
+        config.pop("learned_path")
+        meta["fcus.net_config"] = json.dumps(config)
+
+    older = _edited_copy(path, tmp_path / "older.onnx", without_the_field)
+    assert FcusPulseMethod(older, providers="cpu").adapt_reads_background
     assert not FcusPulseMethod(providers="cpu").adapt_reads_background  # the shipped net has no Conv3d path

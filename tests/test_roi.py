@@ -292,15 +292,15 @@ def _mask_one_polygon_at_a_time(landmarks: np.ndarray, face_h_px: float, width: 
     origin = np.array([x0, y0], dtype=np.float64)
 
     def fixed(points):
-        return np.round((points - origin) * 16).astype(np.int32)
+        return np.round((points - origin) * roi._ONE).astype(np.int32)
 
     mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-    cv2.fillPoly(mask, [fixed(p) for p in polys], 255, lineType=cv2.LINE_8, shift=4)
+    cv2.fillPoly(mask, [fixed(p) for p in polys], 255, lineType=cv2.LINE_8, shift=roi._SHIFT)
     margin = max(1, int(round(roi.EXCLUDE_MARGIN_FRAC * face_h_px)))
     for idx in roi.EXCLUDED_IDX:
         hull = cv2.convexHull(fixed(landmarks[list(idx)]))
-        cv2.fillConvexPoly(mask, hull, 0, lineType=cv2.LINE_8, shift=4)
-        cv2.polylines(mask, [hull], True, 0, thickness=2 * margin, lineType=cv2.LINE_8, shift=4)
+        cv2.fillConvexPoly(mask, hull, 0, lineType=cv2.LINE_8, shift=roi._SHIFT)
+        cv2.polylines(mask, [hull], True, 0, thickness=2 * margin, lineType=cv2.LINE_8, shift=roi._SHIFT)
     return SkinMask(mask, x0, y0)
 
 
@@ -312,11 +312,18 @@ def test_the_mask_is_the_same_pixels_as_one_polygon_at_a_time(astronaut):
     _, face = astronaut
     rng = np.random.default_rng(3)
     base = face.landmarks.astype(np.float64)
-    for i in range(40):
-        lm = (base - base.mean(0)) * rng.uniform(0.6, 2.5) + base.mean(0) + rng.uniform(-120, 120, 2)
+    skin = np.unique(np.concatenate([list(idx) for idx in roi.SKIN_POLYGONS_IDX]))
+    inside = clipped = 0
+    for i in range(60):  # two in three inside the frame, the rest moved over an edge
+        shift = rng.uniform(-15, 15, 2) if i % 3 else rng.uniform(-140, 140, 2)
+        centre = np.array([160.0, 120.0])  # faces a third to a half the frame high, or larger
+        lm = (base - base.mean(0)) / np.ptp(base[:, 1]) * rng.uniform(80, 120 if i % 3 else 400) + centre + shift
         lm += rng.normal(0, 0.3, lm.shape)
         h = float(np.ptp(lm[:, 1]))
-        want = _mask_one_polygon_at_a_time(lm, h, 320, 240) if roi._region(
-            *lm[list(roi.FACE_OVAL_IDX)].min(0), *lm[list(roi.FACE_OVAL_IDX)].max(0), 320, 240) else roi._EMPTY
+        region = roi._region(*lm[skin].min(0), *lm[skin].max(0), 320, 240)
+        want = _mask_one_polygon_at_a_time(lm, h, 320, 240) if region else roi._EMPTY
         got = roi._landmark_mask(lm, h, 320, 240)
         assert (got.x0, got.y0) == (want.x0, want.y0) and np.array_equal(got.mask, want.mask), i
+        whole = lm[skin].min() >= 0 and lm[skin, 0].max() < 320 and lm[skin, 1].max() < 240
+        inside, clipped = inside + bool(whole), clipped + (not whole)
+    assert inside >= 30 and clipped >= 10

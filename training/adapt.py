@@ -95,9 +95,7 @@ def _adapt_and_export(recordings: Sequence, out_onnx: Path, weights: Path | None
     model, _ = model_from_checkpoint(weights or shipped_weights_path())
     result = adapt_model(model, recordings, config)
     model.eval()
-    # what the adapted model's own fine-tune would read (model.fcus_method.adapt_reads_background)
-    summary = {"adapted_from": Path(weights or shipped_weights_path()).name, "adapt_steps": result.steps,
-               "components_active": {"null_space": model.feature_channels is not None}}
+    summary = {"adapted_from": Path(weights or shipped_weights_path()).name, "adapt_steps": result.steps}
     export_checked(model, out_onnx, DEFAULT_CONTRACT, summary)
     log.info("adapted on %d windows in %d steps (%.1f s)", result.windows, result.steps, result.train_s)
     return result
