@@ -13,11 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.datasets import default_ubfc_root, read_ubfc
+from training.metrics import reading_accuracy
 from training.peers import DEFAULT_MODEL, PeerError, peer_readings, peer_score, run_peers
 from training.tables import per_subject_table, pooled_table
 
@@ -36,9 +35,10 @@ def format_readings(readings) -> str:
     lines = ["| subject | readings | within 5 bpm | MAE (bpm) |", "|---|---|---|---|"]
     for r in readings:
         lines.append(f"| {r.name} | {len(r.errors_bpm)} | {r.within5:.2f} | {r.mae_bpm:.2f} |")
-    pooled = np.abs(np.concatenate([np.asarray(r.errors_bpm) for r in readings])) if readings else np.zeros(0)
-    if pooled.size:
-        lines.append(f"| pooled | {pooled.size} | {np.mean(pooled <= 5.0):.2f} | {pooled.mean():.2f} |")
+    pooled = [e for r in readings for e in r.errors_bpm]
+    if pooled:
+        within, mae = reading_accuracy(pooled)
+        lines.append(f"| pooled | {len(pooled)} | {within:.2f} | {mae:.2f} |")
     return "\n".join(lines)
 
 

@@ -49,12 +49,16 @@ def band(x: np.ndarray, lo_hi: tuple[float, float] = BAND_HZ) -> np.ndarray:
     return bandpass(x - x.mean(), FS_HZ, *lo_hi)
 
 
+def in_hr_range(freqs_hz: np.ndarray) -> np.ndarray:
+    return (freqs_hz * 60.0 >= HR_BPM[0]) & (freqs_hz * 60.0 <= HR_BPM[1])
+
+
 def in_band_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(freqs_hz, power) of ``x`` (band-passed) inside the HR range."""
     from model.signal.heart_rate import power_spectrum
 
     s = power_spectrum(x, FS_HZ)
-    keep = (s.freqs_hz * 60.0 >= HR_BPM[0]) & (s.freqs_hz * 60.0 <= HR_BPM[1])
+    keep = in_hr_range(s.freqs_hz)
     return s.freqs_hz[keep], s.power[keep]
 
 
@@ -95,7 +99,7 @@ def harmonic_hr(raw: np.ndarray) -> float:
     from model.signal.heart_rate import power_spectrum
 
     s = power_spectrum(band(raw, HARMONIC_BAND_HZ), FS_HZ)
-    keep = (s.freqs_hz * 60.0 >= HR_BPM[0]) & (s.freqs_hz * 60.0 <= HR_BPM[1])
+    keep = in_hr_range(s.freqs_hz)
     f = s.freqs_hz[keep]
     score = s.power[keep] + HARMONIC_WEIGHT * np.interp(2.0 * f, s.freqs_hz, s.power)
     return 60.0 * float(f[np.argmax(score)])
@@ -160,21 +164,17 @@ def clip_errors(run, cached) -> dict[str, list[float]]:
 
 def table(errors: dict[str, dict[str, list[float]]]) -> str:
     """Markdown: per variant, the readings, the share within 5 bpm pooled and per subject, MAE."""
+    from training.metrics import reading_accuracy  # a window without an estimate (NaN) is a miss
     from training.replay import subject_key
 
     names = sorted({n for per in errors.values() for n in per}, key=subject_key)
     head = "| variant | readings | within 5 bpm | MAE (bpm) | " + " | ".join(names) + " |"
     lines = [head, "|" + "---|" * (4 + len(names))]
-
-    def within(errs) -> float:  # a window without an estimate (NaN) is a miss
-        return float(np.mean(np.abs(np.nan_to_num(errs, nan=np.inf)) <= 5.0)) if len(errs) else float("nan")
-
     for v, per in errors.items():
-        allv = np.array([e for n in names for e in per.get(n, [])], dtype=np.float64)
-        got = np.abs(allv[np.isfinite(allv)])
-        cells = [f"{within(per[n]):.2f}" if per.get(n) else "" for n in names]
-        pooled = f"| {v} | {len(allv)} | {within(allv):.3f} | {got.mean() if got.size else float('nan'):.2f} | "
-        lines.append(pooled + " | ".join(cells) + " |")
+        allv = [e for n in names for e in per.get(n, [])]
+        within, mae = reading_accuracy(allv)
+        cells = [f"{reading_accuracy(per[n])[0]:.2f}" if per.get(n) else "" for n in names]
+        lines.append(f"| {v} | {len(allv)} | {within:.3f} | {mae:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

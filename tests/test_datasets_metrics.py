@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from training.datasets import read_csv_ground_truth, read_dataset, read_ubfc, read_ubfc_ground_truth
-from training.metrics import WindowHr, hr_metrics, window_hr, window_pairs
+from training.metrics import WindowHr, hr_metrics, reading_accuracy, window_hr, window_pairs
 
 
 def _ppg(t, hr_bpm):
@@ -77,3 +77,11 @@ def test_hr_metrics_values():
     assert m.pearson_r == pytest.approx(np.corrcoef([62, 70, 101], [60, 80, 100])[0, 1])
     empty = hr_metrics([WindowHr(0, None, 60.0)])
     assert empty.n == 0 and empty.n_missing == 1 and np.isnan(empty.mae_bpm)
+
+
+def test_reading_accuracy_counts_a_missing_reading_as_a_miss_and_keeps_it_out_of_the_mae():
+    within, mae = reading_accuracy([0.5, -5.0, 7.0, None, float("nan")])
+    assert within == pytest.approx(2 / 5) and mae == pytest.approx((0.5 + 5.0 + 7.0) / 3)
+    assert reading_accuracy([None, None])[0] == 0.0 and np.isnan(reading_accuracy([None])[1])
+    assert all(np.isnan(reading_accuracy([])))
+    assert reading_accuracy([4.0, 6.0], within_bpm=6.0) == (1.0, 5.0)

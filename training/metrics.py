@@ -86,3 +86,15 @@ def hr_metrics(pairs: list[WindowHr]) -> HrMetrics:
         rmse_bpm=float(np.sqrt(np.mean(err**2))), mape_pct=float(np.mean(np.abs(err) / r) * 100),
         pearson_r=pr, within5_share=float(np.mean(np.abs(err) < 5.0)),
     )
+
+
+def reading_accuracy(errors_bpm, within_bpm: float = 5.0) -> tuple[float, float]:
+    """(share of the readings within ``within_bpm`` of the reference, bounds included; their MAE)
+    from their errors. A missing reading (None, NaN) counts as outside and stays out of the MAE;
+    (NaN, NaN) for no readings, a NaN MAE when none was there."""
+    e = np.array([math.nan if x is None else x for x in errors_bpm], dtype=np.float64)
+    if e.size == 0:
+        return math.nan, math.nan
+    got = np.isfinite(e)
+    share = float(np.mean(np.abs(np.where(got, e, np.inf)) <= within_bpm))
+    return share, float(np.mean(np.abs(e[got]))) if got.any() else math.nan

@@ -197,12 +197,15 @@ class PeerReadings:
 
     @property
     def within5(self) -> float:
-        e = np.abs(np.asarray(self.errors_bpm))
-        return float(np.mean(e <= 5.0)) if e.size else float("nan")
+        from training.metrics import reading_accuracy
+
+        return reading_accuracy(self.errors_bpm)[0]
 
     @property
     def mae_bpm(self) -> float:
-        return float(np.mean(np.abs(self.errors_bpm))) if self.errors_bpm else float("nan")
+        from training.metrics import reading_accuracy
+
+        return reading_accuracy(self.errors_bpm)[1]
 
 
 def peer_readings(recordings, results: list[PeerResult], every_s: float = 1.0,
