@@ -13,7 +13,6 @@ variant's crops and scores only the fold's 2 held-out subjects, as the readings 
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ TRACKING = {
     "every8-smooth": KeyframeConfig(every=8, min_cutoff_hz=0.3),
     "every12-smooth": KeyframeConfig(every=12, min_cutoff_hz=0.3),  # the default now
     "every16-smooth": KeyframeConfig(every=16, min_cutoff_hz=0.3),
+    "every24-smooth": KeyframeConfig(every=24, min_cutoff_hz=0.3),
 }
 
 
@@ -81,32 +81,36 @@ def in_sample_snrs(cached) -> dict[str, float]:
     return out
 
 
-def held_out_scores(cached) -> dict:
-    """Fold models trained on each fold's 6 subjects; each FCUS form scored on the 2 held out."""
-    from model.estimator import EstimatorConfig
-    from model.fcus_net import FcusNet, FcusNetConfig
-    from model.pulse_methods import estimator_config
-    from training.clips import ClipSampler
-    from training.fcus_eval import loso_folds
-    from training.replay import MethodScore, score_method
-    from training.train_config import TrainConfig
-    from training.train_loop import train
+def held_out_scores(cached, seeds=(0,), raw: dict | None = None) -> dict:
+    """Fold models trained on each fold's 6 subjects, once per seed; each FCUS form scored on the
+    2 held out, the seeds pooled. With ``raw`` (a dict), the streamed form's raw window readings'
+    errors (``benchmarks/raw_readings.py``: before any gate, from 10 s on) go into it by subject."""
+    from raw_readings import raw_errors
 
-    base = replace(TrainConfig(progress=False), epochs=1.0, eval_epochs=(1.0,), checkpoint_dir=None)
+    from model.estimator import EstimatorConfig
+    from model.pulse_methods import estimator_config
+    from training.fcus_eval import TorchPulseMethod, loso_folds, train_fold
+    from training.replay import MethodScore, replay, score_method
+    from training.train_config import TrainConfig
+
     fcus_cfg = estimator_config("fcus", EstimatorConfig())
     held: dict[str, list] = {}
-    for test in loso_folds([c.name for c in cached], 4):
-        train_recs = [c for c in cached if c.name not in test]
-        held_recs = [c for c in cached if c.name in test]
-        sampler = ClipSampler(train_recs, window_frames=base.window_frames, batch_size=base.batch_size, seed=base.seed)
+    for seed in seeds:
+        for test in loso_folds([c.name for c in cached], 4):
+            held_recs = [c for c in cached if c.name in test]
 
-        def evaluate(m, held_recs=held_recs):
-            return {name: score_method(method, held_recs, label=name, cfg=fcus_cfg)
-                    for name, method in fcus_methods(m).items()}
+            def evaluate(m, held_recs=held_recs):
+                out = {name: score_method(method, held_recs, label=name, cfg=fcus_cfg)
+                       for name, method in fcus_methods(m).items()}
+                if raw is not None:
+                    for c in held_recs:
+                        readings = replay(c, TorchPulseMethod(m), cfg=fcus_cfg).estimator.readings
+                        raw.setdefault(c.name, []).extend(raw_errors(c, readings))
+                return out
 
-        result = train(FcusNet(FcusNetConfig(seed=base.seed)), sampler, base, evaluate=evaluate)
-        for name, sc in result.evaluations[-1]["result"].items():
-            held.setdefault(name, []).extend(sc.clips)
+            result = train_fold(cached, test, TrainConfig(progress=False, seed=seed), evaluate)
+            for name, sc in result.items():
+                held.setdefault(name, []).extend(sc.clips)
     out = {name: MethodScore(name, clips=clips) for name, clips in held.items()}
     return {**out, **classic_scores(cached)}
 
@@ -137,6 +141,20 @@ def snr_at_reference_db(cached, method_for, cfg_for) -> float:
     return float(np.mean(snrs)) if snrs else float("nan")
 
 
+def raw_share_table(raw_rows: dict[str, dict[str, list]]) -> str:
+    """Markdown: one row per tracking variant, the share within 5 bpm per subject and pooled."""
+    from training.metrics import reading_accuracy
+    from training.replay import subject_key
+
+    subjects = sorted({s for errs in raw_rows.values() for s in errs}, key=subject_key)
+    lines = ["| tracking | " + " | ".join(subjects) + " | pooled |", "|---" * (len(subjects) + 2) + "|"]
+    for variant, errs in raw_rows.items():
+        cells = [f"{reading_accuracy(errs.get(s, []))[0]:.2f}" for s in subjects]
+        pooled = reading_accuracy([x for e in errs.values() for x in e])[0]
+        lines.append(f"| {variant} | " + " | ".join(cells) + f" | {pooled:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     from training.crop_cache import NO_DATA_HINT, cached_reference_recordings
     from training.replay import MethodScore
@@ -146,17 +164,23 @@ def main(argv=None) -> int:
     ap.add_argument("--cache-root", type=Path, required=True, help="one crop cache per tracking variant below it")
     ap.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
     ap.add_argument("--folds", action="store_true", help="fold-trained models, held-out subjects (slow)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="with --folds: train the fold models once per seed and pool them (default: seed 0)")
     ap.add_argument("--variants", default=",".join(TRACKING),
                     help=f"comma-separated tracking variants (default all: {', '.join(TRACKING)})")
     args = ap.parse_args(argv)
-    rows, snr_lines = [], []
+    rows, snr_lines, raw_rows = [], [], {}
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
         keyframes = TRACKING[variant]
         cached = cached_reference_recordings(args.data, args.cache_root / variant, keyframes=keyframes)
         if cached is None:
             print(f"speed_choices: {NO_DATA_HINT}", file=sys.stderr)
             return 2
-        scores = held_out_scores(cached) if args.folds else in_sample_scores(cached)
+        if args.folds:
+            raw_rows[variant] = {}
+            scores = held_out_scores(cached, args.seeds, raw_rows[variant])
+        else:
+            scores = in_sample_scores(cached)
         for name, sc in scores.items():
             rows.append(MethodScore(f"{variant}: {name}", clips=sc.clips))
         if not args.folds:
@@ -164,10 +188,15 @@ def main(argv=None) -> int:
             snr_lines.append(f"{variant:16s} " + "  ".join(f"{k} {v:6.2f}" for k, v in snr.items()))
         print(f"tracked: {variant} ({sum(c.track_s for c in cached):.0f} s for "
               f"{sum(c.media_s for c in cached):.0f} s of video)", flush=True)
-    what = "held-out subjects, fold-trained FCUS models" if args.folds else "the shipped FCUS model (in-sample)"
+    what = (f"held-out subjects, fold-trained FCUS models (seeds {' '.join(map(str, args.seeds))} pooled)"
+            if args.folds else "the shipped FCUS model (in-sample)")
     print(pooled_table(rows, f"UBFC dev subjects, {what}"))
     print()
     print(per_subject_table(rows, "mae20"))
+    if raw_rows:
+        print("\nFCUS streamed, raw window readings within 5 bpm of the contact PPG (before any gate, from 10 s on; "
+              "a missing reading is a miss)")
+        print(raw_share_table(raw_rows))
     if snr_lines:
         print("\nmean SNR (dB) at the contact PPG's HR, 10 s windows every 5 s (higher: more pulse)")
         print("\n".join(snr_lines))
