@@ -149,7 +149,7 @@ def raw_share_table(raw_rows: dict[str, dict[str, list]]) -> str:
     subjects = sorted({s for errs in raw_rows.values() for s in errs}, key=subject_key)
     lines = ["| tracking | " + " | ".join(subjects) + " | pooled |", "|---" * (len(subjects) + 2) + "|"]
     for variant, errs in raw_rows.items():
-        cells = [f"{reading_accuracy(errs.get(s, []))[0]:.2f}" for s in subjects]
+        cells = [f"{reading_accuracy(errs[s])[0]:.2f}" if errs.get(s) else "" for s in subjects]
         pooled = reading_accuracy([x for e in errs.values() for x in e])[0]
         lines.append(f"| {variant} | " + " | ".join(cells) + f" | {pooled:.3f} |")
     return "\n".join(lines)
