@@ -127,3 +127,16 @@ def test_run_study_prints_and_writes_its_files(tmp_path, monkeypatch, capsys):
     dump = json.loads((tmp_path / "evaluation.json").read_text())
     assert dump["table"]["fcus@1ep"]["metrics"]["20s"]["MAE"] == 2.0
     assert (tmp_path / "bland_altman.png").stat().st_size > 0
+
+
+def test_every_net_variant_builds_its_net_and_changes_what_it_names():
+    from training.fcus_study import NET_VARIANTS, VARIANTS
+
+    assert set(NET_VARIANTS) <= set(VARIANTS)
+    default = FcusNetConfig()
+    for name, fields in NET_VARIANTS.items():
+        net = FcusNet(FcusNetConfig(**fields))
+        for key, value in fields.items():
+            assert getattr(net.config, key) == value != getattr(default, key), (name, key)
+    assert NET_VARIANTS["no-envelope"] == {"envelope_frames": 0}
+    assert NET_VARIANTS["envelope-1s"] == {"envelope_frames": 31}

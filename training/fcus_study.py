@@ -33,12 +33,17 @@ VARIANTS = {
     "no-null-space": (True, True, False),
     "no-spatial": (True, True, True),
     "conv3d": (True, True, True),
+    "no-envelope": (True, True, True),
+    "envelope-1s": (True, True, True),
 }
 # variants that change the net rather than the training: name -> FcusNetConfig fields
 NET_VARIANTS = {
     "no-spatial": {"prior_spatial": False},  # the prior's plain skin mean (before the spatial weighting)
     # with the Conv3d learned path added to the prior (the default before it was measured off)
     "conv3d": {"learned_path": True},
+    # the output's envelope normalisation off, and over 1 s (31 frames) instead of 2 s (61)
+    "no-envelope": {"envelope_frames": 0},
+    "envelope-1s": {"envelope_frames": 31},
 }
 CONVERGENCE_EPOCHS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
