@@ -21,14 +21,17 @@ The FCUS BVP of each window is computed once per clip and reused by every candid
 do not depend on the gate), so the candidates cost only the estimator's own work.
 
     python benchmarks/check_choices.py [--cache DIR] [--data DIR] [--megamind FILE] [--scores PKL]
-                                       [--space check|steady|start|cadence|cadence-cut|context] [--more-no-pulse]
+                                       [--space check|steady|start|cadence|cadence-cut|context|windows]
+                                       [--more-no-pulse]
 
 ``--space steady`` chooses instead among the gate openings x the steadiness of the last window
 HRs (``EstimatorConfig.steady_n``/``steady_bpm``: a noise peak moves from window to window).
 ``--space start`` adds how short the first window may be (``min_window_s``: 4, 5 or 6 s), which
 decides how soon the first reading can come. ``--space context`` chooses among searching the
 reading near the HR of the trailing 20 s (``EstimatorConfig.context_reading``) or not x the gate
-opening x the steadiness.
+opening x the steadiness. ``--space windows`` chooses among reading each update as the median of
+the trailing 8, 10, 12, 15 and 20 s's HRs (``EstimatorConfig.reading_windows_s``) or as the
+window's own x the gate opening x the steadiness.
 """
 
 from __future__ import annotations
@@ -199,7 +202,8 @@ def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -
     same = [k for k, c in cands.items() if not c.check_methods and abs(c.gate_open - current.gate_open) < 1e-9
             and c.steady_n == current.steady_n and (c.steady_n == 0 or c.steady_bpm == current.steady_bpm)
             and c.min_window_s == current.min_window_s and c.acquire_every_s == current.acquire_every_s
-            and c.acquire_until_s == current.acquire_until_s]
+            and c.acquire_until_s == current.acquire_until_s and c.context_reading == current.context_reading
+            and c.reading_windows_s == current.reading_windows_s]
     return same[0] if same else None
 
 
@@ -222,8 +226,30 @@ def context_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
     return out
 
 
+WINDOWS_GATE_DB = (0.5, -0.5, -1.5, -3.0)
+WINDOWS_STEADY_N = (0, 3, 5)
+READING_WINDOWS_S = (8.0, 10.0, 12.0, 15.0, 20.0)
+
+
+def windows_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """Whether the reading is the median of the trailing 8, 10, 12, 15 and 20 s's HRs
+    (``reading_windows_s``; the base must set ``context_s``) or the window's own x the gate opening
+    x how many steady HRs (within 5 bpm)."""
+    if base.context_s is None:
+        base = replace(base, context_s=20.0, context_half_width_hz=0.6)
+    out = {}
+    for windows in ((), READING_WINDOWS_S):
+        for db in WINDOWS_GATE_DB:
+            for n in WINDOWS_STEADY_N:
+                label = (f"gate {db:+.1f} dB, no check" + (f", {n} steady within 5 bpm" if n else "")
+                         + (", reading the median of 8-20 s windows" if windows else ""))
+                out[label] = replace(base, **gate_at(db), steady_n=n, steady_bpm=5.0, reading_windows_s=windows)
+    return out
+
+
 SPACES = {"check": candidates, "steady": steady_candidates, "start": start_candidates,
-          "cadence": cadence_candidates, "cadence-cut": cadence_cut_candidates, "context": context_candidates}
+          "cadence": cadence_candidates, "cadence-cut": cadence_cut_candidates, "context": context_candidates,
+          "windows": windows_candidates}
 # What "coverage" means in the objective: the share of the updates, or, where the candidates
 # update at different rates, the share of the time a reading was shown.
 COVERAGE_OF = {"cadence": "time_coverage", "cadence-cut": "time_coverage"}

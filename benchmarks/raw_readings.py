@@ -40,6 +40,10 @@ def table(errors: dict[str, list]) -> str:
 
 
 def main(argv=None) -> int:
+    from dataclasses import replace
+
+    from model.estimator import EstimatorConfig
+    from model.pulse_methods import estimator_config
     from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
     from training.fcus_eval import TorchPulseMethod, loso_folds, train_fold
     from training.replay import replay, subject_key
@@ -48,22 +52,29 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_reference_args(ap)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--reading-windows", type=float, nargs="*", default=None, metavar="S",
+                    help="the estimator's reading_windows_s for this run (default: the shipped setting; "
+                         "none given: the window's own reading)")
     args = ap.parse_args(argv)
     cached = cached_reference_recordings(args.data, args.cache)
     if cached is None:
         print(f"raw_readings: {NO_DATA_HINT}", file=sys.stderr)
         return 2
+    cfg = estimator_config("fcus", EstimatorConfig())
+    if args.reading_windows is not None:
+        cfg = replace(cfg, reading_windows_s=tuple(args.reading_windows))
     errors: dict[str, list] = {}
     for seed in args.seeds:
         for test in loso_folds([c.name for c in cached], 4):
             def evaluate(net, test=test):
-                return {c.name: raw_errors(c, replay(c, TorchPulseMethod(net)).estimator.readings)
+                return {c.name: raw_errors(c, replay(c, TorchPulseMethod(net), cfg=cfg).estimator.readings)
                         for c in cached if c.name in test}
 
             for name, errs in train_fold(cached, test, TrainConfig(progress=False, seed=seed), evaluate).items():
                 errors.setdefault(name, []).extend(errs)
             print(f"seed {seed}, held out {','.join(test)}: done", flush=True)
-    print(f"\nFCUS fold models (seeds {args.seeds} pooled), raw readings from {FROM_S:g} s on, no gate:")
+    how = f", reading windows {cfg.reading_windows_s} s" if cfg.reading_windows_s else ", the window's own reading"
+    print(f"\nFCUS fold models (seeds {args.seeds} pooled), raw readings from {FROM_S:g} s on, no gate{how}:")
     print(table(dict(sorted(errors.items(), key=lambda kv: subject_key(kv[0])))))
     return 0
 

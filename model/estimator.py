@@ -101,6 +101,15 @@ class EstimatorConfig:
     # With context_s: the window's reading is also searched only within +- context_half_width_hz of
     # the context HR (a peak the longer window does not back cannot become the reading).
     context_reading: bool = False
+    # With context_s: each update's reading is the median of the HRs of the trailing L seconds of
+    # the un-narrowed stream, one for each L here (all of the signal's gap-free stretch where it is
+    # shorter than L); the SNR is then measured at it on the window. Windows of
+    # different lengths err on different stretches (a short one on noise, a long one on a changing
+    # HR), so their median errs less often than any one of them. Empty (the default): the window's
+    # own HR. Held out (README, "Choices made in nested folds"): more raw readings right, but not
+    # more shown at the same share right (benchmarks/raw_readings.py --reading-windows,
+    # benchmarks/check_choices.py --space windows), so it stays off.
+    reading_windows_s: tuple[float, ...] = ()
     # The quality gate (model/signal/quality.py): a reading is shown once the quality reaches
     # gate_open and withheld again below gate_close (quality = logistic of the SNR at the HR).
     gate_open: float = GATE_THRESHOLD + GATE_HYSTERESIS / 2.0
@@ -139,6 +148,10 @@ class EstimatorConfig:
         if self.update_every_s <= 0 or (self.acquire_every_s is not None and self.acquire_every_s <= 0):
             raise ValueError(f"update intervals must be positive (update_every_s {self.update_every_s}, "
                              f"acquire_every_s {self.acquire_every_s})")
+        if self.reading_windows_s and (self.context_s is None or min(self.reading_windows_s) <= 0
+                                       or max(self.reading_windows_s) > self.context_s):
+            raise ValueError(f"reading_windows_s {self.reading_windows_s} needs context_s >= each of them "
+                             f"(got {self.context_s})")
         unknown = [m for m in self.check_methods if m not in CLASSIC_METHODS]
         if unknown:
             raise ValueError(f"check_methods: unknown {unknown}; valid: {sorted(CLASSIC_METHODS)}")
@@ -229,6 +242,7 @@ class StreamingEstimator:
         n_ctx = int(math.ceil((self.cfg.context_s or 0.0) * self.cfg.fs_hz)) + 1
         self._raw_final: deque[tuple[int, float]] = deque(maxlen=n_ctx)
         self.last_context_hr_bpm: float | None = None
+        self._windows_hr_bpm: float | None = None  # the median of the reading windows' HRs (reading_windows_s)
         self._final_k: list[int] = []
         self._final_v: list[float] = []
         self._accepted_hr: deque[float] = deque(maxlen=max(self.cfg.hr_median_n, 1))
@@ -368,6 +382,9 @@ class StreamingEstimator:
         bvp_f = bandpass(np.asarray(bvp, dtype=np.float64), cfg.fs_hz, *cfg.band_hz)
         hr_ctx = self._add_context(int(ks[0]), bvp_f)
         hr_raw, snr = self._heart_rate(t_now, bvp_f, hr_ctx if cfg.context_reading else None)
+        if hr_raw is not None and self._windows_hr_bpm is not None and self.hr_tracker is None:
+            hr_raw = self._windows_hr_bpm
+            snr = spectral_snr_db(power_spectrum(bvp_f, cfg.fs_hz, window=SNR_WINDOW), hr_raw / 60.0, band=cfg.band_hz)
         self._stream.add(int(ks[0]), self._stream_bvp(bvp_f, hr_raw, hr_ctx))
         if hr_raw is None:
             self._recent_raw.clear()
@@ -516,7 +533,9 @@ class StreamingEstimator:
         if self.cfg.context_s is None:
             return None
         self._raw_stream.add(k0, bvp_f)
-        self.last_context_hr_bpm = self._context_hr(k0 + len(bvp_f))
+        run = self._context_run(k0 + len(bvp_f))
+        self.last_context_hr_bpm = self._context_hr(run)
+        self._windows_hr_bpm = self._windows_hr(run)
         return self.last_context_hr_bpm
 
     def _stream_bvp(self, bvp_f: np.ndarray, hr_bpm: float | None, hr_ctx: float | None) -> np.ndarray:
@@ -529,9 +548,9 @@ class StreamingEstimator:
             return bvp_f
         return self._narrowed(bvp_f, hr_bpm, cfg.track_half_width_hz)
 
-    def _context_hr(self, k_end: int) -> float | None:
-        """HR of the trailing ``context_s`` of the un-narrowed stream up to grid index ``k_end``
-        (its last gap-free stretch); None while that stretch is shorter than 3/4 of ``context_s``."""
+    def _context_run(self, k_end: int) -> np.ndarray:
+        """The un-narrowed stream's last gap-free stretch of at most ``context_s`` up to grid index
+        ``k_end``."""
         cfg = self.cfg
         k_from = k_end - int(round(cfg.context_s * cfg.fs_hz))
         vals = self._raw_stream.values(k_from, k_end)
@@ -539,11 +558,29 @@ class StreamingEstimator:
             if k_from <= k < k_end and not math.isfinite(vals[k - k_from]):
                 vals[k - k_from] = v
         bad = np.flatnonzero(~np.isfinite(vals))
-        run = vals[(bad[-1] + 1) if len(bad) else 0:]
+        return vals[(bad[-1] + 1) if len(bad) else 0:]
+
+    def _context_hr(self, run: np.ndarray) -> float | None:
+        """HR of the stretch ``run`` (:meth:`_context_run`); None while it is shorter than 3/4 of
+        ``context_s``."""
+        cfg = self.cfg
         if len(run) < 0.75 * cfg.context_s * cfg.fs_hz:
             return None
         est = estimate_hr(run, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
         return float(est.hr_bpm) if est.ok else None
+
+    def _windows_hr(self, run: np.ndarray) -> float | None:
+        """The median of the HRs of the trailing ``reading_windows_s`` of ``run``, each cut to the
+        stretch when longer (a young signal: the longer windows read all of it); None without
+        reading windows or an estimate."""
+        cfg = self.cfg
+        hrs = []
+        for length_s in cfg.reading_windows_s if len(run) else ():
+            est = estimate_hr(run[-int(round(length_s * cfg.fs_hz)):], cfg.fs_hz, lo_bpm=cfg.lo_bpm,
+                              hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
+            if est.ok:
+                hrs.append(float(est.hr_bpm))
+        return float(np.median(hrs)) if hrs else None
 
     def _vitals(self, t_now: float, hr_bpm: float | None) -> None:
         """HRV and respiration from the trailing stretch of the BVP stream."""

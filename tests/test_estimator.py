@@ -443,3 +443,21 @@ def test_context_reading_searches_near_the_context_hr():
     assert np.sum(np.abs(plain - 72.0) < 3.0) >= 3, plain
     ctx = raw_hrs(EstimatorConfig(context_s=20.0, context_reading=True, steady_n=1000))
     assert len(ctx) >= 10 and np.all(np.abs(ctx - 108.0) < 3.0), ctx
+
+
+def test_the_reading_windows_median_outvotes_a_burst_the_window_reads():
+    """``reading_windows_s``: each update reads the median of the HRs of the trailing 8, 10, 12, 15
+    and 20 s of the un-narrowed stream, so the 6 s burst that wins the window's own peak in some
+    updates is outvoted by the longer windows; without it those updates read the burst."""
+    def raw_hrs(cfg):
+        est, _ = _stream_window_hrs(cfg)
+        return np.array([r.hr_raw_bpm for r in est.readings if r.t_s >= 25.0 and r.hr_raw_bpm is not None])
+
+    plain = raw_hrs(EstimatorConfig(context_s=20.0, steady_n=1000))
+    assert np.sum(np.abs(plain - 72.0) < 3.0) >= 3, plain
+    windows = raw_hrs(EstimatorConfig(context_s=20.0, steady_n=1000, reading_windows_s=(8.0, 10.0, 12.0, 15.0, 20.0)))
+    assert len(windows) >= 10 and np.all(np.abs(windows - 108.0) < 3.0), windows
+    for bad in ({"reading_windows_s": (10.0,)}, {"context_s": 10.0, "reading_windows_s": (8.0, 20.0)},
+                {"context_s": 20.0, "reading_windows_s": (0.0,)}):
+        with pytest.raises(ValueError):
+            EstimatorConfig(**bad)
