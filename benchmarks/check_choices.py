@@ -202,8 +202,9 @@ def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -
     same = [k for k, c in cands.items() if not c.check_methods and abs(c.gate_open - current.gate_open) < 1e-9
             and c.steady_n == current.steady_n and (c.steady_n == 0 or c.steady_bpm == current.steady_bpm)
             and c.min_window_s == current.min_window_s and c.acquire_every_s == current.acquire_every_s
-            and c.acquire_until_s == current.acquire_until_s and c.context_reading == current.context_reading
-            and c.reading_windows_s == current.reading_windows_s]
+            and c.acquire_until_s == current.acquire_until_s and c.context_s == current.context_s
+            and c.context_half_width_hz == current.context_half_width_hz
+            and c.context_reading == current.context_reading and c.reading_windows_s == current.reading_windows_s]
     return same[0] if same else None
 
 
@@ -212,8 +213,9 @@ CONTEXT_STEADY_N = (0, 3, 5)
 
 
 def context_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
-    """Whether the reading is searched near the context HR (``context_reading``; the base must set
-    ``context_s``) x the gate opening x how many steady window HRs (within 5 bpm)."""
+    """Whether the reading is searched near the context HR (``context_reading``) x the gate opening
+    x how many steady window HRs (within 5 bpm); a base without ``context_s`` gets the shipped 20 s,
+    +- 0.6 Hz."""
     if base.context_s is None:
         base = replace(base, context_s=20.0, context_half_width_hz=0.6)
     out = {}
@@ -226,24 +228,22 @@ def context_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
     return out
 
 
-WINDOWS_GATE_DB = (0.5, -0.5, -1.5, -3.0)
-WINDOWS_STEADY_N = (0, 3, 5)
 READING_WINDOWS_S = (8.0, 10.0, 12.0, 15.0, 20.0)
 
 
 def windows_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
     """Whether the reading is the median of the trailing 8, 10, 12, 15 and 20 s's HRs
-    (``reading_windows_s``; the base must set ``context_s``) or the window's own x the gate opening
-    x how many steady HRs (within 5 bpm)."""
+    (``reading_windows_s``) or the window's own x the gate opening x how many steady window HRs
+    (within 5 bpm); a base without ``context_s`` gets the shipped 20 s, +- 0.6 Hz."""
     if base.context_s is None:
         base = replace(base, context_s=20.0, context_half_width_hz=0.6)
     out = {}
-    for windows in ((), READING_WINDOWS_S):
-        for db in WINDOWS_GATE_DB:
-            for n in WINDOWS_STEADY_N:
+    for windows_s in ((), READING_WINDOWS_S):
+        for db in CONTEXT_GATE_DB:
+            for n in CONTEXT_STEADY_N:
                 label = (f"gate {db:+.1f} dB, no check" + (f", {n} steady within 5 bpm" if n else "")
-                         + (", reading the median of 8-20 s windows" if windows else ""))
-                out[label] = replace(base, **gate_at(db), steady_n=n, steady_bpm=5.0, reading_windows_s=windows)
+                         + (", reading the median of 8-20 s windows" if windows_s else ""))
+                out[label] = replace(base, **gate_at(db), steady_n=n, steady_bpm=5.0, reading_windows_s=windows_s)
     return out
 
 
@@ -332,8 +332,9 @@ def main(argv=None) -> int:
     add_no_pulse_args(ap)
     ap.add_argument("--seed", type=int, default=0, help="the fold models' training seed")
     ap.add_argument("--space", choices=tuple(SPACES), default="check",
-                    help="the candidates: the cross-check (default), the steadiness of the window HRs, "
-                         "or the first window's length with the steadiness")
+                    help="the candidates (module docstring): the cross-check (default), the steadiness of "
+                         "the window HRs, the first window's length, the update cadence, the reading near the "
+                         "context HR, or the reading windows' median")
     ap.add_argument("--scores", type=Path, default=None,
                     help="pickle of the fold models' scores: read when it exists (no training), else written")
     args = ap.parse_args(argv)

@@ -1,11 +1,12 @@
 """FCUS's raw window readings on held-out subjects, before any gate: every HR update's own reading
-(``HrReading.hr_raw_bpm``, the 10 s window's) from the signal's 10th second on, against the contact
+(``HrReading.hr_raw_bpm``: the 10 s window's, or with ``--reading-windows`` the median of the
+trailing windows' HRs, ``EstimatorConfig.reading_windows_s``) from the signal's 10th second on, against the contact
 PPG over the same trailing 10 s. The share within 5 bpm is the most a gate could show while
 keeping 90 % of the shown readings right, if it knew which are right; ``benchmarks/peer_ubfc.py``
 prints the same for the peer. Fold models (1 epoch, no labels) for each seed, the shipped
 estimator, every subject held out once per seed.
 
-    python benchmarks/raw_readings.py [--cache DIR] [--data DIR] [--seeds 0 1 2]
+    python benchmarks/raw_readings.py [--cache DIR] [--data DIR] [--seeds 0 1 2] [--reading-windows 8 10 12 15 20]
 """
 
 import argparse
@@ -14,15 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-FROM_S = 10.0  # readings from the signal's 10th second on (a full 10 s window behind each)
-
 
 def raw_errors(cached, readings) -> list[float | None]:
-    """Each update's raw reading minus the reference over its trailing 10 s, from ``FROM_S`` after
-    the first sample on (None: no reading there); updates without a reference are left out."""
-    from training.replay import reading_errors, reference
+    """Each update's raw reading minus the reference over its trailing 10 s, from the signal's
+    10th second on (``training.replay.raw_reading_errors``)."""
+    from training.replay import raw_reading_errors
 
-    return list(reading_errors(readings, *reference(cached), raw=True, from_t_s=float(cached.t_s[0]) + FROM_S))
+    return raw_reading_errors(cached, readings)
 
 
 def table(errors: dict[str, list]) -> str:
@@ -46,35 +45,43 @@ def main(argv=None) -> int:
     from model.pulse_methods import estimator_config
     from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
     from training.fcus_eval import TorchPulseMethod, loso_folds, train_fold
-    from training.replay import replay, subject_key
+    from training.replay import RAW_FROM_S, replay, subject_key
     from training.train_config import TrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_reference_args(ap)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--reading-windows", type=float, nargs="*", default=None, metavar="S",
-                    help="the estimator's reading_windows_s for this run (default: the shipped setting; "
-                         "none given: the window's own reading)")
+    ap.add_argument("--reading-windows", type=float, nargs="+", default=None, metavar="S",
+                    help="read each update as the median of the HRs of the trailing S seconds "
+                         "(EstimatorConfig.reading_windows_s, each S <= 20) instead of the window's own")
     args = ap.parse_args(argv)
+    windows_s = tuple(args.reading_windows or ())
+    try:
+        replace(estimator_config("fcus", EstimatorConfig()), reading_windows_s=windows_s)
+    except ValueError as e:
+        ap.error(f"--reading-windows: {e}")
     cached = cached_reference_recordings(args.data, args.cache)
     if cached is None:
         print(f"raw_readings: {NO_DATA_HINT}", file=sys.stderr)
         return 2
-    cfg = estimator_config("fcus", EstimatorConfig())
-    if args.reading_windows is not None:
-        cfg = replace(cfg, reading_windows_s=tuple(args.reading_windows))
+
+    def cfg_for(c):
+        cfg = estimator_config("fcus", EstimatorConfig(fs_hz=c.fs_hz))
+        return replace(cfg, reading_windows_s=windows_s) if windows_s else cfg
+
     errors: dict[str, list] = {}
     for seed in args.seeds:
         for test in loso_folds([c.name for c in cached], 4):
             def evaluate(net, test=test):
-                return {c.name: raw_errors(c, replay(c, TorchPulseMethod(net), cfg=cfg).estimator.readings)
+                return {c.name: raw_errors(c, replay(c, TorchPulseMethod(net), cfg=cfg_for(c)).estimator.readings)
                         for c in cached if c.name in test}
 
             for name, errs in train_fold(cached, test, TrainConfig(progress=False, seed=seed), evaluate).items():
                 errors.setdefault(name, []).extend(errs)
             print(f"seed {seed}, held out {','.join(test)}: done", flush=True)
-    how = f", reading windows {cfg.reading_windows_s} s" if cfg.reading_windows_s else ", the window's own reading"
-    print(f"\nFCUS fold models (seeds {args.seeds} pooled), raw readings from {FROM_S:g} s on, no gate{how}:")
+    reading = (f", each the median of the trailing {', '.join(f'{x:g}' for x in windows_s)} s's HRs" if windows_s
+               else ", each the window's own")
+    print(f"\nFCUS fold models (seeds {args.seeds} pooled), raw readings from {RAW_FROM_S:g} s on, no gate{reading}:")
     print(table(dict(sorted(errors.items(), key=lambda kv: subject_key(kv[0])))))
     return 0
 

@@ -6,9 +6,10 @@ subjects, beside POS and CHROM on the same tracking.
 Each tracking variant gets its own crop cache (one tracking pass per subject, under
 ``--cache-root``). By default FCUS is the shipped model (trained on all 8 subjects: in-sample, a
 quick look); ``--folds`` trains a model per leave-subjects-out fold (1 epoch, no labels) on each
-variant's crops and scores only the fold's 2 held-out subjects, as the readings issue asks.
+variant's crops and scores only the fold's 2 held-out subjects, as the readings issue asks, once
+per seed of ``--seeds`` (pooled), and adds a table of FCUS's raw window readings within 5 bpm.
 
-    python benchmarks/speed_choices.py --cache-root /tmp/speed-caches [--folds] [--variants a,b]
+    python benchmarks/speed_choices.py --cache-root /tmp/speed-caches [--folds [--seeds 0 1 2]] [--variants a,b]
 """
 
 import argparse
@@ -84,13 +85,11 @@ def in_sample_snrs(cached) -> dict[str, float]:
 def held_out_scores(cached, seeds=(0,), raw: dict | None = None) -> dict:
     """Fold models trained on each fold's 6 subjects, once per seed; each FCUS form scored on the
     2 held out, the seeds pooled. With ``raw`` (a dict), the streamed form's raw window readings'
-    errors (``benchmarks/raw_readings.py``: before any gate, from 10 s on) go into it by subject."""
-    from raw_readings import raw_errors
-
+    errors (``training.replay.raw_reading_errors``: before any gate, from 10 s on) go into it by subject."""
     from model.estimator import EstimatorConfig
     from model.pulse_methods import estimator_config
     from training.fcus_eval import TorchPulseMethod, loso_folds, train_fold
-    from training.replay import MethodScore, replay, score_method
+    from training.replay import MethodScore, raw_reading_errors, replay, score_method
     from training.train_config import TrainConfig
 
     fcus_cfg = estimator_config("fcus", EstimatorConfig())
@@ -102,10 +101,10 @@ def held_out_scores(cached, seeds=(0,), raw: dict | None = None) -> dict:
             def evaluate(m, held_recs=held_recs):
                 out = {name: score_method(method, held_recs, label=name, cfg=fcus_cfg)
                        for name, method in fcus_methods(m).items()}
-                if raw is not None:
+                if raw is not None:  # a second replay of the streamed form, for its readings
                     for c in held_recs:
                         readings = replay(c, TorchPulseMethod(m), cfg=fcus_cfg).estimator.readings
-                        raw.setdefault(c.name, []).extend(raw_errors(c, readings))
+                        raw.setdefault(c.name, []).extend(raw_reading_errors(c, readings))
                 return out
 
             result = train_fold(cached, test, TrainConfig(progress=False, seed=seed), evaluate)
@@ -147,11 +146,14 @@ def raw_share_table(raw_rows: dict[str, dict[str, list]]) -> str:
     from training.replay import subject_key
 
     subjects = sorted({s for errs in raw_rows.values() for s in errs}, key=subject_key)
-    lines = ["| tracking | " + " | ".join(subjects) + " | pooled |", "|---" * (len(subjects) + 2) + "|"]
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(cells) + " |"
+
+    lines = [row(["tracking", *subjects, "pooled"]), row(["---"] * (len(subjects) + 2))]
     for variant, errs in raw_rows.items():
         cells = [f"{reading_accuracy(errs[s])[0]:.2f}" if errs.get(s) else "" for s in subjects]
         pooled = reading_accuracy([x for e in errs.values() for x in e])[0]
-        lines.append(f"| {variant} | " + " | ".join(cells) + f" | {pooled:.3f} |")
+        lines.append(row([variant, *cells, f"{pooled:.3f}"]))
     return "\n".join(lines)
 
 
@@ -169,6 +171,8 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default=",".join(TRACKING),
                     help=f"comma-separated tracking variants (default all: {', '.join(TRACKING)})")
     args = ap.parse_args(argv)
+    if args.seeds != [0] and not args.folds:
+        ap.error("--seeds needs --folds (the shipped model is not trained here)")
     rows, snr_lines, raw_rows = [], [], {}
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
         keyframes = TRACKING[variant]

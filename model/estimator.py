@@ -150,8 +150,11 @@ class EstimatorConfig:
                              f"acquire_every_s {self.acquire_every_s})")
         if self.reading_windows_s and (self.context_s is None or min(self.reading_windows_s) <= 0
                                        or max(self.reading_windows_s) > self.context_s):
-            raise ValueError(f"reading_windows_s {self.reading_windows_s} needs context_s >= each of them "
-                             f"(got {self.context_s})")
+            raise ValueError(f"reading_windows_s {self.reading_windows_s}: each must be positive and at most "
+                             f"context_s (got {self.context_s})")
+        if self.reading_windows_s and (self.hr_tracking or self.context_reading):
+            raise ValueError("reading_windows_s replaces the window's own reading: not with hr_tracking or "
+                             "context_reading")
         unknown = [m for m in self.check_methods if m not in CLASSIC_METHODS]
         if unknown:
             raise ValueError(f"check_methods: unknown {unknown}; valid: {sorted(CLASSIC_METHODS)}")
@@ -382,7 +385,7 @@ class StreamingEstimator:
         bvp_f = bandpass(np.asarray(bvp, dtype=np.float64), cfg.fs_hz, *cfg.band_hz)
         hr_ctx = self._add_context(int(ks[0]), bvp_f)
         hr_raw, snr = self._heart_rate(t_now, bvp_f, hr_ctx if cfg.context_reading else None)
-        if hr_raw is not None and self._windows_hr_bpm is not None and self.hr_tracker is None:
+        if hr_raw is not None and self._windows_hr_bpm is not None:
             hr_raw = self._windows_hr_bpm
             snr = spectral_snr_db(power_spectrum(bvp_f, cfg.fs_hz, window=SNR_WINDOW), hr_raw / 60.0, band=cfg.band_hz)
         self._stream.add(int(ks[0]), self._stream_bvp(bvp_f, hr_raw, hr_ctx))
@@ -572,15 +575,17 @@ class StreamingEstimator:
     def _windows_hr(self, run: np.ndarray) -> float | None:
         """The median of the HRs of the trailing ``reading_windows_s`` of ``run``, each cut to the
         stretch when longer (a young signal: the longer windows read all of it); None without
-        reading windows or an estimate."""
+        reading windows or an estimate (an empty or too short run has none)."""
         cfg = self.cfg
         hrs = []
-        for length_s in cfg.reading_windows_s if len(run) else ():
+        for length_s in cfg.reading_windows_s:
             est = estimate_hr(run[-int(round(length_s * cfg.fs_hz)):], cfg.fs_hz, lo_bpm=cfg.lo_bpm,
                               hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
             if est.ok:
                 hrs.append(float(est.hr_bpm))
-        return float(np.median(hrs)) if hrs else None
+        # the lower median: with an even count (an estimate failed) one of the HRs, never a rate
+        # between two peaks that neither window read
+        return sorted(hrs)[(len(hrs) - 1) // 2] if hrs else None
 
     def _vitals(self, t_now: float, hr_bpm: float | None) -> None:
         """HRV and respiration from the trailing stretch of the BVP stream."""

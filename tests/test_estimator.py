@@ -461,3 +461,22 @@ def test_the_reading_windows_median_outvotes_a_burst_the_window_reads():
                 {"context_s": 20.0, "reading_windows_s": (0.0,)}):
         with pytest.raises(ValueError):
             EstimatorConfig(**bad)
+
+
+def test_the_reading_windows_median_is_not_the_longest_window():
+    """A 72 bpm interferer in the first 12 s of a 20 s stretch wins its 15 and 20 s windows but
+    not its 8, 10 and 12 s ones: the median reads the 108 bpm pulse that the longest window
+    misses; a stretch shorter than every window is read whole."""
+    from model.signal import estimate_hr
+
+    cfg = EstimatorConfig(context_s=20.0, reading_windows_s=(8.0, 10.0, 12.0, 15.0, 20.0))
+    est = StreamingEstimator(make_pulse_method("pos"), cfg)
+    t = np.arange(0, 20.0, 1 / 30.0)
+    run = np.sin(2 * np.pi * 1.8 * t) + 2.5 * (t < 12.0) * np.sin(2 * np.pi * 1.2 * t)
+    assert abs(estimate_hr(run, 30.0).hr_bpm - 72.0) < 2.0
+    assert abs(est._windows_hr(run) - 108.0) < 2.0
+    assert abs(est._windows_hr(run[-9 * 30:]) - 108.0) < 2.0
+    assert est._windows_hr(np.empty(0)) is None
+    for bad in ({"hr_tracking": True}, {"context_reading": True}):
+        with pytest.raises(ValueError):
+            EstimatorConfig(context_s=20.0, reading_windows_s=(10.0,), **bad)

@@ -119,6 +119,16 @@ def reading_errors(readings, ref_t: np.ndarray, ref_ppg: np.ndarray, *, raw: boo
     return tuple(errs)
 
 
+RAW_FROM_S = 10.0  # raw readings are scored from the signal's 10th second on (a full 10 s window behind each)
+
+
+def raw_reading_errors(cached, readings, from_s: float = RAW_FROM_S) -> list[float | None]:
+    """Each update's raw reading (before the gate) minus the reference over its trailing
+    ``SHOWN_REF_S``, from ``from_s`` after the recording's first sample on (None: no reading
+    there); updates without a reference are left out."""
+    return list(reading_errors(readings, *reference(cached), raw=True, from_t_s=float(cached.t_s[0]) + from_s))
+
+
 def shown_errors(readings, ref_t: np.ndarray, ref_ppg: np.ndarray) -> tuple[float, ...]:
     """Each shown reading (``hr_bpm`` not None) minus the reference HR over its trailing
     ``SHOWN_REF_S`` (readings without a reference there are left out)."""
