@@ -212,20 +212,28 @@ CONTEXT_GATE_DB = (0.5, -0.5, -1.5, -3.0)
 CONTEXT_STEADY_N = (0, 3, 5)
 
 
-def context_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
-    """Whether the reading is searched near the context HR (``context_reading``) x the gate opening
-    x how many steady window HRs (within 5 bpm); a base without ``context_s`` gets the shipped 20 s,
-    +- 0.6 Hz."""
-    if base.context_s is None:
-        base = replace(base, context_s=20.0, context_half_width_hz=0.6)
+def _with_context(base: EstimatorConfig) -> EstimatorConfig:
+    """``base``, given the shipped context narrowing (20 s, +- 0.6 Hz) when it has none."""
+    return base if base.context_s is not None else replace(base, context_s=20.0, context_half_width_hz=0.6)
+
+
+def _reading_candidates(base: EstimatorConfig, field: str, options: dict[str, object]) -> dict[str, EstimatorConfig]:
+    """``options`` (label suffix -> value of the estimator field ``field``) x the gate opening x
+    how many steady window HRs (within 5 bpm), on ``base`` with the context narrowing."""
+    base = _with_context(base)
     out = {}
-    for near in (False, True):
+    for suffix, value in options.items():
         for db in CONTEXT_GATE_DB:
             for n in CONTEXT_STEADY_N:
-                label = (f"gate {db:+.1f} dB, no check" + (f", {n} steady within 5 bpm" if n else "")
-                         + (", reading near the context HR" if near else ""))
-                out[label] = replace(base, **gate_at(db), steady_n=n, steady_bpm=5.0, context_reading=near)
+                label = f"gate {db:+.1f} dB, no check" + (f", {n} steady within 5 bpm" if n else "") + suffix
+                out[label] = replace(base, **gate_at(db), steady_n=n, steady_bpm=5.0, **{field: value})
     return out
+
+
+def context_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """Whether the reading is searched near the context HR (``context_reading``) x the gate opening
+    x how many steady window HRs (within 5 bpm)."""
+    return _reading_candidates(base, "context_reading", {"": False, ", reading near the context HR": True})
 
 
 READING_WINDOWS_S = (8.0, 10.0, 12.0, 15.0, 20.0)
@@ -234,17 +242,9 @@ READING_WINDOWS_S = (8.0, 10.0, 12.0, 15.0, 20.0)
 def windows_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
     """Whether the reading is the median of the trailing 8, 10, 12, 15 and 20 s's HRs
     (``reading_windows_s``) or the window's own x the gate opening x how many steady window HRs
-    (within 5 bpm); a base without ``context_s`` gets the shipped 20 s, +- 0.6 Hz."""
-    if base.context_s is None:
-        base = replace(base, context_s=20.0, context_half_width_hz=0.6)
-    out = {}
-    for windows_s in ((), READING_WINDOWS_S):
-        for db in CONTEXT_GATE_DB:
-            for n in CONTEXT_STEADY_N:
-                label = (f"gate {db:+.1f} dB, no check" + (f", {n} steady within 5 bpm" if n else "")
-                         + (", reading the median of 8-20 s windows" if windows_s else ""))
-                out[label] = replace(base, **gate_at(db), steady_n=n, steady_bpm=5.0, reading_windows_s=windows_s)
-    return out
+    (within 5 bpm)."""
+    return _reading_candidates(base, "reading_windows_s", {"": (), ", reading the median of 8-20 s windows":
+                                                           READING_WINDOWS_S})
 
 
 SPACES = {"check": candidates, "steady": steady_candidates, "start": start_candidates,
