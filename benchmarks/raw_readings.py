@@ -16,14 +16,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def raw_errors(cached, readings) -> list[float | None]:
-    """Each update's raw reading minus the reference over its trailing 10 s, from the signal's
-    10th second on (``training.replay.raw_reading_errors``)."""
-    from training.replay import raw_reading_errors
-
-    return raw_reading_errors(cached, readings)
-
-
 def table(errors: dict[str, list]) -> str:
     """Markdown: per subject and pooled, the readings, the share within 5 bpm and the MAE."""
     from training.metrics import reading_accuracy
@@ -45,7 +37,7 @@ def main(argv=None) -> int:
     from model.pulse_methods import estimator_config
     from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
     from training.fcus_eval import TorchPulseMethod, loso_folds, train_fold
-    from training.replay import RAW_FROM_S, replay, subject_key
+    from training.replay import RAW_FROM_S, raw_reading_errors, replay, subject_key
     from training.train_config import TrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -73,8 +65,10 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         for test in loso_folds([c.name for c in cached], 4):
             def evaluate(net, test=test):
-                return {c.name: raw_errors(c, replay(c, TorchPulseMethod(net), cfg=cfg_for(c)).estimator.readings)
-                        for c in cached if c.name in test}
+                def readings(c):
+                    return replay(c, TorchPulseMethod(net), cfg=cfg_for(c)).estimator.readings
+
+                return {c.name: raw_reading_errors(c, readings(c)) for c in cached if c.name in test}
 
             for name, errs in train_fold(cached, test, TrainConfig(progress=False, seed=seed), evaluate).items():
                 errors.setdefault(name, []).extend(errs)

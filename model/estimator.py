@@ -387,7 +387,7 @@ class StreamingEstimator:
         hr_raw, snr = self._heart_rate(t_now, bvp_f, hr_ctx if cfg.context_reading else None)
         if hr_raw is not None and self._windows_hr_bpm is not None:
             hr_raw = self._windows_hr_bpm
-            snr = spectral_snr_db(power_spectrum(bvp_f, cfg.fs_hz, window=SNR_WINDOW), hr_raw / 60.0, band=cfg.band_hz)
+            snr = self._snr_db(bvp_f, hr_raw)
         self._stream.add(int(ks[0]), self._stream_bvp(bvp_f, hr_raw, hr_ctx))
         if hr_raw is None:
             self._recent_raw.clear()
@@ -460,9 +460,13 @@ class StreamingEstimator:
         if not tracking:
             return float(est.hr_bpm), float(est.snr_db)
         tracked = self.hr_tracker.update(t_now, est.freqs_hz, est.power)
-        snr = spectral_snr_db(power_spectrum(bvp_f, cfg.fs_hz, window=SNR_WINDOW), tracked.hr_bpm / 60.0,
-                              band=cfg.band_hz)
-        return tracked.hr_bpm, snr
+        return tracked.hr_bpm, self._snr_db(bvp_f, tracked.hr_bpm)
+
+    def _snr_db(self, bvp_f: np.ndarray, hr_bpm: float) -> float:
+        """The SNR of the band-passed window at ``hr_bpm`` when the reading is not the window's own
+        peak (tracked, or the reading windows' median): on a Hann window, in the config band."""
+        cfg = self.cfg
+        return spectral_snr_db(power_spectrum(bvp_f, cfg.fs_hz, window=SNR_WINDOW), hr_bpm / 60.0, band=cfg.band_hz)
 
     def _features(self, bvp_f: np.ndarray, rgb_u: np.ndarray, hr_raw: float | None,
                   snr: float) -> ReadingFeatures | None:
@@ -569,7 +573,13 @@ class StreamingEstimator:
         cfg = self.cfg
         if len(run) < 0.75 * cfg.context_s * cfg.fs_hz:
             return None
-        est = estimate_hr(run, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
+        return self._stretch_hr(run)
+
+    def _stretch_hr(self, x: np.ndarray) -> float | None:
+        """The spectral HR of a stretch of the un-narrowed stream in the config's range; None
+        without an estimate."""
+        cfg = self.cfg
+        est = estimate_hr(x, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
         return float(est.hr_bpm) if est.ok else None
 
     def _windows_hr(self, run: np.ndarray) -> float | None:
@@ -579,10 +589,9 @@ class StreamingEstimator:
         cfg = self.cfg
         hrs = []
         for length_s in cfg.reading_windows_s:
-            est = estimate_hr(run[-int(round(length_s * cfg.fs_hz)):], cfg.fs_hz, lo_bpm=cfg.lo_bpm,
-                              hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
-            if est.ok:
-                hrs.append(float(est.hr_bpm))
+            hr = self._stretch_hr(run[-int(round(length_s * cfg.fs_hz)):])
+            if hr is not None:
+                hrs.append(hr)
         # the lower median: with an even count (an estimate failed) one of the HRs, never a rate
         # between two peaks that neither window read
         return sorted(hrs)[(len(hrs) - 1) // 2] if hrs else None

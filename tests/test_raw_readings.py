@@ -1,5 +1,5 @@
-"""benchmarks/raw_readings.py: each update's raw reading against the contact PPG's trailing 10 s,
-from the signal's 10th second on, and its table."""
+"""Each update's raw reading against the contact PPG's trailing 10 s, from the signal's 10th second
+on (``training.replay.raw_reading_errors``), and benchmarks/raw_readings.py's table of them."""
 
 from types import SimpleNamespace
 
@@ -21,11 +21,13 @@ class _Cached:
 
 
 def test_raw_errors_count_from_the_tenth_second_and_a_missing_reading_is_wrong():
+    from training.replay import raw_reading_errors
+
     mod = load_benchmark("raw_readings")
     rec = _Cached(72.0)
     readings = [SimpleNamespace(t_s=float(t), hr_raw_bpm=72.0 if t < 30 else (None if t < 35 else 84.0))
                 for t in range(6, 40)]
-    errs = mod.raw_errors(rec, readings)
+    errs = raw_reading_errors(rec, readings)
     assert len(errs) == 30  # 10 .. 39 s
     assert all(abs(e) < 0.5 for e in errs[:20]) and errs[20:25] == [None] * 5
     assert all(abs(e - 12.0) < 0.5 for e in errs[25:])
