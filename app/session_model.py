@@ -71,7 +71,11 @@ QUALITY_GOOD = _GATE.open_at
 QUALITY_FAIR = _GATE.close_below
 
 BVP_SPAN_S = 10.0  # the BVP card's window (the worker sends a little more)
-TREND_MIN_SPAN_S = 60.0  # the trend's x axis shows at least this much session time
+BVP_SCALE_HEADROOM = 1.15  # the BVP's y axis: its 99th percentile of |BVP| times this ...
+BVP_SCALE_SHRINK_BELOW = 0.6  # ... kept until the wave outgrows it or falls below this share of it
+TREND_MIN_SPAN_S = 60.0  # the trend's x axis shows at least this much session time ...
+TREND_STEP_S = 30.0  # ... and grows in steps of this (an axis that moves every second is redrawn every second)
+TREND_MAX_POINTS = 300  # the trend draws at most this many points (longer sessions: run means)
 TREND_Y_BPM = (50.0, 110.0)  # the trend's y axis covers at least this range ...
 TREND_Y_MARGIN_BPM = 5.0  # ... and the readings with this margin
 NO_VALUE = "--"
@@ -110,11 +114,23 @@ class TrendSeries:
         hr = np.asarray(self.hr_bpm, dtype=float)
         return hr[np.isfinite(hr)]
 
-    def points(self) -> tuple[np.ndarray, np.ndarray]:
-        """What the curve draws: empty while no reading was shown."""
+    def points(self, max_points: int = TREND_MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+        """What the curve draws: empty while no reading was shown. Beyond ``max_points`` updates,
+        runs of consecutive updates are averaged into one point each (the mean time, the mean of
+        the readings shown; NaN where none was), so a long session costs a repaint what its first
+        minutes do (an hour of 1 Hz updates drawn whole took 16-27 ms of CPU a repaint)."""
         if not len(self.finite_hr()):
             return np.zeros(0), np.zeros(0)
-        return np.asarray(self.t_s, dtype=float), np.asarray(self.hr_bpm, dtype=float)
+        t, hr = np.asarray(self.t_s, dtype=float), np.asarray(self.hr_bpm, dtype=float)
+        if len(t) <= max_points:
+            return t, hr
+        run = -(-len(t) // max_points)  # updates per drawn point
+        group = np.arange(len(t)) // run
+        ok = np.isfinite(hr)
+        n_shown = np.bincount(group, weights=ok)
+        hr_sum = np.bincount(group, weights=np.where(ok, hr, 0.0))
+        t_mean = np.bincount(group, weights=t) / np.bincount(group)
+        return t_mean, np.divide(hr_sum, n_shown, out=np.full(len(n_shown), np.nan), where=n_shown > 0)
 
     def y_range(self) -> tuple[float, float] | None:
         """None while no reading was shown (the axis keeps its range)."""
@@ -125,42 +141,52 @@ class TrendSeries:
                 max(TREND_Y_BPM[1], float(fin.max()) + TREND_Y_MARGIN_BPM))
 
     def x_range(self) -> tuple[float, float] | None:
-        """The whole session (at least TREND_MIN_SPAN_S); None before the first update."""
-        return (0.0, max(self.t_s[-1], TREND_MIN_SPAN_S)) if self.t_s else None
+        """The whole session, at least TREND_MIN_SPAN_S, to the next multiple of TREND_STEP_S;
+        None before the first update."""
+        if not self.t_s:
+            return None
+        return (0.0, max(math.ceil(self.t_s[-1] / TREND_STEP_S) * TREND_STEP_S, TREND_MIN_SPAN_S))
 
 
 @dataclass
 class BvpTrace:
-    """The last ``span_s`` of the BVP stream and the axes that frame it (a range is kept until a
-    new one can be measured; ``framed``: they were measured, not the defaults)."""
+    """The last ``span_s`` of the BVP stream, in seconds before its newest sample (``t_rel_s``,
+    -span_s..0, so the card's time axis stays put and is not redrawn every update), and the y
+    range that frames it: measured once there is enough of the wave (its 99th percentile of |BVP|
+    with BVP_SCALE_HEADROOM), then kept while the wave fits in it and the new scale would be at least
+    BVP_SCALE_SHRINK_BELOW of it (``framed``: measured, not the default)."""
 
     span_s: float = BVP_SPAN_S
-    t_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    t_rel_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     bvp: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    x_range: tuple[float, float] = (0.0, BVP_SPAN_S)
     y_range: tuple[float, float] = (-3.0, 3.0)
     framed: bool = False
+
+    @property
+    def x_range(self) -> tuple[float, float]:
+        return (-self.span_s, 0.0)
 
     def update(self, t_s: np.ndarray, bvp: np.ndarray) -> None:
         if not len(t_s):
             return
         t_end = float(t_s[-1])
         keep = t_s >= t_end - self.span_s
-        tb, vb = np.asarray(t_s[keep], dtype=float), np.asarray(bvp[keep], dtype=float)
+        tb, vb = np.asarray(t_s[keep], dtype=float) - t_end, np.asarray(bvp[keep], dtype=float)
         fin = vb[np.isfinite(vb)]
         if len(fin):
-            self.t_s, self.bvp = tb, vb
+            self.t_rel_s, self.bvp = tb, vb
         else:
             self.clear()
-        t_end = max(t_end, self.span_s)
-        self.x_range = (t_end - self.span_s, t_end)
-        self.framed = True
         if len(fin) > 10:
-            a = max(float(np.percentile(np.abs(fin), 99)) * 1.15, 0.5)
-            self.y_range = (-a, a)
+            top = float(np.percentile(np.abs(fin), 99))
+            a = max(top * BVP_SCALE_HEADROOM, 0.5)
+            held = self.y_range[1]
+            if not self.framed or top > held or a < BVP_SCALE_SHRINK_BELOW * held:
+                self.y_range = (-a, a)
+            self.framed = True
 
     def clear(self) -> None:
-        self.t_s, self.bvp = np.zeros(0), np.zeros(0)
+        self.t_rel_s, self.bvp = np.zeros(0), np.zeros(0)
 
 
 @dataclass

@@ -429,3 +429,28 @@ def test_video_view_paints_the_frames_colours_and_overlay(qtbot):
     wide = worker._display_image(cv2.resize(bgr, (1280, 960), interpolation=cv2.INTER_NEAREST), None)
     assert wide.shape == (720, 960, 4) and (wide[..., 3] == 255).all()  # scaled to the display width
     assert wide[360, 100, :3].tolist() == [30, 60, 200] and wide[360, 900, :3].tolist() == [200, 120, 10]
+
+
+def test_hr_card_keeps_its_height_whatever_the_state_says(qtbot):
+    """A state that wraps to two lines and back must not resize the card: it would move the trend
+    card below it and make the window re-lay out and repaint both at every reading."""
+    from types import SimpleNamespace
+
+    from app.cards.hr_card import HrCard
+    from app.session_model import NO_VALUE
+
+    card = HrCard()
+    qtbot.addWidget(card)
+    card.resize(500, 260)
+    card.show()
+    heights = {}
+    for text in ("Reading", "No reliable reading: too much motion: hold still, and a little more to wrap"):
+        session = SimpleNamespace(state="unreliable", state_text=text, hr_text=NO_VALUE, quality=None,
+                                  sdnn_text=NO_VALUE, rmssd_text=NO_VALUE, resp_text=NO_VALUE)
+        card.refresh(session)
+        qtbot.wait(10)
+        lab = card.state_label
+        heights[text] = (lab.height(), card.sizeHint().height(), card.minimumSizeHint().height())
+        assert lab.heightForWidth(lab.width()) <= lab.height(), "the text fits in the box"
+    assert len(set(heights.values())) == 1, heights
+    assert card.state_label.heightForWidth(card.state_label.width()) > card.state_label.fontMetrics().lineSpacing() + 10

@@ -125,7 +125,11 @@ def test_trend_series_with_gaps_and_breaks():
     s.on_source_changed(source(SourceSpec("demo")))
     assert len(s.trend.t_s) == 5 and s.trend.t_s[-1] > 8.0
     s.on_reading(reading(75.0, 64.0))
-    assert s.trend.x_range() == (0.0, 75.0)
+    assert s.trend.x_range() == (0.0, 90.0), "grows to the next 30 s step"
+    s.on_reading(reading(89.5, 64.0))
+    assert s.trend.x_range() == (0.0, 90.0), "the axis stays put within a step"
+    s.on_reading(reading(90.5, 64.0))
+    assert s.trend.x_range() == (0.0, 120.0)
 
 
 def test_bvp_keeps_the_last_span_and_its_scale():
@@ -133,18 +137,35 @@ def test_bvp_keeps_the_last_span_and_its_scale():
     t = np.arange(0.0, 14.0, 1 / 30)
     s.on_reading(reading(14.0, 70.0, bvp_t_s=t, bvp=2.0 * np.sin(2 * np.pi * 1.2 * t)))
     b = s.bvp
-    assert b.framed and b.t_s[0] >= t[-1] - 10.0 - 1e-9 and b.t_s[-1] == t[-1]
-    assert b.x_range == (t[-1] - 10.0, t[-1])
+    assert b.framed and b.t_rel_s[0] >= -10.0 - 1e-9 and b.t_rel_s[-1] == 0.0, "seconds before the newest sample"
+    assert len(b.t_rel_s) == len(b.bvp) == np.count_nonzero(t >= t[-1] - 10.0)
+    assert b.x_range == (-10.0, 0.0), "the time axis never moves"
     assert b.y_range[1] == pytest.approx(2.0 * 1.15, rel=0.01) and b.y_range[0] == -b.y_range[1]
     nan = np.full(5, np.nan)
     s.on_reading(reading(15.0, 70.0, bvp_t_s=np.arange(5) / 30, bvp=nan))
-    assert len(s.bvp.t_s) == 0 and s.bvp.x_range == (0.0, 10.0)
+    assert len(s.bvp.t_rel_s) == 0 and s.bvp.x_range == (-10.0, 0.0)
     assert s.bvp.y_range[1] == pytest.approx(2.3, rel=0.01), "the scale stays until it can be measured"
     s.on_reading(reading(15.5, 70.0, bvp_t_s=np.arange(5) / 30, bvp=np.full(5, 100.0)))
-    assert len(s.bvp.t_s) == 5 and s.bvp.y_range[1] == pytest.approx(2.3, rel=0.01), "too few to scale by"
+    assert len(s.bvp.t_rel_s) == 5 and s.bvp.y_range[1] == pytest.approx(2.3, rel=0.01), "too few to scale by"
     s.on_reading(reading(16.0, 70.0, bvp_t_s=t, bvp=np.sin(t)))
     s.on_method_changed(SimpleNamespace(name="chrom", device="CPU", note="", calibrated=False))
-    assert len(s.bvp.t_s) == 0
+    assert len(s.bvp.t_rel_s) == 0
+
+
+def test_bvp_scale_holds_until_the_wave_outgrows_or_shrinks_away_from_it():
+    s = SessionModel()
+    t = np.arange(0.0, 12.0, 1 / 30)
+    wave = np.sin(2 * np.pi * 1.2 * t)
+    s.on_reading(reading(12.0, 70.0, bvp_t_s=t, bvp=2.0 * wave))
+    held = s.bvp.y_range
+    s.on_reading(reading(13.0, 70.0, bvp_t_s=t, bvp=1.5 * wave))
+    assert s.bvp.y_range == held, "a wave 0.75 of the scale keeps it (no axis redraw)"
+    s.on_reading(reading(14.0, 70.0, bvp_t_s=t, bvp=2.25 * wave))
+    assert s.bvp.y_range == held, "a larger wave that still fits (the 15 % headroom) keeps it"
+    s.on_reading(reading(15.0, 70.0, bvp_t_s=t, bvp=3.0 * wave))
+    assert s.bvp.y_range[1] == pytest.approx(3.0 * 1.15, rel=0.01), "outgrown: rescaled"
+    s.on_reading(reading(16.0, 70.0, bvp_t_s=t, bvp=1.0 * wave))
+    assert s.bvp.y_range[1] == pytest.approx(1.15, rel=0.01), "below 0.6 of the scale: rescaled"
 
 
 def test_hrv_and_respiration_texts():
@@ -230,3 +251,24 @@ def test_a_withheld_reading_says_why(why, words):
     assert s.state_text.startswith("No reliable reading: ") and words in s.state_text
     s.on_reading(reading(10.0, 70.0))
     assert s.state_text == "Reading"
+
+
+def test_long_trend_is_drawn_as_run_means_that_keep_the_gaps():
+    from app.session_model import TrendSeries
+
+    tr = TrendSeries()
+    for k in range(10):
+        tr.add(float(k), 60.0 + k)
+    t, hr = tr.points(max_points=20)
+    assert list(t) == list(range(10)) and list(hr) == [60.0 + k for k in range(10)], "short: every update"
+    tr = TrendSeries()
+    for k in range(1000):  # withheld (NaN) for updates 400..599
+        tr.add(float(k), None if 400 <= k < 600 else 60.0 + (k % 4))
+    t, hr = tr.points(max_points=100)
+    assert len(t) == len(hr) == 100
+    assert t[0] == pytest.approx(4.5) and hr[0] == pytest.approx(61.3), "runs of 10: their mean time and reading"
+    assert np.all(np.isnan(hr[40:60])) and np.all(np.isfinite(hr[:40])) and np.all(np.isfinite(hr[60:])), "gaps kept"
+    for k in range(1000, 1010):  # a run partly withheld reads the mean of what was shown in it
+        tr.add(float(k), 90.0 if k < 1003 else None)
+    t, hr = tr.points(max_points=101)  # runs of 10 again: the last one is 1000..1009
+    assert len(t) == 101 and t[-1] == pytest.approx(1004.5) and hr[-1] == pytest.approx(90.0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -17,6 +17,8 @@ from app.cards.theme import FG, MUTED, QUALITY_COLOURS, STATE_COLOURS, set_style
 from app.session_model import NO_VALUE, SessionModel
 
 QUALITY_TRACK = "QProgressBar { background: #252c35; border: none; border-radius: 4px; }"
+STATE_FONT_PX, STATE_PAD_PX, STATE_BORDER_PX = 15, 4, 1
+STATE_LINES = 2  # the state's box is always this many lines high
 METRICS_TIP = "Shown after about 20 s of steady reading"
 
 
@@ -43,6 +45,14 @@ class HrCard(Card):
         self.state_label = QLabel()
         self.state_label.setAlignment(Qt.AlignCenter)
         self.state_label.setWordWrap(True)
+        # As high as two lines of its text whatever it says: a state that wrapped to a second line
+        # and back resized the card, moved the trend card below it and made the window repaint and
+        # re-lay out both (10-20 ms of the UI thread at a reading, this 2-core CPU).
+        font = QFont(self.state_label.font())
+        font.setPixelSize(STATE_FONT_PX)
+        font.setWeight(QFont.DemiBold)
+        self.state_label.setFixedHeight(STATE_LINES * QFontMetrics(font).lineSpacing()
+                                        + 2 * (STATE_PAD_PX + STATE_BORDER_PX))
         lay.addWidget(self.state_label)
         lay.addLayout(self._quality_row())
         grid = QGridLayout()
@@ -87,8 +97,9 @@ class HrCard(Card):
     def refresh(self, session: SessionModel) -> None:
         colour = STATE_COLOURS.get(session.state, MUTED)
         self.state_label.setText(session.state_text)
-        set_style(self.state_label, f"color: {colour}; font-size: 15px; font-weight: 600; padding: 4px 10px;"
-                                    f"border: 1px solid {colour}; border-radius: 11px;")
+        set_style(self.state_label, f"color: {colour}; font-size: {STATE_FONT_PX}px; font-weight: 600;"
+                                    f"padding: {STATE_PAD_PX}px 10px; border: {STATE_BORDER_PX}px solid {colour};"
+                                    "border-radius: 11px;")
         self.hr_label.setText(session.hr_text)
         set_style(self.hr_label, f"color: {FG if session.hr_text != NO_VALUE else MUTED};")
         if session.quality is not None:

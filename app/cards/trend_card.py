@@ -16,12 +16,15 @@ class TrendCard(PlotCard):
         self.curve = self.plot.plot(pen=pg.mkPen(GOOD, width=2), symbol="o", symbolSize=4,
                                     symbolBrush=GOOD, symbolPen=None, connect="finite")
 
+        self._ranges: tuple = (None, None)
+
     def refresh(self, session: SessionModel) -> None:
         trend = session.trend
         self.curve.setData(*trend.points())
-        y = trend.y_range()
-        if y is not None:
-            self.plot.setYRange(*y, padding=0)
-        x = trend.x_range()
-        if x is not None:
-            self.plot.setXRange(*x, padding=0.02)
+        y, x = trend.y_range(), trend.x_range()
+        if (y, x) != self._ranges:  # only when they move: each move redraws the axes
+            if y is not None:
+                self.plot.setYRange(*y, padding=0)
+            if x is not None:
+                self.plot.setXRange(*x, padding=0.02)
+            self._ranges = (y, x)
