@@ -239,3 +239,20 @@ def test_estimate_hr_and_snr_are_fast(n):
             fn()
             times.append(time.perf_counter() - t0)
         assert np.median(times) < 5e-3
+
+
+@pytest.mark.parametrize("window", [("tukey", 0.25), "hann"])
+@pytest.mark.parametrize("n, nfft", [(3, 16), (180, 2048), (301, 2430), (301, 2431), (600, 4800)])
+def test_detrended_periodogram_is_scipys(window, n, nfft):
+    """The direct form gives scipy.signal.periodogram's numbers (linear detrend, density, one-sided;
+    even and odd nfft) on a drifting signal."""
+    from scipy.signal import periodogram
+
+    from model.signal.heart_rate import detrended_periodogram
+
+    rng = np.random.default_rng(n + nfft)
+    x = rng.normal(size=n).cumsum() + 0.05 * np.arange(n) + 7.0
+    f_ref, p_ref = periodogram(x, fs=30.0, window=window, nfft=nfft, detrend="linear", scaling="density")
+    f, p = detrended_periodogram(x, 30.0, window, nfft)
+    assert np.array_equal(f, f_ref)
+    np.testing.assert_allclose(p, p_ref, rtol=1e-9, atol=1e-12 * p_ref.max())

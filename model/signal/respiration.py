@@ -23,12 +23,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import find_peaks, periodogram
+from scipy.signal import find_peaks
 
 from model.signal.band import PULSE_BAND_HZ
 from model.signal.beats import detect_beats
 from model.signal.filters import bandpass
-from model.signal.heart_rate import parabolic_peak_hz
+from model.signal.heart_rate import detrended_periodogram, parabolic_peak_hz
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def _series_estimate(
         return None
     u = np.interp(grid, t_s, v)
     n = u.size
-    f, p = periodogram(u, fs=SERIES_FS_HZ, window="hann", nfft=max(8 * n, 1024), detrend="linear")
+    f, p = detrended_periodogram(u, SERIES_FS_HZ, "hann", max(8 * n, 1024))
     in_band = (f >= band_hz[0]) & (f <= band_hz[1])
     total = float(p[in_band].sum())
     if total <= 0:
