@@ -333,9 +333,11 @@ def _close_before_thread_shutdown(landmarker: Any) -> None:
 
 # mediapipe.tasks.python.vision imports its drawing helpers, and with them matplotlib.pyplot, which
 # nothing here calls: about 0.5 s of CPU at every start of ``analyze`` and the app (this 2-core
-# machine). An import hook gives those two modules placeholders that import the real module when
-# one of its attributes is first read.
-_MEDIAPIPE_DRAWING = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe.tasks.python.vision.drawing_styles")
+# machine). mediapipe.tasks.python imports its audio tasks, and with them sounddevice: 70 ms of
+# the 110 ms that importing mediapipe takes. An import hook gives those modules placeholders that
+# import the real module when one of its attributes is first read.
+_MEDIAPIPE_DEFERRED = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe.tasks.python.vision.drawing_styles",
+                       "mediapipe.tasks.python.audio")
 
 
 class _LoadedOnFirstUse(types.ModuleType):
@@ -356,7 +358,7 @@ class _DeferredImports(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     released: set[str] = set()
 
     def find_spec(self, name, path=None, target=None):
-        if name in _MEDIAPIPE_DRAWING and name not in self.released:
+        if name in _MEDIAPIPE_DEFERRED and name not in self.released:
             return importlib.util.spec_from_loader(name, self)
         return None
 
@@ -367,9 +369,9 @@ class _DeferredImports(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
-def _defer_mediapipe_drawing() -> None:
-    """Install the hook (once; not when mediapipe's vision package is already imported)."""
-    if "mediapipe.tasks.python.vision" in sys.modules or any(isinstance(f, _DeferredImports) for f in sys.meta_path):
+def _defer_mediapipe_extras() -> None:
+    """Install the hook (once; not when mediapipe's tasks are already imported)."""
+    if "mediapipe.tasks.python" in sys.modules or any(isinstance(f, _DeferredImports) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _DeferredImports())
 
@@ -388,7 +390,7 @@ class MediaPipeFaceTracker(FaceTracker):
         detect_every: int = 1,
         **kwargs: Any,
     ) -> None:
-        _defer_mediapipe_drawing()
+        _defer_mediapipe_extras()
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
 

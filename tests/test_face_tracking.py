@@ -292,9 +292,9 @@ def test_factory_prefers_mediapipe_and_honours_prefer_opencv():
         create_face_tracker(MODEL_PATH, prefer="dlib")
 
 
-def test_creating_the_mediapipe_tracker_does_not_import_matplotlib():
-    """MediaPipe's drawing helpers (and matplotlib.pyplot behind them, ~0.5 s of every start) load
-    on first use only; they still work when used."""
+def test_creating_the_mediapipe_tracker_does_not_import_matplotlib_or_audio():
+    """MediaPipe's drawing helpers (and matplotlib.pyplot behind them, ~0.5 s of every start) and
+    its audio tasks (sounddevice) load on first use only; they still work when used."""
     import subprocess
     import sys
 
@@ -305,9 +305,13 @@ def test_creating_the_mediapipe_tracker_does_not_import_matplotlib():
         "from model.face_tracking import MediaPipeFaceTracker\n"
         f"t = MediaPipeFaceTracker({str(MODEL_PATH)!r}); t.close()\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
+        "assert 'sounddevice' not in sys.modules, 'sounddevice imported'\n"
         "from mediapipe.tasks.python.vision import drawing_utils\n"
         "assert drawing_utils.DrawingSpec().thickness == 2\n"
         "assert 'matplotlib.pyplot' in sys.modules\n"
+        "from mediapipe.tasks.python import audio\n"
+        "assert audio.AudioClassifier.__name__ == 'AudioClassifier'\n"
+        "assert 'mediapipe.tasks.python.audio.audio_classifier' in sys.modules\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=str(Path(__file__).resolve().parent.parent))
