@@ -341,7 +341,11 @@ _MEDIAPIPE_DEFERRED = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe
 
 
 class _LoadedOnFirstUse(types.ModuleType):
-    """Placeholder module: the real one is imported when an attribute is first read."""
+    """Placeholder module: the real one is imported when an attribute is first read. (A submodule
+    of the audio package cannot be imported by its full name while the placeholder stands in for
+    it, ``import mediapipe.tasks.python.audio.audio_classifier``; ``from
+    mediapipe.tasks.python import audio`` and then ``audio.AudioClassifier`` work. Nothing here
+    uses MediaPipe's audio tasks.)"""
 
     def __getattr__(self, attr: str):
         if attr.startswith("__"):

@@ -272,3 +272,21 @@ def test_long_trend_is_drawn_as_run_means_that_keep_the_gaps():
         tr.add(float(k), 90.0 if k < 1003 else None)
     t, hr = tr.points(max_points=101)  # runs of 10 again: the last one is 1000..1009
     assert len(t) == 101 and t[-1] == pytest.approx(1004.5) and hr[-1] == pytest.approx(90.0)
+
+
+def test_long_trend_keeps_a_break_as_its_own_point():
+    """Run means never mix the readings before and after a source or method change."""
+    from app.session_model import TrendSeries
+
+    tr = TrendSeries()
+    for k in range(405):  # the break falls inside a run of 10
+        tr.add(float(k), 70.0)
+    tr.add_break()
+    for k in range(406, 806):
+        tr.add(float(k), 90.0)
+    t, hr = tr.points(max_points=100)
+    assert len(t) <= 100 + 2
+    assert set(np.round(hr[np.isfinite(hr)], 6)) == {70.0, 90.0}, "no point averages the two sides"
+    i = int(np.flatnonzero(np.isnan(hr))[0])
+    assert np.all(hr[:i] == 70.0) and np.all(hr[i + 1:] == 90.0) and i == 45, "runs of 9 up to the break"
+    assert t[i] == pytest.approx(404.001), "the break's own time"

@@ -256,3 +256,12 @@ def test_detrended_periodogram_is_scipys(window, n, nfft):
     f, p = detrended_periodogram(x, 30.0, window, nfft)
     assert np.array_equal(f, f_ref)
     np.testing.assert_allclose(p, p_ref, rtol=1e-9, atol=1e-12 * p_ref.max())
+
+
+def test_detrended_periodogram_refuses_what_it_does_not_compute():
+    from model.signal.heart_rate import detrended_periodogram
+
+    with pytest.raises(ValueError):
+        detrended_periodogram(np.ones(1), 30.0, "hann", 16)
+    with pytest.raises(ValueError):
+        detrended_periodogram(np.arange(32.0), 30.0, "hann", 16)

@@ -12,7 +12,7 @@ from app.session_model import BVP_SPAN_S, BvpTrace, SessionModel
 class BvpCard(PlotCard):
     def __init__(self) -> None:
         super().__init__(f"Blood volume pulse (last {BVP_SPAN_S:.0f} s)", "BVP (a.u.)",
-                         bottom_label="seconds ago", grid_y=False)
+                         bottom_label="time (s, 0 = now)", grid_y=False)
         self.plot.getAxis("left").setStyle(showValues=False)
         self.curve = self.plot.plot(pen=pg.mkPen(ACCENT, width=2), connect="finite")
         self.setMinimumHeight(170)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QVBoxLayout
 
 from app.cards.theme import MUTED, PANEL
@@ -33,9 +32,6 @@ class PlotCard(Card):
         # cost (the curves' updates once a second took 11-15 ms of CPU per card).
         for name in ("left", "bottom"):
             self.plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        # The plot fills its whole area (its background brush): an update of the plot alone must not
-        # make Qt paint the styled, rounded card beneath it first.
-        self.plot.viewport().setAttribute(Qt.WA_OpaquePaintEvent, True)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMenuEnabled(False)
         lay.addWidget(self.plot)

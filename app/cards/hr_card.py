@@ -18,7 +18,7 @@ from app.session_model import NO_VALUE, SessionModel
 
 QUALITY_TRACK = "QProgressBar { background: #252c35; border: none; border-radius: 4px; }"
 STATE_FONT_PX, STATE_PAD_PX, STATE_BORDER_PX = 15, 4, 1
-STATE_LINES = 2  # the state's box is always this many lines high
+STATE_LINES = 2  # the state's box is at least this many lines high
 METRICS_TIP = "Shown after about 20 s of steady reading"
 
 
@@ -45,14 +45,15 @@ class HrCard(Card):
         self.state_label = QLabel()
         self.state_label.setAlignment(Qt.AlignCenter)
         self.state_label.setWordWrap(True)
-        # As high as two lines of its text whatever it says: a state that wrapped to a second line
+        # At least two lines of its text high whatever it says: a state that wrapped to a second line
         # and back resized the card, moved the trend card below it and made the window repaint and
-        # re-lay out both (10-20 ms of the UI thread at a reading, this 2-core CPU).
+        # re-lay out both (10-20 ms of the UI thread at a reading, this 2-core CPU). A longer text
+        # (a lost source's message in a narrow window) still gets the lines it needs.
         font = QFont(self.state_label.font())
         font.setPixelSize(STATE_FONT_PX)
         font.setWeight(QFont.DemiBold)
-        self.state_label.setFixedHeight(STATE_LINES * QFontMetrics(font).lineSpacing()
-                                        + 2 * (STATE_PAD_PX + STATE_BORDER_PX))
+        self.state_label.setMinimumHeight(STATE_LINES * QFontMetrics(font).lineSpacing()
+                                          + 2 * (STATE_PAD_PX + STATE_BORDER_PX))
         lay.addWidget(self.state_label)
         lay.addLayout(self._quality_row())
         grid = QGridLayout()

@@ -15,8 +15,7 @@ class TrendCard(PlotCard):
         self.plot.setYRange(*TREND_Y_BPM)
         self.curve = self.plot.plot(pen=pg.mkPen(GOOD, width=2), symbol="o", symbolSize=4,
                                     symbolBrush=GOOD, symbolPen=None, connect="finite")
-
-        self._ranges: tuple = (None, None)
+        self._ranges: tuple[tuple[float, float] | None, tuple[float, float] | None] = (None, None)
 
     def refresh(self, session: SessionModel) -> None:
         trend = session.trend
