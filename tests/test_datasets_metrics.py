@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from training.datasets import read_csv_ground_truth, read_dataset, read_ubfc, read_ubfc_ground_truth
-from training.metrics import WindowHr, hr_metrics, reading_accuracy, window_hr, window_pairs
+from training.metrics import WindowHr, hr_metrics, mean_window_hr, reading_accuracy, window_hr, window_pairs
 
 
 def _ppg(t, hr_bpm):
@@ -85,3 +85,21 @@ def test_reading_accuracy_counts_a_missing_reading_as_a_miss_and_keeps_it_out_of
     assert reading_accuracy([None, None])[0] == 0.0 and np.isnan(reading_accuracy([None])[1])
     assert all(np.isnan(reading_accuracy([])))
     assert reading_accuracy([4.0, 6.0], within_bpm=6.0) == (1.0, 5.0)
+
+
+def test_the_average_hr_follows_a_wandering_rate_where_the_whole_span_peak_picks_one_rate():
+    # 60 s of a pulse at 80 bpm for 40 s, then 110 bpm for 20 s (phase-continuous): the average HR is
+    # 90 bpm; the whole span's spectral peak is the longer-held rate
+    fs = 30.0
+    t = np.arange(0, 60.0, 1.0 / fs)
+    f_hz = np.where(t < 40.0, 80.0, 110.0) / 60.0
+    x = np.sin(2 * np.pi * np.cumsum(f_hz) / fs)
+    assert window_hr(t, x, 0.0, 60.0) == pytest.approx(80.0, abs=1.0)
+    # the 10 s windows ending every second from 10 s to 60 s: 31 wholly at 80, 20 at 110 or mixed
+    mean = mean_window_hr(t, x, 0.0, 60.0)
+    assert 85.0 < mean < 95.0
+    # a steady rate reads the same both ways; a span shorter than one window, or without signal, has none
+    steady = np.sin(2 * np.pi * 1.2 * t)
+    assert mean_window_hr(t, steady, 0.0, 60.0) == pytest.approx(72.0, abs=0.5)
+    assert mean_window_hr(t, steady, 0.0, 9.0) is None
+    assert mean_window_hr(t, np.full_like(t, np.nan), 0.0, 60.0) is None

@@ -170,7 +170,7 @@ def run_peer(video: str | os.PathLike, model: str = DEFAULT_MODEL, cache_dir: st
 def peer_score(recordings, results: list[PeerResult], dataset: str = ""):
     """The peer's BVP on each recording scored like every method (``training.replay``): window
     HRs against the contact PPG of the same window; no HR stream (the peer has no gate)."""
-    from training.metrics import window_hr, window_pairs
+    from training.metrics import mean_window_hr, window_pairs
     from training.replay import WINDOWS_S, ClipScore, MethodScore
 
     clips = []
@@ -179,8 +179,9 @@ def peer_score(recordings, results: list[PeerResult], dataset: str = ""):
         if gt is None or gt.ppg is None or len(res.t_s) < 2:
             continue
         pairs = {w: tuple(window_pairs(res.t_s, res.bvp, gt.t_s, gt.ppg, w)) for w in WINDOWS_S}
+        ref_hr = mean_window_hr(gt.t_s, gt.ppg, float(gt.t_s[0]), float(gt.t_s[-1]))
         clips.append(ClipScore(name=recording.name, pairs=pairs, n_updates=0, n_shown=0, shown_err_bpm=(),
-                               clip_hr_bpm=res.hr_bpm, ref_hr_bpm=window_hr(gt.t_s, gt.ppg, 0.0, float(gt.t_s[-1])),
+                               clip_hr_bpm=res.hr_bpm, ref_hr_bpm=ref_hr,
                                media_s=float(res.t_s[-1] - res.t_s[0]), compute_s=res.runtime_s))
     name = results[0].name if results else f"open-rppg {DEFAULT_MODEL}"
     return MethodScore(name, "peer", dataset, clips)

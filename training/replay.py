@@ -24,7 +24,7 @@ import numpy as np
 from model.estimator import EstimatorConfig, StreamingEstimator
 from model.pulse_methods import PulseMethod, estimator_config
 from model.types import RoiSample
-from training.metrics import HrMetrics, WindowHr, hr_metrics, window_hr, window_pairs
+from training.metrics import HrMetrics, WindowHr, hr_metrics, mean_window_hr, window_hr, window_pairs
 
 WINDOWS_S = (10.0, 20.0)
 SHOWN_REF_S = 10.0  # a shown reading is compared with the reference over its trailing 10 s
@@ -177,7 +177,20 @@ def score_recording(cached, method: PulseMethod, roi: str = "skin", cfg: Estimat
     t = np.asarray(cached.t_s, dtype=np.float64)
     pairs = {w: tuple(window_pairs(t, run.bvp, ref[0], ref[1], w)) for w in WINDOWS_S}
     return ClipScore(pairs=pairs, shown_err_bpm=shown_errors(est.readings, *ref),
-                     ref_hr_bpm=window_hr(ref[0], ref[1], 0.0, float(ref[0][-1])), **common)
+                     ref_hr_bpm=reference_clip_hr(cached.name, *ref), **common)
+
+
+_REF_CLIP_HR: dict[tuple, float | None] = {}
+
+
+def reference_clip_hr(name: str, ref_t: np.ndarray, ref_ppg: np.ndarray) -> float | None:
+    """The contact PPG's average HR over the whole recording (``training.metrics.mean_window_hr``),
+    the truth a whole-clip HR is scored against; kept per recording (studies score one recording
+    many times)."""
+    key = (name, len(ref_t), float(ref_t[0]), float(ref_t[-1]))
+    if key not in _REF_CLIP_HR:
+        _REF_CLIP_HR[key] = mean_window_hr(ref_t, ref_ppg, float(ref_t[0]), float(ref_t[-1]))
+    return _REF_CLIP_HR[key]
 
 
 def _ratio(num: float, den: float) -> float:
