@@ -562,7 +562,7 @@ def session_summary(folder: Path, meta: dict) -> dict:
         "face_share": n_face / max(len(faces), 1),
         "readings": len(hr_rows),
         "readings_shown_share": len(shown) / max(len(hr_rows), 1),
-        "hr_reliable": clip_hr_reliable(shown, len(hr_rows), clip.hr_bpm),
+        "hr_reliable": clip_hr_reliable(shown, len(hr_rows), clip.hr_bpm, meta.get("method")),
         "tracker": meta.get("face_tracker"),
         "estimator": est or None,
         "bvp_note": "the live (causal) BVP; fcus-rppg analyze on the session folder gives the offline one",

@@ -39,6 +39,7 @@ from model.pulse_methods import (
     make_pulse_method,
     method_spec,
     model_file_method,
+    reliable_rule,
     roi_extractor_for,
 )
 from model.results_io import OutDirError, check_out_dir, write_files_atomic
@@ -58,26 +59,12 @@ class AnalyzeResult:
     estimator: StreamingEstimator
 
 
-# The whole-clip HR is called reliable when at least this share of the judged updates passed the
-# quality gate. Measured with FCUS and POS (analyze, MediaPipe): faces without a pulse (Megamind,
-# a synthetic no-pulse clip) 0 %; UBFC subjects 3, 4, 9, 10 (whole-clip HR 5-9 bpm off the
-# contact PPG) 0-20 %; subject 12 (within 1 bpm) 38-41 %.
-RELIABLE_SHOWN_SHARE = 1 / 3
-# ... and at least this many updates showed a reading: on OpenCV's animated Megamind.avi (11 s,
-# no pulse) CHROM showed 2 of its 6 judged updates (60.6 and 61.3 bpm), a third, and was called
-# reliable with those two readings.
-RELIABLE_MIN_SHOWN = 5
-# ... and the whole-clip HR is within this of the shown readings' median: the two read the same
-# pulse (on Megamind.avi CHROM's whole-clip peak was 112.3 bpm, its shown readings 61).
-RELIABLE_AGREE_BPM = 5.0
-
-
-def clip_hr_reliable(shown_bpm: list[float], n_judged: int, clip_hr_bpm: float | None) -> bool:
-    """Whether a clip's HR is reliable: enough of its judged HR updates passed the quality gate
-    (a share and a count), and the whole-clip HR agrees with the median of the shown readings."""
-    if len(shown_bpm) < RELIABLE_MIN_SHOWN or len(shown_bpm) < RELIABLE_SHOWN_SHARE * n_judged:
-        return False
-    return clip_hr_bpm is not None and abs(clip_hr_bpm - float(np.median(shown_bpm))) <= RELIABLE_AGREE_BPM
+def clip_hr_reliable(shown_bpm: list[float], n_judged: int, clip_hr_bpm: float | None,
+                     method: str | None = None) -> bool:
+    """Whether a clip's HR is reliable by ``method``'s rule (``MethodSpec.reliable``,
+    ``model.reliable_rule``; the default rule for None or a name outside the registry): enough
+    judged HR updates showed a reading, and the whole-clip HR agrees with their median."""
+    return reliable_rule(method).reliable(shown_bpm, n_judged, clip_hr_bpm)
 
 
 # Frames queued after each of the pipeline's threads (about 1 MB each at 640x480).
@@ -177,7 +164,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "readings_shown_share": len(shown) / max(len(est.readings), 1),
         # judged updates: those with a full enough window for an HR estimate
         "judged_shown_share": len(shown) / max(n_judged, 1),
-        "hr_reliable": clip_hr_reliable(shown, n_judged, clip.hr_bpm),
+        "hr_reliable": clip_hr_reliable(shown, n_judged, clip.hr_bpm, method_name),
         "tracker": tracker.name,
         "tracker_message": tracker_msg,
         "tracker_key_frames": tracker.key_frames,  # frames the face detector ran on
@@ -347,7 +334,7 @@ def _hr_text(s: dict) -> str:
     if s["hr_reliable"]:
         return text
     return (f"not reliable ({100 * s['judged_shown_share']:.0f}% of the updates passed the quality gate; "
-            f"the clip's spectrum says {text})")
+            f"reliable takes {reliable_rule(s.get('method')).describe()}; the clip's signal says {text})")
 
 
 ADAPTED_MODEL_NAME = "adapted_model.onnx"

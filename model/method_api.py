@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from model.reliable_rule import DEFAULT_RULE, ReliableRule
 from model.signal.band import PULSE_BAND_HZ
 
 
@@ -61,7 +62,8 @@ class MethodSpec:
     (onnxruntime for the model) only when called. ``estimator``: the streaming estimator's
     settings chosen for this method (``model.estimator.EstimatorConfig`` field -> value, made in
     nested leave-subjects-out folds by ``benchmarks/hr_choices.py``), applied by
-    ``model.pulse_methods.estimator_config``.
+    ``model.pulse_methods.estimator_config``. ``reliable``: when its whole-clip HR is called
+    reliable (``model.reliable_rule``).
     """
 
     name: str
@@ -71,6 +73,7 @@ class MethodSpec:
     takes_model: bool = False
     status: Callable[[str | None], tuple[bool, str]] = field(default=always_available, repr=False)
     estimator: Mapping[str, object] = field(default_factory=dict)
+    reliable: ReliableRule = DEFAULT_RULE
 
     def make(self, model_path: str | None = None, **kwargs) -> PulseMethod:
         """Build the method; ``model_path`` goes to a method that takes a model file and is

@@ -19,10 +19,11 @@ from model.estimator import EstimatorConfig
 from model.fcus_method import FCUS_SPEC
 from model.method_api import MethodSpec, PulseMethod, RoiWindow
 from model.methods import CLASSIC_METHODS, run_classic
+from model.reliable_rule import DEFAULT_RULE, ReliableRule
 
 __all__ = ["CLASSIC_METHOD_NAMES", "FALLBACK_METHOD", "METHOD_SPECS", "PULSE_METHODS", "ClassicPulseMethod",
            "MethodSpec", "PulseMethod", "RoiWindow", "available_methods", "default_method", "make_pulse_method",
-           "method_label", "method_spec", "method_status", "model_file_method", "roi_extractor_for"]
+           "method_label", "method_spec", "method_status", "model_file_method", "reliable_rule", "roi_extractor_for"]
 
 
 @dataclass
@@ -111,6 +112,13 @@ def estimator_config(name: str, base: EstimatorConfig | None = None) -> Estimato
     registry (a study's wrapper around one) gets ``base`` as it is."""
     spec = METHOD_SPECS.get(str(name).lower())
     return replace(base or EstimatorConfig(), **dict(spec.estimator if spec is not None else {}))
+
+
+def reliable_rule(name: str | None) -> ReliableRule:
+    """When method ``name``'s whole-clip HR is called reliable (``MethodSpec.reliable``); the
+    default rule for None or a name outside the registry."""
+    spec = METHOD_SPECS.get(str(name).lower()) if name is not None else None
+    return spec.reliable if spec is not None else DEFAULT_RULE
 
 
 def make_pulse_method(name: str, **kwargs) -> PulseMethod:

@@ -91,6 +91,27 @@ def test_clip_hr_is_reliable_only_with_enough_agreeing_readings():
     assert clip_hr_reliable([72.0] * 8, 10, None) is False
 
 
+def test_each_method_calls_its_clip_hr_reliable_by_its_own_rule():
+    import pytest
+
+    from model.reliable_rule import DEFAULT_RULE, ReliableRule
+
+    # FCUS (benchmarks/reliable_choice.py): 5 shown readings whatever their share, the clip HR within 8 bpm
+    assert clip_hr_reliable([72.0] * 5, 60, 79.5, "fcus") is True
+    assert clip_hr_reliable([72.0] * 5, 60, 79.5, "FCUS") is True
+    assert clip_hr_reliable([72.0] * 4, 60, 72.0, "fcus") is False  # too few readings
+    assert clip_hr_reliable([72.0] * 5, 60, 80.5, "fcus") is False  # another pulse
+    # the classic methods, and a method outside the registry, keep the hand-set rule (a third of the updates)
+    for method in ("chrom", "pos", "green", "someone-elses", None):
+        assert clip_hr_reliable([72.0] * 5, 60, 72.0, method) is False
+        assert clip_hr_reliable([72.0] * 5, 15, 72.0, method) is True
+    assert DEFAULT_RULE.describe().startswith("at least 5 shown readings and 33% of the judged updates")
+    with pytest.raises(ValueError):
+        ReliableRule(shown_share=1.5, min_shown=5, agree_bpm=5.0)
+    with pytest.raises(ValueError):
+        ReliableRule(shown_share=0.2, min_shown=0, agree_bpm=5.0)
+
+
 def test_console_script_runs_without_traceback(synth_clip, tmp_path, face_model_path):
     out = tmp_path / "o"
     r = subprocess.run([sys.executable, "-m", "app.cli", "analyze", str(synth_clip.video_path),

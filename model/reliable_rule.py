@@ -1,0 +1,49 @@
+"""When a whole-clip HR is called reliable (``summary.json``'s ``hr_reliable``, from ``analyze``
+and from a recorded session): enough of the clip's HR updates showed a reading (a count and a
+share of the judged ones), and the whole-clip HR (``model.clip_hr``) agrees with the median of
+the shown readings, i.e. both read the same pulse.
+
+Each method carries its rule (``model.method_api.MethodSpec.reliable``): FCUS's was chosen in
+nested leave-subjects-out folds (``benchmarks/reliable_choice.py``); the classic methods keep the
+rule set by hand on faces without a pulse (:data:`DEFAULT_RULE`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ReliableRule:
+    """Reliable when at least ``min_shown`` HR updates showed a reading, at least ``shown_share``
+    of the judged updates did, and the whole-clip HR is within ``agree_bpm`` of the shown
+    readings' median."""
+
+    shown_share: float
+    min_shown: int
+    agree_bpm: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.shown_share <= 1.0 or self.min_shown < 1 or not self.agree_bpm > 0:
+            raise ValueError(f"ReliableRule: shown_share in 0..1, min_shown >= 1, agree_bpm > 0 (got {self})")
+
+    def reliable(self, shown_bpm: Sequence[float], n_judged: int, clip_hr_bpm: float | None) -> bool:
+        n = len(shown_bpm)
+        if n < self.min_shown or n < self.shown_share * n_judged:
+            return False
+        return clip_hr_bpm is not None and abs(clip_hr_bpm - float(np.median(shown_bpm))) <= self.agree_bpm
+
+    def describe(self) -> str:
+        return (f"at least {self.min_shown} shown readings"
+                + (f" and {self.shown_share:.0%} of the judged updates" if self.shown_share > 0 else "")
+                + f", the whole-clip HR within {self.agree_bpm:g} bpm of their median")
+
+
+# Set by hand before the nested study: on OpenCV's animated Megamind.avi (11 s, no pulse) CHROM
+# showed 2 of its 6 judged updates (60.6 and 61.3 bpm) and its whole-clip peak read 112.3 bpm; UBFC
+# subjects whose whole-clip HR was 5-9 bpm off the contact PPG's whole-clip spectral peak showed 0-20 %
+# of their updates, subject 12 (within 1 bpm) 38-41 %. The classic methods keep it.
+DEFAULT_RULE = ReliableRule(shown_share=1 / 3, min_shown=5, agree_bpm=5.0)
