@@ -211,3 +211,25 @@ def test_a_killed_recording_is_repaired_on_the_next_start(tmp_path):
     before = (killed / "session.json").read_text()
     SessionRecorder(tmp_path, {}).start()
     assert (killed / "session.json").read_text() == before
+
+
+def test_a_recorded_sessions_clip_hr_is_judged_by_its_methods_rule(tmp_path):
+    from app.recording import session_summary
+
+    fs = 30.0
+    t = np.arange(0, 60.0, 1.0 / fs)
+    with open(tmp_path / "bvp.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["t_s", "bvp"])
+        w.writerows([f"{x:.4f}", f"{np.sin(2 * np.pi * 1.2 * x):.5f}"] for x in t)  # 72 bpm
+    with open(tmp_path / "hr.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["t_s", "hr_bpm", "quality", "withheld"])
+        # 6 of 60 updates showed 72 bpm: FCUS's rule (5 shown, any share) calls it reliable; the
+        # classic methods' (a third of the updates) does not
+        w.writerows([f"{s:.3f}", "72.00" if s % 10 == 0 else "", "0.5", "" if s % 10 == 0 else "weak_signal"]
+                    for s in range(1, 61))
+    meta = {"estimator": {"fs_hz": fs}}
+    fcus = session_summary(tmp_path, {**meta, "method": "fcus"})
+    assert abs(fcus["hr_bpm"] - 72.0) < 1.0 and fcus["hr_reliable"] is True
+    assert session_summary(tmp_path, {**meta, "method": "chrom"})["hr_reliable"] is False
