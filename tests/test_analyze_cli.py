@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from model.analyze import EXIT_BAD_INPUT, EXIT_NO_FACE, analyze_main, clip_hr_reliable
+from model.pulse_methods import reliable_rule
 from training.synth import SynthConfig, write_clip
 
 HR_BPM = 84.0
@@ -78,7 +79,10 @@ def test_a_face_without_pulse_is_reported_not_reliable(tmp_path, face_model_path
                          "--face-model", str(face_model_path)]) == 0
     s = json.loads((out / "summary.json").read_text())
     assert s["hr_reliable"] is False and s["judged_shown_share"] < 1 / 3
-    assert "HR not reliable" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "HR not reliable" in out_text
+    # the console names the rule of the method that ran (FCUS by default, the model being shipped)
+    assert f"reliable takes {reliable_rule(s['method']).describe()}" in out_text
 
 
 def test_clip_hr_is_reliable_only_with_enough_agreeing_readings():

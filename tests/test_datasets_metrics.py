@@ -98,8 +98,10 @@ def test_the_average_hr_follows_a_wandering_rate_where_the_whole_span_peak_picks
     # the 10 s windows ending every second from 10 s to 60 s: 31 wholly at 80, 20 at 110 or mixed
     mean = mean_window_hr(t, x, 0.0, 60.0)
     assert 85.0 < mean < 95.0
-    # a steady rate reads the same both ways; a span shorter than one window, or without signal, has none
+    # a steady rate reads the same both ways; a span shorter than one window is read whole; one
+    # without signal has none
     steady = np.sin(2 * np.pi * 1.2 * t)
     assert mean_window_hr(t, steady, 0.0, 60.0) == pytest.approx(72.0, abs=0.5)
-    assert mean_window_hr(t, steady, 0.0, 9.0) is None
+    assert mean_window_hr(t, steady, 0.0, 8.0) == pytest.approx(window_hr(t, steady, 0.0, 8.0))
+    assert mean_window_hr(t, steady, 0.0, 1.0) is None
     assert mean_window_hr(t, np.full_like(t, np.nan), 0.0, 60.0) is None

@@ -237,3 +237,17 @@ def test_the_faces_without_a_pulse(tmp_path, monkeypatch):
     assert all(c.pulse_amplitude == 0.0 for c in made.values())
     assert made["moving-photo"].motion == "sway" and made["moving-photo-light-drift"].illumination_drift > 0
     assert all(r.ground_truth_path is None for r in tb.no_pulse_recordings(tmp_path, None, more=True))
+
+
+def test_a_recordings_clip_truth_is_its_average_hr_and_is_kept_per_recording():
+    from training.replay import reference_clip_hr
+
+    fs = 30.0
+    t = np.arange(0, 60.0, 1.0 / fs)
+    wandering = np.sin(2 * np.pi * np.cumsum(np.where(t < 40.0, 80.0, 110.0) / 60.0) / fs)  # 40 s at 80, 20 at 110
+    steady = np.sin(2 * np.pi * 1.2 * t)
+    hr = reference_clip_hr("subjectX", t, wandering)
+    assert 85.0 < hr < 95.0  # the average, not the whole span's peak (80)
+    # the same name and clock with another PPG is another recording, not the kept one
+    assert reference_clip_hr("subjectX", t, steady) == pytest.approx(72.0, abs=0.5)
+    assert reference_clip_hr("subjectX", t, wandering) == hr

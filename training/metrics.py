@@ -63,7 +63,10 @@ def mean_window_hr(t_s: np.ndarray, x: np.ndarray, t_from: float, t_to: float,
     ``window_s`` windows inside the span that end every ``step_s`` (the first at ``t_from +
     window_s``). Unlike the spectral peak of the whole span, it follows a rate that changes: on a
     clip whose contact PPG reads 80-106 bpm from one 10 s window to the next (UBFC subject 3) the
-    whole clip's peak says 101.2, these windows' mean 93.4. None when no window has an HR."""
+    whole clip's peak says 101.2, these windows' mean 93.4. A span shorter than one window is read
+    whole (:func:`window_hr`). None when no window has an HR."""
+    if t_to - t_from < window_s:
+        return window_hr(t_s, x, t_from, t_to)
     ends = np.arange(t_from + window_s, t_to + 1e-6, step_s)
     hrs = [window_hr(t_s, x, e - window_s, e) for e in ends]
     hrs = [h for h in hrs if h is not None]

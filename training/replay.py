@@ -187,7 +187,7 @@ def reference_clip_hr(name: str, ref_t: np.ndarray, ref_ppg: np.ndarray) -> floa
     """The contact PPG's average HR over the whole recording (``training.metrics.mean_window_hr``),
     the truth a whole-clip HR is scored against; kept per recording (studies score one recording
     many times)."""
-    key = (name, len(ref_t), float(ref_t[0]), float(ref_t[-1]))
+    key = (name, len(ref_t), float(ref_t[0]), float(ref_t[-1]), hash(np.ascontiguousarray(ref_ppg).tobytes()))
     if key not in _REF_CLIP_HR:
         _REF_CLIP_HR[key] = mean_window_hr(ref_t, ref_ppg, float(ref_t[0]), float(ref_t[-1]))
     return _REF_CLIP_HR[key]
