@@ -534,7 +534,8 @@ def _float(x: str) -> float:
 def session_summary(folder: Path, meta: dict) -> dict:
     """The ``analyze`` summary's fields for a recorded session, from its CSV files. The BVP is the
     live (causal) one; ``hr_reliable`` uses the share of all updates that passed the gate (the
-    judged share analyze uses is not recorded)."""
+    judged share analyze uses is not recorded) and the reliability rule of the method the session
+    started with (``meta["method"]``)."""
     est = meta.get("estimator") or {}
     fs_hz = float(est.get("fs_hz", 30.0))
     lo, hi = float(est.get("lo_bpm", 42.0)), float(est.get("hi_bpm", 200.0))
