@@ -165,6 +165,8 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         # judged updates: those with a full enough window for an HR estimate
         "judged_shown_share": len(shown) / max(n_judged, 1),
         "hr_reliable": clip_hr_reliable(shown, n_judged, clip.hr_bpm, method_name),
+        # why not, for the user (empty when reliable)
+        "hr_reliable_why_not": reliable_rule(method_name).why_not(shown, n_judged, clip.hr_bpm),
         "tracker": tracker.name,
         "tracker_message": tracker_msg,
         "tracker_key_frames": tracker.key_frames,  # frames the face detector ran on
@@ -333,8 +335,9 @@ def _hr_text(s: dict) -> str:
     text = f"{hr:.1f} +- {half:.1f} bpm" if half is not None else f"{hr:.1f} bpm"
     if s["hr_reliable"]:
         return text
-    return (f"not reliable ({100 * s['judged_shown_share']:.0f}% of the updates passed the quality gate; "
-            f"reliable takes {reliable_rule(s.get('method')).describe()}; the clip's signal says {text})")
+    why = s.get("hr_reliable_why_not") or f"it takes {reliable_rule(s.get('method')).describe()}"
+    return (f"not reliable: {why} ({100 * s['judged_shown_share']:.0f}% of the updates passed the quality "
+            f"gate; the clip's signal says {text})")
 
 
 ADAPTED_MODEL_NAME = "adapted_model.onnx"

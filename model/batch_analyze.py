@@ -24,7 +24,8 @@ from model.video_source import VIDEO_SUFFIXES
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_FIELDS = ("source", "status", "error", "out_dir", "method", "hr_bpm", "hr_interval_bpm", "hr_reliable",
-                  "frames", "duration_s", "fps_hz", "face_share", "readings_shown_share", "runtime_s", "x_real_time")
+                  "hr_reliable_why_not", "frames", "duration_s", "fps_hz", "face_share", "readings_shown_share",
+                  "runtime_s", "x_real_time")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class BatchRow:
     hr_bpm: float | None = None
     hr_interval_bpm: float | None = None  # hr_bpm +- this (model.clip_hr)
     hr_reliable: bool | None = None
+    hr_reliable_why_not: str = ""  # why not, when not (model.reliable_rule)
     frames: int | None = None
     duration_s: float | None = None
     fps_hz: float | None = None
@@ -103,8 +105,9 @@ def run_job(job: BatchJob) -> BatchRow:
     except Exception as e:  # noqa: BLE001 - any failure of one source is its row, never the batch's end
         return BatchRow(job.source, "failed", error=f"{type(e).__name__}: {e}", method=job.method)
     s = result.summary
-    keep = {k: s.get(k) for k in ("hr_bpm", "hr_interval_bpm", "hr_reliable", "frames", "duration_s", "fps_hz",
-                                  "face_share", "readings_shown_share", "runtime_s", "x_real_time")}
+    keep = {k: s.get(k) for k in ("hr_bpm", "hr_interval_bpm", "hr_reliable", "hr_reliable_why_not", "frames",
+                                  "duration_s", "fps_hz", "face_share", "readings_shown_share", "runtime_s",
+                                  "x_real_time")}
     status = "ok" if s["face_share"] > 0 else "no_face"
     return BatchRow(job.source, status, out_dir=job.out_dir, method=job.method, **keep)
 

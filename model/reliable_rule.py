@@ -31,10 +31,22 @@ class ReliableRule:
             raise ValueError(f"ReliableRule: shown_share in 0..1, min_shown >= 1, agree_bpm > 0 (got {self})")
 
     def reliable(self, shown_bpm: Sequence[float], n_judged: int, clip_hr_bpm: float | None) -> bool:
+        return not self.why_not(shown_bpm, n_judged, clip_hr_bpm)
+
+    def why_not(self, shown_bpm: Sequence[float], n_judged: int, clip_hr_bpm: float | None) -> str:
+        """Why the whole-clip HR is not reliable by this rule, for the user; empty when it is."""
         n = len(shown_bpm)
-        if n < self.min_shown or n < self.shown_share * n_judged:
-            return False
-        return clip_hr_bpm is not None and abs(clip_hr_bpm - float(np.median(shown_bpm))) <= self.agree_bpm
+        if clip_hr_bpm is None:
+            return "no whole-clip HR"
+        if n < self.min_shown:
+            return f"{n} shown reading{'s' if n != 1 else ''}, fewer than {self.min_shown}"
+        if n < self.shown_share * n_judged:
+            return f"{n} of {n_judged} judged updates showed a reading, under {self.shown_share:.0%}"
+        median = float(np.median(shown_bpm))
+        if abs(clip_hr_bpm - median) > self.agree_bpm:
+            return (f"the shown readings' median ({median:.1f} bpm) is {abs(clip_hr_bpm - median):.1f} bpm from "
+                    f"the whole-clip HR, more than {self.agree_bpm:g}")
+        return ""
 
     def describe(self) -> str:
         return (f"at least {self.min_shown} shown readings"

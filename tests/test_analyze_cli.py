@@ -80,9 +80,9 @@ def test_a_face_without_pulse_is_reported_not_reliable(tmp_path, face_model_path
     s = json.loads((out / "summary.json").read_text())
     assert s["hr_reliable"] is False and s["judged_shown_share"] < 1 / 3
     out_text = capsys.readouterr().out
-    assert "HR not reliable" in out_text
-    # the console names the rule of the method that ran (FCUS by default, the model being shipped)
-    assert f"reliable takes {reliable_rule(s['method']).describe()}" in out_text
+    # summary.json and the console say why, by the rule of the method that ran
+    assert s["hr_reliable_why_not"]
+    assert f"HR not reliable: {s['hr_reliable_why_not']} (" in out_text
 
 
 def test_clip_hr_is_reliable_only_with_enough_agreeing_readings():
@@ -110,6 +110,14 @@ def test_each_method_calls_its_clip_hr_reliable_by_its_own_rule():
         assert clip_hr_reliable([72.0] * 5, 60, 72.0, method) is False
         assert clip_hr_reliable([72.0] * 5, 15, 72.0, method) is True
     assert DEFAULT_RULE.describe().startswith("at least 5 shown readings and 33% of the judged updates")
+    # why not, for the user: each condition that failed, in order; empty when reliable
+    fcus = reliable_rule("fcus")
+    assert fcus.why_not([72.0] * 5, 60, 79.5) == ""
+    assert fcus.why_not([72.0] * 5, 60, None) == "no whole-clip HR"
+    assert fcus.why_not([72.0], 60, 72.0) == "1 shown reading, fewer than 5"
+    assert DEFAULT_RULE.why_not([72.0] * 5, 60, 72.0) == "5 of 60 judged updates showed a reading, under 33%"
+    assert fcus.why_not([90.8] * 8, 60, 114.7) == ("the shown readings' median (90.8 bpm) is 23.9 bpm from the "
+                                                   "whole-clip HR, more than 8")
     with pytest.raises(ValueError):
         ReliableRule(shown_share=1.5, min_shown=5, agree_bpm=5.0)
     with pytest.raises(ValueError):
@@ -406,6 +414,9 @@ def test_a_batch_analyses_every_source_and_skips_a_corrupt_one(synth_clip, tmp_p
         d = Path(r["out_dir"])
         assert {p.name for p in d.iterdir()} >= {"bvp.csv", "hr.csv", "summary.json"}
         assert abs(float(r["hr_bpm"]) - HR_BPM) < 3 and float(r["hr_interval_bpm"]) > 0
+        # the reliability and, when not, why (as in the clip's own summary.json)
+        own = json.loads((d / "summary.json").read_text())
+        assert r["hr_reliable"] == str(own["hr_reliable"]) and r["hr_reliable_why_not"] == own["hr_reliable_why_not"]
     assert "broken.mp4" in capsys.readouterr().err
 
 

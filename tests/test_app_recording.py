@@ -231,5 +231,6 @@ def test_a_recorded_sessions_clip_hr_is_judged_by_its_methods_rule(tmp_path):
                     for s in range(1, 61))
     meta = {"estimator": {"fs_hz": fs}}
     fcus = session_summary(tmp_path, {**meta, "method": "fcus"})
-    assert abs(fcus["hr_bpm"] - 72.0) < 1.0 and fcus["hr_reliable"] is True
-    assert session_summary(tmp_path, {**meta, "method": "chrom"})["hr_reliable"] is False
+    assert abs(fcus["hr_bpm"] - 72.0) < 1.0 and fcus["hr_reliable"] is True and fcus["hr_reliable_why_not"] == ""
+    chrom = session_summary(tmp_path, {**meta, "method": "chrom"})
+    assert chrom["hr_reliable"] is False and chrom["hr_reliable_why_not"].startswith("6 of 60 judged updates")
