@@ -237,6 +237,10 @@ def test_the_faces_without_a_pulse(tmp_path, monkeypatch):
     assert all(c.pulse_amplitude == 0.0 for c in made.values())
     assert made["moving-photo"].motion == "sway" and made["moving-photo-light-drift"].illumination_drift > 0
     assert all(r.ground_truth_path is None for r in tb.no_pulse_recordings(tmp_path, None, more=True))
+    # several lengths: each photo once per length, a length other than the default in its name
+    names = [r.name for r in tb.no_pulse_recordings(tmp_path, None, more=True, durations_s=(30.0, 120.0))]
+    assert names == ["still-photo", *tb.MORE_NO_PULSE, "still-photo-120s", *(f"{n}-120s" for n in tb.MORE_NO_PULSE)]
+    assert made["still-photo-120s"].duration_s == 120.0 and made["still-photo"].duration_s == 30.0
 
 
 def test_a_recordings_clip_truth_is_its_average_hr_and_is_kept_per_recording():

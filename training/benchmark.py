@@ -64,18 +64,26 @@ MORE_NO_PULSE = {
 }
 
 
-def no_pulse_recordings(out_dir: Path, megamind: Path | None, more: bool = False) -> list[Recording]:
+NO_PULSE_S = 30.0  # length of the synthetic faces without a pulse
+
+
+def no_pulse_recordings(out_dir: Path, megamind: Path | None, more: bool = False,
+                        durations_s: tuple[float, ...] = (NO_PULSE_S,)) -> list[Recording]:
     """Faces without a pulse: a still photo (the synthetic face with zero pulse amplitude, sensor
     noise only) and, when present, OpenCV's animated ``Megamind.avi`` (Debian's opencv-doc); with
-    ``more``, also the clips of :data:`MORE_NO_PULSE`."""
+    ``more``, also the clips of :data:`MORE_NO_PULSE`. Each synthetic one once per length in
+    ``durations_s``; a length other than :data:`NO_PULSE_S` is in its name (``still-photo-120s``)."""
     from training.synth import SynthConfig, write_clip
 
     photos = {"still-photo": dict(seed=99), **(MORE_NO_PULSE if more else {})}
     recordings = []
-    for name, changes in photos.items():
-        files = write_clip(SynthConfig(duration_s=30.0, pulse_amplitude=0.0, **changes), out_dir / name,
-                           progress=False)
-        recordings.append(Recording(name=name, video=files.video_path, ground_truth_path=None, dataset="no-pulse"))
+    for duration_s in durations_s:
+        suffix = "" if duration_s == NO_PULSE_S else f"-{duration_s:g}s"
+        for base, changes in photos.items():
+            name = base + suffix
+            files = write_clip(SynthConfig(duration_s=float(duration_s), pulse_amplitude=0.0, **changes),
+                               out_dir / name, progress=False)
+            recordings.append(Recording(name=name, video=files.video_path, ground_truth_path=None, dataset="no-pulse"))
     for p in ([megamind] if megamind else list(MEGAMIND_PATHS)):
         if p is not None and Path(p).is_file():
             recordings.append(Recording(name="Megamind.avi", video=Path(p), ground_truth_path=None, dataset="no-pulse"))
@@ -84,21 +92,26 @@ def no_pulse_recordings(out_dir: Path, megamind: Path | None, more: bool = False
 
 
 def add_no_pulse_args(ap) -> None:
-    """The studies' options for the faces without a pulse (``--megamind``, ``--more-no-pulse``)."""
+    """The studies' options for the faces without a pulse (``--megamind``, ``--more-no-pulse``,
+    ``--no-pulse-s``)."""
     ap.add_argument("--megamind", type=Path, default=None,
                     help="OpenCV's Megamind.avi, a face without a pulse (default: Debian opencv-doc's path)")
     ap.add_argument("--more-no-pulse", action="store_true",
                     help="also the photo moving like a printed face, with and without a drifting light")
+    ap.add_argument("--no-pulse-s", type=float, nargs="+", default=[NO_PULSE_S], metavar="S",
+                    help=f"lengths of the synthetic faces without a pulse, each one once per length (default "
+                         f"{NO_PULSE_S:g})")
 
 
-def cached_no_pulse(tmp: Path, megamind: Path | None, *, more: bool = False, cache_dir: Path | None = None) -> list:
+def cached_no_pulse(tmp: Path, megamind: Path | None, *, more: bool = False, cache_dir: Path | None = None,
+                    durations_s: tuple[float, ...] = (NO_PULSE_S,)) -> list:
     """:func:`no_pulse_recordings` through the crop cache (``cache_dir``, else one under ``tmp``),
     tracked with the default face model for the default FCUS contract."""
     from training.crop_cache import build_cache
     from training.datasets import default_face_model
 
-    return build_cache(no_pulse_recordings(tmp, megamind, more=more), cache_dir or tmp / "cache", DEFAULT_CONTRACT,
-                       face_model=default_face_model(), progress=False)
+    return build_cache(no_pulse_recordings(tmp, megamind, more=more, durations_s=durations_s),
+                       cache_dir or tmp / "cache", DEFAULT_CONTRACT, face_model=default_face_model(), progress=False)
 
 
 def study_recordings(args, prog: str, tmp: Path) -> tuple[list, list] | None:
@@ -111,7 +124,9 @@ def study_recordings(args, prog: str, tmp: Path) -> tuple[list, list] | None:
     if cached is None:
         print(f"{prog}: {NO_DATA_HINT}", file=sys.stderr)
         return None
-    return cached, cached_no_pulse(tmp, args.megamind, more=args.more_no_pulse, cache_dir=args.cache)
+    durations = tuple(getattr(args, "no_pulse_s", None) or (NO_PULSE_S,))
+    return cached, cached_no_pulse(tmp, args.megamind, more=args.more_no_pulse, cache_dir=args.cache,
+                                   durations_s=durations)
 
 
 def load_methods(names: list[str]) -> tuple[list[PulseMethod], list[str]]:
