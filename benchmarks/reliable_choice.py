@@ -5,7 +5,8 @@ nested leave-subjects-out folds and scored once on subjects that took no part in
 For each seed, four FCUS models are trained (1 epoch, no labels), each on 6 of the 8 dev
 subjects; each model reads its 2 held-out subjects and the faces without a pulse (a still photo,
 OpenCV's ``Megamind.avi`` when found, with ``--more-no-pulse`` the swaying photo with and without
-a drifting light) through the streaming estimator with the shipped settings (``--runs``: a
+a drifting light; the photos once per length in ``--no-pulse-s``, the shipped choice's 30 s and
+120 s) through the streaming estimator with the shipped settings (``--runs``: a
 pickle of those replays, read when it exists). Units: each clip whole and its 30 s segments,
 each with its HR updates, its whole-clip HR (``model.clip_hr.whole_clip_hr`` on the unit's
 stretch of the finished BVP stream) and, for the subjects, the truth: with ``--truth mean`` (the
@@ -26,7 +27,8 @@ fold (each fold's model reads them afresh), so they are no held-out videos. The 
 the same rule on every unit.
 
     python benchmarks/reliable_choice.py [--cache DIR] [--data DIR] [--seeds 0 1 2] [--megamind FILE]
-                                         [--more-no-pulse] [--runs PKL] [--truth mean|peak]
+                                         [--more-no-pulse] [--no-pulse-s 30 120] [--runs PKL]
+                                         [--truth mean|peak]
 """
 
 from __future__ import annotations
