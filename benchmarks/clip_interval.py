@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,6 @@ from model.clip_hr import (  # noqa: E402
 )
 
 SEGMENT_S = 30.0
-TRUTHS = ("mean", "peak")
 
 
 @dataclass(frozen=True)
@@ -89,10 +87,10 @@ def held_out_streams(cached, seeds: list[int]) -> list[dict]:
     return out
 
 
-def units_of(stream: dict, truth: str = TRUTHS[0]) -> list[Unit]:
-    from training.metrics import mean_window_hr, window_hr
+def units_of(stream: dict, truth: str = "mean") -> list[Unit]:
+    from training.metrics import CLIP_TRUTHS
 
-    truth_of = {"mean": mean_window_hr, "peak": window_hr}[truth]
+    truth_of = CLIP_TRUTHS[truth]
     t, v, fs = stream["t_s"], stream["bvp"], stream["fs_hz"]
     if stream["ref"] is None or len(t) == 0:
         return []
@@ -198,30 +196,31 @@ def ways_table(units: list[Unit]) -> str:
 
 
 def main(argv=None) -> int:
+    from training.benchmark import add_clip_truth_arg, kept_pickle
     from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
+    from training.metrics import CLIP_TRUTH_LABELS
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_reference_args(ap)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the fold models' training seeds")
     ap.add_argument("--streams", type=Path, default=None,
                     help="pickle of the held-out streams: read when it exists (no training), else written")
-    ap.add_argument("--truth", choices=TRUTHS, default=TRUTHS[0],
-                    help="a unit's true HR: the contact PPG's average HR over it (mean of its 10 s HRs) or its "
-                         "spectral peak")
+    add_clip_truth_arg(ap)
     ap.add_argument("--level", type=float, default=INTERVAL_LEVEL, help="the share of clips the interval should cover")
     args = ap.parse_args(argv)
-    if args.streams is not None and args.streams.is_file():
-        streams = pickle.loads(args.streams.read_bytes())
-    else:
+
+    def make_streams():
         cached = cached_reference_recordings(args.data, args.cache)
         if cached is None:
             print(f"clip_interval: {NO_DATA_HINT}", file=sys.stderr)
-            return 2
-        streams = held_out_streams(cached, args.seeds)
-        if args.streams is not None:
-            args.streams.write_bytes(pickle.dumps(streams))
+            return None
+        return held_out_streams(cached, args.seeds)
+
+    streams = kept_pickle(args.streams, make_streams)
+    if streams is None:
+        return 2
     units = [u for s in streams for u in units_of(s, args.truth)]
-    print(f"truth: the contact PPG's {'average HR' if args.truth == 'mean' else 'spectral peak'} over each unit")
+    print(f"truth: the contact PPG's {CLIP_TRUTH_LABELS[args.truth]} over each unit")
     print(ways_table(units))
     rows, log = held_out(units, args.level)
     print("\n" + "\n".join(log))

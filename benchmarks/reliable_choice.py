@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import pickle
 import shutil
 import sys
 import tempfile
@@ -53,7 +52,6 @@ SEGMENT_S = 30.0
 MIN_UNIT_S = 10.0  # a no-pulse clip shorter than a segment is a unit of its own when at least this long
 RIGHT_BPM = 5.0
 RIGHT_SHARE_MIN = 0.9
-TRUTHS = ("mean", "peak")
 SHARES = (0.0, 0.1, 0.15, 0.2, 0.25, DEFAULT_RULE.shown_share, 0.5)
 MIN_SHOWN = (3, DEFAULT_RULE.min_shown, 8)
 AGREE_BPM = (3.0, DEFAULT_RULE.agree_bpm, 8.0)
@@ -128,13 +126,13 @@ def held_out_runs(cached, no_pulse_recs, seeds: list[int]) -> list[dict]:
     return out
 
 
-def units_of(run: dict, truth: str = TRUTHS[0]) -> list[Unit]:
+def units_of(run: dict, truth: str = "mean") -> list[Unit]:
     """The run's clip and its 30 s segments (a no-pulse clip shorter than a segment: the clip
     only); ``truth``: the reference's average HR over the unit ("mean") or its spectral peak ("peak")."""
     from model.clip_hr import whole_clip_hr
-    from training.metrics import mean_window_hr, window_hr
+    from training.metrics import CLIP_TRUTHS
 
-    truth_of = {"mean": mean_window_hr, "peak": window_hr}[truth]
+    truth_of = CLIP_TRUTHS[truth]
 
     t, v = run["t_s"], run["bvp"]
     if len(t) == 0:
@@ -218,8 +216,9 @@ def per_subject(rows: dict[str, list[tuple[Unit, bool]]]) -> str:
 
 
 def main(argv=None) -> int:
-    from training.benchmark import add_no_pulse_args, study_recordings
+    from training.benchmark import add_clip_truth_arg, add_no_pulse_args, kept_pickle, study_recordings
     from training.crop_cache import add_reference_args
+    from training.metrics import CLIP_TRUTH_LABELS
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_reference_args(ap)
@@ -227,25 +226,22 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the fold models' training seeds")
     ap.add_argument("--runs", type=Path, default=None,
                     help="pickle of the held-out replays: read when it exists (no training), else written")
-    ap.add_argument("--truth", choices=TRUTHS, default=TRUTHS[0],
-                    help="a unit's true HR: the contact PPG's average HR over it (mean of its 10 s HRs) or its "
-                         "spectral peak")
+    add_clip_truth_arg(ap)
     args = ap.parse_args(argv)
-    if args.runs is not None and args.runs.is_file():
-        runs = pickle.loads(args.runs.read_bytes())
-    else:
+
+    def make_runs():
         tmp = Path(tempfile.mkdtemp(prefix="fcus-reliable-"))
         try:
             inputs = study_recordings(args, "reliable_choice", tmp)
-            if inputs is None:
-                return 2
-            runs = held_out_runs(*inputs, args.seeds)
+            return None if inputs is None else held_out_runs(*inputs, args.seeds)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        if args.runs is not None:
-            args.runs.write_bytes(pickle.dumps(runs))
+
+    runs = kept_pickle(args.runs, make_runs)
+    if runs is None:
+        return 2
     units = [u for r in runs for u in units_of(r, args.truth)]
-    print(f"truth: the contact PPG's {'average HR' if args.truth == 'mean' else 'spectral peak'} over each unit")
+    print(f"truth: the contact PPG's {CLIP_TRUTH_LABELS[args.truth]} over each unit")
     nested: list[tuple[Unit, bool]] = []
     for fold in sorted({u.fold for u in units}):
         rule = choose([u for u in units if u.fold != fold])

@@ -103,6 +103,28 @@ def add_no_pulse_args(ap) -> None:
                          f"{NO_PULSE_S:g})")
 
 
+def kept_pickle(path: Path | None, make):
+    """What ``make()`` returns, kept in the pickle ``path`` (a study's replays or scores): read from
+    it when it exists (nothing is trained), else made and, unless None, written there."""
+    import pickle
+
+    if path is not None and path.is_file():
+        return pickle.loads(path.read_bytes())
+    value = make()
+    if value is not None and path is not None:
+        path.write_bytes(pickle.dumps(value))
+    return value
+
+
+def add_clip_truth_arg(ap) -> None:
+    """The studies' ``--truth``: what a whole clip's (or segment's) true HR is
+    (``training.metrics.CLIP_TRUTHS``)."""
+    from training.metrics import CLIP_TRUTH_LABELS
+
+    ap.add_argument("--truth", choices=tuple(CLIP_TRUTH_LABELS), default=next(iter(CLIP_TRUTH_LABELS)),
+                    help="a unit's true HR: the contact PPG's " + " or its ".join(CLIP_TRUTH_LABELS.values()))
+
+
 def cached_no_pulse(tmp: Path, megamind: Path | None, *, more: bool = False, cache_dir: Path | None = None,
                     durations_s: tuple[float, ...] = (NO_PULSE_S,)) -> list:
     """:func:`no_pulse_recordings` through the crop cache (``cache_dir``, else one under ``tmp``),

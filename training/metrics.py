@@ -73,6 +73,12 @@ def mean_window_hr(t_s: np.ndarray, x: np.ndarray, t_from: float, t_to: float,
     return float(np.mean(hrs)) if hrs else None
 
 
+# A whole clip's (or span's) true HR, as the studies may take it: the contact PPG's average HR
+# (the default since session 16) or its spectral peak over the whole span (before).
+CLIP_TRUTHS = {"mean": mean_window_hr, "peak": window_hr}
+CLIP_TRUTH_LABELS = {"mean": "average HR (mean of its 10 s HRs)", "peak": "spectral peak"}
+
+
 def window_pairs(est_t_s: np.ndarray, est_bvp: np.ndarray, ref_t_s: np.ndarray, ref_ppg: np.ndarray,
                  window_s: float, step_s: float | None = None) -> list[WindowHr]:
     """Pairs (estimate, reference) over consecutive windows of ``window_s`` (step defaults to the
