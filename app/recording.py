@@ -60,9 +60,8 @@ from typing import IO
 import cv2
 import numpy as np
 
-from model.analyze import BVP_HEADER, HR_HEADER, bvp_row, clip_hr_reliable, hr_row
+from model.analyze import BVP_HEADER, HR_HEADER, bvp_row, clip_hr_reliability, hr_row
 from model.clip_hr import ClipHr, whole_clip_hr
-from model.pulse_methods import reliable_rule
 from model.types import Face, HrReading
 
 log = logging.getLogger(__name__)
@@ -564,8 +563,7 @@ def session_summary(folder: Path, meta: dict) -> dict:
         "face_share": n_face / max(len(faces), 1),
         "readings": len(hr_rows),
         "readings_shown_share": len(shown) / max(len(hr_rows), 1),
-        "hr_reliable": clip_hr_reliable(shown, len(hr_rows), clip.hr_bpm, meta.get("method")),
-        "hr_reliable_why_not": reliable_rule(meta.get("method")).why_not(shown, len(hr_rows), clip.hr_bpm),
+        **clip_hr_reliability(shown, len(hr_rows), clip.hr_bpm, meta.get("method")),
         "tracker": meta.get("face_tracker"),
         "estimator": est or None,
         "bvp_note": "the live (causal) BVP; fcus-rppg analyze on the session folder gives the offline one",

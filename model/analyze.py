@@ -59,12 +59,20 @@ class AnalyzeResult:
     estimator: StreamingEstimator
 
 
+def clip_hr_reliability(shown_bpm: list[float], n_judged: int, clip_hr_bpm: float | None,
+                        method: str | None = None) -> dict:
+    """A summary's ``hr_reliable`` and ``hr_reliable_why_not`` (empty when reliable) by ``method``'s
+    rule (``MethodSpec.reliable``, ``model.reliable_rule``; the default rule for None or a name
+    outside the registry): enough judged HR updates showed a reading, and the whole-clip HR agrees
+    with their median."""
+    why = reliable_rule(method).why_not(shown_bpm, n_judged, clip_hr_bpm)
+    return {"hr_reliable": not why, "hr_reliable_why_not": why}
+
+
 def clip_hr_reliable(shown_bpm: list[float], n_judged: int, clip_hr_bpm: float | None,
                      method: str | None = None) -> bool:
-    """Whether a clip's HR is reliable by ``method``'s rule (``MethodSpec.reliable``,
-    ``model.reliable_rule``; the default rule for None or a name outside the registry): enough
-    judged HR updates showed a reading, and the whole-clip HR agrees with their median."""
-    return reliable_rule(method).reliable(shown_bpm, n_judged, clip_hr_bpm)
+    """Whether a clip's HR is reliable (:func:`clip_hr_reliability`)."""
+    return clip_hr_reliability(shown_bpm, n_judged, clip_hr_bpm, method)["hr_reliable"]
 
 
 # Frames queued after each of the pipeline's threads (about 1 MB each at 640x480).
@@ -164,9 +172,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "readings_shown_share": len(shown) / max(len(est.readings), 1),
         # judged updates: those with a full enough window for an HR estimate
         "judged_shown_share": len(shown) / max(n_judged, 1),
-        "hr_reliable": clip_hr_reliable(shown, n_judged, clip.hr_bpm, method_name),
-        # why not, for the user (empty when reliable)
-        "hr_reliable_why_not": reliable_rule(method_name).why_not(shown, n_judged, clip.hr_bpm),
+        **clip_hr_reliability(shown, n_judged, clip.hr_bpm, method_name),  # and why not, for the user
         "tracker": tracker.name,
         "tracker_message": tracker_msg,
         "tracker_key_frames": tracker.key_frames,  # frames the face detector ran on

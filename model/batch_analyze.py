@@ -26,6 +26,7 @@ SUMMARY_CSV = "summary.csv"
 SUMMARY_FIELDS = ("source", "status", "error", "out_dir", "method", "hr_bpm", "hr_interval_bpm", "hr_reliable",
                   "hr_reliable_why_not", "frames", "duration_s", "fps_hz", "face_share", "readings_shown_share",
                   "runtime_s", "x_real_time")
+_JOB_FIELDS = ("source", "status", "error", "out_dir", "method")  # a row's fields that the job itself gives
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,7 @@ def run_job(job: BatchJob) -> BatchRow:
     except Exception as e:  # noqa: BLE001 - any failure of one source is its row, never the batch's end
         return BatchRow(job.source, "failed", error=f"{type(e).__name__}: {e}", method=job.method)
     s = result.summary
-    keep = {k: s.get(k) for k in ("hr_bpm", "hr_interval_bpm", "hr_reliable", "hr_reliable_why_not", "frames",
-                                  "duration_s", "fps_hz", "face_share", "readings_shown_share", "runtime_s",
-                                  "x_real_time")}
+    keep = {k: s.get(k) for k in SUMMARY_FIELDS if k not in _JOB_FIELDS}  # the rest is the summary's
     status = "ok" if s["face_share"] > 0 else "no_face"
     return BatchRow(job.source, status, out_dir=job.out_dir, method=job.method, **keep)
 
