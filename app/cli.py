@@ -32,8 +32,16 @@ SUBCOMMANDS = {
 APP = ("app.main", "app_main")
 
 
-def _run(target: tuple[str, str], argv: list[str]) -> int:
+# the subcommands that read frames (and the app): OpenBLAS on one thread (model.blas_threads)
+ONE_BLAS_THREAD = {"analyze", "app"}
+
+
+def _run(target: tuple[str, str], argv: list[str], name: str) -> int:
     module, func = target
+    if name in ONE_BLAS_THREAD:
+        from model.blas_threads import limit_blas_threads
+
+        limit_blas_threads()
     return getattr(importlib.import_module(module), func)(argv)
 
 
@@ -47,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         print(build_parser().format_help())
         return 0
     if argv and argv[0] in SUBCOMMANDS:
-        return _run(SUBCOMMANDS[argv[0]], argv[1:])
+        return _run(SUBCOMMANDS[argv[0]], argv[1:], argv[0])
     if argv and not argv[0].startswith("-"):
         print(f"fcus-rppg: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    return _run(APP, argv)
+    return _run(APP, argv, "app")
 
 
 if __name__ == "__main__":
