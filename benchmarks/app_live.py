@@ -29,6 +29,10 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from model.blas_threads import limit_blas_threads  # noqa: E402
+
+limit_blas_threads()  # as fcus-rppg does for the app, before NumPy is imported
+
 
 def rss_mb() -> float:
     try:
