@@ -23,6 +23,7 @@ from model.estimator import (
     STATE_NO_FACE,
     STATE_READING,
     STATE_UNRELIABLE,
+    WITHHELD_INCOHERENT,
     WITHHELD_MOTION,
     WITHHELD_SATURATED,
     WITHHELD_TOO_DARK,
@@ -61,6 +62,7 @@ WITHHELD_TEXT = {
     WITHHELD_SATURATED: "too bright: the skin is clipped",
     WITHHELD_MOTION: "too much motion: hold still",
     WITHHELD_UNSURE: "unsure: the rate has not settled",
+    WITHHELD_INCOHERENT: "no pulse across the face",
     WITHHELD_WEAK: "weak signal",
 }
 

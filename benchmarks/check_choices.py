@@ -21,7 +21,7 @@ The FCUS BVP of each window is computed once per clip and reused by every candid
 do not depend on the gate), so the candidates cost only the estimator's own work.
 
     python benchmarks/check_choices.py [--cache DIR] [--data DIR] [--megamind FILE] [--scores PKL]
-                                       [--space check|steady|start|cadence|cadence-cut|context|windows]
+                                       [--space check|steady|start|cadence|cadence-cut|context|windows|coherence]
                                        [--more-no-pulse]
 
 ``--space steady`` chooses instead among the gate openings x the steadiness of the last window
@@ -31,7 +31,10 @@ decides how soon the first reading can come. ``--space context`` chooses among s
 reading near the HR of the trailing 20 s (``EstimatorConfig.context_reading``) or not x the gate
 opening x the steadiness. ``--space windows`` chooses among reading each update as the median of
 the trailing 8, 10, 12, 15 and 20 s's HRs (``EstimatorConfig.reading_windows_s``) or as the
-window's own x the gate opening x the steadiness.
+window's own x the gate opening x the steadiness. ``--space coherence`` chooses among the spatial
+coherence a reading needs (``EstimatorConfig.coherence_min``: off, 0.1 or 0.2) x the smallest pulse
+amplitude (``pulse_amplitude_min``: off or 1e-4) x the gate opening (+0.5, -0.5, -1.5 dB) x 3 or 5
+steady window HRs.
 """
 
 from __future__ import annotations
@@ -204,7 +207,8 @@ def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -
             and c.min_window_s == current.min_window_s and c.acquire_every_s == current.acquire_every_s
             and c.acquire_until_s == current.acquire_until_s and c.context_s == current.context_s
             and c.context_half_width_hz == current.context_half_width_hz
-            and c.context_reading == current.context_reading and c.reading_windows_s == current.reading_windows_s]
+            and c.context_reading == current.context_reading and c.reading_windows_s == current.reading_windows_s
+            and c.coherence_min == current.coherence_min and c.pulse_amplitude_min == current.pulse_amplitude_min]
     return same[0] if same else None
 
 
@@ -247,9 +251,33 @@ def windows_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
                                                            READING_WINDOWS_S})
 
 
+COHERENCE_MIN = (None, 0.1, 0.2)
+PULSE_AMPLITUDE_MIN = (None, 1e-4)
+COHERENCE_GATE_DB = (0.5, -0.5, -1.5)
+COHERENCE_STEADY_N = (3, 5)
+
+
+def coherence_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """The spatial coherence a reading needs (``coherence_min``: none, or the mean correlation of
+    the face regions' pulse at the rate) x the pulse's smallest amplitude (``pulse_amplitude_min``)
+    x the gate opening x 3 or 5 steady window HRs."""
+    base = _with_context(base)
+    out = {}
+    for value in COHERENCE_MIN:
+        for amp in PULSE_AMPLITUDE_MIN:
+            for db in COHERENCE_GATE_DB:
+                for n in COHERENCE_STEADY_N:
+                    label = (f"gate {db:+.1f} dB, no check, {n} steady within 5 bpm"
+                             + ("" if value is None else f", coherence >= {value:.2f}")
+                             + ("" if amp is None else f", amplitude >= {amp:.0e}"))
+                    out[label] = replace(base, **gate_at(db), steady_n=n, steady_bpm=5.0, coherence_min=value,
+                                         pulse_amplitude_min=amp)
+    return out
+
+
 SPACES = {"check": candidates, "steady": steady_candidates, "start": start_candidates,
           "cadence": cadence_candidates, "cadence-cut": cadence_cut_candidates, "context": context_candidates,
-          "windows": windows_candidates}
+          "windows": windows_candidates, "coherence": coherence_candidates}
 # What "coverage" means in the objective: the share of the updates, or, where the candidates
 # update at different rates, the share of the time a reading was shown.
 COVERAGE_OF = {"cadence": "time_coverage", "cadence-cut": "time_coverage"}
@@ -334,7 +362,7 @@ def main(argv=None) -> int:
     ap.add_argument("--space", choices=tuple(SPACES), default="check",
                     help="the candidates (module docstring): the cross-check (default), the steadiness of "
                          "the window HRs, the first window's length, the update cadence, the reading near the "
-                         "context HR, or the reading windows' median")
+                         "context HR, the reading windows' median, or the face's spatial coherence")
     ap.add_argument("--scores", type=Path, default=None,
                     help="pickle of the fold models' scores: read when it exists (no training), else written")
     args = ap.parse_args(argv)

@@ -33,6 +33,7 @@ from model.signal import (
     quality_from_snr,
     spectral_snr_db,
 )
+from model.signal.face_coherence import face_pulse
 from model.signal.heart_rate import SNR_WINDOW
 from model.signal.hr_tracking import HrTracker, HrTrackerConfig
 from model.signal.quality import GATE_HYSTERESIS, GATE_THRESHOLD
@@ -57,8 +58,11 @@ WITHHELD_WEAK = "weak_signal"  # the gate withheld it: the pulse does not stand 
 # the steadiness or the cross-check withheld it: the last window HRs disagree (EstimatorConfig.steady_n),
 # or other methods read another rate in the window (check_methods)
 WITHHELD_UNSURE = "unsure"
+# the spatial coherence withheld it: the face's regions do not change colour in step at the rate
+# (EstimatorConfig.coherence_min): a photo, a screen, or noise on a real face
+WITHHELD_INCOHERENT = "incoherent"
 WITHHELD_REASONS = (WITHHELD_NO_FACE, WITHHELD_ACQUIRING, WITHHELD_TOO_DARK, WITHHELD_SATURATED,
-                    WITHHELD_MOTION, WITHHELD_UNSURE, WITHHELD_WEAK)
+                    WITHHELD_MOTION, WITHHELD_UNSURE, WITHHELD_INCOHERENT, WITHHELD_WEAK)
 DARK_LUMA = 30.0  # mean skin luma (0..255) below which the camera's noise swamps a pulse
 SATURATED_LEVEL = 240.0  # a mean skin channel above this is clipped on much of the skin
 MOTION_SHARE = 0.06  # sd of the face box centre over the window, as a share of the box width
@@ -138,6 +142,17 @@ class EstimatorConfig:
     # within 5 bpm, from the window's evidence (model/signal/reading_features.py), instead of the
     # logistic of the SNR. None: the SNR's. Measured in benchmarks/learned_gate.py.
     reading_quality: ReadingQualityModel | None = None
+    # Spatial coherence (model/signal/face_coherence.py): a reading the gate would show passes only
+    # when the skin regions of the masked face crop change colour in step at its rate (the mean
+    # pairwise correlation of their POS signals narrowed to it reaches ``coherence_min``): a pulse
+    # reaches the whole face at once, the noise of a photo or a screen does not. None: off. Needs
+    # the method's crops (FCUS); without them the check passes. Measured in
+    # benchmarks/check_choices.py --space coherence.
+    coherence_min: float | None = None
+    # With the crops: a reading the gate would show passes only when the pooled skin colour changes
+    # by at least this much at its rate (the POS signal's standard deviation narrowed to it, relative
+    # colour change: 1e-4 is 0.01 %; model/signal/face_coherence.py). None: off.
+    pulse_amplitude_min: float | None = None
     keep_features: bool = False  # compute each reading's features (HrReading.features) even without it
 
     def __post_init__(self) -> None:
@@ -158,6 +173,10 @@ class EstimatorConfig:
         unknown = [m for m in self.check_methods if m not in CLASSIC_METHODS]
         if unknown:
             raise ValueError(f"check_methods: unknown {unknown}; valid: {sorted(CLASSIC_METHODS)}")
+        if self.coherence_min is not None and not -1.0 <= self.coherence_min <= 1.0:
+            raise ValueError(f"coherence_min is a correlation, -1..1 (got {self.coherence_min})")
+        if self.pulse_amplitude_min is not None and not self.pulse_amplitude_min >= 0:
+            raise ValueError(f"pulse_amplitude_min must be >= 0 (got {self.pulse_amplitude_min})")
         if self.check_methods and not 1 <= self.check_min_agree <= len(self.check_methods):
             raise ValueError(f"check_min_agree must be 1..{len(self.check_methods)} (got {self.check_min_agree})")
 
@@ -401,7 +420,11 @@ class StreamingEstimator:
         checks = self._check_hrs(rgb_u) if hr_raw is not None else ()
         steady = self._steady(hr_raw)
         agreed = self._agreed(hr_raw, checks) and steady
-        show = self.gate.update(quality if agreed else 0.0) if hr_raw is not None else False
+        # the face's pulse is measured only where it can decide: a settled reading the gate could show
+        not_a_pulse = ""
+        if hr_raw is not None and agreed and quality >= self.gate.close_below:
+            not_a_pulse = self._not_a_pulse(crops, hr_raw)
+        show = self.gate.update(quality if agreed and not not_a_pulse else 0.0) if hr_raw is not None else False
         hr_out = None
         if not show:  # the median runs over consecutive shown readings, never stale ones
             self._accepted_hr.clear()
@@ -415,7 +438,7 @@ class StreamingEstimator:
         # with a learned quality the steadiness is one of its features: a withheld reading whose last
         # 3 window HRs disagree is "unsure", as with the steadiness rule
         settled = agreed and (cfg.reading_quality is None or feats is None or feats.spread3_bpm <= cfg.steady_bpm)
-        withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now, settled)
+        withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now, settled, not_a_pulse)
         reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr,
                             withheld=withheld, check_hr_bpm=checks, features=feats)
         self.readings.append(reading)
@@ -507,10 +530,26 @@ class StreamingEstimator:
         n = sum(c is not None and abs(c - hr_bpm) <= cfg.check_bpm for c in checks)
         return n >= cfg.check_min_agree
 
-    def _why_withheld(self, rgb_u: np.ndarray, t_now: float, agreed: bool = True) -> str:
+    def _not_a_pulse(self, crops: np.ndarray | None, hr_bpm: float) -> str:
+        """Why the face's colour change at ``hr_bpm`` is not taken for a pulse: its regions do not
+        change in step (``coherence_min``: "incoherent", also when too little of the face is skin
+        to tell) or it is too faint (``pulse_amplitude_min``: "weak_signal"); "" when it passes,
+        when both checks are off, or without crops."""
+        cfg = self.cfg
+        if (cfg.coherence_min is None and cfg.pulse_amplitude_min is None) or crops is None:
+            return ""
+        pulse = face_pulse(crops, cfg.fs_hz, hr_bpm / 60.0, cfg.band_hz)
+        if cfg.coherence_min is not None and (pulse is None or pulse.coherence < cfg.coherence_min):
+            return WITHHELD_INCOHERENT
+        if cfg.pulse_amplitude_min is not None and (pulse is None or pulse.amplitude < cfg.pulse_amplitude_min):
+            return WITHHELD_WEAK
+        return ""
+
+    def _why_withheld(self, rgb_u: np.ndarray, t_now: float, agreed: bool = True, not_a_pulse: str = "") -> str:
         """Why the gate withheld this window's reading: the skin too dark or clipped, the face
-        moving, the rate not settled (steadiness, cross-check), else a weak signal. A reason only
-        labels the withheld reading; the gate alone decides."""
+        moving, the rate not settled (steadiness, cross-check), the face's regions not pulsing
+        together, else a weak signal. A reason only labels the withheld reading; the gate alone
+        decides."""
         r, g, b = np.mean(rgb_u, axis=0)
         if 0.299 * r + 0.587 * g + 0.114 * b < DARK_LUMA:
             return WITHHELD_TOO_DARK
@@ -524,7 +563,9 @@ class StreamingEstimator:
             spread = float(np.hypot(np.std(boxes[:, 0]), np.std(boxes[:, 1])))
             if width > 0 and spread > MOTION_SHARE * width:
                 return WITHHELD_MOTION
-        return WITHHELD_WEAK if agreed else WITHHELD_UNSURE
+        if not agreed:
+            return WITHHELD_UNSURE
+        return not_a_pulse or WITHHELD_WEAK
 
     def _narrowed(self, bvp_f: np.ndarray, hr_bpm: float, half_width_hz: float) -> np.ndarray:
         """``bvp_f`` band-passed (order 2, zero phase) to ``hr_bpm`` +- ``half_width_hz``, inside
