@@ -149,9 +149,16 @@ def fcus_status(model_path: str | None = None) -> tuple[bool, str]:
 # the signal's first 10 s) they come twice a second. The BVP stream (bvp.csv) takes each window
 # narrowed to +- 0.6 Hz around the HR of the trailing 20 s (benchmarks/fold_choices.py, three
 # seeds, and hr_choices.py's frozen choice): held out, MAE@10s 6.78 -> 4.45 bpm, MAE@20s 2.91 -> 2.92.
+# A reading the gate would show must also come from the whole face: its skin regions change colour
+# in step at the rate (mean pairwise correlation >= 0.10) and by at least 0.01 % (pooled POS
+# amplitude >= 1e-4; model/signal/face_coherence.py). Chosen at this gate in nested folds
+# (benchmarks/check_choices.py --space coherence, three seeds, 30 s and 120 s faces without a pulse):
+# held out the same coverage (0.29) and share right (0.92), and no reading on any face without a
+# pulse instead of 3 % of their updates (README, "The face's pulse checks").
 FCUS_ESTIMATOR = {"gate_open": quality_from_snr(-0.5), "gate_close": quality_from_snr(-1.7),
                   "steady_n": 3, "steady_bpm": 5.0, "acquire_every_s": 0.5, "acquire_until_s": 10.0,
-                  "context_s": 20.0, "context_half_width_hz": 0.6}
+                  "context_s": 20.0, "context_half_width_hz": 0.6, "coherence_min": 0.10,
+                  "pulse_amplitude_min": 1e-4}
 # When FCUS's whole-clip HR is called reliable, chosen in nested leave-subjects-out folds
 # (benchmarks/reliable_choice.py --no-pulse-s 30 120: 12 fold models, 3 seeds, the held-out
 # subjects' clips and 30 s segments against the contact PPG's average HR, and 84 replays of faces
