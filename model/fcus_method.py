@@ -153,7 +153,7 @@ def fcus_status(model_path: str | None = None) -> tuple[bool, str]:
 # in step at the rate (mean pairwise correlation >= 0.10) and by at least 0.01 % (pooled POS
 # amplitude >= 1e-4; model/signal/face_coherence.py). Chosen at this gate in nested folds
 # (benchmarks/check_choices.py --space coherence, three seeds, 30 s and 120 s faces without a pulse):
-# held out the same coverage (0.29) and share right (0.92), and no reading on any face without a
+# held out the same coverage (0.29) and share right (0.91), and no reading on any face without a
 # pulse instead of 3 % of their updates (README, "The face's pulse checks").
 FCUS_ESTIMATOR = {"gate_open": quality_from_snr(-0.5), "gate_close": quality_from_snr(-1.7),
                   "steady_n": 3, "steady_bpm": 5.0, "acquire_every_s": 0.5, "acquire_until_s": 10.0,
