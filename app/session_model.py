@@ -62,7 +62,7 @@ WITHHELD_TEXT = {
     WITHHELD_SATURATED: "too bright: the skin is clipped",
     WITHHELD_MOTION: "too much motion: hold still",
     WITHHELD_UNSURE: "unsure: the rate has not settled",
-    WITHHELD_INCOHERENT: "no pulse across the face",
+    WITHHELD_INCOHERENT: "no pulse across the face (or too little of it in view)",
     WITHHELD_WEAK: "weak signal",
 }
 

@@ -35,6 +35,10 @@ window's own x the gate opening x the steadiness. ``--space coherence`` chooses 
 coherence a reading needs (``EstimatorConfig.coherence_min``: off, 0.1 or 0.2) x the smallest pulse
 amplitude (``pulse_amplitude_min``: off or 1e-4) x the gate opening (+0.5, -0.5, -1.5 dB) x 3 or 5
 steady window HRs.
+
+Every space's candidates change the shipped FCUS settings (``estimator_config("fcus")``), so since
+the face's pulse checks ship, the other spaces' candidates run with them on; the README's tables
+of those spaces were made before.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ whole run, two alternating rounds each: analyze used 6.11 and 6.29 s of CPU agai
 
 OpenBLAS reads the variable once, when it is loaded, so :func:`limit_blas_threads` must run before
 the first ``import numpy`` of the process; ``fcus-rppg`` calls it before it imports analyze or the
-app. A value the user has set is kept.
+app. A value the user has set is kept. Child processes inherit it (the ``adapt`` fine-tune that
+``analyze --adapt`` and the app's Calibrate start): their torch computes with MKL and OpenMP, which
+the variable does not touch.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""fcus-rppg's analyze and app put OpenBLAS on one thread before NumPy is loaded; training keeps the default."""
+"""fcus-rppg's analyze and app put OpenBLAS on one thread before NumPy is loaded; the other subcommands keep
+the default (their children, such as the adapt fine-tune analyze --adapt starts, inherit the setting; torch
+uses MKL and OpenMP, not OpenBLAS)."""
 
 import json
 import os

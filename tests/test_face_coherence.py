@@ -122,3 +122,27 @@ def test_the_pulse_amplitude_grows_with_the_pulse_and_a_floor_withholds_a_faint_
     assert all(r.hr_bpm is None for r in high) and any(r.withheld == WITHHELD_WEAK for r in high)
     with pytest.raises(ValueError):
         EstimatorConfig(pulse_amplitude_min=-1e-4)
+
+
+def test_without_crops_the_checks_pass():
+    """A method that reads no crops (POS, CHROM) cannot be checked: its readings are as without the checks."""
+
+    class _NoCrops(_GreenMethod):
+        needs_crops = False
+
+        def window_bvp(self, window):
+            g = window.rgb[:, 1]
+            return -(g / g.mean() - 1.0)
+
+    crops = _crops(900, f_hz=1.2, in_step=False, pulse=0.02, noise=0.5, seed=3)
+
+    def shown(cfg):
+        est = StreamingEstimator(_NoCrops(), cfg)
+        for k in range(len(crops)):
+            rgb = crops[k].reshape(-1, 3).mean(axis=0).astype(np.float64)
+            est.push_roi(RoiSample(t_s=k / FS, face_ok=True, rgb_mean=rgb, skin_pixels=S * S, crop=crops[k]))
+        return [r.hr_bpm for r in est.readings]
+
+    plain = shown(EstimatorConfig(steady_n=3))
+    assert any(h is not None for h in plain)
+    assert shown(EstimatorConfig(steady_n=3, coherence_min=0.2, pulse_amplitude_min=1.0)) == plain
