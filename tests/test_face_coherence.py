@@ -146,3 +146,18 @@ def test_without_crops_the_checks_pass():
     plain = shown(EstimatorConfig(steady_n=3))
     assert any(h is not None for h in plain)
     assert shown(EstimatorConfig(steady_n=3, coherence_min=0.2, pulse_amplitude_min=1.0)) == plain
+
+
+def test_an_open_gate_closes_when_the_face_stops_pulsing_as_one():
+    first = _crops(600, f_hz=1.2, in_step=True, pulse=0.02, noise=0.5, seed=3)
+    then = _crops(600, f_hz=1.2, in_step=False, pulse=0.02, noise=0.5, seed=3)
+    crops = np.concatenate([first, then])
+    est = StreamingEstimator(_GreenMethod(), EstimatorConfig(steady_n=3, coherence_min=0.2))
+    for k in range(len(crops)):
+        rgb = crops[k].reshape(-1, 3).mean(axis=0).astype(np.float64)
+        est.push_roi(RoiSample(t_s=k / FS, face_ok=True, rgb_mean=rgb, skin_pixels=S * S, crop=crops[k]))
+    early = [r for r in est.readings if r.t_s <= 20.0]
+    late = [r for r in est.readings if r.t_s >= 31.0]  # windows wholly in the scattered half
+    assert any(r.hr_bpm is not None for r in early)
+    assert late and all(r.hr_bpm is None for r in late)
+    assert any(r.withheld == WITHHELD_INCOHERENT for r in late)
