@@ -69,11 +69,6 @@ def clip_hr_reliability(shown_bpm: list[float], n_judged: int, clip_hr_bpm: floa
     return {"hr_reliable": not why, "hr_reliable_why_not": why}
 
 
-def clip_hr_reliable(shown_bpm: list[float], n_judged: int, clip_hr_bpm: float | None,
-                     method: str | None = None) -> bool:
-    """Whether a clip's HR is reliable (:func:`clip_hr_reliability`)."""
-    return clip_hr_reliability(shown_bpm, n_judged, clip_hr_bpm, method)["hr_reliable"]
-
 
 # Frames queued after each of the pipeline's threads (about 1 MB each at 640x480).
 PIPELINE_DEPTH = 16

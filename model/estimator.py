@@ -422,8 +422,7 @@ class StreamingEstimator:
         agreed = self._agreed(hr_raw, checks) and steady
         # the face's pulse is measured only where it can decide: a settled reading the gate would show
         not_a_pulse = ""
-        passes_gate = quality >= (self.gate.close_below if self.gate.is_open else self.gate.open_at)
-        if hr_raw is not None and agreed and passes_gate:
+        if hr_raw is not None and agreed and self.gate.would_show(quality):
             not_a_pulse = self._not_a_pulse(crops, hr_raw)
         show = self.gate.update(quality if agreed and not not_a_pulse else 0.0) if hr_raw is not None else False
         hr_out = None

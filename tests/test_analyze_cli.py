@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from model.analyze import EXIT_BAD_INPUT, EXIT_NO_FACE, analyze_main, clip_hr_reliable
+from model.analyze import EXIT_BAD_INPUT, EXIT_NO_FACE, analyze_main, clip_hr_reliability
 from model.pulse_methods import reliable_rule
 from training.synth import SynthConfig, write_clip
 
@@ -29,6 +29,10 @@ def synth_clip(tmp_path_factory, face_model_path):
     cfg = SynthConfig(duration_s=14.0, hr_bpm=HR_BPM, hrv_std_bpm=1.0, seed=5)
     files = write_clip(cfg, d, progress=False)
     return SimpleNamespace(**vars(files), face_model=face_model_path)  # the tests never download
+
+
+def clip_hr_reliable(shown_bpm, n_judged, clip_hr_bpm, method=None):
+    return clip_hr_reliability(shown_bpm, n_judged, clip_hr_bpm, method)["hr_reliable"]
 
 
 def _face(files) -> list[str]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from model.estimator import WITHHELD_INCOHERENT, EstimatorConfig, StreamingEstimator
-from model.signal.face_coherence import GRID, face_coherence, region_colours
+from model.signal.face_coherence import GRID, face_pulse, region_colours
 from model.types import RoiSample
 
 FS = 30.0
@@ -31,6 +31,11 @@ def _crops(n, f_hz=1.3, in_step=True, pulse=0.01, noise=1.0, seed=0, masked_rows
     out += rng.normal(0, noise, out.shape).astype(np.float32)
     out[:, :masked_rows] = 0
     return out
+
+
+def face_coherence(crops, fs_hz, f_hz, band_hz):
+    pulse = face_pulse(crops, fs_hz, f_hz, band_hz)
+    return None if pulse is None else pulse.coherence
 
 
 def test_region_colours_are_the_mean_of_the_skin_pixels_of_each_block():
@@ -109,8 +114,6 @@ def test_coherence_min_must_be_a_correlation():
 
 def test_the_pulse_amplitude_grows_with_the_pulse_and_a_floor_withholds_a_faint_one():
     from model.estimator import WITHHELD_WEAK
-    from model.signal.face_coherence import face_pulse
-
     weak, strong = (face_pulse(_crops(300, pulse=p, noise=0.2), FS, 1.3, BAND) for p in (0.005, 0.02))
     assert strong.amplitude == pytest.approx(4 * weak.amplitude, rel=0.2)
     assert weak.coherence > 0.9 and strong.coherence > 0.9

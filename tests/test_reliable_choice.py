@@ -12,8 +12,11 @@ def _unit(mod, shown, n_judged, clip_hr, truth, name="s", fold=0, kind="clip"):
 
 
 def test_the_units_decide_as_analyze_does_with_the_shipped_and_the_hand_set_rule():
-    from model.analyze import clip_hr_reliable
+    from model.analyze import clip_hr_reliability
     from model.reliable_rule import DEFAULT_RULE
+
+    def clip_hr_reliable(*args):
+        return clip_hr_reliability(*args)["hr_reliable"]
 
     mod = load_benchmark("reliable_choice")
     shipped = mod.shipped_rule()

@@ -219,7 +219,10 @@ def test_gate_hysteresis_prevents_flicker():
     assert gate.update(0.3) is False  # a clear drop closes it
     assert gate.update(0.55) is False  # and it needs >= 0.6 to reopen
     assert gate.update(0.65) is True
+    # would_show answers as update would, without moving the gate
+    assert gate.would_show(0.45) is True and gate.would_show(0.35) is False and gate.is_open
     assert gate.update(float("nan")) is False
+    assert gate.would_show(0.55) is False and gate.would_show(0.65) is True and not gate.is_open
     gate.reset()
     assert not gate.is_open
 

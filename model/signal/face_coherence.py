@@ -112,9 +112,3 @@ def face_pulse(crops: np.ndarray, fs_hz: float, f_hz: float, band_hz: tuple[floa
     upper = np.triu_indices(len(z), 1)
     return FacePulse(coherence=float(np.mean(corr[upper])), amplitude=float(sd[-1]))
 
-
-def face_coherence(crops: np.ndarray, fs_hz: float, f_hz: float, band_hz: tuple[float, float],
-                   grid: int = GRID) -> float | None:
-    """:attr:`FacePulse.coherence` of :func:`face_pulse` (None where it is None)."""
-    pulse = face_pulse(crops, fs_hz, f_hz, band_hz, grid)
-    return None if pulse is None else pulse.coherence

@@ -75,14 +75,15 @@ class QualityGate:
     def is_open(self) -> bool:
         return self._open
 
+    def would_show(self, quality: float) -> bool:
+        """Whether :meth:`update` with ``quality`` would show the reading (the gate is not changed)."""
+        if quality is None or not math.isfinite(quality):
+            return False
+        return quality >= (self.close_below if self._open else self.open_at)
+
     def update(self, quality: float) -> bool:
         """Feed the latest quality; returns whether the reading is to be shown."""
-        if quality is None or not math.isfinite(quality):
-            self._open = False
-        elif self._open:
-            self._open = quality >= self.close_below
-        else:
-            self._open = quality >= self.open_at
+        self._open = self.would_show(quality)
         return self._open
 
     def reset(self) -> None:
