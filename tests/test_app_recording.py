@@ -225,12 +225,12 @@ def test_a_recorded_sessions_clip_hr_is_judged_by_its_methods_rule(tmp_path):
     with open(tmp_path / "hr.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["t_s", "hr_bpm", "quality", "withheld"])
-        # 6 of 15 updates showed 72 bpm: the classic methods' rule (5 shown, a third) calls it reliable;
-        # FCUS's (8 shown, a third) does not
-        w.writerows([f"{s * 4:.3f}", "72.00" if s % 5 < 2 else "", "0.5", "" if s % 5 < 2 else "weak_signal"]
+        # 3 of 15 updates showed 72 bpm: FCUS's rule (3 shown, any share) calls it reliable; the classic
+        # methods' (5 shown, a third) does not
+        w.writerows([f"{s * 4:.3f}", "72.00" if s % 5 == 0 else "", "0.5", "" if s % 5 == 0 else "weak_signal"]
                     for s in range(1, 16))
     meta = {"estimator": {"fs_hz": fs}}
     chrom = session_summary(tmp_path, {**meta, "method": "chrom"})
-    assert abs(chrom["hr_bpm"] - 72.0) < 1.0 and chrom["hr_reliable"] is True and chrom["hr_reliable_why_not"] == ""
+    assert chrom["hr_reliable"] is False and chrom["hr_reliable_why_not"] == "3 shown readings, fewer than 5"
     fcus = session_summary(tmp_path, {**meta, "method": "fcus"})
-    assert fcus["hr_reliable"] is False and fcus["hr_reliable_why_not"] == "6 shown readings, fewer than 8"
+    assert abs(fcus["hr_bpm"] - 72.0) < 1.0 and fcus["hr_reliable"] is True and fcus["hr_reliable_why_not"] == ""
