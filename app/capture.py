@@ -291,19 +291,24 @@ class FrameQueue:
 
 class CaptureThread(threading.Thread):
     """Pulls frames from an opened source and puts ``(generation, Frame)`` into the queue,
-    paced at the frames' timestamps for files and the demo."""
+    paced at the frames' timestamps for files and the demo.
+
+    A paced source can wait at its first frame until ``go`` is set: the picture appears at once,
+    and the frames after it are not played (and dropped by the full queue) while the worker is
+    still loading its face tracker, so a file is measured from its first frame on its own times."""
 
     #: When pacing falls further behind than this, re-anchor instead of bursting to catch up.
     MAX_LAG_S = 0.25
 
     def __init__(self, source: OpenedSource, queue: FrameQueue, on_event: EventCallback,
-                 generation: int = 0):
+                 generation: int = 0, go: threading.Event | None = None):
         super().__init__(name=f"capture-{generation}", daemon=True)
         self.source = source
         self.queue = queue
         self.on_event = on_event
         self.generation = generation
         self.stop_event = threading.Event()
+        self.go = go
 
     def run(self) -> None:
         stop = self.stop_event
@@ -314,6 +319,11 @@ class CaptureThread(threading.Thread):
                 if stop.is_set():
                     break
                 if self.source.paced:
+                    if anchor_wall is not None and self.go is not None and not self.go.is_set():
+                        while not self.go.wait(0.1):  # the first frame is out; the rest waits for the worker
+                            if stop.is_set():
+                                return
+                        anchor_wall, anchor_t = time.monotonic(), frame.t_s
                     now = time.monotonic()
                     if anchor_wall is None:
                         anchor_wall, anchor_t = now, frame.t_s

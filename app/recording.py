@@ -121,6 +121,15 @@ def values_at(tg: np.ndarray, vg: np.ndarray, t_s: np.ndarray) -> np.ndarray:
     return out
 
 
+def recorder_span_s(hold_s: float) -> float:
+    """How much of the BVP stream (seconds back from the newest sample) to hand
+    :meth:`SessionRecorder.bvp_update` when its frames wait ``hold_s``: twice that, so that a frame
+    which came of age between two updates still lies inside the stream it is looked up in (updates
+    come a little more than a second apart, so a stream only ``hold_s`` + 1 s long left a frame now
+    and then outside it, and its row without a value)."""
+    return 2.0 * float(hold_s) + 1.0
+
+
 def bvp_rows_ready(t: np.ndarray, v: np.ndarray, t_now_s: float, hold_s: float, settle_s: float = 0.0) -> int:
     """How many of the pending frames (times ``t``, BVP known now ``v``, NaN: not yet) get their
     ``bvp.csv`` row now: the rule of :meth:`SessionRecorder.bvp_update`."""

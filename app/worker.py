@@ -38,7 +38,7 @@ from PySide6.QtCore import QObject, Signal
 from app.calibration import INSTALL_HINT as CALIBRATE_INSTALL_HINT
 from app.calibration import MIN_FACE_S, CalibrationJob, CalibrationOutcome, torch_available
 from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, open_source
-from app.recording import RecordingError, SessionRecorder
+from app.recording import RecordingError, SessionRecorder, recorder_span_s
 from app.session_model import BVP_SPAN_S
 from model.estimator import STATE_ACQUIRING, EstimatorConfig, StreamingEstimator
 from model.fcus_contract import weights_beside
@@ -192,6 +192,7 @@ class Worker(QObject):
         self._posted = False
         # worker-thread state
         self._capture: CaptureThread | None = None
+        self._capture_go = threading.Event()  # set: the capture may play past its first frame
         self._source: OpenedSource | None = None
         self._spec: SourceSpec | None = None
         self._gen = 0
@@ -287,7 +288,9 @@ class Worker(QObject):
     def _run(self, spec: SourceSpec | None, fallback_to_demo: bool, record_dir: str | None,
              explicit: bool) -> None:
         try:
-            self._startup(spec, fallback_to_demo, record_dir, explicit)
+            first = self._startup(spec, fallback_to_demo, record_dir, explicit)
+            if first is not None and first[0] == self._gen:
+                self._process(first[1])  # the frame the tracker warmed up on is measured too
             while True:
                 if not self._drain_commands():
                     break
@@ -305,7 +308,10 @@ class Worker(QObject):
             self._shutdown()
 
     def _startup(self, spec: SourceSpec | None, fallback_to_demo: bool, record_dir: str | None,
-                 explicit: bool) -> None:
+                 explicit: bool) -> tuple[int, Frame] | None:
+        """Method, source, tracker and recording; returns the source's first frame (the tracker's
+        warm-up frame, still to be measured), None without one. A file or the demo waits at its
+        first frame until all is ready (``CaptureThread.go``), so none of its frames is lost."""
         # Method first (cheap for classic ones; says so when FCUS cannot run).
         self._apply_method(self._method_name, self._model_path, initial=True)
         # Source next, so that the picture appears while the tracker loads.
@@ -322,11 +328,13 @@ class Worker(QObject):
         if not opened:
             self.source_lost.emit("no source: choose a camera or open a video file")
         self._load_tracker()
-        self._warm_up_tracker()
+        first = self._warm_up_tracker()
         self._reset_pipeline()
         self._drop_base = self.frames.dropped
         if record_dir:
             self._start_recording(record_dir)
+        self._capture_go.set()
+        return first
 
     def _drain_commands(self) -> bool:
         while True:
@@ -388,18 +396,20 @@ class Worker(QObject):
         self.tracker_changed.emit(keyframes.name, msg)
         self.message.emit(level, msg)
 
-    def _warm_up_tracker(self) -> None:
-        """Run the tracker once on a real frame: its first call is slow (graph set-up), and
-        paying that before the clock starts keeps the first seconds free of dropped frames."""
+    def _warm_up_tracker(self) -> tuple[int, Frame] | None:
+        """Run the tracker once on the source's first frame: its first call is slow (graph
+        set-up), and paying that before the clock starts keeps the first seconds free of dropped
+        frames. Returns that frame's queue item (to be measured like the others), None without one."""
         item = self.frames.get(timeout=2.0)
         if item is None or self._tracker is None:
-            return
+            return item
         try:
             self._tracker.process(Frame(index=-1, t_s=-1.0, bgr=item[1].bgr))
         except Exception:  # noqa: BLE001 - the real frames will say what is wrong
             log.debug("tracker warm-up failed", exc_info=True)
         finally:
             self._tracker.reset()
+        return item
 
     def _apply_method(self, name: str, model_path: str | None, initial: bool = False) -> bool:
         """``model_path`` None keeps the model in use (a calibrated one too); a path is the user's
@@ -495,7 +505,12 @@ class Worker(QObject):
         self._t_shift = None  # the next frame re-anchors the session clock
         if self._tracker is not None:
             self._reset_pipeline()
-        self._capture = CaptureThread(opened, self.frames, self._capture_callback(self._gen), self._gen)
+        # a file or the demo waits at its first frame while the tracker is still to load (_startup)
+        self._capture_go = threading.Event()
+        if self._tracker is not None:
+            self._capture_go.set()
+        self._capture = CaptureThread(opened, self.frames, self._capture_callback(self._gen), self._gen,
+                                      go=self._capture_go)
         self._capture.start()
         self._drop_base = self.frames.dropped
         self._fps_times.clear()
@@ -773,7 +788,8 @@ class Worker(QObject):
         if self._rec is not None:
             self._rec_call(self._rec.reading, upd.reading)
             if self._rec is not None:  # each frame's finished value: what analyze writes
-                self._rec_call(self._rec.bvp_update, tg, vg, float(upd.reading.t_s), window_s, window_s)
+                tr, vr = self._est.recent_bvp(recorder_span_s(window_s))
+                self._rec_call(self._rec.bvp_update, tr, vr, float(upd.reading.t_s), window_s, window_s)
         self.reading_ready.emit(ReadingResult(
             t_s=t, reading=upd.reading, state=upd.state, hrv=upd.hrv, resp_bpm=upd.resp_bpm,
             bvp_t_s=tg, bvp=vg, method=self._method.name))

@@ -234,3 +234,33 @@ def test_a_recorded_sessions_clip_hr_is_judged_by_its_methods_rule(tmp_path):
     assert chrom["hr_reliable"] is False and chrom["hr_reliable_why_not"] == "3 shown readings, fewer than 5"
     fcus = session_summary(tmp_path, {**meta, "method": "fcus"})
     assert abs(fcus["hr_bpm"] - 72.0) < 1.0 and fcus["hr_reliable"] is True and fcus["hr_reliable_why_not"] == ""
+
+
+def test_every_frame_gets_its_finished_bvp_when_updates_come_a_little_over_a_second_apart(tmp_path):
+    from app.recording import recorder_span_s, values_at
+
+    fs_hz, fps_hz, hold_s = 30.0, 29.37, 10.0  # a UBFC clip's rate: an update every 30 frames, 1.02 s
+    grid = np.arange(0.0, 40.0, 1.0 / fs_hz)
+    stream = np.sin(2 * np.pi * 1.2 * grid)
+
+    def record(span_s: float) -> np.ndarray:
+        rec = SessionRecorder(tmp_path / f"span{span_s:g}", {"method": "fcus"})
+        path = rec.start()
+        n_frames = int(35 * fps_hz)
+        for i in range(n_frames):
+            t = i / fps_hz
+            rec.frame(t, Face(ok=True, box=Box(1, 2, 30, 40)))
+            if i % 30 == 29:  # the stream as the worker hands it over: its last span_s seconds
+                keep = (grid >= t - span_s) & (grid <= t)
+                rec.bvp_update(grid[keep], stream[keep], t, hold_s, hold_s)
+        rec.close(n_frames / fps_hz)
+        rows = list(csv.reader(open(path / "bvp.csv")))[1:]
+        t_rows = np.array([float(r[0]) for r in rows])
+        v_rows = np.array([float(r[1]) if r[1] else np.nan for r in rows])
+        old = t_rows < n_frames / fps_hz - hold_s - 1.0  # rows written by updates, not by stopping
+        known = old & np.isfinite(v_rows)  # rows hold t_s to 0.1 ms and the BVP to 5 decimals
+        assert np.allclose(v_rows[known], values_at(grid, stream, t_rows[known]), atol=5e-3)
+        return v_rows[old]
+
+    assert np.isnan(record(hold_s + 1.0)).sum() > 0  # the span the worker used to hand over
+    assert np.isnan(record(recorder_span_s(hold_s))).sum() == 0

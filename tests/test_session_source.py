@@ -234,3 +234,32 @@ def test_app_source_spec_accepts_a_session_folder(tmp_path):
     wall_s = time.monotonic() - t0
     assert events == ["eof"] and len(q) == 20
     assert wall_s >= 0.95 * t[-1]  # at the container's 30 fps it would take 0.63 s
+
+
+def test_a_paced_source_waits_at_its_first_frame_until_go_and_loses_none(tmp_path):
+    # the app's worker loads its face tracker after the source opened: a file must not play on (and
+    # drop its first frames in the small queue) meanwhile, or a recording starts a few frames late
+    t = np.arange(20) / REAL_FPS
+    s = write_session(tmp_path / "20260101-120000", [_gray(k) for k in range(20)], list(enumerate(t)))
+    q = FrameQueue(maxsize=4)  # the worker's queue size
+    go = threading.Event()
+    events = []
+    cap = CaptureThread(open_source(SourceSpec.parse(str(s), loop=False)), q, lambda k, m: events.append(k), go=go)
+    cap.start()
+    time.sleep(0.5)  # 15 frames of real time: a source that played on would have filled the queue
+    assert len(q) == 1 and q.dropped == 0  # the first frame only (the picture), the rest waits
+    first = q.get(timeout=1.0)[1]
+    go.set()
+    got = [first.t_s]
+    while len(got) < 20:
+        item = q.get(timeout=2.0)
+        assert item is not None
+        got.append(item[1].t_s)
+    cap.join(5.0)
+    assert np.allclose(got, t, atol=1e-6) and q.dropped == 0 and events == ["eof"]
+    # without a gate (a camera, or a source opened once the tracker is there) nothing waits
+    q2 = FrameQueue(maxsize=100)
+    cap2 = CaptureThread(open_source(SourceSpec.parse(str(s), loop=False)), q2, lambda k, m: None)
+    cap2.start()
+    cap2.join(10.0)
+    assert len(q2) == 20
