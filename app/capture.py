@@ -294,8 +294,9 @@ class CaptureThread(threading.Thread):
     paced at the frames' timestamps for files and the demo.
 
     A paced source can wait at its first frame until ``go`` is set: the picture appears at once,
-    and the frames after it are not played (and dropped by the full queue) while the worker is
-    still loading its face tracker, so a file is measured from its first frame on its own times."""
+    and the frames after it wait instead of playing on while the worker still loads its face
+    tracker (the small queue would drop them), so a file is measured from its first frame on its
+    own times."""
 
     #: When pacing falls further behind than this, re-anchor instead of bursting to catch up.
     MAX_LAG_S = 0.25
