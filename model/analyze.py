@@ -69,7 +69,6 @@ def clip_hr_reliability(shown_bpm: list[float], n_judged: int, clip_hr_bpm: floa
     return {"hr_reliable": not why, "hr_reliable_why_not": why}
 
 
-
 # Frames queued after each of the pipeline's threads (about 1 MB each at 640x480).
 PIPELINE_DEPTH = 16
 # Sources of a batch analysed at once. One analyze keeps about 1.5 cores busy; on this 2-core CPU

@@ -254,7 +254,8 @@ def test_every_frame_gets_its_finished_bvp_when_updates_come_a_little_over_a_sec
                 keep = (grid >= t - span_s) & (grid <= t)
                 rec.bvp_update(grid[keep], stream[keep], t, hold_s, hold_s)
         rec.close(n_frames / fps_hz)
-        rows = list(csv.reader(open(path / "bvp.csv")))[1:]
+        with open(path / "bvp.csv", newline="") as fh:
+            rows = list(csv.reader(fh))[1:]
         t_rows = np.array([float(r[0]) for r in rows])
         v_rows = np.array([float(r[1]) if r[1] else np.nan for r in rows])
         old = t_rows < n_frames / fps_hz - hold_s - 1.0  # rows written by updates, not by stopping
