@@ -121,13 +121,24 @@ def values_at(tg: np.ndarray, vg: np.ndarray, t_s: np.ndarray) -> np.ndarray:
     return out
 
 
-def recorder_span_s(hold_s: float) -> float:
-    """How much of the BVP stream (seconds back from the newest sample) to hand
+#: The longest stream handed to the recorder: frames that waited longer (a source stalled for
+#: minutes) get the values known then, or none.
+RECORDER_MAX_SPAN_S = 300.0
+
+
+def recorder_span_s(hold_s: float, newest_t_s: float | None = None, oldest_pending_t_s: float | None = None) -> float:
+    """How much of the BVP stream (seconds back from the newest sample, ``newest_t_s``) to hand
     :meth:`SessionRecorder.bvp_update` when its frames wait ``hold_s``: twice that, so that a frame
     which came of age between two updates still lies inside the stream it is looked up in (updates
     come a little more than a second apart, so a stream only ``hold_s`` + 1 s long left a frame now
-    and then outside it, and its row without a value)."""
-    return 2.0 * float(hold_s) + 1.0
+    and then outside it, and its row without a value); and at least back to the oldest frame still
+    waiting (:attr:`SessionRecorder.oldest_pending_t_s`), up to :data:`RECORDER_MAX_SPAN_S`: after a
+    source that stalled (a camera that froze, a laptop that slept) the frames from before the stall
+    still get their values."""
+    span_s = 2.0 * float(hold_s) + 1.0
+    if newest_t_s is not None and oldest_pending_t_s is not None:
+        span_s = max(span_s, min(float(newest_t_s) - float(oldest_pending_t_s) + 1.0, RECORDER_MAX_SPAN_S))
+    return span_s
 
 
 def bvp_rows_ready(t: np.ndarray, v: np.ndarray, t_now_s: float, hold_s: float, settle_s: float = 0.0) -> int:
@@ -367,6 +378,11 @@ class SessionRecorder:
         v = values_at(np.asarray(tg, dtype=np.float64), np.asarray(vg, dtype=np.float64), t)
         n = bvp_rows_ready(t, v, t_now_s, hold_s, settle_s)
         self._write_bvp(t[:n], v[:n])
+
+    @property
+    def oldest_pending_t_s(self) -> float | None:
+        """The time of the oldest frame still waiting for its ``bvp.csv`` row (None: none waits)."""
+        return self._pending_t[0] if self._pending_t and self.error is None else None
 
     def flush_bvp(self, stream: tuple[np.ndarray, np.ndarray] | None) -> None:
         """Write every pending frame now, with its value in ``stream`` = (tg, vg), the BVP as

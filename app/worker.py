@@ -788,8 +788,9 @@ class Worker(QObject):
         if self._rec is not None:
             self._rec_call(self._rec.reading, upd.reading)
             if self._rec is not None:  # each frame's finished value: what analyze writes
-                tr, vr = self._est.recent_bvp(recorder_span_s(window_s))
-                self._rec_call(self._rec.bvp_update, tr, vr, float(upd.reading.t_s), window_s, window_s)
+                t_now = float(upd.reading.t_s)
+                tr, vr = self._est.recent_bvp(recorder_span_s(window_s, t_now, self._rec.oldest_pending_t_s))
+                self._rec_call(self._rec.bvp_update, tr, vr, t_now, window_s, window_s)
         self.reading_ready.emit(ReadingResult(
             t_s=t, reading=upd.reading, state=upd.state, hrv=upd.hrv, resp_bpm=upd.resp_bpm,
             bvp_t_s=tg, bvp=vg, method=self._method.name))

@@ -265,3 +265,52 @@ def test_every_frame_gets_its_finished_bvp_when_updates_come_a_little_over_a_sec
 
     assert np.isnan(record(hold_s + 1.0)).sum() > 0  # the span the worker used to hand over
     assert np.isnan(record(recorder_span_s(hold_s))).sum() == 0
+
+
+def test_the_frames_from_before_a_long_stall_of_the_source_still_get_their_finished_bvp(tmp_path):
+    """A camera that froze for 40 s (or a laptop that slept): the recorder's frames from before the
+    stall get the values the estimator finished for them, as the worker hands it the stream."""
+    from app.recording import recorder_span_s
+    from model.estimator import EstimatorConfig, StreamingEstimator
+    from model.pulse_methods import make_pulse_method
+    from model.types import RoiSample
+
+    fps_hz, stall_s = 30.0, 40.0
+    t = np.concatenate([np.arange(0.0, 25.0, 1 / fps_hz), np.arange(25.0 + stall_s, 50.0 + stall_s, 1 / fps_hz)])
+    skin, pbv = np.array([180.0, 130.0, 110.0]), np.array([0.33, 0.77, 0.53])
+    rng = np.random.default_rng(0)
+    rgb = skin * (1 - 0.006 * np.sin(2 * np.pi * 1.2 * t)[:, None] * pbv / np.linalg.norm(pbv))
+    rgb += rng.normal(0, 0.3, rgb.shape)
+
+    def record(new_span: bool) -> tuple[np.ndarray, np.ndarray, StreamingEstimator]:
+        est = StreamingEstimator(make_pulse_method("pos"), EstimatorConfig())
+        hold_s = est.cfg.window_s
+        rec = SessionRecorder(tmp_path / ("new" if new_span else "old"), {"method": "pos"})
+        path = rec.start()
+        for ti, ci in zip(t, rgb):
+            rec.frame(float(ti), Face(ok=True, box=Box(1, 2, 30, 40)))
+            upd = est.push_roi(RoiSample(t_s=float(ti), face_ok=True, rgb_mean=ci))
+            if upd.reading is not None:  # what the worker's _emit_reading hands the recorder
+                t_now = float(upd.reading.t_s)
+                span_s = recorder_span_s(hold_s, t_now, rec.oldest_pending_t_s) if new_span else recorder_span_s(hold_s)
+                tr, vr = est.recent_bvp(span_s)
+                rec.bvp_update(tr, vr, t_now, hold_s, hold_s)
+        rec.close(float(t[-1]))
+        with open(path / "bvp.csv", newline="") as fh:
+            rows = list(csv.reader(fh))[1:]
+        return np.array([float(r[0]) for r in rows]), np.array([float(r[1]) if r[1] else np.nan for r in rows]), est
+
+    from app.recording import values_at
+
+    t_new, v_new, est = record(True)
+    assert len(t_new) == len(t)
+    tg, vg = est.bvp_stream()  # what analyze writes for the same frames
+    finished = values_at(tg, vg, t_new)
+    # the frames of the last 10 s before the stall, measured before it (those after the last
+    # update before it are in no window, in analyze's stream too)
+    before_stall = (t_new > 15.0) & (t_new < 25.0) & np.isfinite(finished)
+    assert before_stall.sum() > 250
+    assert np.isfinite(v_new[before_stall]).all()
+    assert np.allclose(v_new[before_stall], finished[before_stall], atol=5e-3)
+    _, v_old, _ = record(False)
+    assert np.isnan(v_old[before_stall]).sum() > 250  # the fixed span lost the rows before the stall
