@@ -37,8 +37,8 @@ amplitude (``pulse_amplitude_min``: off or 1e-4) x the gate opening (+0.5, -0.5,
 steady window HRs.
 
 Every space's candidates change the shipped FCUS settings (``estimator_config("fcus")``), so since
-the face's pulse checks ship, the other spaces' candidates run with them on; the README's tables
-of those spaces were made before.
+the face's pulse checks ship, the other spaces' candidates run with them on; the tables of those
+spaces in docs/accuracy.md were made before.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def clip_hr_reliability(shown_bpm: list[float], n_judged: int, clip_hr_bpm: floa
 # Frames queued after each of the pipeline's threads (about 1 MB each at 640x480).
 PIPELINE_DEPTH = 16
 # Sources of a batch analysed at once. One analyze keeps about 1.5 cores busy; on this 2-core CPU
-# the 8 dev clips took 45.7 s one at a time and 38.7 s two at a time (README, "Speed").
+# the 8 dev clips took 45.7 s one at a time and 38.7 s two at a time (docs/speed.md, "Speed").
 DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -99,7 +99,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     limit_opencv_threads()
     source = open_frame_source(video)
     # a classic method ignores model_path; the model gets one ONNX Runtime thread: the pipeline's
-    # threads keep both cores busy, and more threads only added CPU (benchmarks in the README)
+    # threads keep both cores busy, and more threads only added CPU (benchmarks in docs/speed.md)
     extra = {"intra_op_threads": 1} if method_spec(method_name).takes_model else {}
     method = make_pulse_method(method_name, model_path=model_path, **extra)
     tracker, tracker_msg = create_keyframe_tracker(face_model, allow_download=allow_download, prefer=tracker_kind,

@@ -8,7 +8,7 @@ and its idle threads spin before they sleep. Measured on this 2-core CPU: import
 signal module and ``model.analyze`` took 1.08 s of CPU with the default and 0.78 s with
 ``OPENBLAS_NUM_THREADS=1`` (two runs each); ``benchmarks/speed_pair.py`` on UBFC subject 3 with the variable set for the
 whole run, two alternating rounds each: analyze used 6.11 and 6.29 s of CPU against 6.77 and 6.81 s
-(README, "Speed", for this code against the session before it).
+(docs/speed.md, "Speed", for this code against the session before it).
 
 OpenBLAS reads the variable once, when it is loaded, so :func:`limit_blas_threads` must run before
 the first ``import numpy`` of the process; ``fcus-rppg`` calls it before it imports analyze or the

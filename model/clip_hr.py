@@ -18,7 +18,7 @@ peaks, or the refined path when tracked). ``scale`` is the split
 conformal quantile of |HR - truth| / spread over held-out calibration clips, so the interval
 covers the truth in at least ``level`` of clips like them. Which way, which spread and the scale
 are chosen in nested leave-subjects-out folds and frozen here (``benchmarks/clip_interval.py``;
-README, "The whole-clip HR and its interval").
+docs/accuracy.md, "The whole-clip HR and its interval").
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ MAD_TO_SD = 1.4826
 # units the tracked HR has the smallest error on the 30 s segments (2.23 bpm; window median 3.07, one
 # spectral peak 4.05) and is within 5 bpm of every clip's average (mean error 1.91), and a fixed
 # interval is narrower than one scaled by the windows' spread. Held out (nested) the interval covered
-# 1.00 of the clips and 0.83 of the 30 s segments for the 0.9 it claims (README, "The whole-clip HR
-# and its interval").
+# 1.00 of the clips and 0.83 of the 30 s segments for the 0.9 it claims (docs/accuracy.md, "The whole-clip
+# HR and its interval").
 CLIP_HR_WAY = "tracked"
 INTERVAL_SPREAD = "fixed"
 INTERVAL_SCALE = 4.31

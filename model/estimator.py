@@ -89,8 +89,8 @@ class EstimatorConfig:
     # so one bad window cannot make the reading jump; False reads each window's own peak (with a
     # soft prior at the last shown reading). Off by default: on held-out UBFC subjects with
     # fold-trained FCUS models it did not improve the shown readings (1.48 against 1.37 bpm), and
-    # narrowing the stream around the track made MAE@20s worse (3.82 -> 6.70; README, "Choices
-    # made in nested folds").
+    # narrowing the stream around the track made MAE@20s worse (3.82 -> 6.70; docs/accuracy.md,
+    # "Choices made in nested folds").
     hr_tracking: bool = False
     # With HR tracking: the BVP stream (bvp.csv, the plot, HRV) is narrowed to the tracked HR
     # +- this many Hz (a zero-phase band-pass inside the pulse band, after the HR is read), so the
@@ -110,7 +110,7 @@ class EstimatorConfig:
     # shorter than L); the SNR is then measured at it on the window. Windows of
     # different lengths err on different stretches (a short one on noise, a long one on a changing
     # HR), so their median errs less often than any one of them. Empty (the default): the window's
-    # own HR. Held out (README, "Choices made in nested folds"): more raw readings right, but not
+    # own HR. Held out (docs/accuracy.md, "Choices made in nested folds"): more raw readings right, but not
     # more shown at the same share right (benchmarks/raw_readings.py --reading-windows,
     # benchmarks/check_choices.py --space windows), so it stays off.
     reading_windows_s: tuple[float, ...] = ()

@@ -144,7 +144,7 @@ def fcus_status(model_path: str | None = None) -> tuple[bool, str]:
 
 # The estimator's settings for FCUS, chosen inside nested leave-subjects-out folds on the UBFC dev
 # subjects (benchmarks/check_choices.py --space steady and --space cadence-cut, three seeds each;
-# README "Choices made in nested folds"): the gate opens at -0.5 dB SNR (closes at -1.7 dB) and a
+# docs/accuracy.md, "Choices made in nested folds"): the gate opens at -0.5 dB SNR (closes at -1.7 dB) and a
 # reading is shown only when the last 3 window HRs agree within 5 bpm; until the first reading (in
 # the signal's first 10 s) they come twice a second. The BVP stream (bvp.csv) takes each window
 # narrowed to +- 0.6 Hz around the HR of the trailing 20 s (benchmarks/fold_choices.py, three
@@ -154,7 +154,7 @@ def fcus_status(model_path: str | None = None) -> tuple[bool, str]:
 # amplitude >= 1e-4; model/signal/face_coherence.py). Chosen at this gate in nested folds
 # (benchmarks/check_choices.py --space coherence, three seeds, 30 s and 120 s faces without a pulse):
 # held out the same coverage (0.29) and share right (0.91), and no reading on any face without a
-# pulse instead of 3 % of their updates (README, "The face's pulse checks").
+# pulse instead of 3 % of their updates (docs/accuracy.md, "The face's pulse checks").
 FCUS_ESTIMATOR = {"gate_open": quality_from_snr(-0.5), "gate_close": quality_from_snr(-1.7),
                   "steady_n": 3, "steady_bpm": 5.0, "acquire_every_s": 0.5, "acquire_until_s": 10.0,
                   "context_s": 20.0, "context_half_width_hz": 0.6, "coherence_min": 0.10,
@@ -169,7 +169,7 @@ FCUS_ESTIMATOR = {"gate_open": quality_from_snr(-0.5), "gate_close": quality_fro
 # within 5 bpm, and 0.86 of the 30 s segments (0.92 of them within 5 bpm); none of the faces without
 # a pulse; this rule, frozen on every unit, calls 0.79 of the clips (not nested). Before the checks
 # the 120 s swaying photos showed up to 27 % of a 30 s stretch's updates and the choice was a third
-# of the updates with at least 8 readings (README, "Chosen again with the face's pulse checks").
+# of the updates with at least 8 readings (docs/accuracy.md, "Chosen again with the face's pulse checks").
 FCUS_RELIABLE = ReliableRule(shown_share=0.0, min_shown=3, agree_bpm=8.0)
 FCUS_SPEC = MethodSpec(name=FcusPulseMethod.name, label="FCUS (model)", needs_crops=FcusPulseMethod.needs_crops,
                        factory=FcusPulseMethod, takes_model=True, status=fcus_status, estimator=FCUS_ESTIMATOR,

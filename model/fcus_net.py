@@ -9,7 +9,7 @@ carries it:
    unchanged.
 
 Steps 2-3 are the learned path (``learned_path``; off by default: held out it added nothing the
-colour prior with its learned spatial weighting does not give, README "The Conv3d learned path").
+colour prior with its learned spatial weighting does not give, docs/training.md, "The Conv3d learned path").
 
 2. ONE spatio-temporal encoder shared by the colour channels: the clip becomes three
    single-channel videos (B*3, 1, T, S, S) and passes a small Conv3d stack:
@@ -110,7 +110,7 @@ class FcusNetConfig:
     # skin tone, log temporal deviation per channel, skin share) to a log-weight per pixel; the
     # prior then averages the skin with these weights. Its last layer starts at zero, so the net
     # starts as the plain skin mean. On by default since it was chosen in the held-out study
-    # (benchmarks/net_choice.py, README "Training FCUS-rPPG"); checkpoints without the field load
+    # (benchmarks/net_choice.py, docs/training.md, "The learned spatial weighting"); checkpoints without the field load
     # with it off.
     prior_spatial: bool = True
     prior_spatial_width: int = 8
@@ -118,7 +118,7 @@ class FcusNetConfig:
     # The learned path (Conv3d encoder, low-rank projection, temporal head), added to the prior.
     # Off by default: held out (3 seeds x 4 folds, 1 epoch) the net without it read MAE@10s 3.81
     # against 4.30 with it, MAE@20s 2.90 against 2.92, and the rule of benchmarks/net_choice.py
-    # froze it off (README, "The Conv3d learned path"). False: no encoder is built, the forward
+    # froze it off (docs/training.md, "The Conv3d learned path"). False: no encoder is built, the forward
     # pass skips it, and there are no features for the null-space regulariser (nothing learned to
     # regularise); the prior's planes, gains and spatial weighting still train. ``colour_prior=False``
     # needs it True (the learned path alone, from a random start).

@@ -36,7 +36,7 @@ from model.types import Box, Face, Frame
 @dataclass(frozen=True)
 class KeyframeConfig:
     #: A key frame (detector run) at least once in this many frames (chosen on held-out
-    #: subjects: benchmarks/speed_choices.py, README "Speed").
+    #: subjects: benchmarks/speed_choices.py, docs/speed.md, "Speed").
     every: int = 12
     #: Mean absolute grey-level change (0..255) of the face thumbnail since the last key frame
     #: that makes the current frame a key frame at once.

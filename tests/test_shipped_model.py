@@ -44,7 +44,7 @@ def test_fine_tuning_weights_are_the_exported_ones():
     assert meta["net_config"]["colour_prior"] and meta["net_config"]["prior_planes"] == ["pos", "chrom"]
     assert meta["net_config"]["envelope_frames"] == 61  # the shipped recipe's envelope step
     # the trained colour prior with its spatial weighting, without the Conv3d learned path (held out it
-    # added nothing; README "The Conv3d learned path"), so the null-space term had nothing to act on
+    # added nothing; docs/training.md, "The Conv3d learned path"), so the null-space term had nothing to act on
     assert meta["net_config"]["prior_spatial"] and meta["net_config"]["learned_path"] is False
     assert meta["extra"]["training_summary"]["components_active"]["null_space"] is False
     assert FcusNetConfig.from_dict(meta["net_config"]) == net.config
