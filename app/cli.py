@@ -36,13 +36,26 @@ APP = ("app.main", "app_main")
 ONE_BLAS_THREAD = {"analyze", "app"}
 
 
+# The train extra's modules (pyproject.toml): train, evaluate, export and adapt need them, and say
+# how to install them instead of a traceback when one is missing.
+TRAIN_EXTRA_MODULES = frozenset({"torch", "onnx", "onnxscript", "sklearn"})
+TRAIN_EXTRA_HINT = "pip install 'fcus-rppg[train]' (in a checkout: python3 dev.py setup)"
+
+
 def _run(target: tuple[str, str], argv: list[str], name: str) -> int:
     module, func = target
     if name in ONE_BLAS_THREAD:
         from model.blas_threads import limit_blas_threads
 
         limit_blas_threads()
-    return getattr(importlib.import_module(module), func)(argv)
+    try:
+        return getattr(importlib.import_module(module), func)(argv)
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in TRAIN_EXTRA_MODULES:
+            raise
+        # the message keeps Python's own words ("No module named 'torch'"): model.adapt_child reads them
+        print(f"fcus-rppg {name}: {e}; it needs the train extra: {TRAIN_EXTRA_HINT}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:
