@@ -214,13 +214,13 @@ def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:
     t0 = est.t0_s or 0.0
 
     def bvp(fh) -> None:
-        w = csv.writer(fh)
+        w = csv.writer(fh, lineterminator="\n")
         w.writerow(BVP_HEADER)
         for t, v in zip(result.frame_t_s, result.frame_bvp):
             w.writerow(bvp_row(t, v))
 
     def hr(fh) -> None:
-        w = csv.writer(fh)
+        w = csv.writer(fh, lineterminator="\n")
         w.writerow(HR_HEADER)
         for r in est.readings:
             w.writerow(hr_row(r.t_s - t0, r))

@@ -135,7 +135,7 @@ def run_batch(jobs: list[BatchJob], n_jobs: int, progress: bool = True) -> list[
 def write_summary(out: Path, rows: list[BatchRow]) -> Path:
     """``out/summary.csv`` (all or nothing, like every result file)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS)
+    w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow({k: ("" if v is None else v) for k, v in asdict(r).items()})

@@ -734,4 +734,8 @@ class StreamingEstimator:
         on_grid = np.isclose(tg[np.clip(j - 1, 0, None)], t_s) & ok[j - 1]
         mask = inside & (both | on_grid)
         out[mask] = vi[mask]
+        # A frame less than one grid step after the last grid sample (the clip's last frame, at a
+        # frame rate below the grid's) keeps that sample's value instead of none.
+        tail = (t_s > tg[-1] + 1e-9) & (t_s < tg[-1] + 1.0 / self.cfg.fs_hz) & ok[-1]
+        out[tail] = vg[-1]
         return out

@@ -57,6 +57,9 @@ def test_analyze_writes_the_contract(synth_clip, tmp_path):
     assert t[0] == 0.0 and np.allclose(np.diff(t), 1 / 30.0, atol=2e-3)
     vals = np.array([float(r["bvp"]) for r in bvp if r["bvp"] != ""])
     assert len(vals) > 0.9 * len(bvp)
+    assert bvp[-1]["bvp"] != ""  # the face is there to the end, so is the last frame's value
+    for name in ("bvp.csv", "hr.csv"):  # plain newlines, as the app's recordings have
+        assert b"\r" not in (out / name).read_bytes()
     hr = _rows(out / "hr.csv")
     th = np.array([float(r["t_s"]) for r in hr])
     assert np.all(np.diff(th) <= 1.05) and th[-1] >= 13.0
@@ -413,6 +416,7 @@ def test_a_batch_analyses_every_source_and_skips_a_corrupt_one(synth_clip, tmp_p
                        "--jobs", "2", *_face(synth_clip)])
     assert rc == 1
     rows = _rows(out / "summary.csv")
+    assert b"\r" not in (out / "summary.csv").read_bytes()
     assert [Path(r["source"]).name for r in rows] == [synth_clip.video_path.name, "a.avi", "broken.mp4"]
     assert [r["status"] for r in rows] == ["ok", "ok", "failed"] and rows[2]["error"]
     for r in rows[:2]:

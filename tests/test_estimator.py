@@ -71,6 +71,19 @@ def test_face_lost_gives_gap_and_recovers():
     assert np.isfinite(bvp[(t > 25) & (t < 40)]).all()
 
 
+def test_every_frame_with_a_face_gets_a_bvp_value_up_to_the_last_one():
+    """A UBFC-like clip at 29.37 fps: its last frame lies after the 30 Hz grid's last sample."""
+    t, rgb = _trace(72.0, duration_s=881 / 29.37 - 1e-6, fs=29.37, jitter_s=0.0)
+    assert (t[-1] * 30.0) % 1.0 > 0.05  # the last frame is not on the grid
+    est, _ = _run(t, rgb)
+    est.finish()
+    bvp = est.bvp_at(t)
+    assert np.isfinite(bvp).all()
+    tg, vg = est.bvp_stream()
+    assert t[-1] > tg[-1] and bvp[-1] == vg[-1]
+    assert np.isnan(est.bvp_at(np.array([tg[-1] + 1.5 / 30.0]))).all()  # not further out
+
+
 def test_gate_withholds_noise():
     rng = np.random.default_rng(3)
     t = np.arange(0, 40, 1 / 30)
