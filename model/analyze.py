@@ -26,7 +26,7 @@ import numpy as np
 
 from model.batch_analyze import BatchJob, expand_sources, result_dirs, run_batch, write_summary
 from model.clip_hr import whole_clip_hr
-from model.estimator import EstimatorConfig, StreamingEstimator
+from model.estimator import WINDOW_S_RANGE, EstimatorConfig, StreamingEstimator
 from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
 from model.frame_source import open_frame_source
 from model.keyframe_tracking import KeyframeConfig, create_keyframe_tracker
@@ -231,6 +231,18 @@ def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:
     write_files_atomic(out_dir, {"bvp.csv": bvp, "hr.csv": hr, "summary.json": summary})
 
 
+def _window_s(text: str) -> float:
+    """``--window-s``: a number of seconds within WINDOW_S_RANGE (argparse says so otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    lo, hi = WINDOW_S_RANGE
+    if not lo <= value <= hi:
+        raise argparse.ArgumentTypeError(f"{value:g} s is outside {lo:g}-{hi:g} s")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcus-rppg analyze",
                                 description="Measure the pulse in a video file or a recorded session.")
@@ -251,7 +263,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tracker", choices=TRACKER_CHOICES, default="auto",
                    help="face tracker: auto (MediaPipe, else the OpenCV fallback with a warning), "
                         "mediapipe (exit 2 when it cannot run) or opencv")
-    p.add_argument("--window-s", type=float, default=EstimatorConfig.window_s, help="HR window length")
+    p.add_argument("--window-s", type=_window_s, default=EstimatorConfig.window_s,
+                   help=f"HR window length in seconds, {WINDOW_S_RANGE[0]:g}-{WINDOW_S_RANGE[1]:g} "
+                        f"(default {EstimatorConfig.window_s:g}; the first reading comes after at most "
+                        f"{EstimatorConfig.min_window_s:g} s of face)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
                    help="a batch: how many sources to analyse at once, in separate processes "

@@ -68,6 +68,11 @@ SATURATED_LEVEL = 240.0  # a mean skin channel above this is clipped on much of 
 MOTION_SHARE = 0.06  # sd of the face box centre over the window, as a share of the box width
 
 
+#: The HR window's allowed length (s): at least two beats at the lowest rate searched (42 bpm), at
+#: most the HRV window.
+WINDOW_S_RANGE = (4.0, 60.0)
+
+
 @dataclass(frozen=True)
 class EstimatorConfig:
     fs_hz: float = 30.0  # uniform rate the ROI traces are resampled to
@@ -157,6 +162,11 @@ class EstimatorConfig:
 
     def __post_init__(self) -> None:
         check_band(self.band_hz, (self.lo_bpm, self.hi_bpm))
+        lo_s, hi_s = WINDOW_S_RANGE
+        if not lo_s <= self.window_s <= min(hi_s, self.history_s):
+            raise ValueError(f"window_s must be {lo_s:g}-{min(hi_s, self.history_s):g} s (got {self.window_s:g})")
+        if not 0 < self.min_window_s <= self.window_s:
+            raise ValueError(f"min_window_s must be positive and at most window_s (got {self.min_window_s:g})")
         if self.context_s is not None and (self.context_s <= 0 or self.context_half_width_hz <= 0):
             raise ValueError(f"context_s and context_half_width_hz must be positive (got {self.context_s}, "
                              f"{self.context_half_width_hz})")

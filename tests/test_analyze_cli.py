@@ -178,6 +178,22 @@ def test_unknown_method_is_an_argparse_error(tmp_path):
     assert e.value.code == 2
 
 
+@pytest.mark.parametrize("window", ["0", "-5", "3", "61", "ten"])
+def test_a_window_outside_its_range_is_an_argparse_error(window, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        analyze_main(["x.mp4", f"--window-s={window}", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "--window-s" in capsys.readouterr().err
+
+
+def test_the_estimator_refuses_a_window_outside_its_range():
+    from model.estimator import EstimatorConfig
+
+    for bad in ({"window_s": 0.0}, {"window_s": 3.0}, {"window_s": 80.0}, {"window_s": 8.0, "min_window_s": 9.0}):
+        with pytest.raises(ValueError):
+            EstimatorConfig(**bad)
+    assert EstimatorConfig(window_s=4.0, min_window_s=4.0).window_s == 4.0
+
+
 @pytest.mark.real_data
 def test_real_subject_reads_its_contact_ppg_rate(ubfc_root, face_model_path, tmp_path):
     """UBFC subject 12 (a calm subject) through the whole pipeline: the whole-clip HR matches the
