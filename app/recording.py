@@ -73,6 +73,10 @@ VIDEO_JPEG_QUALITY = 95  # MJPG quality (0-100): near-lossless for the pulse sig
 MIN_FREE_BYTES = 64 * 1024 * 1024  # the video stops (reported) before the disk is full
 ENCODER_QUEUE_FRAMES = 45  # 1.5 s at 30 fps (40 MB at 640x480) between the worker and the encoder
 SUMMARY_NAME = "summary.json"
+#: What session.json and summary.json say of bvp.csv.
+BVP_NOTE = ("each frame's finished BVP, as analyze computes it from the frames the app measured (the last "
+            "estimator window at the stop: the values known then); fcus-rppg analyze on the session folder "
+            "reads video.avi, whose encoding changes the frames a little, so its BVP is close, not equal")
 SESSION_NAME = "session.json"
 
 
@@ -229,7 +233,8 @@ class SessionRecorder:
     def _open_file(self, path: Path) -> IO[str]:
         return open(path, "w", newline="", encoding="utf-8")
 
-    def _write_meta(self, final: bool) -> None:
+    def _write_meta(self, final: bool) -> dict:
+        """Write session.json; returns what it holds."""
         meta = {
             **self.meta,
             "started": self._started_wall.isoformat(timespec="seconds"),
@@ -241,8 +246,7 @@ class SessionRecorder:
                 **({"video_quality": VIDEO_JPEG_QUALITY} if self.codec.name == "mjpg" else {}),
                 "video_note": "real frame times are in frames.csv (the container's frame rate is "
                               "nominal)"} if self.video else {}),
-            "bvp_note": "BVP as shown live (causal); fcus-rppg analyze on the session folder gives "
-                        "the refined offline stream (on frames.csv's times)",
+            "bvp_note": BVP_NOTE,
         }
         if final:
             meta.update(ended=datetime.now().isoformat(timespec="seconds"),
@@ -251,6 +255,7 @@ class SessionRecorder:
                 meta.update(video_frames=self.n_video_frames,
                             video_size=list(self._video_size) if self._video_size else None)
         _write_json(self.path / SESSION_NAME, meta)
+        return meta
 
     def close(self, t_s: float | None = None, stream: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Write the pending frames (their values in ``stream`` = (tg, vg), the BVP as known now;
@@ -265,8 +270,7 @@ class SessionRecorder:
                 self.flush()
                 self._release_video()  # every queued frame encoded, frames.csv complete
                 if self.error is None:
-                    self._write_meta(final=True)
-                    _write_json(self.path / SUMMARY_NAME, session_summary(self.path, self.meta))
+                    _write_json(self.path / SUMMARY_NAME, session_summary(self.path, self._write_meta(final=True)))
         except (OSError, RecordingError) as exc:
             log.warning("recording close: %s", exc)
         finally:
@@ -557,10 +561,10 @@ def _float(x: str) -> float:
 
 
 def session_summary(folder: Path, meta: dict) -> dict:
-    """The ``analyze`` summary's fields for a recorded session, from its CSV files. The BVP is the
-    live (causal) one; ``hr_reliable`` uses the share of all updates that passed the gate (the
-    judged share analyze uses is not recorded) and the reliability rule of the method the session
-    started with (``meta["method"]``)."""
+    """The ``analyze`` summary's fields for a recorded session, from its CSV files (``video``: the
+    session's video when ``meta``, session.json, names one). ``hr_reliable`` uses the share of all
+    updates that passed the gate (the judged share analyze uses is not recorded) and the reliability
+    rule of the method the session started with (``meta["method"]``)."""
     est = meta.get("estimator") or {}
     fs_hz = float(est.get("fs_hz", 30.0))
     lo, hi = float(est.get("lo_bpm", 42.0)), float(est.get("hi_bpm", 200.0))
@@ -591,7 +595,7 @@ def session_summary(folder: Path, meta: dict) -> dict:
         **clip_hr_reliability(shown, len(hr_rows), clip.hr_bpm, meta.get("method")),
         "tracker": meta.get("face_tracker"),
         "estimator": est or None,
-        "bvp_note": "the live (causal) BVP; fcus-rppg analyze on the session folder gives the offline one",
+        "bvp_note": BVP_NOTE,
     }
 
 

@@ -154,6 +154,8 @@ def test_a_12_5_fps_recording_keeps_its_rate(tmp_path, codec):
     summary = json.loads((path / "summary.json").read_text())
     assert summary["frames"] == 50 and summary["fps_hz"] == pytest.approx(12.5, abs=1e-3)
     assert summary["method"] == "pos" and summary["face_share"] == 1.0
+    assert summary["video"] == str(path / "video.avi")  # as analyze names its source
+    assert summary["bvp_note"] == meta["bvp_note"] and "finished" in summary["bvp_note"]
 
 
 KILLED_RECORDER = """
@@ -207,6 +209,7 @@ def test_a_killed_recording_is_repaired_on_the_next_start(tmp_path):
     assert [int(r[0]) for r in rows] == list(range(len(rows)))
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["frames"] == meta["frames"] > 0 and summary["readings"] == meta["hr_updates"] >= 3
+    assert summary["video"] == str(killed / "video.avi")
     # repaired once: a second start leaves it as it is
     before = (killed / "session.json").read_text()
     SessionRecorder(tmp_path, {}).start()
