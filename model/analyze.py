@@ -142,6 +142,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     t = np.asarray(frame_t)
     if len(t) == 0:
         raise SourceError(f"{video} holds no readable video frames")
+    short = short_read_warning(len(t), source.n_frames)
     bvp = est.bvp_at(t)
     tg, vg = est.bvp_stream()
     duration_s = float(t[-1] - t[0]) if len(t) > 1 else 0.0
@@ -159,6 +160,9 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         **clip.as_dict(),
         "hr_bpm_median_of_readings": float(np.median(shown)) if shown else None,
         "frames": int(len(t)),
+        # what the container announced (approximate for some formats), and a word when far more
+        "frames_announced": int(source.n_frames) if source.n_frames > 0 else None,
+        "frames_warning": short or None,
         "fps_hz": float((len(t) - 1) / duration_s) if duration_s > 0 else None,
         "duration_s": duration_s,
         "face_share": est.n_face_frames / max(est.n_frames, 1),
@@ -177,6 +181,19 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "estimator": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
     }
     return AnalyzeResult(frame_t_s=t - t[0], frame_bvp=bvp, summary=summary, estimator=est)
+
+
+#: Frames read below this share of those the container announces: the file is said to be truncated.
+SHORT_READ_SHARE = 0.95
+
+
+def short_read_warning(n_read: int, n_announced: int) -> str:
+    """A user's warning when far fewer frames could be read than the file announces (a file cut
+    short, e.g. an interrupted copy, that still decodes up to the cut); "" otherwise."""
+    if n_announced <= 0 or n_read >= SHORT_READ_SHARE * n_announced:
+        return ""
+    return (f"read {n_read} of the {n_announced} frames the file announces: it may be truncated "
+            f"(the results cover the frames read)")
 
 
 def _hrv_dict(est: StreamingEstimator) -> dict | None:
@@ -329,6 +346,8 @@ def analyze_main(argv: list[str] | None = None) -> int:
               f"earlier results there are unchanged", file=sys.stderr)
         return EXIT_BAD_INPUT
     s = result.summary
+    if s["frames_warning"]:
+        print(f"fcus-rppg analyze: {args.video}: {s['frames_warning']}", file=sys.stderr)
     if s["face_share"] == 0:
         print(f"fcus-rppg analyze: no face found in {args.video} (tracker: {s['tracker']}); "
               f"empty results written to {args.out}", file=sys.stderr)
@@ -345,6 +364,9 @@ def _hr_text(s: dict) -> str:
     """The whole-clip HR as the console line says it."""
     hr = s["hr_bpm"]
     if not hr:
+        need_s = float((s.get("estimator") or {}).get("min_window_s") or 0.0)
+        if s["duration_s"] < need_s:
+            return f"not measurable: the clip is {s['duration_s']:.1f} s long, a reading needs {need_s:g} s of face"
         return "not measurable"
     half = s.get("hr_interval_bpm")
     text = f"{hr:.1f} +- {half:.1f} bpm" if half is not None else f"{hr:.1f} bpm"

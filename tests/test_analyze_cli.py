@@ -473,3 +473,41 @@ def test_process_age_counts_from_the_process_start():
                           cwd=str(Path(__file__).resolve().parent.parent))
     age = float(done.stdout.strip())
     assert 0.6 <= age < 10.0
+
+
+def test_short_read_warning_speaks_only_when_far_fewer_frames_were_read():
+    from model.analyze import short_read_warning
+
+    assert short_read_warning(300, 300) == "" and short_read_warning(290, 300) == ""
+    assert short_read_warning(10, 0) == ""  # the container announced no count
+    assert "151 of the 300" in short_read_warning(151, 300) and "truncated" in short_read_warning(151, 300)
+
+
+def test_a_truncated_avi_is_analysed_with_a_warning(synth_clip, tmp_path, capsys):
+    """A file cut short (an interrupted copy) that still decodes up to the cut: its frames are
+    measured, and the console and summary.json say how many of the announced ones were read."""
+    data = synth_clip.video_path.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out"
+    assert analyze_main([str(cut), "--method", "pos", "--out", str(out), "--quiet", *_face(synth_clip)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["frames_announced"] == synth_clip.n_frames and s["frames"] < 0.7 * synth_clip.n_frames
+    assert "truncated" in s["frames_warning"] and "truncated" in capsys.readouterr().err
+    full = tmp_path / "full"
+    assert analyze_main([str(synth_clip.video_path), "--method", "pos", "--out", str(full), "--quiet",
+                         *_face(synth_clip)]) == 0
+    assert json.loads((full / "summary.json").read_text())["frames_warning"] is None
+
+
+def test_a_clip_shorter_than_the_first_window_says_why_it_has_no_hr(synth_clip, tmp_path, capsys):
+    cap = cv2.VideoCapture(str(synth_clip.video_path))
+    p = tmp_path / "three_s.avi"
+    w = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"MJPG"), 30.0,
+                        (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))))
+    for _ in range(90):
+        w.write(cap.read()[1])
+    w.release()
+    cap.release()
+    assert analyze_main([str(p), "--method", "pos", "--out", str(tmp_path / "o"), "--quiet", *_face(synth_clip)]) == 0
+    assert "HR not measurable: the clip is 3.0 s long, a reading needs 6 s of face" in capsys.readouterr().out
