@@ -30,6 +30,27 @@ EXIT_RECORD_FAILED = 4  # a recording (--record or the Record button) failed dur
 EXIT_BAD_INPUT = 2  # an explicit request (--face-model PATH) that cannot be met
 
 
+#: The picture formats --screenshot writes (Qt's image writers on every platform).
+SCREENSHOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds, zero or more (argparse says so otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"{text} s: must be 0 or more")
+    return value
+
+
+def _screenshot(text: str) -> str:
+    if Path(text).suffix.lower() not in SCREENSHOT_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"{text}: the picture must be a {', '.join(SCREENSHOT_SUFFIXES)} file")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcus-rppg", description="Live pulse from a camera, a video file or the demo.")
     p.add_argument("--source", default=None,
@@ -46,11 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record from the start into a new session folder under DIR")
     p.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,
                    help="loop video files (default: last setting, on)")
-    p.add_argument("--quit-after", type=float, metavar="SECONDS", default=None,
+    p.add_argument("--quit-after", type=_seconds, metavar="SECONDS", default=None,
                    help="quit after this many seconds (with --screenshot: save it first)")
-    p.add_argument("--screenshot", metavar="PNG", default=None,
-                   help="save a picture of the window after --quit-after seconds (default 10 s)")
-    p.add_argument("--calibrate-after", type=float, metavar="SECONDS", default=None,
+    p.add_argument("--screenshot", metavar="PNG", type=_screenshot, default=None,
+                   help="save a picture of the window (.png, .jpg or .bmp) after --quit-after seconds "
+                        "(default 10 s)")
+    p.add_argument("--calibrate-after", type=_seconds, metavar="SECONDS", default=None,
                    help="press Calibrate this many seconds after the start (scripted demo sessions, benchmarks)")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     return p
@@ -134,7 +156,8 @@ def app_main(argv: list[str] | None = None) -> int:
                     ok = False
                     log.error("cannot write %s: %s", out, exc)
                 if not ok:
-                    print(f"fcus-rppg: could not save the screenshot to {out}", file=sys.stderr)
+                    print(f"fcus-rppg: could not save the screenshot to {out} (Qt could not write it there: "
+                          f"is the folder writable?)", file=sys.stderr)
                     rc["code"] = EXIT_SCREENSHOT_FAILED
                 else:
                     print(f"screenshot saved: {out}")

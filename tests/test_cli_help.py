@@ -72,3 +72,20 @@ def test_app_module_usage_names_every_app_option(monkeypatch):
     parser = built_parser("app", monkeypatch)
     for action in _options(parser):
         assert any(opt in app_main.__doc__ for opt in action.option_strings), action.option_strings
+
+
+@pytest.mark.parametrize("bad", [["--quit-after", "-1"], ["--quit-after", "soon"], ["--calibrate-after", "-3"],
+                                 ["--screenshot", "shot.txt"]])
+def test_app_option_values_that_cannot_work_are_argument_errors(bad, capsys):
+    from app.main import build_parser
+
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(bad)
+    assert e.value.code == 2 and bad[0] in capsys.readouterr().err
+
+
+def test_app_option_values_that_work_parse():
+    from app.main import build_parser
+
+    args = build_parser().parse_args(["--quit-after", "0", "--screenshot", "a/b.PNG", "--calibrate-after", "2.5"])
+    assert (args.quit_after, args.screenshot, args.calibrate_after) == (0.0, "a/b.PNG", 2.5)

@@ -221,7 +221,15 @@ def test_cli_writes_suite(tmp_path: Path) -> None:
         assert (d / "vid.avi").is_file() and (d / "ground_truth.txt").is_file()
         meta = json.loads((d / "ground_truth.json").read_text())
         assert meta["config"]["motion"] == "sway" and meta["n_frames"] == 30
-    assert synth_main(["--out", str(tmp_path / "bad"), "--duration-s", "-1", "--quiet"]) == 1
+
+
+@pytest.mark.parametrize("bad", [["--duration-s", "-1"], ["--hr-bpm", "0"], ["--width", "0"]])
+def test_a_bad_option_value_is_an_argument_error(bad, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        synth_main(["--out", str(tmp_path / "bad"), *bad, "--quiet"])
+    assert e.value.code == 2
+    assert "fcus-rppg synth: error: invalid SynthConfig" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_mediapipe_detects_the_rendered_face(face_model_path) -> None:

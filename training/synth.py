@@ -176,7 +176,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def synth_main(argv: list[str] | None = None) -> int:
     """``fcus-rppg synth``: write one clip, or a whole suite into ``OUT/<slug>/``."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                             format="%(levelname)s %(name)s: %(message)s")
@@ -189,6 +190,9 @@ def synth_main(argv: list[str] | None = None) -> int:
             flicker_amplitude=args.flicker_amplitude, sensor_noise_std=args.noise,
             codec=args.codec, seed=args.seed, timestamp_jitter_s=args.jitter_s,
         )
+    except ValueError as exc:  # a bad option value: an argument error like any other (exit 2)
+        parser.error(str(exc))
+    try:
         if args.suite:
             configs = suite_configs(args.suite, base)
             for cfg in tqdm(configs, desc=f"suite {args.suite}", unit="clip", disable=args.quiet, file=sys.stderr):
@@ -196,7 +200,7 @@ def synth_main(argv: list[str] | None = None) -> int:
         else:
             write_clip(base, args.out, progress=not args.quiet)
     except (ValueError, RuntimeError, OSError) as exc:
-        logger.error("synth failed: %s", exc)
+        print(f"fcus-rppg synth: {exc}", file=sys.stderr)
         return 1
     return 0
 
