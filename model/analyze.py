@@ -248,6 +248,13 @@ def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:
     write_files_atomic(out_dir, {"bvp.csv": bvp, "hr.csv": hr, "summary.json": summary})
 
 
+def _out_dir(text: str) -> Path:
+    """``--out``: a folder path (an empty one would silently mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty: name a folder (\".\" for the current one)")
+    return Path(text)
+
+
 def _window_s(text: str) -> float:
     """``--window-s``: a number of seconds within WINDOW_S_RANGE (argparse says so otherwise)."""
     try:
@@ -271,7 +278,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=PULSE_METHODS, default=None,
                    help="pulse method (default: fcus with --model or when its model is available, "
                         "else pos)")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--out", required=True, type=_out_dir, help="output folder")
     p.add_argument("--model", default=None, help="FCUS ONNX model file (default: the shipped one)")
     p.add_argument("--face-model", default=None,
                    help="MediaPipe face_landmarker.task (default: $FCUS_FACE_MODEL, else the shipped one); "
@@ -417,7 +424,8 @@ def _batch_main(args, sources: list[Path], method: str) -> int:
     rows = run_batch(jobs, args.jobs, progress=not args.quiet)
     path = write_summary(args.out, rows)
     n_bad = sum(r.status == "failed" for r in rows)
-    print(f"{len(rows) - n_bad} of {len(rows)} sources analysed ({n_bad} failed, skipped) -> {path}")
+    failed = f"; {n_bad} failed and were skipped (their rows say why)" if n_bad else ""
+    print(f"{len(rows) - n_bad} of {len(rows)} sources analysed{failed} -> {path}")
     return 1 if n_bad else 0
 
 

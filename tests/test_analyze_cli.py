@@ -178,6 +178,12 @@ def test_unknown_method_is_an_argparse_error(tmp_path):
     assert e.value.code == 2
 
 
+def test_an_empty_out_is_an_argparse_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        analyze_main(["x.mp4", "--out", ""])
+    assert e.value.code == 2 and "--out: empty" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("window", ["0", "-5", "3", "61", "ten"])
 def test_a_window_outside_its_range_is_an_argparse_error(window, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
@@ -442,7 +448,9 @@ def test_a_batch_analyses_every_source_and_skips_a_corrupt_one(synth_clip, tmp_p
         # the reliability and, when not, why (as in the clip's own summary.json)
         own = json.loads((d / "summary.json").read_text())
         assert r["hr_reliable"] == str(own["hr_reliable"]) and r["hr_reliable_why_not"] == own["hr_reliable_why_not"]
-    assert "broken.mp4" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "broken.mp4" in captured.err
+    assert "2 of 3 sources analysed; 1 failed and were skipped" in captured.out
 
 
 def test_an_empty_batch_folder_is_refused(tmp_path, capsys):
