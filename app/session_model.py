@@ -257,6 +257,7 @@ class SessionModel:
         self.quality: float | None = None  # 0..1 of the last reading; None before the first
         self.withheld = ""  # why the last reading was withheld (HrReading.withheld)
         self.sdnn_text = self.rmssd_text = self.resp_text = NO_VALUE
+        self.hrv_note = ""  # why the HRV shows no value, when the estimator said (the cards' tooltip)
         self.trend = TrendSeries()
         self.bvp = BvpTrace()
         self.video_text: str | None = STATE_TEXT[STATE_STARTING]  # None: show the frame's image
@@ -323,6 +324,7 @@ class SessionModel:
         hrv = rr.hrv if rr.hrv is not None and rr.hrv.n_beats > 2 else None
         self.sdnn_text = f"{hrv.sdnn_ms:.0f} ms" if hrv else NO_VALUE
         self.rmssd_text = f"{hrv.rmssd_ms:.0f} ms" if hrv else NO_VALUE
+        self.hrv_note = f"HRV not shown: {rr.hrv_withheld}" if hrv is None and rr.hrv_withheld else ""
         self.resp_text = f"{rr.resp_bpm:.0f} /min" if rr.resp_bpm else NO_VALUE
         self.bvp.update(rr.bvp_t_s, rr.bvp)
         self.set_state(rr.state)

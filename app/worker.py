@@ -115,6 +115,7 @@ class ReadingResult:
     bvp_t_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     bvp: np.ndarray = field(default_factory=lambda: np.zeros(0))
     method: str = ""
+    hrv_withheld: str = ""  # why hrv is None (the estimator's hrv_withheld)
 
 
 @dataclass
@@ -793,7 +794,7 @@ class Worker(QObject):
                 self._rec_call(self._rec.bvp_update, tr, vr, t_now, window_s, window_s)
         self.reading_ready.emit(ReadingResult(
             t_s=t, reading=upd.reading, state=upd.state, hrv=upd.hrv, resp_bpm=upd.resp_bpm,
-            bvp_t_s=tg, bvp=vg, method=self._method.name))
+            bvp_t_s=tg, bvp=vg, method=self._method.name, hrv_withheld=self._est.hrv_withheld))
 
     def _post_frame(self, result: FrameResult) -> None:
         """Hand the newest frame to the window (one pending at a time: the window takes the latest)."""

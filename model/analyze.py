@@ -177,6 +177,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "runtime_s": runtime_s,
         "x_real_time": duration_s / runtime_s if runtime_s > 0 else None,
         "hrv": _hrv_dict(est),
+        "hrv_withheld": est.hrv_withheld if est.last_hrv is None else "",  # why there is none
         "respiration_bpm": est.last_resp_bpm,
         "estimator": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
     }

@@ -69,6 +69,7 @@ def test_analyze_writes_the_contract(synth_clip, tmp_path):
     s = json.loads((out / "summary.json").read_text())
     for key in ("method", "hr_bpm", "frames", "fps_hz", "face_share", "tracker", "runtime_s"):
         assert key in s
+    assert (s["hrv"] is None) == bool(s["hrv_withheld"])  # HRV, or why there is none
     assert s["method"] == "pos" and s["frames"] == synth_clip.n_frames
     assert s["tracker"] == "mediapipe" and s["face_share"] > 0.95
     assert abs(s["hr_bpm"] - synth_clip.mean_hr_bpm) < 1.0

@@ -84,6 +84,19 @@ def test_every_frame_with_a_face_gets_a_bvp_value_up_to_the_last_one():
     assert np.isnan(est.bvp_at(np.array([tg[-1] + 1.5 / 30.0]))).all()  # not further out
 
 
+def test_hrv_only_from_a_pulse_strong_enough_for_beat_times():
+    """A weak pulse still gives the HR, but its beat times jitter: no HRV, and the reason why."""
+    t, rgb = _trace(72.0, duration_s=45.0, pulse=0.02, noise=0.05)
+    est, _ = _run(t, rgb)
+    assert est.last_hrv is not None and est.hrv_withheld == ""
+    t, rgb = _trace(72.0, duration_s=45.0, pulse=0.006, noise=0.3)
+    est, _ = _run(t, rgb)
+    assert est.readings[-1].hr_bpm is not None and abs(est.readings[-1].hr_bpm - 72.0) < 2.0
+    assert est.last_hrv is None and "too weak for beat-to-beat times" in est.hrv_withheld
+    est, _ = _run(t, rgb, cfg=EstimatorConfig(hrv_min_snr_db=None))  # without the SNR rule it would show
+    assert est.last_hrv is not None
+
+
 def test_gate_withholds_noise():
     rng = np.random.default_rng(3)
     t = np.arange(0, 40, 1 / 30)

@@ -37,11 +37,11 @@ def frame(state: str = STATE_READING, n_faces: int = 1, image: bool = True, fps_
 
 
 def reading(t_s: float, hr_bpm: float | None, quality: float = 0.9, state: str = STATE_READING,
-            hrv=None, resp_bpm=None, bvp_t_s=None, bvp=None):
+            hrv=None, resp_bpm=None, bvp_t_s=None, bvp=None, hrv_withheld=""):
     return SimpleNamespace(
         t_s=t_s, reading=HrReading(t_s=t_s, hr_bpm=hr_bpm, quality=quality), state=state, hrv=hrv,
         resp_bpm=resp_bpm, bvp_t_s=np.zeros(0) if bvp_t_s is None else bvp_t_s,
-        bvp=np.zeros(0) if bvp is None else bvp, method="pos")
+        bvp=np.zeros(0) if bvp is None else bvp, method="pos", hrv_withheld=hrv_withheld)
 
 
 def source(spec: SourceSpec, fallback: bool = False):
@@ -176,6 +176,11 @@ def test_hrv_and_respiration_texts():
     few = HrvMetrics(n_beats=2, mean_ibi_ms=850.0, sdnn_ms=41.6, rmssd_ms=33.2, pnn50=0.1)
     s.on_reading(reading(31.0, 70.0, hrv=few, resp_bpm=None))
     assert (s.sdnn_text, s.rmssd_text, s.resp_text) == (NO_VALUE, NO_VALUE, NO_VALUE)
+    assert s.hrv_note == ""
+    s.on_reading(reading(32.0, 70.0, hrv=None, hrv_withheld="the pulse is too weak for beat-to-beat times"))
+    assert s.sdnn_text == NO_VALUE and s.hrv_note == "HRV not shown: the pulse is too weak for beat-to-beat times"
+    s.on_reading(reading(33.0, 70.0, hrv=hrv))
+    assert s.sdnn_text == "42 ms" and s.hrv_note == ""
 
 
 def test_message_routes_and_banners():

@@ -110,4 +110,6 @@ class HrCard(Card):
                                         f"QProgressBar::chunk {{ background: {chunk}; border-radius: 4px; }}")
         self.sdnn_label.setText(session.sdnn_text)
         self.rmssd_label.setText(session.rmssd_text)
+        for label in (self.sdnn_label, self.rmssd_label):
+            label.setToolTip(session.hrv_note or METRICS_TIP)
         self.resp_label.setText(session.resp_text)
