@@ -93,9 +93,9 @@ class EstimatorConfig:
     # this (dB; None: always). Beat times from a weak pulse jitter by tens of ms, and RMSSD grows
     # with the jitter: on 60 s synthetic clips with known beats (true RMSSD 29 ms, pulse strength
     # and sensor noise varied) analyze read 33-35 ms at a median SNR of 12.1-12.4 dB, 42-48 ms at
-    # 9.2-10.4 dB and 69-127 ms at 2.5-6.9 dB; on the 8 UBFC dev clips (median SNR -3.5 to 1.2 dB)
+    # 9.2-10.0 dB and 69-119 ms at 3.3-6.9 dB; on the 8 UBFC dev clips (median SNR -3.5 to 1.2 dB)
     # it read 147 ms (median of held-out 30-60 s windows) against 17 ms from the contact PPG's beats
-    # (docs/fcus_study.md, session 19).
+    # (benchmarks/hrv_check.py; docs/fcus_study.md, session 19).
     hrv_min_snr_db: float | None = 11.0
     hr_median_n: int = 3  # median over the last n accepted readings (0/1: none)
     # HR across windows: a Viterbi track through the window spectra (model/signal/hr_tracking.py),
