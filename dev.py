@@ -3,6 +3,7 @@
 
     python3 dev.py app     set up .venv and open the app (extra arguments go to fcus-rppg)
     python3 dev.py test    set up .venv with the test and training tools (torch), run the tests
+    python3 dev.py setup   set up .venv with the test and training tools (torch) and run nothing
     python3 dev.py peers   set up .venv-peers with open-rppg, the benchmark's yardstick peer
     python3 dev.py lint    the same set-up, then ruff (style, over-long functions) and import-linter
                            (the package layers; contracts in pyproject.toml)

@@ -5,6 +5,7 @@ training/ or torch."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 USAGE = """usage: fcus-rppg [app options]            open the desktop app
@@ -38,8 +39,16 @@ ONE_BLAS_THREAD = {"analyze", "app"}
 
 # The train extra's modules (pyproject.toml): train, evaluate, export and adapt need them, and say
 # how to install them instead of a traceback when one is missing.
-TRAIN_EXTRA_MODULES = frozenset({"torch", "onnx", "onnxscript", "sklearn"})
+TRAIN_EXTRA_MODULES = frozenset({"torch", "onnx", "onnxscript", "sklearn", "matplotlib"})
 TRAIN_EXTRA_HINT = "pip install 'fcus-rppg[train]' (in a checkout: python3 dev.py setup)"
+
+
+def _installed(module: str) -> bool:
+    """Whether top-level ``module`` can be found (not imported)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _run(target: tuple[str, str], argv: list[str], name: str) -> int:
@@ -51,7 +60,9 @@ def _run(target: tuple[str, str], argv: list[str], name: str) -> int:
     try:
         return getattr(importlib.import_module(module), func)(argv)
     except ModuleNotFoundError as e:
-        if (e.name or "").split(".")[0] not in TRAIN_EXTRA_MODULES:
+        top = (e.name or "").split(".")[0]
+        # only a module that is not installed at all: a broken install or a wrong import keeps its traceback
+        if top not in TRAIN_EXTRA_MODULES or _installed(top):
             raise
         # the message keeps Python's own words ("No module named 'torch'"): model.adapt_child reads them
         print(f"fcus-rppg {name}: {e}; it needs the train extra: {TRAIN_EXTRA_HINT}", file=sys.stderr)

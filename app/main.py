@@ -34,14 +34,18 @@ EXIT_BAD_INPUT = 2  # an explicit request (--face-model PATH) that cannot be met
 SCREENSHOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
+#: The longest --quit-after / --calibrate-after (Qt's timers take at most 2**31 ms).
+MAX_SECONDS = 1_000_000.0
+
+
 def _seconds(text: str) -> float:
     """A number of seconds, zero or more (argparse says so otherwise)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value >= 0:  # also NaN
-        raise argparse.ArgumentTypeError(f"{text} s: must be 0 or more")
+    if not 0 <= value <= MAX_SECONDS:  # also NaN and inf
+        raise argparse.ArgumentTypeError(f"{text} s: must be 0 to {MAX_SECONDS:g}")
     return value
 
 

@@ -125,6 +125,10 @@ def values_at(tg: np.ndarray, vg: np.ndarray, t_s: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Frames without a BVP update after which the recorder stops waiting for one (20 s at 30 fps;
+#: updates come about once a second while the estimator runs).
+STOPPED_UPDATES_FRAMES = 600
+
 #: The longest stream handed to the recorder: frames that waited longer (a source stalled for
 #: minutes) get the values known then, or none.
 RECORDER_MAX_SPAN_S = 300.0
@@ -205,6 +209,7 @@ class SessionRecorder:
         self._w: dict[str, csv.writer] = {}
         self._last_flush = time.monotonic()
         self._pending_t: list[float] = []  # frame times waiting for their BVP value
+        self._frames_since_update = 0  # frames since the last bvp_update
         self._started_wall = datetime.now()
 
     # ---- life cycle -------------------------------------------------------------------
@@ -305,9 +310,12 @@ class SessionRecorder:
         else:
             self._row("faces", [f"{rel:.4f}", "", "", "", ""])
         self._pending_t.append(float(t_s))
-        # Never hold more than ~20 s of frames (e.g. no HR updates because the estimator was
-        # rebuilt): their BVP is written empty.
-        if len(self._pending_t) > 600 and self._pending_t[-1] - self._pending_t[0] > 20.0:
+        self._frames_since_update += 1
+        # Never hold frames for long once the BVP updates have stopped coming (e.g. the estimator
+        # was rebuilt): those older than 15 s are written empty. Counted in frames since the last
+        # update, not in time: after a stalled source the frames from before it are still waiting
+        # for the next update, which brings their values (recorder_span_s).
+        if self._frames_since_update > STOPPED_UPDATES_FRAMES and self._pending_t[-1] - self._pending_t[0] > 20.0:
             self._flush_pending_bvp(None, upto_t_s=self._pending_t[-1] - 15.0)
 
     def _video_frame(self, rel: float, bgr: np.ndarray, source_index: int | None) -> None:
@@ -376,6 +384,7 @@ class SessionRecorder:
         estimator's window, so that every row holds the finished value (the one ``analyze``
         writes: the overlap of all the windows that cover the frame) and a kill loses at most
         that window's rows, never rows that are already measured."""
+        self._frames_since_update = 0
         if not self._pending_t or self.error is not None:
             return
         t = np.asarray(self._pending_t)

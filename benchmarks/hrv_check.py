@@ -3,7 +3,9 @@
 
 Each clip runs through ``model.analyze.run_analysis`` (FCUS, the shipped model) with the SNR rule off,
 so its HRV over the last 60 s is always computed; the table puts it beside the truth over the same
-span and the median SNR of the readings there (what the rule looks at):
+span and the median SNR of the readings there (what the rule looks at). The estimator's HRV covers
+the stretch after the signal's last gap: on a clip whose face leaves within its last 60 s the two
+spans differ (no clip here does).
 
 * synthetic 60 s clips (``training.synth``) with known beat times, the pulse's strength and the
   sensor noise varied (the truth: the HRV of the generated beats);

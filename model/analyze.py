@@ -142,7 +142,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     t = np.asarray(frame_t)
     if len(t) == 0:
         raise SourceError(f"{video} holds no readable video frames")
-    short = short_read_warning(len(t), source.n_frames)
+    short = short_read_warning(len(t), source.n_frames, getattr(source, "kind", "video"))
     bvp = est.bvp_at(t)
     tg, vg = est.bvp_stream()
     duration_s = float(t[-1] - t[0]) if len(t) > 1 else 0.0
@@ -188,11 +188,15 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
 SHORT_READ_SHARE = 0.95
 
 
-def short_read_warning(n_read: int, n_announced: int) -> str:
-    """A user's warning when far fewer frames could be read than the file announces (a file cut
-    short, e.g. an interrupted copy, that still decodes up to the cut); "" otherwise."""
+def short_read_warning(n_read: int, n_announced: int, kind: str = "video") -> str:
+    """A user's warning when far fewer frames could be read than the source announces (a file cut
+    short, e.g. an interrupted copy, that still decodes up to the cut; a session's video shorter than
+    its frames.csv; a folder with unreadable images); "" otherwise."""
     if n_announced <= 0 or n_read >= SHORT_READ_SHARE * n_announced:
         return ""
+    if kind == "images":
+        return (f"read {n_read} of its {n_announced} frame images: the others are unreadable "
+                f"(the results cover the frames read)")
     return (f"read {n_read} of the {n_announced} frames the file announces: it may be truncated "
             f"(the results cover the frames read)")
 
@@ -374,7 +378,8 @@ def _hr_text(s: dict) -> str:
     if not hr:
         need_s = float((s.get("estimator") or {}).get("min_window_s") or 0.0)
         if s["duration_s"] < need_s:
-            return f"not measurable: the clip is {s['duration_s']:.1f} s long, a reading needs {need_s:g} s of face"
+            long_s = math.floor(10.0 * s["duration_s"]) / 10.0  # never "6.0 s long" for 5.97 s
+            return f"not measurable: the clip is {long_s:.1f} s long, a reading needs {need_s:g} s of face"
         return "not measurable"
     half = s.get("hr_interval_bpm")
     text = f"{hr:.1f} +- {half:.1f} bpm" if half is not None else f"{hr:.1f} bpm"

@@ -25,7 +25,7 @@ from model.video_source import VIDEO_SUFFIXES
 SUMMARY_CSV = "summary.csv"
 SUMMARY_FIELDS = ("source", "status", "error", "out_dir", "method", "hr_bpm", "hr_interval_bpm", "hr_reliable",
                   "hr_reliable_why_not", "frames", "duration_s", "fps_hz", "face_share", "readings_shown_share",
-                  "runtime_s", "x_real_time")
+                  "runtime_s", "x_real_time", "frames_warning")
 _JOB_FIELDS = ("source", "status", "error", "out_dir", "method")  # a row's fields that the job itself gives
 
 
@@ -59,6 +59,7 @@ class BatchRow:
     readings_shown_share: float | None = None
     runtime_s: float | None = None
     x_real_time: float | None = None
+    frames_warning: str | None = None  # far fewer frames read than announced (model.analyze.short_read_warning)
 
 
 def expand_sources(paths: list[str | Path]) -> list[Path]:
@@ -128,6 +129,8 @@ def run_batch(jobs: list[BatchJob], n_jobs: int, progress: bool = True) -> list[
                     rows[i] = BatchRow(jobs[i].source, "failed", error=f"worker died: {e}", method=jobs[i].method)
                 if rows[i].status == "failed":
                     tqdm.write(f"fcus-rppg analyze: {rows[i].source}: {rows[i].error} (skipped)", file=sys.stderr)
+                elif rows[i].frames_warning:
+                    tqdm.write(f"fcus-rppg analyze: {rows[i].source}: {rows[i].frames_warning}", file=sys.stderr)
                 bar.update(1)
     return [rows[i] for i in range(len(jobs))]
 

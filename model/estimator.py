@@ -478,6 +478,7 @@ class StreamingEstimator:
         self._recent_raw.clear()
         if self.hr_tracker is not None:
             self.hr_tracker.skip(t_now)
+        self._vitals(t_now, None)  # no HRV or respiration from before the face left
         self._finalise(t_now)
         self.readings.append(reading)
         return reading
@@ -661,11 +662,13 @@ class StreamingEstimator:
         self.hrv_withheld = ""
         if hr_bpm is None:
             self.last_hrv, self.last_resp_bpm = None, None
+            self.hrv_withheld = "it comes with a heart rate, and the last update showed none"
             return
         vals = self._values_on(self._grid(t_now - self.cfg.hrv_window_s, t_now))
         finite = np.isfinite(vals)
         if not finite[-1]:
             self.last_hrv, self.last_resp_bpm = None, None
+            self.hrv_withheld = "the signal ends in a gap"
             return
         bad = np.flatnonzero(~finite)
         seg = vals[(bad[-1] + 1) if len(bad) else 0:]

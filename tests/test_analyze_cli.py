@@ -507,6 +507,12 @@ def test_a_truncated_avi_is_analysed_with_a_warning(synth_clip, tmp_path, capsys
     assert analyze_main([str(synth_clip.video_path), "--method", "pos", "--out", str(full), "--quiet",
                          *_face(synth_clip)]) == 0
     assert json.loads((full / "summary.json").read_text())["frames_warning"] is None
+    batch = tmp_path / "batch"  # in a batch: its summary.csv row and the console say it too
+    assert analyze_main([str(cut), str(synth_clip.video_path), "--method", "pos", "--out", str(batch), "--quiet",
+                         "--jobs", "1", *_face(synth_clip)]) == 0
+    rows = _rows(batch / "summary.csv")
+    assert "truncated" in rows[0]["frames_warning"] and rows[1]["frames_warning"] == ""
+    assert "truncated" in capsys.readouterr().err
 
 
 def test_a_clip_shorter_than_the_first_window_says_why_it_has_no_hr(synth_clip, tmp_path, capsys):
@@ -519,4 +525,5 @@ def test_a_clip_shorter_than_the_first_window_says_why_it_has_no_hr(synth_clip, 
     w.release()
     cap.release()
     assert analyze_main([str(p), "--method", "pos", "--out", str(tmp_path / "o"), "--quiet", *_face(synth_clip)]) == 0
-    assert "HR not measurable: the clip is 3.0 s long, a reading needs 6 s of face" in capsys.readouterr().out
+    # 90 frames at 30 fps span 2.97 s: never rounded up to a length the clip does not have
+    assert "HR not measurable: the clip is 2.9 s long, a reading needs 6 s of face" in capsys.readouterr().out

@@ -270,7 +270,8 @@ def test_every_frame_gets_its_finished_bvp_when_updates_come_a_little_over_a_sec
     assert np.isnan(record(recorder_span_s(hold_s))).sum() == 0
 
 
-def test_the_frames_from_before_a_long_stall_of_the_source_still_get_their_finished_bvp(tmp_path):
+@pytest.mark.parametrize("fps_hz", [30.0, 60.0])
+def test_the_frames_from_before_a_long_stall_of_the_source_still_get_their_finished_bvp(tmp_path, fps_hz):
     """A camera that froze for 40 s (or a laptop that slept): the recorder's frames from before the
     stall get the values the estimator finished for them, as the worker hands it the stream."""
     from app.recording import recorder_span_s
@@ -278,7 +279,7 @@ def test_the_frames_from_before_a_long_stall_of_the_source_still_get_their_finis
     from model.pulse_methods import make_pulse_method
     from model.types import RoiSample
 
-    fps_hz, stall_s = 30.0, 40.0
+    stall_s = 40.0
     t = np.concatenate([np.arange(0.0, 25.0, 1 / fps_hz), np.arange(25.0 + stall_s, 50.0 + stall_s, 1 / fps_hz)])
     skin, pbv = np.array([180.0, 130.0, 110.0]), np.array([0.33, 0.77, 0.53])
     rng = np.random.default_rng(0)
@@ -312,8 +313,25 @@ def test_the_frames_from_before_a_long_stall_of_the_source_still_get_their_finis
     # the frames of the last 10 s before the stall, measured before it (those after the last
     # update before it are in no window, in analyze's stream too)
     before_stall = (t_new > 15.0) & (t_new < 25.0) & np.isfinite(finished)
-    assert before_stall.sum() > 250
+    assert before_stall.sum() > 8 * fps_hz
     assert np.isfinite(v_new[before_stall]).all()
     assert np.allclose(v_new[before_stall], finished[before_stall], atol=5e-3)
     _, v_old, _ = record(False)
-    assert np.isnan(v_old[before_stall]).sum() > 250  # the fixed span lost the rows before the stall
+    assert np.isnan(v_old[before_stall]).sum() > 8 * fps_hz  # the fixed span lost the rows before the stall
+
+
+def test_frames_wait_no_longer_once_the_bvp_updates_have_stopped(tmp_path):
+    """No update for 40 s (the estimator was rebuilt and measures nothing): the frames older than
+    15 s are written, empty, instead of piling up."""
+    from app.recording import STOPPED_UPDATES_FRAMES
+
+    rec = SessionRecorder(tmp_path, {"method": "pos"})
+    path = rec.start()
+    for i in range(40 * 30):
+        rec.frame(i / 30.0, Face(ok=True, box=Box(1, 2, 30, 40)))
+    assert STOPPED_UPDATES_FRAMES < 40 * 30
+    assert rec.oldest_pending_t_s is not None and rec.oldest_pending_t_s >= 39.9 - 20.0
+    rec.close(40.0)
+    with open(path / "bvp.csv", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    assert len(rows) == 40 * 30 and all(r[1] == "" for r in rows)

@@ -74,8 +74,8 @@ def test_app_module_usage_names_every_app_option(monkeypatch):
         assert any(opt in app_main.__doc__ for opt in action.option_strings), action.option_strings
 
 
-@pytest.mark.parametrize("bad", [["--quit-after", "-1"], ["--quit-after", "soon"], ["--calibrate-after", "-3"],
-                                 ["--screenshot", "shot.txt"]])
+@pytest.mark.parametrize("bad", [["--quit-after", "-1"], ["--quit-after", "soon"], ["--quit-after", "inf"],
+                                 ["--quit-after", "3000000"], ["--calibrate-after", "-3"], ["--screenshot", "shot.txt"]])
 def test_app_option_values_that_cannot_work_are_argument_errors(bad, capsys):
     from app.main import build_parser
 

@@ -45,3 +45,20 @@ def test_a_subcommand_that_needs_torch_says_how_to_install_it(args, tmp_path):
 def test_the_app_and_analyze_need_no_torch():
     assert _without_torch("analyze", "--help").returncode == 0
     assert _without_torch("--help").returncode == 0
+    # the app's own modules (the window, the worker and their imports) load without torch
+    code = NO_TORCH.replace("from app.cli import main\nsys.exit(main(sys.argv[1:]))",
+                            "import app.window, app.worker, app.calibration, model.analyze")
+    assert "app.window" in code
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_broken_torch_keeps_its_traceback():
+    """torch installed but broken (a missing part of it): not the install hint, the real error."""
+    code = NO_TORCH.replace("if name.split('.')[0] == 'torch':", "if name == 'torch._fake_part':")
+    code = code.replace("from app.cli import main", "import app.cli\nimport training.fcus_train as t\n"
+                        "t.train_main = lambda argv: __import__('torch._fake_part')\nfrom app.cli import main")
+    done = subprocess.run([sys.executable, "-c", code, "train", "--data", "x", "--out", "y"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" in done.stderr and "train extra" not in done.stderr

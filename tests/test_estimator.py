@@ -97,6 +97,14 @@ def test_hrv_only_from_a_pulse_strong_enough_for_beat_times():
     assert est.last_hrv is not None
 
 
+def test_no_hrv_when_the_clip_ends_without_a_reading_and_it_says_why():
+    t, rgb = _trace(72.0, duration_s=45.0, pulse=0.02, noise=0.05)
+    gone = t > 42.0  # the face leaves for the last 3 s
+    est, ups = _run(t, rgb, ok=~gone)
+    assert any(u.hrv is not None for u in ups)  # there was HRV while the face was there
+    assert est.last_hrv is None and est.last_resp_bpm is None and est.hrv_withheld
+
+
 def test_gate_withholds_noise():
     rng = np.random.default_rng(3)
     t = np.arange(0, 40, 1 / 30)
