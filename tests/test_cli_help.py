@@ -75,7 +75,8 @@ def test_app_module_usage_names_every_app_option(monkeypatch):
 
 
 @pytest.mark.parametrize("bad", [["--quit-after", "-1"], ["--quit-after", "soon"], ["--quit-after", "inf"],
-                                 ["--quit-after", "3000000"], ["--calibrate-after", "-3"], ["--screenshot", "shot.txt"]])
+                                 ["--quit-after", "3000000"], ["--calibrate-after", "-3"],
+                                 ["--screenshot", "shot.txt"]])
 def test_app_option_values_that_cannot_work_are_argument_errors(bad, capsys):
     from app.main import build_parser
 
