@@ -446,7 +446,7 @@ def test_hr_card_keeps_its_height_whatever_the_state_says(qtbot):
 
     def show(text: str) -> tuple[int, int]:
         card.refresh(SimpleNamespace(state="unreliable", state_text=text, hr_text=NO_VALUE, quality=None,
-                                     sdnn_text=NO_VALUE, rmssd_text=NO_VALUE, resp_text=NO_VALUE))
+                                     sdnn_text=NO_VALUE, rmssd_text=NO_VALUE, resp_text=NO_VALUE, hrv_note=""))
         card.resize(card.width(), max(260, card.heightForWidth(card.width())))  # what a layout gives it
         qtbot.wait(10)
         lab = card.state_label
@@ -462,3 +462,17 @@ def test_hr_card_keeps_its_height_whatever_the_state_says(qtbot):
     card.resize(card.minimumSizeHint().width(), 260)
     for t in [*texts, lost]:
         show(t)
+
+
+def test_hr_card_says_why_the_hrv_is_empty(qtbot):
+    from app.cards.hr_card import METRICS_TIP, HrCard
+    from app.session_model import SessionModel
+
+    card = HrCard()
+    qtbot.addWidget(card)
+    session = SessionModel()
+    card.refresh(session)
+    assert card.sdnn_label.toolTip() == METRICS_TIP  # before any reading: when HRV comes
+    session.hrv_note = "HRV not shown: the pulse is too weak for beat-to-beat times"
+    card.refresh(session)
+    assert card.sdnn_label.toolTip() == card.rmssd_label.toolTip() == session.hrv_note
