@@ -353,6 +353,13 @@ def test_resume_with_fcus_net_and_clip_sampler(recordings, tmp_path):
     other = fcus_net.FcusNet(dataclasses.replace(net_cfg, envelope_frames=0))
     with pytest.raises(ValueError, match="another network .*envelope_frames"):
         train(other, sampler, quick_config(checkpoint_dir=str(tmp_path / "b"), **cfg))
+    # nor the same settings on other clips with as many batches an epoch (a fine-tune into the same
+    # --out on new recordings): it would report the old training as the new one
+    moved = clips.ClipSampler([dataclasses.replace(recordings[0], name="another_clip"), *recordings[1:]],
+                              window_frames=96, batch_size=2, seed=1)
+    assert len(moved) == len(sampler) and moved.data_id() != sampler.data_id()
+    with pytest.raises(ValueError, match="written by a run on other clips .*1 of its clips.*--no-resume"):
+        train(fcus_net.FcusNet(net_cfg), moved, quick_config(checkpoint_dir=str(tmp_path / "b"), **cfg))
 
 
 def test_mask_warmup_applies_only_the_amplitude_check(recordings):

@@ -31,6 +31,7 @@ import copy
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -295,6 +296,12 @@ class ClipSampler:
         self._run_end = [_run_end(v) for v in self._valid]
         self._segments = [true_runs(v) for v in self._valid]
         self._windows0 = self._cut(None)
+
+    def data_id(self) -> list[str]:
+        """What the sampler trains on, for a resumed run to check: each recording's crop-cache entry
+        (its name with the key of its source file and crop settings), else its name and length."""
+        return sorted(Path(r.path).name if getattr(r, "path", None) else f"{r.name}:{len(r.valid)}"
+                      for r in self.recordings)
 
     # ---- windows ---------------------------------------------------------------------------------
     def _cut(self, rng: np.random.Generator | None) -> np.ndarray:

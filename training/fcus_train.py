@@ -292,6 +292,9 @@ def _train_command(args: argparse.Namespace, argv: list[str] | None, model, net_
         "model_config": net_cfg.to_dict(),
     }
     _write_outputs(out, model, summary)
+    if result.resumed_from_step:
+        print(f"resumed the training in {out} from step {result.resumed_from_step} of {result.steps} "
+              "(--no-resume starts afresh)")
     print(f"trained {result.steps} steps ({result.epochs:g} epochs) in {result.train_time_s:.0f} s on "
           f"{result.device}" + (f" x {env.world_size} processes" if env.distributed else "")
           + f"; weights {out / WEIGHTS_FILE}, summary {out / 'training_summary.json'}")
@@ -310,6 +313,7 @@ def _result_summary(result: TrainResult) -> dict:
         "losses": result.losses,
         "masked_share": result.masked_share,
         "undone_steps": result.undone_steps,
+        "resumed_from_step": result.resumed_from_step,  # 0: trained from the start in this run
         "orientation": result.orientation,
     }
 

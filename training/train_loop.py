@@ -127,8 +127,13 @@ class _Run:
             fs_hz=cfg.fs_hz, lo_hz=cfg.lo_hz, hi_hz=cfg.hi_hz,
         )
 
+    def _data_id(self) -> list[str] | None:
+        data_id = getattr(self.sampler, "data_id", None)
+        return data_id() if callable(data_id) else None
+
     def _resume(self, total: int) -> None:
-        st = resumable_state(self.ckpt_path, self.cfg, self.model, self.spe, self.env) if self.cfg.resume else None
+        st = (resumable_state(self.ckpt_path, self.cfg, self.model, self.spe, self.env, data=self._data_id())
+              if self.cfg.resume else None)
         if st is None:
             return
         meta, result = st["meta"], self.result
@@ -162,6 +167,7 @@ class _Run:
         r = self.result
         return {
             "config": self.cfg.to_dict(), "net_config": net_config_of(self.model), "steps_per_epoch": self.spe,
+            "data": self._data_id(),
             "history": r.history,
             "evaluations": jsonable(r.evaluations),  # results that are not JSON: as dataclass dicts or text
             "undone_steps": r.undone_steps, "train_time_s": self._elapsed(), "epoch_time_acc": self.epoch_time_acc,

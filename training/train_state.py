@@ -127,9 +127,18 @@ def _settings_without_seed(cfg) -> dict:
     return {k: v for k, v in cfg.to_dict().items() if k != "seed"}
 
 
-def _check_resumable(st: dict, cfg: TrainConfig, model: nn.Module, spe: int, ckpt_path: Path) -> None:
-    """Refuse a state written by a run with other settings, another network or other data."""
+def _check_resumable(st: dict, cfg: TrainConfig, model: nn.Module, spe: int, ckpt_path: Path,
+                     data: list[str] | None = None) -> None:
+    """Refuse a state written by a run with other settings, another network or other data (``data``:
+    the sampler's :meth:`~training.clips.ClipSampler.data_id`; states written before it was
+    recorded are checked by their steps per epoch only)."""
     meta = st["meta"]
+    saved = meta.get("data")
+    if data is not None and saved is not None and list(saved) != list(data):
+        gone, new = sorted(set(saved) - set(data)), sorted(set(data) - set(saved))
+        raise ValueError(f"{ckpt_path} was written by a run on other clips ({len(gone)} of its clips are not in "
+                         f"this run, {len(new)} of this run's were not in it): train into another --out, or "
+                         "start afresh with --no-resume")
     old = TrainConfig.from_dict(meta.get("config", {}))
     diff = [f.name for f in fields(TrainConfig) if f.name not in RESUME_FREE
             and getattr(old, f.name) != getattr(cfg, f.name)]
@@ -153,7 +162,7 @@ def _check_resumable(st: dict, cfg: TrainConfig, model: nn.Module, spe: int, ckp
 
 
 def resumable_state(ckpt_path: Path | None, cfg: TrainConfig, model: nn.Module, spe: int,
-                     env: DistEnv) -> dict | None:
+                     env: DistEnv, data: list[str] | None = None) -> dict | None:
     """The checkpoint to resume from (None: start afresh). Rank 0 reads and checks it and every
     rank gets the same state (no shared file system needed); a state that cannot be read or
     does not fit this run raises the same ValueError on every rank."""
@@ -168,7 +177,7 @@ def resumable_state(ckpt_path: Path | None, cfg: TrainConfig, model: nn.Module, 
                      "or delete that file")
         if st is not None:
             try:
-                _check_resumable(st, cfg, model, spe, ckpt_path)
+                _check_resumable(st, cfg, model, spe, ckpt_path, data)
             except ValueError as e:
                 st, error = None, str(e)
             except Exception as e:  # noqa: BLE001 - a malformed state: every rank must hear of it
