@@ -27,7 +27,7 @@ EXIT_SCREENSHOT_FAILED = 1
 EXIT_BAD_SOURCE = 2  # --source cannot be parsed (camera:x): refused before the window opens
 EXIT_SOURCE_FAILED = 3  # the --source asked for never opened during the run (the demo stood in)
 EXIT_RECORD_FAILED = 4  # a recording (--record or the Record button) failed during the run
-EXIT_BAD_INPUT = 2  # an explicit request (--face-model PATH) that cannot be met
+EXIT_BAD_INPUT = 2  # an explicit request (--face-model PATH, --model PATH) that cannot be met
 
 
 #: The picture formats --screenshot writes (Qt's image writers on every platform).
@@ -141,6 +141,15 @@ def app_main(argv: list[str] | None = None) -> int:
         problem = explicit_face_model_problem(args.face_model)
         if problem:
             print(f"fcus-rppg: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    if args.model:
+        # An explicit model file that is not there: refuse before any window opens (it used to show
+        # POS instead, without a word). One that is there but unusable is reported in the window.
+        from model.pulse_methods import model_file_method
+
+        usable, why = method_status(model_file_method().name, args.model)
+        if not usable:
+            print(f"fcus-rppg: --model: {why}", file=sys.stderr)
             return EXIT_BAD_INPUT
     from PySide6.QtCore import QTimer
 

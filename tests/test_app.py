@@ -391,6 +391,19 @@ def test_an_unusable_face_model_exits_2_before_a_window(tmp_path, monkeypatch, c
     assert f"fcus-rppg: Face model {word}: {path}" in err and err.count("\n") == 1
 
 
+def test_a_missing_model_file_exits_2_before_a_window(tmp_path, monkeypatch, capsys):
+    """It used to open the window with POS instead, and say nothing."""
+    from app import main as app_main_module
+
+    def no_window(argv=None):
+        raise AssertionError("the window must not open")
+
+    monkeypatch.setattr(app_main_module, "launch", no_window)
+    path = tmp_path / "missing.onnx"
+    assert app_main_module.app_main(["--model", str(path), "--source", "demo"]) == 2
+    assert f"fcus-rppg: --model: FCUS model file not found: {path}" in capsys.readouterr().err
+
+
 def test_video_view_paints_the_frames_colours_and_overlay(qtbot):
     """The worker hands the window B, G, R, 255 bytes (QImage's RGB32); the picture on screen has
     the frame's own colours (a swapped byte order would paint red as blue) and the overlay's."""
