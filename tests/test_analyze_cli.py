@@ -70,6 +70,7 @@ def test_analyze_writes_the_contract(synth_clip, tmp_path):
     for key in ("method", "hr_bpm", "frames", "fps_hz", "face_share", "tracker", "runtime_s"):
         assert key in s
     assert (s["hrv"] is None) == bool(s["hrv_withheld"])  # HRV, or why there is none
+    assert s["model"] is None  # POS reads with no model file
     assert s["method"] == "pos" and s["frames"] == synth_clip.n_frames
     assert s["tracker"] == "mediapipe" and s["face_share"] > 0.95
     assert abs(s["hr_bpm"] - synth_clip.mean_hr_bpm) < 1.0
@@ -527,3 +528,16 @@ def test_a_clip_shorter_than_the_first_window_says_why_it_has_no_hr(synth_clip, 
     assert analyze_main([str(p), "--method", "pos", "--out", str(tmp_path / "o"), "--quiet", *_face(synth_clip)]) == 0
     # 90 frames at 30 fps span 2.97 s: never rounded up to a length the clip does not have
     assert "HR not measurable: the clip is 2.9 s long, a reading needs 6 s of face" in capsys.readouterr().out
+
+
+def test_summary_names_the_model_file_that_read_the_clip(synth_clip, tmp_path):
+    import hashlib
+
+    from model.fcus_method import shipped_model_path
+
+    out = tmp_path / "o"
+    assert analyze_main([str(synth_clip.video_path), "--method", "fcus", "--out", str(out), "--quiet",
+                         *_face(synth_clip)]) == 0
+    model = json.loads((out / "summary.json").read_text())["model"]
+    shipped = shipped_model_path()
+    assert model == {"path": str(shipped.resolve()), "sha256": hashlib.sha256(shipped.read_bytes()).hexdigest()}
