@@ -147,3 +147,29 @@ def test_every_net_variant_builds_its_net_and_changes_what_it_names():
     out = {name: FcusNet(FcusNetConfig(seed=0, **NET_VARIANTS.get(name, {}))).eval()(clip).detach()
            for name in ("fcus", "no-envelope", "envelope-1s")}
     assert not torch.allclose(out["fcus"], out["no-envelope"]) and not torch.allclose(out["fcus"], out["envelope-1s"])
+
+
+@pytest.mark.parametrize("bad", [["--folds", "1"], ["--folds", "x"], ["--seeds", "a"], ["--seeds", ","],
+                                 ["--variants", "fcus,bogus"], ["--eval-epochs", "0"], ["--out", "{file}"]])
+def test_evaluate_refuses_bad_arguments_before_any_tracking(bad, tmp_path, monkeypatch, capsys):
+    """Argument errors (exit 2, a message, no traceback) before the crop cache is built."""
+    from training import crop_cache
+    from training.fcus_study import evaluate_main
+
+    def no_cache(*a, **k):
+        raise AssertionError("the crop cache was built before the arguments were checked")
+
+    monkeypatch.setattr(crop_cache, "build_cache", no_cache)
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    argv = ["--data", str(tmp_path), "--out", str(tmp_path / "o"), *[a.format(file=f) for a in bad]]
+    with pytest.raises(SystemExit) as e:
+        evaluate_main(argv)
+    assert e.value.code == 2 and "fcus-rppg evaluate: error:" in capsys.readouterr().err
+
+
+def test_evaluate_says_when_there_are_fewer_recordings_than_folds(tmp_path, capsys):
+    from training.fcus_study import evaluate_main
+
+    assert evaluate_main(["--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "fewer than the 4 folds" in capsys.readouterr().err

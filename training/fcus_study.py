@@ -1,6 +1,6 @@
-"""``fcus-rppg evaluate``: leave-subjects-out evaluation of FCUS-rPPG against the classic methods,
-with the convergence study (the paper's headline: about one epoch reaches the best accuracy) and
-the ablation of the three FCUS components, all in one run and printed side by side.
+"""``fcus-rppg evaluate``: leave-subjects-out evaluation of FCUS-rPPG against the classic methods
+from the same run, printed side by side; with --convergence the study of how many epochs it takes
+(the paper's headline: about one), with --variants the ablation of the FCUS components.
 
 Per fold the model is trained on the other subjects' clips (no labels) and scored on the held-out
 subjects at each requested epoch; the held-out windows of all folds are pooled. POS and CHROM run
@@ -95,28 +95,77 @@ def _cuda() -> bool:
         return False
 
 
-def evaluate_main(argv: list[str] | None = None) -> int:
+def _int_list(text: str) -> tuple[int, ...]:
+    """``--seeds``: comma-separated integers, at least one."""
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: comma-separated whole numbers, e.g. 0,1,2") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} lists no seed")
+    return values
+
+
+def _epoch_list(text: str) -> tuple[float, ...]:
+    """``--eval-epochs``: comma-separated positive numbers."""
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: comma-separated numbers of epochs, e.g. 0.5,1") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive numbers of epochs")
+    return values
+
+
+def _variant_list(text: str) -> list[str]:
+    variants = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        raise argparse.ArgumentTypeError(f"unknown variant(s) {unknown or [text]}; choose from {', '.join(VARIANTS)}")
+    return variants
+
+
+def _folds(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"{n}: at least 2 (each fold trains on the others)")
+    return n
+
+
+def _evaluate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcus-rppg evaluate", description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--data", type=Path, default=None, help="UBFC-style folder (default ../shared/data/ubfc-dev)")
-    p.add_argument("--folds", type=int, default=4, help="leave-subjects-out folds")
-    p.add_argument("--epochs", type=float, default=1.0, help="epochs for the accuracy run")
-    p.add_argument("--variants", default="fcus", help=f"comma-separated, of {','.join(VARIANTS)}")
+    p.add_argument("--folds", type=_folds, default=4, help="leave-subjects-out folds, 2 or more (default %(default)s)")
+    p.add_argument("--epochs", type=float, default=1.0, help="epochs for the accuracy run (default %(default)g)")
+    p.add_argument("--variants", type=_variant_list, default=["fcus"],
+                   help=f"comma-separated, of {','.join(VARIANTS)} (default fcus)")
     p.add_argument("--convergence", action="store_true",
-                   help=f"evaluate every variant at {CONVERGENCE_EPOCHS} epochs (trains up to the last)")
-    p.add_argument("--eval-epochs", default=None, help="comma-separated epochs to evaluate at")
-    p.add_argument("--cache", type=Path, default=None, help="crop cache folder")
+                   help=f"evaluate every variant at {', '.join(f'{e:g}' for e in CONVERGENCE_EPOCHS)} epochs "
+                        "(trains up to the last; --eval-epochs replaces the list)")
+    p.add_argument("--eval-epochs", type=_epoch_list, default=None, help="comma-separated epochs to evaluate at")
+    p.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
     p.add_argument("--face-model", default=None,
                    help="MediaPipe face_landmarker.task for the crop cache (default: ../shared/models, else as "
                         "the app finds it)")
     p.add_argument("--device", default="auto", help="torch device for training: auto (CUDA when usable), cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="training seed (default %(default)s; see --seeds)")
-    p.add_argument("--seeds", default=None,
+    p.add_argument("--seeds", type=_int_list, default=None,
                    help="comma-separated seeds (e.g. 0,1,2; replaces --seed): every variant is trained once "
                         "per seed and its rows pool the seeds' held-out windows (their MAE is the mean over "
                         "seeds when every seed scores every window)")
     p.add_argument("--out", type=Path, required=True, help="folder for tables (JSON) and plots (PNG)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no progress log")
+    return p
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    p = _evaluate_parser()
     args = p.parse_args(argv)
+    if args.out.exists() and not args.out.is_dir():
+        p.error(f"--out: {args.out} is a file, not a folder")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
 
     from model.fcus_contract import DEFAULT_CONTRACT
@@ -131,24 +180,16 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         return 2
     face_model = args.face_model or default_face_model()
     recordings = [r for r in read_dataset(root) if r.ground_truth_path is not None]
+    if len(recordings) < args.folds:
+        print(f"fcus-rppg evaluate: {len(recordings)} recordings with a reference in {root}, fewer than the "
+              f"{args.folds} folds", file=sys.stderr)
+        return 2
     cached = build_cache(recordings, args.cache, DEFAULT_CONTRACT, face_model=face_model, progress=not args.quiet)
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        print(f"fcus-rppg evaluate: unknown variant(s) {unknown}; choose from {list(VARIANTS)}", file=sys.stderr)
-        return 2
-    if args.eval_epochs:
-        eval_epochs = tuple(float(x) for x in args.eval_epochs.split(","))
-    elif args.convergence:
-        eval_epochs = CONVERGENCE_EPOCHS
-    else:
-        eval_epochs = (args.epochs,)
-    seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip()) if args.seeds else (args.seed,)
-    if not seeds:
-        print(f"fcus-rppg evaluate: --seeds {args.seeds!r} lists no seed", file=sys.stderr)
-        return 2
+    eval_epochs = args.eval_epochs or (CONVERGENCE_EPOCHS if args.convergence else (args.epochs,))
+    seeds = args.seeds or (args.seed,)
     base = TrainConfig(seed=seeds[0], progress=not args.quiet)
-    return run_study(cached, variants, args.folds, args.epochs, eval_epochs, args.device, args.out, base, seeds=seeds)
+    return run_study(cached, args.variants, args.folds, args.epochs, eval_epochs, args.device, args.out, base,
+                     seeds=seeds)
 
 
 def pool_seed_scores(per_seed: dict[int, dict[float, MethodScore]], variant: str) -> dict[float, MethodScore]:
