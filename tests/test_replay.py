@@ -255,3 +255,13 @@ def test_a_recordings_clip_truth_is_its_average_hr_and_is_kept_per_recording():
     # the same name and clock with another PPG is another recording, not the kept one
     assert reference_clip_hr("subjectX", t, steady) == pytest.approx(72.0, abs=0.5)
     assert reference_clip_hr("subjectX", t, wandering) == hr
+
+
+@pytest.mark.parametrize("bad", [["--ubfc", "{tmp}/nowhere"], ["--no-synth", "--no-nopulse", "--no-ubfc"],
+                                 ["--no-synth", "--no-nopulse", "--ubfc", "{tmp}", "--subjects", "subjectX"]])
+def test_benchmark_refuses_what_would_run_nothing_or_fail_late(bad, tmp_path, capsys):
+    from training.benchmark import benchmark_main
+
+    with pytest.raises(SystemExit) as e:
+        benchmark_main([a.format(tmp=tmp_path) for a in bad])
+    assert e.value.code == 2 and "fcus-rppg benchmark: error:" in capsys.readouterr().err

@@ -266,8 +266,24 @@ def peer_rows(suites: list[Suite], cache_dir: Path | None) -> tuple[list[MethodS
     return [score], f"peer: {score.method} {results[0].version if results else ''} (a yardstick, its own pipeline)"
 
 
+def _check_args(p: argparse.ArgumentParser, args) -> None:
+    """Refuse, before any work, what would run nothing or fail late (argparse's exit 2)."""
+    if args.ubfc is not None and not args.ubfc.is_dir():
+        p.error(f"--ubfc: no such folder: {args.ubfc}")
+    if args.no_synth and args.no_nopulse and args.no_ubfc:
+        p.error("--no-synth, --no-nopulse and --no-ubfc together leave nothing to benchmark")
+    if args.subjects and not args.no_ubfc:
+        root = args.ubfc or default_ubfc_root()
+        names = {r.name for r in read_ubfc(root)} if root is not None else set()
+        unknown = sorted(set(args.subjects.split(",")) - names)
+        if unknown:
+            p.error(f"--subjects: {', '.join(unknown)} not in {root} (it holds {', '.join(sorted(names)) or 'none'})")
+
+
 def benchmark_main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
     logging.basicConfig(level=logging.WARNING)
     if args.face_model is None:
         args.face_model = default_face_model()
