@@ -222,6 +222,7 @@ class Worker(QObject):
         self.asked_spec: SourceSpec | None = None
         self.asked_failure: str | None = None  # why it did not open (None once it did)
         self.record_failure: str | None = None  # the first recording error of this run
+        self.recorded: list[Path] = []  # the session folders this run recorded into
 
     # ---- UI-thread API (all non-blocking) -------------------------------------------
     def start(self, spec: SourceSpec | None, *, fallback_to_demo: bool = True,
@@ -578,6 +579,7 @@ class Worker(QObject):
             self.recording_changed.emit(None)
             return
         self._rec = rec
+        self.recorded.append(Path(path))
         self.recording_changed.emit(path)
         self.message.emit("info", f"Recording to {path}")
 

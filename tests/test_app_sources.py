@@ -102,6 +102,13 @@ def test_exit_status_when_the_asked_source_never_opened(env, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_a_recording_run_says_where_the_session_went(env, tmp_path):
+    r = _app(env, "--source", "demo", "--record", str(tmp_path / "sessions"), "--quit-after", "4")
+    assert r.returncode == 0, r.stderr
+    folders = [p for p in (tmp_path / "sessions").iterdir() if p.is_dir()]
+    assert len(folders) == 1 and f"fcus-rppg: recorded {folders[0]}" in r.stdout
+
+
 def test_exit_status_when_recording_failed(env, tmp_path):
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
