@@ -380,9 +380,10 @@ def analyze_main(argv: list[str] | None = None) -> int:
         print(f"fcus-rppg analyze: no face found in {args.video} (tracker: {s['tracker']}); "
               f"empty results written to {args.out}", file=sys.stderr)
         return EXIT_NO_FACE
-    print(f"{Path(args.video).name}: method {method}{', adapted' if adapted else ''}, HR {_hr_text(s)}, "
+    adapted_text = f", adapted in {adapted['adapt_s']:.0f} s" if adapted else ""
+    print(f"{Path(args.video).name}: method {method}{adapted_text}, HR {_hr_text(s)}, "
           f"face in {100 * s['face_share']:.0f}% of {s['frames']} frames, tracker {s['tracker']}, "
-          f"{s['x_real_time']:.1f}x real time -> {args.out}")
+          f"{s['x_real_time']:.1f}x real time{' (the reading alone)' if adapted else ''} -> {args.out}")
     if profiler is not None:
         _print_profile(profiler, s, t_main)
     return 0

@@ -57,10 +57,12 @@ def test_adapt_refuses_a_clip_without_a_long_enough_face(tmp_path):
         adapt_model(None, [NoWindows()])
 
 
-def test_analyze_adapt_reads_the_clip_with_the_adapted_model(clip, tmp_path, face_model_path):
+def test_analyze_adapt_reads_the_clip_with_the_adapted_model(clip, tmp_path, face_model_path, capsys):
     out = tmp_path / "out"
     assert analyze_main([str(clip.video_path), "--out", str(out), "--adapt", "--quiet", "--no-download",
                          "--face-model", str(face_model_path)]) == 0
+    line = capsys.readouterr().out  # the console line counts the adaptation's time apart from the reading's
+    assert "method fcus, adapted in " in line and "x real time (the reading alone)" in line
     s = json.loads((out / "summary.json").read_text())
     assert s["adapted"]["model"] == str(out / ADAPTED_MODEL_NAME) and (out / ADAPTED_MODEL_NAME).is_file()
     assert "12 steps" in s["adapted"]["log"] and s["adapted"]["adapt_s"] > 0

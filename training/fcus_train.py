@@ -190,7 +190,7 @@ def _cached_recordings(recordings: list, args: argparse.Namespace, contract, env
 
     setup = crop_cache.open_cache(args.cache, args.face_model)
     mine = crop_cache.build_missing(recordings, setup, contract, part=(env.local_rank, env.local_world_size),
-                                    progress=env.is_main)
+                                    progress=env.is_main and sys.stderr.isatty())
     barrier(env)
     skipped = sorted({s for part in all_gather_objects(mine, env) for s in part})
     bad = {name for name, _ in skipped}  # unreadable on some machine: left out everywhere
@@ -254,6 +254,7 @@ def _train_command(args: argparse.Namespace, argv: list[str] | None, model, net_
         null_space=not args.no_null_space, device=args.device, checkpoint_dir=str(out / "checkpoint"),
         resume=not args.no_resume, checkpoint_every=args.checkpoint_every, num_threads=args.threads,
         init_weights=str(Path(args.init).resolve()) if args.init else None,
+        progress=sys.stderr.isatty(),  # a bar redrawn into a log file leaves escape codes in it
     )
     sampler = ClipSampler(cached, window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=cfg.seed,
                           world_size=env.world_size, rank=env.rank)
