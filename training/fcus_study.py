@@ -95,26 +95,18 @@ def _cuda() -> bool:
         return False
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    """``--seeds``: comma-separated integers, at least one."""
-    try:
-        values = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: comma-separated whole numbers, e.g. 0,1,2") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"{text!r} lists no seed")
-    return values
-
-
-def _epoch_list(text: str) -> tuple[float, ...]:
-    """``--eval-epochs``: comma-separated positive numbers."""
-    try:
-        values = tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: comma-separated numbers of epochs, e.g. 0.5,1") from None
-    if not values or min(values) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give positive numbers of epochs")
-    return values
+def _number_list(cast, what: str, example: str, positive: bool = False):
+    """An argparse type: comma-separated numbers (``cast``), at least one (and all > 0 with
+    ``positive``); ``what`` and ``example`` word the error."""
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(cast(x) for x in text.split(",") if x.strip())
+        except ValueError:
+            values = ()
+        if not values or (positive and min(values) <= 0):
+            raise argparse.ArgumentTypeError(f"{text!r}: comma-separated {what}, e.g. {example}")
+        return values
+    return parse
 
 
 def _variant_list(text: str) -> list[str]:
@@ -145,14 +137,15 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--convergence", action="store_true",
                    help=f"evaluate every variant at {', '.join(f'{e:g}' for e in CONVERGENCE_EPOCHS)} epochs "
                         "(trains up to the last; --eval-epochs replaces the list)")
-    p.add_argument("--eval-epochs", type=_epoch_list, default=None, help="comma-separated epochs to evaluate at")
+    p.add_argument("--eval-epochs", type=_number_list(float, "positive numbers of epochs", "0.5,1", positive=True),
+                   default=None, help="comma-separated epochs to evaluate at")
     p.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
     p.add_argument("--face-model", default=None,
                    help="MediaPipe face_landmarker.task for the crop cache (default: ../shared/models, else as "
                         "the app finds it)")
     p.add_argument("--device", default="auto", help="torch device for training: auto (CUDA when usable), cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="training seed (default %(default)s; see --seeds)")
-    p.add_argument("--seeds", type=_int_list, default=None,
+    p.add_argument("--seeds", type=_number_list(int, "whole numbers", "0,1,2"), default=None,
                    help="comma-separated seeds (e.g. 0,1,2; replaces --seed): every variant is trained once "
                         "per seed and its rows pool the seeds' held-out windows (their MAE is the mean over "
                         "seeds when every seed scores every window)")
