@@ -196,7 +196,7 @@ def app_main(argv: list[str] | None = None) -> int:
 def exit_status(worker, screenshot_rc: int = 0) -> int:
     """The exit status of a run (the first that applies): the asked source never opened (3), a
     recording failed (4), the screenshot failed (1), else 0. Says why on stderr."""
-    for folder in getattr(worker, "recorded", []):  # where the sessions went (the window said it too)
+    for folder in worker.recorded:  # where the sessions went (the window said it too)
         print(f"fcus-rppg: recorded {folder}")
     if worker.asked_failure:
         print(f"fcus-rppg: the source asked for never opened: {worker.asked_failure}", file=sys.stderr)

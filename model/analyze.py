@@ -142,7 +142,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     t = np.asarray(frame_t)
     if len(t) == 0:
         raise SourceError(f"{video} holds no readable video frames")
-    short = short_read_warning(len(t), source.n_frames, getattr(source, "kind", "video"))
+    short = short_read_warning(len(t), source.n_frames, source.kind)
     bvp = est.bvp_at(t)
     tg, vg = est.bvp_stream()
     duration_s = float(t[-1] - t[0]) if len(t) > 1 else 0.0
@@ -179,7 +179,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "runtime_s": runtime_s,
         "x_real_time": duration_s / runtime_s if runtime_s > 0 else None,
         "hrv": _hrv_dict(est),
-        "hrv_withheld": est.hrv_withheld if est.last_hrv is None else "",  # why there is none
+        "hrv_withheld": est.hrv_withheld,  # why there is none ("" with an HRV)
         "respiration_bpm": est.last_resp_bpm,
         "estimator": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
     }
