@@ -24,7 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from model.batch_analyze import BatchJob, expand_sources, result_dirs, run_batch, write_summary
+from model.batch_analyze import (
+    BatchJob,
+    duplicate_count,
+    expand_sources,
+    result_dirs,
+    run_batch,
+    skipped_files,
+    write_summary,
+)
 from model.clip_hr import whole_clip_hr
 from model.estimator import WINDOW_S_RANGE, EstimatorConfig, StreamingEstimator
 from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
@@ -337,12 +345,17 @@ def analyze_main(argv: list[str] | None = None) -> int:
     # An explicit --model asks for the method that loads it (a bad file is refused, not replaced).
     method = args.method or (model_file_method().name if args.model else default_method())
     sources = expand_sources(args.video)
+    _note_scan(args.video)
     if len(sources) != 1 or Path(args.video[0]) != sources[0]:
         if args.adapt:
             print("fcus-rppg analyze: --adapt takes one source", file=sys.stderr)
             return EXIT_BAD_INPUT
         return _batch_main(args, sources, method)
     args.video = args.video[0]
+    if Path(args.video).is_dir() and Path(args.out).resolve() == Path(args.video).resolve():
+        print(f"fcus-rppg analyze: --out is the folder being analysed ({args.video}); its own hr.csv and "
+              "summary.json would be overwritten: give another --out", file=sys.stderr)
+        return EXIT_BAD_INPUT
     adapted = None
     if args.adapt:
         if method != model_file_method().name:
@@ -437,6 +450,19 @@ def run_adapt(source: str, out_dir: Path, weights_onnx: str | None, face_model: 
     return {"model": str(model), "adapt_s": time.perf_counter() - t0, "log": done.stdout.strip()}
 
 
+def _note_scan(args_video: list[str]) -> None:
+    """Say on the console what a folder scan passed over and what was named twice (analysed once)."""
+    skipped = skipped_files(args_video)
+    if skipped:
+        names = ", ".join(p.name for p in skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        print(f"fcus-rppg analyze: not analysed (not a video by its suffix, nor a recorded session): {names}; "
+              "name a file to analyse it anyway", file=sys.stderr)
+    twice = duplicate_count(args_video)
+    if twice:
+        print(f"fcus-rppg analyze: {twice} source{'s' if twice > 1 else ''} named more than once, analysed once",
+              file=sys.stderr)
+
+
 def _batch_main(args, sources: list[Path], method: str) -> int:
     """Many sources: one result folder each, summary.csv; exit 1 when any source failed."""
     if not sources:
@@ -447,7 +473,7 @@ def _batch_main(args, sources: list[Path], method: str) -> int:
     rows = run_batch(jobs, args.jobs, progress=not args.quiet)
     path = write_summary(args.out, rows)
     n_bad = sum(r.status == "failed" for r in rows)
-    failed = f"; {n_bad} failed and were skipped (their rows say why)" if n_bad else ""
+    failed = f"; {n_bad} failed and {'was' if n_bad == 1 else 'were'} skipped (their rows say why)" if n_bad else ""
     print(f"{len(rows) - n_bad} of {len(rows)} sources analysed{failed} -> {path}")
     return 1 if n_bad else 0
 

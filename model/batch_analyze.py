@@ -62,17 +62,45 @@ class BatchRow:
     frames_warning: str | None = None  # far fewer frames read than announced (model.analyze.short_read_warning)
 
 
+def _scanned(p: Path) -> bool:
+    """Whether the argument ``p`` is a folder to scan for sources (not itself one source)."""
+    return p.is_dir() and not is_session_dir(p) and not has_images(p)
+
+
+def _is_source(c: Path) -> bool:
+    return (c.is_file() and c.suffix.lower() in VIDEO_SUFFIXES) or is_session_dir(c)
+
+
 def expand_sources(paths: list[str | Path]) -> list[Path]:
     """The sources the arguments stand for, in order (a folder of videos: its videos and
-    session folders, sorted by name)."""
+    session folders, sorted by name); a source named twice (the same file) is taken once."""
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for p in map(Path, paths):
+        for c in sorted(filter(_is_source, p.iterdir())) if _scanned(p) else [p]:
+            key = c.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(c)
+    return out
+
+
+def skipped_files(paths: list[str | Path]) -> list[Path]:
+    """What a folder scan of :func:`expand_sources` passed over: the scanned folders' files and
+    folders that are neither a video (by suffix) nor a recorded session (hidden names left out),
+    so that a user learns a clip of an unexpected suffix was not analysed."""
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir() and not is_session_dir(p) and not has_images(p):
-            out += sorted(c for c in p.iterdir()
-                          if (c.is_file() and c.suffix.lower() in VIDEO_SUFFIXES) or is_session_dir(c))
-        else:
-            out.append(p)
+        if _scanned(p):
+            out += sorted(c for c in p.iterdir() if not c.name.startswith(".") and not _is_source(c))
     return out
+
+
+def duplicate_count(paths: list[str | Path]) -> int:
+    """How many of the sources the arguments stand for were named more than once."""
+    every = [c.resolve() for p in map(Path, paths) for c in (sorted(filter(_is_source, p.iterdir()))
+                                                             if _scanned(p) else [p])]
+    return len(every) - len(set(every))
 
 
 def result_dirs(sources: list[Path], out: Path) -> list[Path]:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from model.types import Frame
-from model.video_source import SourceError, loop_passes
+from model.video_source import VIDEO_SUFFIXES, SourceError, loop_passes
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,13 @@ def _stamp_unit_s(numbers: np.ndarray) -> float | None:
 
 
 def has_images(folder: Path) -> bool:
-    """Whether ``folder`` directly holds a file with an image suffix."""
+    """Whether ``folder`` is a folder of frame images: it directly holds a file with an image
+    suffix and no video file (a folder of videos with a picture among them is a folder of videos)."""
     try:
-        return any(p.suffix.lower() in IMAGE_SUFFIXES for p in Path(folder).iterdir())
+        suffixes = {p.suffix.lower() for p in Path(folder).iterdir()}
     except OSError:
         return False
+    return bool(suffixes & set(IMAGE_SUFFIXES)) and not suffixes & set(VIDEO_SUFFIXES)
 
 
 class ImageFolderSource:

@@ -22,7 +22,9 @@ from model.types import Frame
 log = logging.getLogger(__name__)
 
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+# what a folder scan takes for a video (any file OpenCV's FFmpeg opens can also be named directly)
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".3gp", ".mpg", ".mpeg", ".mjpeg", ".mjpg",
+                  ".wmv", ".flv", ".ts", ".mts", ".m2ts", ".ogv")
 
 
 class SourceError(RuntimeError):

@@ -452,7 +452,36 @@ def test_a_batch_analyses_every_source_and_skips_a_corrupt_one(synth_clip, tmp_p
         assert r["hr_reliable"] == str(own["hr_reliable"]) and r["hr_reliable_why_not"] == own["hr_reliable_why_not"]
     captured = capsys.readouterr()
     assert "broken.mp4" in captured.err
-    assert "2 of 3 sources analysed; 1 failed and were skipped" in captured.out
+    assert "2 of 3 sources analysed; 1 failed and was skipped" in captured.out
+
+
+def test_a_folder_of_videos_with_a_picture_in_it_is_still_a_batch(tmp_path, capsys):
+    """A picture (a thumbnail, a still) among videos does not turn the folder into a one-frame image
+    sequence; every video suffix a phone or camera writes is taken; what the scan passes over is
+    named on the console; a source named twice is analysed once."""
+    from model.batch_analyze import duplicate_count, expand_sources, skipped_files
+    from model.image_source import has_images
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in ("a.mp4", "b.MOV", "c.m4v", "d.3gp", "e.mjpeg", "cover.png", "notes.txt"):
+        (folder / name).write_bytes(b"")
+    assert not has_images(folder)
+    assert [p.name for p in expand_sources([folder])] == ["a.mp4", "b.MOV", "c.m4v", "d.3gp", "e.mjpeg"]
+    assert [p.name for p in skipped_files([folder])] == ["cover.png", "notes.txt"]
+    # the same file by two names, and once more inside the folder
+    assert [p.name for p in expand_sources([folder / "a.mp4", folder / ".." / "clips" / "a.mp4", folder])] == \
+        ["a.mp4", "b.MOV", "c.m4v", "d.3gp", "e.mjpeg"]
+    assert duplicate_count([folder / "a.mp4", folder]) == 1
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "frame_0001.png").write_bytes(b"")
+    assert has_images(frames) and expand_sources([frames]) == [frames] and skipped_files([frames]) == []
+    rc = analyze_main([str(folder / "notes.txt"), str(folder), "--out", str(tmp_path / "out"), "--quiet",
+                       "--jobs", "1", "--method", "pos"])
+    err = capsys.readouterr().err
+    assert rc == 1  # the empty files fail, each on its row
+    assert "not analysed (not a video by its suffix, nor a recorded session): cover.png, notes.txt" in err
 
 
 def test_an_empty_batch_folder_is_refused(tmp_path, capsys):

@@ -167,6 +167,14 @@ def test_analyze_session_dir_runs_on_the_real_times(pulse_session, tmp_path, fac
     assert abs(s_vid["hr_bpm"] - 1.25 * HR_BPM) < 4.0, s_vid["hr_bpm"]  # ... not the container's 1.25x
 
 
+def test_analyze_refuses_to_write_into_the_session_it_reads(pulse_session, capsys):
+    """The app's own hr.csv and summary.json of a recording are not overwritten by analyze's."""
+    before = {p.name: p.stat().st_mtime_ns for p in pulse_session.iterdir()}
+    rc = analyze_main([str(pulse_session), "--method", "pos", "--out", str(pulse_session / "."), "--quiet"])
+    assert rc == 2 and "--out is the folder being analysed" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in pulse_session.iterdir()} == before
+
+
 # ---- (d) a session the real recorder wrote replays through the same path ---------------------------------
 def _recorded_session(parent: Path, n: int = 30) -> tuple[Path, np.ndarray]:
     rng = np.random.default_rng(5)
