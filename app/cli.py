@@ -59,6 +59,9 @@ def _run(target: tuple[str, str], argv: list[str], name: str) -> int:
         limit_blas_threads()
     try:
         return getattr(importlib.import_module(module), func)(argv)
+    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback (result files are written whole or not at all)
+        print(f"\nfcus-rppg {name}: interrupted", file=sys.stderr)
+        return 130
     except ModuleNotFoundError as e:
         top = (e.name or "").split(".")[0]
         # only a module that is not installed at all: a broken install or a wrong import keeps its traceback

@@ -18,6 +18,7 @@ import math
 import os
 import sys
 import time
+from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,14 @@ from model.batch_analyze import (
     write_summary,
 )
 from model.clip_hr import whole_clip_hr
-from model.estimator import WINDOW_S_RANGE, EstimatorConfig, StreamingEstimator
+from model.estimator import (
+    WINDOW_S_RANGE,
+    WITHHELD_ACQUIRING,
+    WITHHELD_NO_FACE,
+    WITHHELD_REASONS,
+    EstimatorConfig,
+    StreamingEstimator,
+)
 from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
 from model.frame_source import open_frame_source
 from model.keyframe_tracking import KeyframeConfig, create_keyframe_tracker
@@ -93,7 +101,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
                  allow_download: bool = True, tracker_kind: str = "auto", model_path: str | None = None,
                  config: EstimatorConfig | None = None, progress: bool = True,
                  profiler: Profiler | None = None, keyframes: KeyframeConfig | None = None,
-                 depth: int = PIPELINE_DEPTH) -> AnalyzeResult:
+                 depth: int = PIPELINE_DEPTH, images_fps_hz: float | None = None) -> AnalyzeResult:
     """Run the estimator over ``video`` (any path :func:`open_frame_source` opens). Raises
     SourceError for unreadable input and FaceTrackerRequestError when ``face_model`` or
     ``tracker_kind="mediapipe"`` cannot be met. With a ``profiler`` every stage's time is counted
@@ -105,7 +113,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     from model.opencv_threads import limit_opencv_threads
 
     limit_opencv_threads()
-    source = open_frame_source(video)
+    source = open_frame_source(video, images_fps_hz=images_fps_hz)
     # a classic method ignores model_path; the model gets one ONNX Runtime thread: the pipeline's
     # threads keep both cores busy, and more threads only added CPU (benchmarks in docs/speed.md)
     extra = {"intra_op_threads": 1} if method_spec(method_name).takes_model else {}
@@ -180,6 +188,8 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "readings_shown_share": len(shown) / max(len(est.readings), 1),
         # judged updates: those with a full enough window for an HR estimate
         "judged_shown_share": len(shown) / max(n_judged, 1),
+        # why the updates without a reading had none (hr.csv's withheld column, counted)
+        "withheld_counts": dict(Counter(r.withheld for r in est.readings if r.hr_bpm is None)),
         **clip_hr_reliability(shown, n_judged, clip.hr_bpm, method_name),  # and why not, for the user
         "tracker": tracker.name,
         "tracker_message": tracker_msg,
@@ -296,6 +306,29 @@ def _window_s(text: str) -> float:
     return value
 
 
+def _positive(kind: type):
+    """An argparse type: a number of ``kind`` above 0 (argparse says so otherwise)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a{'n integer' if kind is int else ' number'}: {text!r}") from None
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+    return parse
+
+
+def nominal_times_warning(summary: dict) -> str:
+    """The console's word when a folder of images gave no times and its frames were spaced by a
+    rate taken as given (a wrong rate scales every HR)."""
+    src = summary["source"]
+    if src.get("kind") != "images" or src.get("frame_times") != "nominal rate":
+        return ""
+    return (f"the image names carry no time stamps: frames taken as {summary['fps_hz']:g} per second "
+            "(give the camera's rate with --fps; a wrong rate scales every heart rate)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcus-rppg analyze",
                                 description="Measure the pulse in a video file or a recorded session.")
@@ -321,7 +354,10 @@ def _parser() -> argparse.ArgumentParser:
                         f"(default {EstimatorConfig.window_s:g}; the first reading comes after at most "
                         f"{EstimatorConfig.min_window_s:g} s of face)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+    p.add_argument("--fps", type=_positive(float), default=None,
+                   help="frames per second of a folder of frame images whose names are counters, not time "
+                        "stamps (default 30); video files and sessions carry their own times")
+    p.add_argument("--jobs", type=_positive(int), default=DEFAULT_JOBS,
                    help="a batch: how many sources to analyse at once, in separate processes "
                         f"(default {DEFAULT_JOBS}: the CPU cores, at most 4)")
     p.add_argument("--adapt", action="store_true",
@@ -371,7 +407,7 @@ def analyze_main(argv: list[str] | None = None) -> int:
         result = run_analysis(args.video, method, face_model=args.face_model,
                                    allow_download=not args.no_download, tracker_kind=args.tracker,
                                    model_path=args.model, config=cfg, progress=not args.quiet,
-                                   profiler=profiler)
+                                   profiler=profiler, images_fps_hz=args.fps)
     except (SourceError, FaceTrackerRequestError, ValueError, OSError) as e:
         print(f"fcus-rppg analyze: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -387,15 +423,17 @@ def analyze_main(argv: list[str] | None = None) -> int:
               f"earlier results there are unchanged", file=sys.stderr)
         return EXIT_BAD_INPUT
     s = result.summary
-    if s["frames_warning"]:
-        print(f"fcus-rppg analyze: {args.video}: {s['frames_warning']}", file=sys.stderr)
+    for warning in (s["frames_warning"], nominal_times_warning(s)):
+        if warning:
+            print(f"fcus-rppg analyze: {args.video}: {warning}", file=sys.stderr)
     if s["face_share"] == 0:
         print(f"fcus-rppg analyze: no face found in {args.video} (tracker: {s['tracker']}); "
               f"empty results written to {args.out}", file=sys.stderr)
         return EXIT_NO_FACE
     adapted_text = f", adapted in {adapted['adapt_s']:.0f} s" if adapted else ""
     print(f"{Path(args.video).name}: method {method}{adapted_text}, HR {_hr_text(s)}, "
-          f"face in {100 * s['face_share']:.0f}% of {s['frames']} frames, tracker {s['tracker']}, "
+          f"face in {100 * s['face_share']:.0f}% of {s['frames']} frame{'s' if s['frames'] != 1 else ''}, "
+          f"tracker {s['tracker']}, "
           f"{s['x_real_time']:.1f}x real time{' (the reading alone)' if adapted else ''} -> {args.out}")
     if profiler is not None:
         _print_profile(profiler, s, t_main)
@@ -410,14 +448,27 @@ def _hr_text(s: dict) -> str:
         if s["duration_s"] < need_s:
             long_s = math.floor(10.0 * s["duration_s"]) / 10.0  # never "6.0 s long" for 5.97 s
             return f"not measurable: the clip is {long_s:.1f} s long, a reading needs {need_s:g} s of face"
-        return "not measurable"
+        face_s = math.floor(10.0 * s["face_share"] * s["duration_s"]) / 10.0
+        if face_s < need_s:
+            return f"not measurable: the face is in view for {face_s:.1f} s, a reading needs {need_s:g} s of face"
+        return f"not measurable: the face was never in view for {need_s:g} s at a stretch"
     half = s.get("hr_interval_bpm")
-    text = f"{hr:.1f} +- {half:.1f} bpm" if half is not None else f"{hr:.1f} bpm"
     if s["hr_reliable"]:
-        return text
+        return f"{hr:.1f} +- {half:.1f} bpm" if half is not None else f"{hr:.1f} bpm"
+    # no interval here: it is calibrated on clips whose HR is reliable
     why = s.get("hr_reliable_why_not") or f"it takes {reliable_rule(s.get('method')).describe()}"
     return (f"not reliable: {why} ({100 * s['judged_shown_share']:.0f}% of the updates passed the quality "
-            f"gate; the clip's signal says {text})")
+            f"gate{_main_withheld(s)}; the clip's signal suggests {hr:.0f} bpm, unconfirmed)")
+
+
+def _main_withheld(s: dict) -> str:
+    """", most withheld as REASON" from summary.json's counts of withheld updates ("" without them)."""
+    judged = set(WITHHELD_REASONS) - {WITHHELD_NO_FACE, WITHHELD_ACQUIRING}  # what a judged update is withheld as
+    counts = {k: v for k, v in (s.get("withheld_counts") or {}).items() if k in judged}
+    if not counts:
+        return ""
+    reason = max(counts, key=counts.get)
+    return f", most withheld as {reason.replace('_', ' ')}"
 
 
 ADAPTED_MODEL_NAME = "adapted_model.onnx"
@@ -469,7 +520,7 @@ def _batch_main(args, sources: list[Path], method: str) -> int:
         print(f"fcus-rppg analyze: no video or session folder in {', '.join(args.video)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     jobs = [BatchJob(str(s), str(d), method, args.face_model, not args.no_download, args.tracker, args.model,
-                     args.window_s) for s, d in zip(sources, result_dirs(sources, args.out))]
+                     args.window_s, args.fps) for s, d in zip(sources, result_dirs(sources, args.out))]
     rows = run_batch(jobs, args.jobs, progress=not args.quiet)
     path = write_summary(args.out, rows)
     n_bad = sum(r.status == "failed" for r in rows)

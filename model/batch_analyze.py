@@ -39,6 +39,7 @@ class BatchJob:
     tracker_kind: str
     model_path: str | None
     window_s: float
+    images_fps_hz: float | None = None  # analyze's --fps: a folder of images without time stamps
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,8 @@ def run_job(job: BatchJob) -> BatchRow:
     try:
         cfg = window_config(job.window_s)
         result = run_analysis(job.source, job.method, face_model=job.face_model, allow_download=job.allow_download,
-                              tracker_kind=job.tracker_kind, model_path=job.model_path, config=cfg, progress=False)
+                              tracker_kind=job.tracker_kind, model_path=job.model_path, config=cfg, progress=False,
+                              images_fps_hz=job.images_fps_hz)
         write_outputs(Path(job.out_dir), result)
     except Exception as e:  # noqa: BLE001 - any failure of one source is its row, never the batch's end
         return BatchRow(job.source, "failed", error=f"{type(e).__name__}: {e}", method=job.method)

@@ -49,10 +49,11 @@ def source_kind(path: str | Path) -> str:
     return "video"
 
 
-def open_frame_source(path: str | Path, *, loop: bool = False) -> FrameSource:
+def open_frame_source(path: str | Path, *, loop: bool = False, images_fps_hz: float | None = None) -> FrameSource:
     """Open ``path`` as a frame source: a folder with ``session.json`` is a recorded session,
     another folder a folder of frame images, anything else a video file. ``loop=True`` repeats
-    it with rising times. Raises SourceError with a message for users."""
+    it with rising times; ``images_fps_hz`` is the frame rate of a folder of images whose names
+    carry no time stamps (default 30 Hz). Raises SourceError with a message for users."""
     p = Path(path).expanduser()
     kind = source_kind(p)
     if kind == "session":
@@ -61,5 +62,5 @@ def open_frame_source(path: str | Path, *, loop: bool = False) -> FrameSource:
         if not has_images(p):
             raise SourceError(f"{p} is neither a recorded session (no session.json) nor a folder of "
                               "frame images")
-        return ImageFolderSource(p, loop=loop)
+        return ImageFolderSource(p, loop=loop, **({"fps_hz": images_fps_hz} if images_fps_hz else {}))
     return VideoFileSource(p, loop=loop)

@@ -484,6 +484,41 @@ def test_a_folder_of_videos_with_a_picture_in_it_is_still_a_batch(tmp_path, caps
     assert "not analysed (not a video by its suffix, nor a recorded session): cover.png, notes.txt" in err
 
 
+def test_images_without_time_stamps_take_fps_and_say_so(synth_clip, tmp_path, capsys):
+    """A folder of counter-named frame images has no times of its own: the console says which rate
+    was taken, and --fps gives the camera's (the clip is then that much longer, its HR that much
+    lower)."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cap = cv2.VideoCapture(str(synth_clip.video_path))
+    k = 0
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        cv2.imwrite(str(frames / f"frame_{k:05d}.png"), bgr)
+        k += 1
+    runs = {}
+    for fps in (None, 15.0):
+        out = tmp_path / f"out{fps}"
+        extra = ["--fps", str(fps)] if fps else []
+        assert analyze_main([str(frames), "--method", "pos", "--out", str(out), "--quiet", *extra,
+                             *_face(synth_clip)]) == 0
+        err = capsys.readouterr().err
+        assert "the image names carry no time stamps" in err and "--fps" in err
+        runs[fps] = json.loads((out / "summary.json").read_text())
+    assert runs[None]["fps_hz"] == pytest.approx(30.0) and runs[15.0]["fps_hz"] == pytest.approx(15.0)
+    assert runs[15.0]["duration_s"] == pytest.approx(2 * runs[None]["duration_s"], rel=0.01)
+    assert abs(runs[None]["hr_bpm"] - HR_BPM) < 3
+
+
+@pytest.mark.parametrize("bad", [["--jobs", "0"], ["--jobs", "-1"], ["--fps", "0"], ["--fps", "nan"]])
+def test_jobs_and_fps_must_be_positive(tmp_path, capsys, bad):
+    with pytest.raises(SystemExit) as e:
+        analyze_main(["x.mp4", "--out", str(tmp_path / "o"), *bad])
+    assert e.value.code == 2 and "must be above 0" in capsys.readouterr().err
+
+
 def test_an_empty_batch_folder_is_refused(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -570,3 +605,19 @@ def test_summary_names_the_model_file_that_read_the_clip(synth_clip, tmp_path):
     model = json.loads((out / "summary.json").read_text())["model"]
     shipped = shipped_model_path()
     assert model == {"path": str(shipped.resolve()), "sha256": hashlib.sha256(shipped.read_bytes()).hexdigest()}
+
+
+def test_the_console_says_why_there_is_no_hr_and_gives_no_interval_to_an_unconfirmed_one():
+    from model.analyze import _hr_text
+
+    base = {"estimator": {"min_window_s": 6.0}, "method": "fcus", "hr_interval_bpm": 4.3}
+    brief = dict(base, hr_bpm=None, duration_s=22.0, face_share=0.09)
+    assert _hr_text(brief) == "not measurable: the face is in view for 1.9 s, a reading needs 6 s of face"
+    broken = dict(base, hr_bpm=None, duration_s=22.0, face_share=0.6)
+    assert _hr_text(broken) == "not measurable: the face was never in view for 6 s at a stretch"
+    unsure = dict(base, hr_bpm=97.6, hr_reliable=False, hr_reliable_why_not="0 shown readings, fewer than 3",
+                  judged_shown_share=0.0, withheld_counts={"acquiring": 5, "no_face": 40, "unsure": 9,
+                                                          "weak_signal": 12})
+    text = _hr_text(unsure)
+    assert "+-" not in text and "most withheld as weak signal" in text and "suggests 98 bpm, unconfirmed" in text
+    assert _hr_text(dict(base, hr_bpm=71.24, hr_reliable=True)) == "71.2 +- 4.3 bpm"

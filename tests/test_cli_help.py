@@ -90,3 +90,16 @@ def test_app_option_values_that_work_parse():
 
     args = build_parser().parse_args(["--quit-after", "0", "--screenshot", "a/b.PNG", "--calibrate-after", "2.5"])
     assert (args.quit_after, args.screenshot, args.calibrate_after) == (0.0, "a/b.PNG", 2.5)
+
+
+def _interrupted(argv):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_ends_a_command_with_a_line_not_a_traceback(monkeypatch, capsys):
+    from app import cli
+
+    monkeypatch.setitem(cli.SUBCOMMANDS, "analyze", ("tests.test_cli_help", "_interrupted"))
+    assert cli.main(["analyze", "x.mp4", "--out", "o"]) == 130
+    err = capsys.readouterr().err
+    assert "fcus-rppg analyze: interrupted" in err and "Traceback" not in err
