@@ -74,8 +74,8 @@ class SourceSpec:
     def to_text(self) -> str:
         if self.kind == "camera":
             return f"camera:{self.camera_index}"
-        if self.kind == "file":
-            return self.path
+        if self.kind == "file":  # absolute: a saved setting must open from any working folder
+            return str(Path(self.path).expanduser().absolute())
         return "demo"
 
     @property

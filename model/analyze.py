@@ -123,17 +123,9 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     cfg = estimator_config(method.name, config)
     roi = roi_extractor_for(method)
     est = StreamingEstimator(method, cfg)
-    frames = source
-    push = est.push_roi
-    if profiler is not None:
-        profiler.wrap(tracker, "detect", "face tracking")
-        profiler.wrap(tracker, "changed", "face tracking")
-        profiler.wrap(roi, "extract", "ROI (skin mask, crop)")
-        profiler.wrap(method, "window_bvp", "pulse method")
-        profiler.device = str(getattr(method, "device", "") or "CPU")
-        frames = profiler.frames_of(source)
-        push = profiler.timed_push(est.push_roi)
+    frames, push = _profiled(profiler, source, tracker, roi, method, est)
     frame_t: list[float] = []
+    most_faces, several = 0, 0  # the most faces seen at once; frames with more than one
     t_start = time.perf_counter()
     total = source.n_frames if source.n_frames > 0 else None
     # Three threads (model.prefetch): decode (OpenCV's decoder, outside the GIL), face tracking
@@ -144,6 +136,8 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         with closing(tracked), tqdm(total=total, unit="frame", desc=f"analyze {Path(video).name}",
                                     disable=not progress, file=sys.stderr, leave=False) as bar:
             for frame, face in tracked:
+                most_faces = max(most_faces, face.n_faces)
+                several += face.n_faces > 1
                 upd = push(roi.extract(frame, face), face)
                 frame_t.append(upd.frame_t_s)
                 bar.update(1)
@@ -184,6 +178,10 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "fps_hz": float((len(t) - 1) / duration_s) if duration_s > 0 else None,
         "duration_s": duration_s,
         "face_share": est.n_face_frames / max(est.n_frames, 1),
+        # more than one face in view: one is measured (the same one throughout where it can be
+        # followed, else the largest and most central)
+        "faces_seen_max": most_faces,
+        "several_faces_share": several / max(est.n_frames, 1),
         "readings": len(est.readings),
         "readings_shown_share": len(shown) / max(len(est.readings), 1),
         # judged updates: those with a full enough window for an HR estimate
@@ -319,6 +317,28 @@ def _positive(kind: type):
     return parse
 
 
+def _profiled(profiler: Profiler | None, source, tracker, roi, method, est):
+    """The frames and the estimator's push as the pipeline sees them: with a profiler, every
+    stage's methods wrapped to count their time into it (:mod:`model.profile`)."""
+    if profiler is None:
+        return source, est.push_roi
+    profiler.wrap(tracker, "detect", "face tracking")
+    profiler.wrap(tracker, "changed", "face tracking")
+    profiler.wrap(roi, "extract", "ROI (skin mask, crop)")
+    profiler.wrap(method, "window_bvp", "pulse method")
+    profiler.device = str(getattr(method, "device", "") or "CPU")
+    return profiler.frames_of(source), profiler.timed_push(est.push_roi)
+
+
+def several_faces_note(summary: dict) -> str:
+    """The console's word when more than one face was in view for part of the clip."""
+    share = summary.get("several_faces_share") or 0.0
+    if share < 0.05:
+        return ""
+    return (f"{summary['faces_seen_max']} faces in view in {100 * share:.0f}% of the frames; one was measured "
+            "(the same one throughout where it could be followed, else the largest and most central)")
+
+
 def nominal_times_warning(summary: dict) -> str:
     """The console's word when a folder of images gave no times and its frames were spaced by a
     rate taken as given (a wrong rate scales every HR)."""
@@ -423,7 +443,7 @@ def analyze_main(argv: list[str] | None = None) -> int:
               f"earlier results there are unchanged", file=sys.stderr)
         return EXIT_BAD_INPUT
     s = result.summary
-    for warning in (s["frames_warning"], nominal_times_warning(s)):
+    for warning in (s["frames_warning"], nominal_times_warning(s), several_faces_note(s)):
         if warning:
             print(f"fcus-rppg analyze: {args.video}: {warning}", file=sys.stderr)
     if s["face_share"] == 0:

@@ -461,7 +461,7 @@ class StreamingEstimator:
         reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr,
                             withheld=withheld, check_hr_bpm=checks, features=feats)
         self.readings.append(reading)
-        self._vitals(t_now, hr_out)
+        self._vitals(t_now, hr_out, withheld)
         self._finalise(t_now)
         return reading
 
@@ -478,7 +478,7 @@ class StreamingEstimator:
         self._recent_raw.clear()
         if self.hr_tracker is not None:
             self.hr_tracker.skip(t_now)
-        self._vitals(t_now, None)  # no HRV or respiration from before the face left
+        self._vitals(t_now, None, reading.withheld)  # no HRV or respiration from before the face left
         self._finalise(t_now)
         self.readings.append(reading)
         return reading
@@ -657,12 +657,16 @@ class StreamingEstimator:
         # between two peaks that neither window read
         return sorted(hrs)[(len(hrs) - 1) // 2] if hrs else None
 
-    def _vitals(self, t_now: float, hr_bpm: float | None) -> None:
-        """HRV and respiration from the trailing stretch of the BVP stream."""
+    def _vitals(self, t_now: float, hr_bpm: float | None, hr_withheld: str = "") -> None:
+        """HRV and respiration from the trailing stretch of the BVP stream (``hr_withheld``: why
+        the update showed no HR, when it did not)."""
         self.hrv_withheld = ""
         if hr_bpm is None:
             self.last_hrv, self.last_resp_bpm = None, None
-            self.hrv_withheld = "it comes with a heart rate, and the last update showed none"
+            why = {WITHHELD_NO_FACE: "no face is in view", WITHHELD_ACQUIRING: "the face's signal is still too short"}
+            withheld = f"withheld: {hr_withheld or WITHHELD_WEAK}".replace("_", " ")
+            self.hrv_withheld = ("it comes with a heart rate, and the last update showed none "
+                                 f"({why.get(hr_withheld) or withheld})")
             return
         vals = self._values_on(self._grid(t_now - self.cfg.hrv_window_s, t_now))
         finite = np.isfinite(vals)

@@ -621,3 +621,30 @@ def test_the_console_says_why_there_is_no_hr_and_gives_no_interval_to_an_unconfi
     text = _hr_text(unsure)
     assert "+-" not in text and "most withheld as weak signal" in text and "suggests 98 bpm, unconfirmed" in text
     assert _hr_text(dict(base, hr_bpm=71.24, hr_reliable=True)) == "71.2 +- 4.3 bpm"
+
+
+def test_two_faces_in_view_are_counted_and_said(synth_clip, tmp_path, capsys):
+    """Two faces side by side: one is measured, and the console and summary.json say two were seen."""
+    cap = cv2.VideoCapture(str(synth_clip.video_path))
+    two = tmp_path / "two.avi"
+    writer = None
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        tiled = np.hstack([bgr, bgr[:, ::-1]])
+        if writer is None:
+            writer = cv2.VideoWriter(str(two), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, tiled.shape[1::-1])
+        writer.write(tiled)
+    writer.release()
+    out = tmp_path / "out"
+    assert analyze_main([str(two), "--method", "pos", "--out", str(out), "--quiet", *_face(synth_clip)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["faces_seen_max"] == 2 and s["several_faces_share"] > 0.9
+    assert "2 faces in view" in capsys.readouterr().err
+    one = tmp_path / "one"
+    assert analyze_main([str(synth_clip.video_path), "--method", "pos", "--out", str(one), "--quiet",
+                         *_face(synth_clip)]) == 0
+    s1 = json.loads((one / "summary.json").read_text())
+    assert s1["faces_seen_max"] == 1 and s1["several_faces_share"] == 0.0
+    assert "faces in view" not in capsys.readouterr().err

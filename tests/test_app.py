@@ -235,6 +235,9 @@ def test_source_spec_parse():
     f = SourceSpec.parse("~/clip.mp4", loop=False)
     assert f.kind == "file" and not f.loop and not f.path.startswith("~")
     assert SourceSpec.parse(f.to_text()).path == f.path
+    # a relative path is saved absolute: the setting opens the same file from another working folder
+    rel = SourceSpec.parse("clips/s12.mp4")
+    assert Path(rel.to_text()).is_absolute() and rel.to_text() == str(Path.cwd() / "clips" / "s12.mp4")
     with pytest.raises(ValueError):
         SourceSpec.parse("camera:x")
 

@@ -103,6 +103,7 @@ def test_no_hrv_when_the_clip_ends_without_a_reading_and_it_says_why():
     est, ups = _run(t, rgb, ok=~gone)
     assert any(u.hrv is not None for u in ups)  # there was HRV while the face was there
     assert est.last_hrv is None and est.last_resp_bpm is None and est.hrv_withheld
+    assert est.hrv_withheld.endswith("(no face is in view)")  # the HR's own reason, not only its absence
 
 
 def test_gate_withholds_noise():
