@@ -12,7 +12,9 @@ between two frames (``app.worker``).
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +35,22 @@ INSTALL_HINT = "Calibrate fine-tunes the model with torch: pip install 'fcus-rpp
 def torch_available() -> bool:
     """Whether the child can import torch (it runs this interpreter)."""
     return importlib.util.find_spec("torch") is not None
+
+
+# The child runs below the app's priority: on 2 cores its torch threads otherwise starve the capture
+# and the worker, and frames are dropped while it trains (niceness 10 on POSIX; Windows' class).
+CHILD_NICENESS = 10
+_BELOW_NORMAL = {"creationflags": subprocess.BELOW_NORMAL_PRIORITY_CLASS} if sys.platform == "win32" else {}
+
+
+def _lower_priority(pid: int) -> None:
+    """Give the just-started child (one thread so far; the threads it starts inherit it) a lower
+    priority on POSIX; a system that refuses leaves it as it is."""
+    if hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, pid, CHILD_NICENESS)
+        except OSError:
+            pass
 
 
 @dataclass(frozen=True)
@@ -92,7 +110,9 @@ class CalibrationJob:
                     crops_file.unlink(missing_ok=True)
                     return
                 cmd = adapt_command(self.model_path, crops=crops_file, weights=self.weights, steps=self.steps)
-                self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                              **_BELOW_NORMAL)
+                _lower_priority(self._proc.pid)
             try:
                 _, err = self._proc.communicate(timeout=TIMEOUT_S)
             except subprocess.TimeoutExpired:

@@ -52,8 +52,9 @@ class SourceSpec:
 
     @classmethod
     def parse(cls, text: str, *, loop: bool = True) -> "SourceSpec":
-        """``demo``, ``camera`` / ``camera:N``, or the path of a video file, a recorded session
-        folder or a folder of frame images."""
+        """``demo``, ``camera`` / ``camera:N`` (or a bare number that is not a file here, as OpenCV
+        numbers cameras), or the path of a video file, a recorded session folder or a folder of
+        frame images."""
         t = text.strip()
         low = t.lower()
         if low == "demo":
@@ -69,6 +70,8 @@ class SourceSpec:
             return cls("camera", camera_index=idx)
         if not t:
             raise ValueError("empty source")
+        if t.isdigit() and not Path(t).exists():
+            return cls("camera", camera_index=int(t))
         return cls("file", path=str(Path(t).expanduser()), loop=loop)
 
     def to_text(self) -> str:

@@ -58,7 +58,7 @@ def _screenshot(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcus-rppg", description="Live pulse from a camera, a video file or the demo.")
     p.add_argument("--source", default=None,
-                   help="camera:N, a video file, a recorded session folder (replayed at its real frame "
+                   help="camera:N (or N), a video file, a recorded session folder (replayed at its real frame "
                         "times), or demo (default: last used; else camera 0; else the demo)")
     p.add_argument("--method", choices=PULSE_METHODS, default=None,
                    help="pulse method (default: last used; fcus needs its ONNX model)")

@@ -280,6 +280,8 @@ class SessionModel:
         if self.source_lost_msg is not None and state != STATE_NO_SIGNAL:
             return False
         self.state = state
+        if state in (STATE_NO_SIGNAL, STATE_NO_FACE):
+            self.quality = None  # the bar shows what is measured now; without a face or frames, nothing
         self.state_text = self._state_words(state)
         shown = state == STATE_READING and self.last_hr_bpm is not None
         self.hr_text = f"{self.last_hr_bpm:.0f}" if shown else NO_VALUE
@@ -302,7 +304,9 @@ class SessionModel:
         if self.quality is None:
             return None
         gate = getattr(self.method_info, "gate", None)
-        return quality_level(self.quality, gate) if gate else quality_level(self.quality)
+        level = quality_level(self.quality, gate) if gate else quality_level(self.quality)
+        # a strong signal whose reading is withheld for another reason (unsure, incoherent) is not "good"
+        return "fair" if level == "good" and self.state != STATE_READING else level
 
     # ---- worker payloads ----------------------------------------------------------------------
     def on_frame(self, r: FrameResult) -> None:

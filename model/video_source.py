@@ -48,6 +48,10 @@ class VideoInfo:
 #: the same frames (UBFC subject 3, 1802 frames: 1.37-1.45 s against 1.06-1.10 s, this 2-core CPU)
 #: and is no faster here: analyze's other stages keep the second core busy, and the app reads a file
 #: at its own pace.
+# FFmpeg opens text files as video (its "tty" demuxer draws the characters: a 25 fps picture of the
+# text); files of these suffixes are refused as the text they are
+TEXT_SUFFIXES = (".txt", ".ans", ".art", ".asc", ".diz", ".ice", ".nfo", ".vt", ".csv", ".json", ".md", ".log")
+
 DECODE_THREADS = 1
 
 
@@ -59,6 +63,8 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise SourceError(f"video file not found: {p}")
     if not p.is_file():
         raise SourceError(f"not a file: {p}")
+    if p.suffix.lower() in TEXT_SUFFIXES:
+        raise SourceError(f"cannot open {p} as a video: a text file ({p.suffix})")
     cap = cv2.VideoCapture(str(p))
     try:
         if not cap.isOpened():

@@ -232,6 +232,7 @@ def test_source_spec_parse():
     assert SourceSpec.parse("demo").kind == "demo"
     assert SourceSpec.parse("camera:2").camera_index == 2
     assert SourceSpec.parse("camera").camera_index == 0
+    assert SourceSpec.parse("7").kind == "camera" and SourceSpec.parse("7").camera_index == 7  # OpenCV's numbering
     f = SourceSpec.parse("~/clip.mp4", loop=False)
     assert f.kind == "file" and not f.loop and not f.path.startswith("~")
     assert SourceSpec.parse(f.to_text()).path == f.path

@@ -106,6 +106,12 @@ def test_quality_levels_follow_the_gate():
     s.on_reading(reading(7.0, 70.0, quality=1.7))
     assert s.quality == 1.0 and s.quality_level == "good"
     assert gate.open_at > gate.close_below
+    # a strong signal whose reading is withheld for another reason is not shown green
+    s.on_reading(reading(8.0, None, quality=0.95, state=STATE_UNRELIABLE))
+    assert s.quality == 0.95 and s.quality_level == "fair"
+    # no face, or no frames at all: nothing is measured now, the bar is empty
+    s.on_frame(frame(STATE_NO_FACE, n_faces=0))
+    assert s.quality is None and s.quality_level is None
 
 
 def test_trend_series_with_gaps_and_breaks():

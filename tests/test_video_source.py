@@ -47,6 +47,11 @@ def test_missing_and_corrupt_files_raise_clear_errors(tmp_path):
         VideoFileSource(bad)
     with pytest.raises(SourceError, match="not a file"):
         probe_video(tmp_path)
+    notes = tmp_path / "notes.txt"  # FFmpeg itself would open it: a 25 fps picture of the text
+    notes.write_text("subject 12, second session\n" * 20)
+    assert cv2.VideoCapture(str(notes)).isOpened()
+    with pytest.raises(SourceError, match="a text file"):
+        probe_video(notes)
 
 
 def test_single_threaded_decode_gives_the_frames_of_a_plain_decode(tmp_path, monkeypatch):

@@ -108,6 +108,8 @@ class HrCard(Card):
             chunk = QUALITY_COLOURS[session.quality_level]
             set_style(self.quality_bar, f"{QUALITY_TRACK}"
                                         f"QProgressBar::chunk {{ background: {chunk}; border-radius: 4px; }}")
+        else:  # nothing measured now (no face, no signal): an empty bar, not the last reading's
+            self.quality_bar.setValue(0)
         self.sdnn_label.setText(session.sdnn_text)
         self.rmssd_label.setText(session.rmssd_text)
         for label in (self.sdnn_label, self.rmssd_label):
