@@ -166,6 +166,14 @@ class EstimatorConfig:
     # by at least this much at its rate (the POS signal's standard deviation narrowed to it, relative
     # colour change: 1e-4 is 0.01 %; model/signal/face_coherence.py). None: off.
     pulse_amplitude_min: float | None = None
+    # A face that does not move at all, as a photo on a stand does (the spread of its landmarks'
+    # centroid over the window under ``still_spread_max`` of the face's width; real faces, even
+    # sitting still, moved 1.4e-3 or more in every 10 s window of the 8 dev subjects), must show a
+    # clearly coherent pulse: ``coherence_min`` is raised to ``still_coherence_min`` for it. A photo
+    # filmed with noise and coded as MPEG-4 reached 0.11-0.18 and moved 0.26-0.45e-3 (docs/
+    # fcus_study.md, session 20). None: off; needs the faces' landmarks (MediaPipe) and the crops.
+    still_spread_max: float | None = None
+    still_coherence_min: float = 0.25
     keep_features: bool = False  # compute each reading's features (HrReading.features) even without it
 
     def __post_init__(self) -> None:
@@ -193,6 +201,10 @@ class EstimatorConfig:
             raise ValueError(f"check_methods: unknown {unknown}; valid: {sorted(CLASSIC_METHODS)}")
         if self.coherence_min is not None and not -1.0 <= self.coherence_min <= 1.0:
             raise ValueError(f"coherence_min is a correlation, -1..1 (got {self.coherence_min})")
+        if self.still_spread_max is not None and not self.still_spread_max >= 0:
+            raise ValueError(f"still_spread_max must be >= 0 (got {self.still_spread_max})")
+        if not -1.0 <= self.still_coherence_min <= 1.0:
+            raise ValueError(f"still_coherence_min is a correlation, -1..1 (got {self.still_coherence_min})")
         if self.pulse_amplitude_min is not None and not self.pulse_amplitude_min >= 0:
             raise ValueError(f"pulse_amplitude_min must be >= 0 (got {self.pulse_amplitude_min})")
         if self.check_methods and not 1 <= self.check_min_agree <= len(self.check_methods):
@@ -273,6 +285,7 @@ class StreamingEstimator:
         self._t: deque[float] = deque()
         self._rgb: deque[np.ndarray] = deque()
         self._box: deque[tuple[float, float, float]] = deque()  # face box centre x, y and width (NaN: none)
+        self._centroid: deque[tuple[float, float]] = deque()  # the face landmarks' mean x, y (NaN: none)
         self._crop: deque[np.ndarray | None] = deque()
         self._t0: float | None = None
         self._next_update_t: float | None = None
@@ -328,10 +341,13 @@ class StreamingEstimator:
         self._box.append((b.x + b.w / 2.0, b.y + b.h / 2.0, float(b.w)) if (ok and b is not None)
                          else (math.nan, math.nan, math.nan))
         self._crop.append(sample.crop if (ok and self.method.needs_crops) else None)
+        lm = face.landmarks if (ok and face is not None and self.cfg.still_spread_max is not None) else None
+        self._centroid.append(tuple(np.mean(lm, axis=0)[:2]) if lm is not None and len(lm) else (math.nan, math.nan))
         while self._t and self._t[0] < t - self.cfg.history_s:
             self._t.popleft()
             self._rgb.popleft()
             self._box.popleft()
+            self._centroid.popleft()
             self._crop.popleft()
         reading = None
         if t >= self._next_update_t:
@@ -442,7 +458,7 @@ class StreamingEstimator:
         # the face's pulse is measured only where it can decide: a settled reading the gate would show
         not_a_pulse = ""
         if hr_raw is not None and agreed and self.gate.would_show(quality):
-            not_a_pulse = self._not_a_pulse(crops, hr_raw)
+            not_a_pulse = self._not_a_pulse(crops, hr_raw, t_now)
         show = self.gate.update(quality if agreed and not not_a_pulse else 0.0) if hr_raw is not None else False
         hr_out = None
         if not show:  # the median runs over consecutive shown readings, never stale ones
@@ -550,7 +566,23 @@ class StreamingEstimator:
         n = sum(c is not None and abs(c - hr_bpm) <= cfg.check_bpm for c in checks)
         return n >= cfg.check_min_agree
 
-    def _not_a_pulse(self, crops: np.ndarray | None, hr_bpm: float) -> str:
+    def _still(self, t_now: float) -> bool:
+        """Whether the face has not moved at all over the window (``still_spread_max``): the spread
+        of its landmarks' centroid, relative to the face's width, under it (False without
+        landmarks for most of the window)."""
+        if self.cfg.still_spread_max is None:
+            return False
+        t = np.fromiter(self._t, float)
+        recent = t >= t_now - self.cfg.window_s
+        c = np.asarray(self._centroid, dtype=np.float64)[recent]
+        width = np.asarray(self._box, dtype=np.float64)[recent, 2]
+        good = np.isfinite(c[:, 0]) & np.isfinite(width)
+        if good.sum() < max(3, 0.8 * len(c)):
+            return False
+        spread = float(np.hypot(np.std(c[good, 0]), np.std(c[good, 1])))
+        return spread < self.cfg.still_spread_max * float(np.median(width[good]))
+
+    def _not_a_pulse(self, crops: np.ndarray | None, hr_bpm: float, t_now: float | None = None) -> str:
         """Why the face's colour change at ``hr_bpm`` is not taken for a pulse: its regions do not
         change in step (``coherence_min``: "incoherent", also when too little of the face is skin
         to tell) or it is too faint (``pulse_amplitude_min``: "weak_signal"); "" when it passes,
@@ -559,7 +591,10 @@ class StreamingEstimator:
         if (cfg.coherence_min is None and cfg.pulse_amplitude_min is None) or crops is None:
             return ""
         pulse = face_pulse(crops, cfg.fs_hz, hr_bpm / 60.0, cfg.band_hz)
-        if cfg.coherence_min is not None and (pulse is None or pulse.coherence < cfg.coherence_min):
+        floor = cfg.coherence_min
+        if floor is not None and t_now is not None and self._still(t_now):
+            floor = max(floor, cfg.still_coherence_min)  # a face that does not move: a clearly coherent pulse
+        if floor is not None and (pulse is None or pulse.coherence < floor):
             return WITHHELD_INCOHERENT
         if cfg.pulse_amplitude_min is not None and (pulse is None or pulse.amplitude < cfg.pulse_amplitude_min):
             return WITHHELD_WEAK

@@ -73,7 +73,9 @@ def test_analyze_adapt_refuses_a_method_without_a_model_and_a_batch(clip, tmp_pa
     assert analyze_main([str(clip.video_path), "--out", str(tmp_path / "a"), "--adapt", "--method", "pos"]) \
         == EXIT_BAD_INPUT
     assert "--adapt adapts the FCUS model" in capsys.readouterr().err
-    assert analyze_main([str(clip.video_path), str(clip.video_path), "--out", str(tmp_path / "b"), "--adapt"]) \
+    other = tmp_path / "other.avi"  # a second source (the same file named twice is analysed once)
+    other.write_bytes(clip.video_path.read_bytes())
+    assert analyze_main([str(clip.video_path), str(other), "--out", str(tmp_path / "b"), "--adapt"]) \
         == EXIT_BAD_INPUT
     assert "--adapt takes one source" in capsys.readouterr().err
 

@@ -107,6 +107,41 @@ def test_the_estimator_withholds_readings_whose_face_does_not_pulse_as_one():
     assert any(r.withheld == WITHHELD_INCOHERENT for r in scattered)
 
 
+def _replay_faces(moving_px, cfg):
+    """The in-step face of :func:`_replay`, with a face box and landmarks that sway by
+    ``moving_px`` (0: a face that does not move at all, as a photo on a stand)."""
+    from model.types import Box, Face
+
+    crops = _crops(900, f_hz=1.2, in_step=True, pulse=0.02, noise=0.5, seed=3)
+    grid = np.stack(np.meshgrid(np.linspace(0, 100, 10), np.linspace(0, 120, 10)), -1).reshape(-1, 2)
+    est = StreamingEstimator(_GreenMethod(), cfg)
+    for k in range(len(crops)):
+        dx = moving_px * np.sin(2 * np.pi * 0.25 * k / FS)
+        box = Box(200.0 + dx, 100.0, 100.0, 120.0)
+        face = Face(ok=True, box=box, landmarks=(grid + [200.0 + dx, 100.0]).astype(np.float32))
+        c = crops[k]
+        est.push_roi(RoiSample(t_s=k / FS, face_ok=True, rgb_mean=c.reshape(-1, 3).mean(axis=0).astype(np.float64),
+                               skin_pixels=S * S, crop=c, box=box), face)
+    return [r for r in est.readings if r.hr_raw_bpm is not None]
+
+
+def test_a_face_that_does_not_move_must_pulse_more_clearly_in_step():
+    """still_spread_max: a face whose landmarks do not move (under 0.7 per mille of its width over the
+    window) is held to still_coherence_min instead of coherence_min; a face moving as a seated person
+    does (here 2 px, 20 per mille of its width) is not; without landmarks the rule cannot tell."""
+    cfg = EstimatorConfig(steady_n=3, coherence_min=0.2, still_spread_max=0.7e-3, still_coherence_min=1.0)
+    moving = [r for r in _replay_faces(2.0, cfg) if r.hr_bpm is not None]
+    assert moving and all(abs(r.hr_bpm - 72.0) < 2.0 for r in moving)
+    still = _replay_faces(0.0, cfg)
+    assert all(r.hr_bpm is None for r in still) and any(r.withheld == WITHHELD_INCOHERENT for r in still)
+    # at a floor the in-step face reaches, the still face shows its readings too
+    assert any(r.hr_bpm is not None for r in _replay_faces(0.0, EstimatorConfig(
+        steady_n=3, coherence_min=0.2, still_spread_max=0.7e-3, still_coherence_min=0.5)))
+    assert any(r.hr_bpm is not None for r in _replay(True, cfg))  # no faces given: no stillness to measure
+    with pytest.raises(ValueError):
+        EstimatorConfig(still_spread_max=-1.0)
+
+
 def test_coherence_min_must_be_a_correlation():
     with pytest.raises(ValueError):
         EstimatorConfig(coherence_min=1.5)
