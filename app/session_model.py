@@ -26,6 +26,7 @@ from model.estimator import (
     WITHHELD_INCOHERENT,
     WITHHELD_MOTION,
     WITHHELD_SATURATED,
+    WITHHELD_STILL,
     WITHHELD_TOO_DARK,
     WITHHELD_UNSURE,
     WITHHELD_WEAK,
@@ -63,6 +64,7 @@ WITHHELD_TEXT = {
     WITHHELD_MOTION: "too much motion: hold still",
     WITHHELD_UNSURE: "unsure: the rate has not settled",
     WITHHELD_INCOHERENT: "no pulse across the face (or too little of it in view)",
+    WITHHELD_STILL: "the face does not move at all, as a photo",
     WITHHELD_WEAK: "weak signal",
 }
 

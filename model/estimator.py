@@ -61,8 +61,11 @@ WITHHELD_UNSURE = "unsure"
 # the spatial coherence withheld it: the face's regions do not change colour in step at the rate
 # (EstimatorConfig.coherence_min): a photo, a screen, or noise on a real face
 WITHHELD_INCOHERENT = "incoherent"
+# the face has not moved at all over the window, as a photograph does and a live face never does
+# (EstimatorConfig.still_spread_max)
+WITHHELD_STILL = "still_face"
 WITHHELD_REASONS = (WITHHELD_NO_FACE, WITHHELD_ACQUIRING, WITHHELD_TOO_DARK, WITHHELD_SATURATED,
-                    WITHHELD_MOTION, WITHHELD_UNSURE, WITHHELD_INCOHERENT, WITHHELD_WEAK)
+                    WITHHELD_MOTION, WITHHELD_UNSURE, WITHHELD_INCOHERENT, WITHHELD_STILL, WITHHELD_WEAK)
 DARK_LUMA = 30.0  # mean skin luma (0..255) below which the camera's noise swamps a pulse
 SATURATED_LEVEL = 240.0  # a mean skin channel above this is clipped on much of the skin
 MOTION_SHARE = 0.06  # sd of the face box centre over the window, as a share of the box width
@@ -166,14 +169,13 @@ class EstimatorConfig:
     # by at least this much at its rate (the POS signal's standard deviation narrowed to it, relative
     # colour change: 1e-4 is 0.01 %; model/signal/face_coherence.py). None: off.
     pulse_amplitude_min: float | None = None
-    # A face that does not move at all, as a photo on a stand does (the spread of its landmarks'
-    # centroid over the window under ``still_spread_max`` of the face's width; real faces, even
-    # sitting still, moved 1.4e-3 or more in every 10 s window of the 8 dev subjects), must show a
-    # clearly coherent pulse: ``coherence_min`` is raised to ``still_coherence_min`` for it. A photo
-    # filmed with noise and coded as MPEG-4 reached 0.11-0.18 and moved 0.26-0.45e-3 (docs/
-    # fcus_study.md, session 20). None: off; needs the faces' landmarks (MediaPipe) and the crops.
+    # A face that does not move at all is not a live face: a reading the gate would show is withheld
+    # ("still_face") where the spread of the face landmarks' centroid over the window is under
+    # ``still_spread_max`` of the face's width. Real faces, even sitting still, moved 1.36e-3 or more
+    # in every 10 s window of the 8 dev subjects; photos filmed with noise and coded as MPEG-4
+    # 0.26-0.45e-3, and their codec's flicker passed the other checks (docs/fcus_study.md, session
+    # 20). None: off; needs the faces' landmarks (MediaPipe).
     still_spread_max: float | None = None
-    still_coherence_min: float = 0.25
     keep_features: bool = False  # compute each reading's features (HrReading.features) even without it
 
     def __post_init__(self) -> None:
@@ -203,8 +205,6 @@ class EstimatorConfig:
             raise ValueError(f"coherence_min is a correlation, -1..1 (got {self.coherence_min})")
         if self.still_spread_max is not None and not self.still_spread_max >= 0:
             raise ValueError(f"still_spread_max must be >= 0 (got {self.still_spread_max})")
-        if not -1.0 <= self.still_coherence_min <= 1.0:
-            raise ValueError(f"still_coherence_min is a correlation, -1..1 (got {self.still_coherence_min})")
         if self.pulse_amplitude_min is not None and not self.pulse_amplitude_min >= 0:
             raise ValueError(f"pulse_amplitude_min must be >= 0 (got {self.pulse_amplitude_min})")
         if self.check_methods and not 1 <= self.check_min_agree <= len(self.check_methods):
@@ -583,18 +583,18 @@ class StreamingEstimator:
         return spread < self.cfg.still_spread_max * float(np.median(width[good]))
 
     def _not_a_pulse(self, crops: np.ndarray | None, hr_bpm: float, t_now: float | None = None) -> str:
-        """Why the face's colour change at ``hr_bpm`` is not taken for a pulse: its regions do not
+        """Why the face's colour change at ``hr_bpm`` is not taken for a pulse: the face does not move
+        at all (``still_spread_max``: "still_face"), its regions do not
         change in step (``coherence_min``: "incoherent", also when too little of the face is skin
         to tell) or it is too faint (``pulse_amplitude_min``: "weak_signal"); "" when it passes,
         when both checks are off, or without crops."""
         cfg = self.cfg
+        if t_now is not None and self._still(t_now):
+            return WITHHELD_STILL
         if (cfg.coherence_min is None and cfg.pulse_amplitude_min is None) or crops is None:
             return ""
         pulse = face_pulse(crops, cfg.fs_hz, hr_bpm / 60.0, cfg.band_hz)
-        floor = cfg.coherence_min
-        if floor is not None and t_now is not None and self._still(t_now):
-            floor = max(floor, cfg.still_coherence_min)  # a face that does not move: a clearly coherent pulse
-        if floor is not None and (pulse is None or pulse.coherence < floor):
+        if cfg.coherence_min is not None and (pulse is None or pulse.coherence < cfg.coherence_min):
             return WITHHELD_INCOHERENT
         if cfg.pulse_amplitude_min is not None and (pulse is None or pulse.amplitude < cfg.pulse_amplitude_min):
             return WITHHELD_WEAK

@@ -155,9 +155,10 @@ def fcus_status(model_path: str | None = None) -> tuple[bool, str]:
 # (benchmarks/check_choices.py --space coherence, three seeds, 30 s and 120 s faces without a pulse):
 # held out the same coverage (0.29) and share right (0.91), and no reading on any face without a
 # pulse instead of 3 % of their updates (docs/accuracy.md, "The face's pulse checks").
-# A face that does not move at all must show a coherent pulse (0.25, not 0.10): a photo on a stand
-# filmed with noise passed the 0.10 floor; no dev subject was ever that still (EstimatorConfig.
-# still_spread_max; set, not chosen in folds: it changes no reading of the dev subjects).
+# A face that does not move at all (under 0.7 per mille of its width over the window) is withheld as
+# not a live face: a photo on a stand filmed with noise passed the pulse checks; no dev subject was
+# ever that still (EstimatorConfig.still_spread_max; set, not chosen in folds: it changes no reading
+# of the dev subjects).
 FCUS_ESTIMATOR = {"gate_open": quality_from_snr(-0.5), "gate_close": quality_from_snr(-1.7),
                   "steady_n": 3, "steady_bpm": 5.0, "acquire_every_s": 0.5, "acquire_until_s": 10.0,
                   "context_s": 20.0, "context_half_width_hz": 0.6, "coherence_min": 0.10,

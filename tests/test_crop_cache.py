@@ -237,7 +237,8 @@ def synth_cache(tmp_path_factory, face_model_path):
     from training.synth import SynthConfig, write_clip
 
     root = tmp_path_factory.mktemp("synth")
-    cfg = SynthConfig(duration_s=8.0, width=320, height=240, hr_bpm=60.0, hrv_std_bpm=0.0, seed=3)
+    # a face that does not move (motion "none"): the crops' mechanics, not the tracking of a moving face
+    cfg = SynthConfig(duration_s=8.0, width=320, height=240, hr_bpm=60.0, hrv_std_bpm=0.0, seed=3, motion="none")
     files = write_clip(cfg, root / "clean", progress=False)
     # the same clip with the face gone (a grey frame) from 3.0 s to 4.5 s
     gone = root / "gone"

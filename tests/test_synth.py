@@ -114,7 +114,8 @@ def test_waveform_driven_by_beat_times_keeps_them() -> None:
 
 
 def test_pulse_is_in_the_skin_pixels_along_pbv() -> None:
-    cfg = replace(SMALL, duration_s=6.0, sensor_noise_std=0.0, hr_bpm=75.0)
+    # a face that does not move (motion "none"): the pixels of frame 0's skin mask stay skin
+    cfg = replace(SMALL, duration_s=6.0, sensor_noise_std=0.0, hr_bpm=75.0, motion="none")
     clip = render_clip(cfg)
     renderer = SynthRenderer(cfg)
     skin = renderer.skin_mask(0) > 0.5
@@ -192,7 +193,7 @@ def test_timestamp_jitter_keeps_order() -> None:
 
 
 def test_suite_configs() -> None:
-    for kind, motion in (("still", "none"), ("motion", "sway")):
+    for kind, motion in (("still", "rest"), ("motion", "sway")):  # "still": a seated person at rest
         configs = suite_configs(kind)
         assert [c.hr_bpm for c in configs] == [45.0, 60.0, 75.0, 90.0, 120.0, 150.0, 180.0]
         assert {c.motion for c in configs} == {motion}
@@ -260,3 +261,19 @@ def test_mediapipe_detects_the_rendered_face(face_model_path) -> None:
             assert iou > 0.6
     finally:
         landmarker.close()
+
+
+def test_a_face_at_rest_moves_a_little_and_a_photo_not_at_all() -> None:
+    """The default motion ("rest") moves the face like a seated person (a live face is never still,
+    and the estimator withholds a face that does not move); "none" is a photograph."""
+    from model.synthetic.config import REST_MOTION
+
+    boxes = {}
+    for motion in ("rest", "none"):
+        r = SynthRenderer(replace(SMALL, duration_s=10.0, motion=motion))
+        boxes[motion] = np.array([r.face_box(i) for i in range(len(r.t_s))])
+    assert SynthConfig().motion == "rest"
+    spread = np.hypot(*boxes["rest"][:, :2].std(axis=0))
+    amplitude_px = REST_MOTION["amplitude_px"] * SMALL.width / 640.0  # given at 640 px wide
+    assert 0.3 * amplitude_px < spread < 2 * amplitude_px
+    assert np.ptp(boxes["none"], axis=0).max() == 0.0

@@ -75,7 +75,7 @@ def no_pulse_recordings(out_dir: Path, megamind: Path | None, more: bool = False
     ``durations_s``; a length other than :data:`NO_PULSE_S` is in its name (``still-photo-120s``)."""
     from training.synth import SynthConfig, write_clip
 
-    photos = {"still-photo": dict(seed=99), **(MORE_NO_PULSE if more else {})}
+    photos = {"still-photo": dict(seed=99, motion="none"), **(MORE_NO_PULSE if more else {})}
     recordings = []
     for duration_s in durations_s:
         suffix = "" if duration_s == NO_PULSE_S else f"-{duration_s:g}s"

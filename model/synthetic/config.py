@@ -10,7 +10,10 @@ from dataclasses import dataclass
 
 import cv2
 
-MOTIONS = ("none", "sway")
+# "rest": a seated person's small, slow head motion (REST_MOTION); "none": a photograph that does not
+# move at all; "sway": a swaying head (motion_amplitude_px, motion_rotation_deg, motion_scale)
+MOTIONS = ("none", "rest", "sway")
+REST_MOTION = {"amplitude_px": 1.5, "rotation_deg": 0.3, "scale": 0.003}  # amplitude_px at 640 px wide (scaled)
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class SynthConfig:
     resp_rate_bpm: float = 15.0
     resp_baseline: float = 0.1
     pulse_amplitude: float = 0.01
-    motion: str = "none"
+    motion: str = "rest"
     motion_amplitude_px: float = 12.0
     motion_rotation_deg: float = 3.0
     motion_scale: float = 0.03
@@ -108,5 +111,5 @@ class SynthConfig:
     @property
     def slug(self) -> str:
         """Short folder name, e.g. ``still_hr075`` or ``sway_hr120``."""
-        kind = "still" if self.motion == "none" else self.motion
+        kind = {"none": "photo", "rest": "still"}.get(self.motion, self.motion)
         return f"{kind}_hr{self.hr_bpm:03.0f}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from model.synthetic.config import SynthConfig
+from model.synthetic.config import REST_MOTION, SynthConfig
 from model.synthetic.pulse import PulseWave, synth_pulse
 from model.synthetic.scene import FaceScene, FrameComposer, Pose, SwayMotion, illumination_gain
 
@@ -76,11 +76,13 @@ class SynthRenderer:
             t_s, c.duration_s, c.illumination_drift, c.flicker_hz, c.flicker_amplitude,
             flicker_phase=float(rng_light.uniform(0.0, 2.0 * np.pi)),
         )
-        self.motion = (
-            SwayMotion.random(c.motion_amplitude_px, c.motion_rotation_deg, c.motion_scale, rng_motion)
-            if c.motion == "sway"
-            else None
-        )
+        if c.motion == "sway":
+            self.motion = SwayMotion.random(c.motion_amplitude_px, c.motion_rotation_deg, c.motion_scale, rng_motion)
+        elif c.motion == "rest":  # a live face is never still: the small motion of a seated person
+            self.motion = SwayMotion.random(REST_MOTION["amplitude_px"] * c.width / 640.0, REST_MOTION["rotation_deg"],
+                                            REST_MOTION["scale"], rng_motion)
+        else:
+            self.motion = None
         self.scene = FaceScene(c.width, c.height)
         self._composer = FrameComposer(self.scene, c.pulse_amplitude, c.sensor_noise_std)
 
@@ -99,7 +101,7 @@ class SynthRenderer:
         )
 
     def pose(self, i: int) -> Pose | None:
-        """Head pose of frame ``i`` (None: at rest, no motion)."""
+        """Head pose of frame ``i`` (None: motion "none", a photograph)."""
         return self.motion.pose(float(self.wave.t_s[i])) if self.motion is not None else None
 
     def skin_mask(self, i: int = 0) -> np.ndarray:
