@@ -72,17 +72,22 @@ def _is_source(c: Path) -> bool:
     return (c.is_file() and c.suffix.lower() in VIDEO_SUFFIXES) or is_session_dir(c)
 
 
+def _named_sources(paths: list[str | Path]) -> list[Path]:
+    """Every source the arguments name, in order and with repeats (a folder of videos: its videos
+    and session folders, sorted by name)."""
+    return [c for p in map(Path, paths) for c in (sorted(filter(_is_source, p.iterdir())) if _scanned(p) else [p])]
+
+
 def expand_sources(paths: list[str | Path]) -> list[Path]:
-    """The sources the arguments stand for, in order (a folder of videos: its videos and
-    session folders, sorted by name); a source named twice (the same file) is taken once."""
+    """The sources the arguments stand for, in order; a source named twice (the same file) is
+    taken once."""
     out: list[Path] = []
     seen: set[Path] = set()
-    for p in map(Path, paths):
-        for c in sorted(filter(_is_source, p.iterdir())) if _scanned(p) else [p]:
-            key = c.resolve()
-            if key not in seen:
-                seen.add(key)
-                out.append(c)
+    for c in _named_sources(paths):
+        key = c.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
     return out
 
 
@@ -99,9 +104,7 @@ def skipped_files(paths: list[str | Path]) -> list[Path]:
 
 def duplicate_count(paths: list[str | Path]) -> int:
     """How many of the sources the arguments stand for were named more than once."""
-    every = [c.resolve() for p in map(Path, paths) for c in (sorted(filter(_is_source, p.iterdir()))
-                                                             if _scanned(p) else [p])]
-    return len(every) - len(set(every))
+    return len(_named_sources(paths)) - len(expand_sources(paths))
 
 
 def result_dirs(sources: list[Path], out: Path) -> list[Path]:

@@ -27,6 +27,11 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".3gp", ".mpg
                   ".wmv", ".flv", ".ts", ".mts", ".m2ts", ".ogv")
 
 
+# FFmpeg opens text files as video (its "tty" demuxer draws the characters: a 25 fps picture of the
+# text); files of these suffixes are refused as the text they are
+TEXT_SUFFIXES = (".txt", ".ans", ".art", ".asc", ".diz", ".ice", ".nfo", ".vt", ".csv", ".json", ".md", ".log")
+
+
 class SourceError(RuntimeError):
     """A source could not be opened or read; the message is meant for users."""
 
@@ -48,10 +53,6 @@ class VideoInfo:
 #: the same frames (UBFC subject 3, 1802 frames: 1.37-1.45 s against 1.06-1.10 s, this 2-core CPU)
 #: and is no faster here: analyze's other stages keep the second core busy, and the app reads a file
 #: at its own pace.
-# FFmpeg opens text files as video (its "tty" demuxer draws the characters: a 25 fps picture of the
-# text); files of these suffixes are refused as the text they are
-TEXT_SUFFIXES = (".txt", ".ans", ".art", ".asc", ".diz", ".ice", ".nfo", ".vt", ".csv", ".json", ".md", ".log")
-
 DECODE_THREADS = 1
 
 
