@@ -25,6 +25,7 @@ from model.estimator import (
     STATE_UNRELIABLE,
     WITHHELD_INCOHERENT,
     WITHHELD_MOTION,
+    WITHHELD_NO_COLOUR,
     WITHHELD_SATURATED,
     WITHHELD_STILL,
     WITHHELD_TOO_DARK,
@@ -59,6 +60,7 @@ STATE_TEXT = {
 
 # Why the state is "no reliable reading", from the last reading's HrReading.withheld.
 WITHHELD_TEXT = {
+    WITHHELD_NO_COLOUR: "the picture has no colour (a greyscale or infrared camera)",
     WITHHELD_TOO_DARK: "too dark: more light on the face",
     WITHHELD_SATURATED: "too bright: the skin is clipped",
     WITHHELD_MOTION: "too much motion: hold still",

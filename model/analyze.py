@@ -38,6 +38,7 @@ from model.clip_hr import whole_clip_hr
 from model.estimator import (
     WINDOW_S_RANGE,
     WITHHELD_ACQUIRING,
+    WITHHELD_NO_COLOUR,
     WITHHELD_NO_FACE,
     WITHHELD_REASONS,
     EstimatorConfig,
@@ -339,6 +340,16 @@ def several_faces_note(summary: dict) -> str:
             "(the same one throughout where it could be followed, else the largest and most central)")
 
 
+def no_colour_note(summary: dict) -> str:
+    """The console's word when most judged updates were withheld because the skin had no colour."""
+    counts = summary.get("withheld_counts") or {}
+    judged = sum(v for k, v in counts.items() if k not in (WITHHELD_NO_FACE, WITHHELD_ACQUIRING))
+    if not judged or counts.get(WITHHELD_NO_COLOUR, 0) < 0.5 * judged:
+        return ""
+    return ("the video has no colour (a greyscale or infrared camera, or its colour turned off): the pulse is "
+            "read from the skin's change of colour, so no reading can be made")
+
+
 def nominal_times_warning(summary: dict) -> str:
     """The console's word when a folder of images gave no times and its frames were spaced by a
     rate taken as given (a wrong rate scales every HR)."""
@@ -443,7 +454,7 @@ def analyze_main(argv: list[str] | None = None) -> int:
               f"earlier results there are unchanged", file=sys.stderr)
         return EXIT_BAD_INPUT
     s = result.summary
-    for warning in (s["frames_warning"], nominal_times_warning(s), several_faces_note(s)):
+    for warning in (s["frames_warning"], nominal_times_warning(s), several_faces_note(s), no_colour_note(s)):
         if warning:
             print(f"fcus-rppg analyze: {args.video}: {warning}", file=sys.stderr)
     if s["face_share"] == 0:
@@ -477,6 +488,8 @@ def _hr_text(s: dict) -> str:
         return f"{hr:.1f} +- {half:.1f} bpm" if half is not None else f"{hr:.1f} bpm"
     # no interval here: it is calibrated on clips whose HR is reliable
     why = s.get("hr_reliable_why_not") or f"it takes {reliable_rule(s.get('method')).describe()}"
+    if no_colour_note(s):  # the clip's signal is noise: no rate to suggest
+        return f"not reliable: {why} (the video has no colour)"
     return (f"not reliable: {why} ({100 * s['judged_shown_share']:.0f}% of the updates passed the quality "
             f"gate{_main_withheld(s)}; the clip's signal suggests {hr:.0f} bpm, unconfirmed)")
 

@@ -64,11 +64,31 @@ WITHHELD_INCOHERENT = "incoherent"
 # the face has not moved at all over the window, as a photograph does and a live face never does
 # (EstimatorConfig.still_spread_max)
 WITHHELD_STILL = "still_face"
-WITHHELD_REASONS = (WITHHELD_NO_FACE, WITHHELD_ACQUIRING, WITHHELD_TOO_DARK, WITHHELD_SATURATED,
+# the skin has no colour (a greyscale or infrared camera, or the colour turned off): every method reads
+# the pulse from the change of the skin's colour, so whatever the window shows is noise
+WITHHELD_NO_COLOUR = "no_colour"
+WITHHELD_REASONS = (WITHHELD_NO_FACE, WITHHELD_ACQUIRING, WITHHELD_NO_COLOUR, WITHHELD_TOO_DARK, WITHHELD_SATURATED,
                     WITHHELD_MOTION, WITHHELD_UNSURE, WITHHELD_INCOHERENT, WITHHELD_STILL, WITHHELD_WEAK)
 DARK_LUMA = 30.0  # mean skin luma (0..255) below which the camera's noise swamps a pulse
 SATURATED_LEVEL = 240.0  # a mean skin channel above this is clipped on much of the skin
 MOTION_SHARE = 0.06  # sd of the face box centre over the window, as a share of the box width
+# the skin's channels closer than this share of their mean, on average over the window: no colour. A
+# grey frame decodes to equal channels within the codec's rounding (MJPG: green 2 levels above red and
+# blue at a mean of 118, 0.017); lit skin's red lies 0.19-0.39 of the mean above its lowest channel
+# (the 8 dev subjects' least colourful 10 s windows)
+GREY_CHANNELS_SHARE = 0.05
+
+
+def colourless(rgb: np.ndarray) -> bool:
+    """Whether the skin means ``rgb`` (frames x RGB, 0..255) carry no colour: the spread of red,
+    green and blue under ``GREY_CHANNELS_SHARE`` of their mean, on average over the frames."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    rgb = rgb[np.isfinite(rgb).all(axis=1)]
+    mean = np.mean(rgb, axis=1) if len(rgb) else rgb
+    if not len(rgb) or np.median(mean) <= 0:
+        return False
+    share = (np.max(rgb, axis=1) - np.min(rgb, axis=1)) / np.maximum(mean, 1e-9)
+    return float(np.mean(share)) < GREY_CHANNELS_SHARE
 
 
 #: The HR window's allowed length (s): at least two beats at the lowest rate searched (42 bpm), at
@@ -455,9 +475,10 @@ class StreamingEstimator:
         checks = self._check_hrs(rgb_u) if hr_raw is not None else ()
         steady = self._steady(hr_raw)
         agreed = self._agreed(hr_raw, checks) and steady
-        # the face's pulse is measured only where it can decide: a settled reading the gate would show
-        not_a_pulse = ""
-        if hr_raw is not None and agreed and self.gate.would_show(quality):
+        # the face's pulse is measured only where it can decide: a settled reading the gate would show;
+        # a skin without colour carries no reading at all
+        not_a_pulse = WITHHELD_NO_COLOUR if colourless(rgb_u) else ""
+        if not not_a_pulse and hr_raw is not None and agreed and self.gate.would_show(quality):
             not_a_pulse = self._not_a_pulse(crops, hr_raw, t_now)
         show = self.gate.update(quality if agreed and not not_a_pulse else 0.0) if hr_raw is not None else False
         hr_out = None
@@ -604,7 +625,9 @@ class StreamingEstimator:
         """Why the gate withheld this window's reading: the skin too dark or clipped, the face
         moving, the rate not settled (steadiness, cross-check), the face's regions not pulsing
         together, else a weak signal. A reason only labels the withheld reading; the gate alone
-        decides."""
+        decides; a skin without colour is withheld as that, whatever the gate says."""
+        if not_a_pulse == WITHHELD_NO_COLOUR:
+            return not_a_pulse
         r, g, b = np.mean(rgb_u, axis=0)
         if 0.299 * r + 0.587 * g + 0.114 * b < DARK_LUMA:
             return WITHHELD_TOO_DARK

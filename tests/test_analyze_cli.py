@@ -648,3 +648,29 @@ def test_two_faces_in_view_are_counted_and_said(synth_clip, tmp_path, capsys):
     s1 = json.loads((one / "summary.json").read_text())
     assert s1["faces_seen_max"] == 1 and s1["several_faces_share"] == 0.0
     assert "faces in view" not in capsys.readouterr().err
+
+
+def test_a_greyscale_video_is_said_to_have_no_colour(synth_clip, tmp_path, capsys):
+    """The synthetic face (a clear pulse) filmed by a greyscale
+    camera: no reading, every judged update withheld as no_colour, and the console says why without
+    suggesting a rate."""
+    cap = cv2.VideoCapture(str(synth_clip.video_path))
+    grey = tmp_path / "grey.avi"
+    writer = None
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        if writer is None:
+            writer = cv2.VideoWriter(str(grey), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, bgr.shape[1::-1])
+        writer.write(cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))
+    writer.release()
+    out = tmp_path / "out"
+    assert analyze_main([str(grey), "--out", str(out), *_face(synth_clip)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    judged = {k: v for k, v in s["withheld_counts"].items() if k not in ("acquiring", "no_face")}
+    assert judged and set(judged) == {"no_colour"} and s["hr_reliable"] is False
+    assert all(not r["hr_bpm"] for r in _rows(out / "hr.csv"))
+    captured = capsys.readouterr()
+    assert "the video has no colour" in captured.err and "(the video has no colour)" in captured.out
+    assert "suggests" not in captured.out

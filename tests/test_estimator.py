@@ -250,18 +250,44 @@ def test_withheld_readings_say_why():
 
 
 @pytest.mark.parametrize("case, expected", [("noise", "weak_signal"), ("dark", "too_dark"),
-                                            ("bright", "saturated"), ("moving", "motion")])
+                                            ("bright", "saturated"), ("moving", "motion"), ("grey", "no_colour")])
 def test_the_gates_reason_names_what_is_wrong(case, expected):
     rng = np.random.default_rng(3)
     t = np.arange(0, 20, 1 / 30.0)
-    level = {"dark": 12.0, "bright": 250.0}.get(case, 150.0)
-    rgb = level + rng.normal(0, 1.0, (len(t), 3))  # no pulse: the gate stays closed
+    colour = {"dark": SKIN * 12.0 / 180.0, "bright": np.array([252.0, 200.0, 170.0]),
+              "grey": np.full(3, 150.0)}.get(case, SKIN)
+    rgb = colour + rng.normal(0, 1.0, (len(t), 3))  # no pulse: the gate stays closed
     boxes = None
     if case == "moving":  # the head sways by a third of the face width
         x = 100.0 + 60.0 * np.sin(2 * np.pi * 0.3 * t)
         boxes = np.stack([x, np.full_like(t, 100.0), np.full_like(t, 200.0), np.full_like(t, 200.0)], axis=1)
     rs = [r for r in _reasons(t, rgb, boxes=boxes) if r.t_s > 8]
     assert rs and all(r.hr_bpm is None and r.withheld == expected for r in rs)
+
+
+def test_a_skin_without_colour_gets_no_reading_whatever_the_method_reads():
+    """A greyscale or infrared camera: the channels are equal (within the codec's rounding), so every
+    method reads noise; no reading is shown even where the method's output passes the gate (here a
+    method that reads a clean tone whatever the skin does), and the withheld reason says why."""
+    from model.estimator import GREY_CHANNELS_SHARE, WITHHELD_NO_COLOUR, colourless
+
+    grey = np.column_stack([np.full(100, 118.0), np.full(100, 120.0), np.full(100, 118.0)])  # MJPG's rounding
+    assert colourless(grey) and not colourless(np.tile(SKIN, (100, 1)))
+    assert not colourless(np.tile(SKIN * 12.0 / 180.0, (100, 1)))  # dark skin is still coloured
+    assert not colourless(np.full((5, 3), np.nan))
+    level = 150.0
+    assert colourless(np.tile([level, level, level * (1 + 0.9 * GREY_CHANNELS_SHARE)], (10, 1)))
+    assert not colourless(np.tile([level, level, level * (1 + 1.1 * GREY_CHANNELS_SHARE)], (10, 1)))
+
+    def readings(rgb):
+        est = StreamingEstimator(_FixedRateMethod(72.0), EstimatorConfig())
+        for k in range(20 * 30):
+            est.push_roi(RoiSample(t_s=k / 30.0, face_ok=True, rgb_mean=rgb))
+        return [r for r in est.readings if r.t_s > 8]
+
+    assert any(r.hr_bpm is not None for r in readings(SKIN))  # the tone passes the gate on a coloured skin
+    on_grey = readings(np.full(3, 120.0))
+    assert on_grey and all(r.hr_bpm is None and r.withheld == WITHHELD_NO_COLOUR for r in on_grey)
 
 
 def test_hr_tracking_and_the_narrowed_stream_are_switchable():

@@ -254,7 +254,8 @@ def test_source_choices_and_method_labels():
 
 @pytest.mark.parametrize("why, words", [("motion", "too much motion"), ("too_dark", "too dark"),
                                         ("saturated", "too bright"), ("weak_signal", "weak signal"),
-                                        ("incoherent", "no pulse across the face")])
+                                        ("incoherent", "no pulse across the face"),
+                                        ("no_colour", "no colour")])
 def test_a_withheld_reading_says_why(why, words):
     s = SessionModel()
     r = reading(9.0, None, quality=0.2, state=STATE_UNRELIABLE)
