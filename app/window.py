@@ -195,7 +195,7 @@ class MainWindow(QMainWindow):
 
         tb.addWidget(QLabel(" Source "))
         self.source_combo = QComboBox()
-        self.source_combo.setMinimumWidth(220)
+        self.source_combo.setMinimumWidth(180)  # with Record and Calibrate, fits the smallest window
         self.source_combo.activated.connect(self._on_source_combo)
         tb.addWidget(self.source_combo)
         tb.addWidget(QLabel("  Method "))
@@ -205,22 +205,8 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.method_combo)
         tb.addSeparator()
 
-        self.act_overlay = QAction("Face overlay", self, checkable=True)
-        self.act_overlay.setChecked(self.settings.overlay)
-        self.act_overlay.setShortcut(QKeySequence("Ctrl+L"))
-        self.act_overlay.toggled.connect(self._on_overlay)
-        tb.addAction(self.act_overlay)
-
-        tb.addWidget(QLabel(" Privacy "))
-        self.privacy_combo = QComboBox()
-        for mode in PRIVACY_MODES:
-            self.privacy_combo.addItem(PRIVACY_LABELS[mode], mode)
-        self.privacy_combo.setCurrentIndex(PRIVACY_MODES.index(self.settings.privacy))
-        self.privacy_combo.activated.connect(
-            lambda i: self.set_privacy(self.privacy_combo.itemData(i)))
-        tb.addWidget(self.privacy_combo)
-        tb.addSeparator()
-
+        # Record and Calibrate come first: a narrow window's toolbar hides its last items behind the
+        # overflow arrow, and the overlay and privacy are in the View menu as well
         self.act_record = QAction("\u25cf Record", self, checkable=True)
         self.act_record.setShortcut(QKeySequence("Ctrl+R"))
         self.act_record.setToolTip("Record bvp.csv, hr.csv, faces.csv and events into a session folder")
@@ -238,6 +224,22 @@ class MainWindow(QMainWindow):
         self.act_calibrate.setToolTip("Adapt the model to your face on the last minute (the reading goes on)")
         self.act_calibrate.triggered.connect(self.calibrate)
         tb.addAction(self.act_calibrate)
+        tb.addSeparator()
+
+        self.act_overlay = QAction("Face overlay", self, checkable=True)
+        self.act_overlay.setChecked(self.settings.overlay)
+        self.act_overlay.setShortcut(QKeySequence("Ctrl+L"))
+        self.act_overlay.toggled.connect(self._on_overlay)
+        tb.addAction(self.act_overlay)
+
+        tb.addWidget(QLabel(" Privacy "))
+        self.privacy_combo = QComboBox()
+        for mode in PRIVACY_MODES:
+            self.privacy_combo.addItem(PRIVACY_LABELS[mode], mode)
+        self.privacy_combo.setCurrentIndex(PRIVACY_MODES.index(self.settings.privacy))
+        self.privacy_combo.activated.connect(
+            lambda i: self.set_privacy(self.privacy_combo.itemData(i)))
+        tb.addWidget(self.privacy_combo)
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -527,6 +529,8 @@ class MainWindow(QMainWindow):
             a.setEnabled(False)
         self.menu_method.addSeparator()
         self.menu_method.addAction(f"Open {spec.name.upper()} model file...", self.open_model_dialog)
+        self.menu_method.addSeparator()
+        self.menu_method.addAction(self.act_calibrate)  # also on the toolbar (Ctrl+K)
 
     # ---- messages and banners ----------------------------------------------------------------
     def show_message(self, level: str, text: str) -> None:

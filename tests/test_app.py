@@ -219,6 +219,25 @@ def test_command_line_method_and_loop_are_not_saved(run_app, qtbot):
     assert load_settings().loop == (not saved.loop)
 
 
+def test_record_and_calibrate_stay_in_reach_in_the_smallest_window(run_app, qtbot):
+    """At the window's minimum size the toolbar hides its last items behind its overflow arrow:
+    Record and Calibrate are not among them, and Calibrate is in the Method menu as well."""
+    from PySide6.QtWidgets import QToolBar
+
+    win = run_app("--source", "demo")
+    win.show()
+    win.resize(win.minimumSizeHint())
+    qtbot.waitUntil(lambda: win.width() <= max(win.minimumSizeHint().width(), 700), timeout=3000)
+    qtbot.wait(50)
+    tb = win.findChild(QToolBar)
+    for act in (win.act_record, win.act_calibrate):
+        button = tb.widgetForAction(act)
+        assert button is not None and button.isVisible(), act.text()
+        assert button.geometry().right() <= tb.width()
+    win._rebuild_method_menu()
+    assert win.act_calibrate in win.menu_method.actions()
+
+
 # ---- parts without a window ------------------------------------------------------------------
 def test_frame_queue_drops_oldest_and_counts():
     q = FrameQueue(3)
