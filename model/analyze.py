@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from model.batch_analyze import (
+    SUMMARY_CSV,
     BatchJob,
     duplicate_count,
     expand_sources,
@@ -45,6 +46,7 @@ from model.estimator import (
     StreamingEstimator,
 )
 from model.face_tracking import TRACKER_CHOICES, FaceTrackerRequestError
+from model.fcus_contract import weights_beside
 from model.frame_source import open_frame_source
 from model.keyframe_tracking import KeyframeConfig, create_keyframe_tracker
 from model.prefetch import prefetch
@@ -454,7 +456,8 @@ def analyze_main(argv: list[str] | None = None) -> int:
               f"earlier results there are unchanged", file=sys.stderr)
         return EXIT_BAD_INPUT
     s = result.summary
-    for warning in (s["frames_warning"], nominal_times_warning(s), several_faces_note(s), no_colour_note(s)):
+    for warning in (s["frames_warning"], nominal_times_warning(s), several_faces_note(s), no_colour_note(s),
+                    earlier_files_note(args.out, SINGLE_RUN_FILES | ({ADAPTED_MODEL_NAME} if adapted else set()))):
         if warning:
             print(f"fcus-rppg analyze: {args.video}: {warning}", file=sys.stderr)
     if s["face_share"] == 0:
@@ -505,6 +508,9 @@ def _main_withheld(s: dict) -> str:
 
 
 ADAPTED_MODEL_NAME = "adapted_model.onnx"
+SINGLE_RUN_FILES = frozenset({"bvp.csv", "hr.csv", "summary.json"})  # what one source's analysis writes
+# every file analyze may write at the top of --out (a batch writes SUMMARY_CSV there, its sources' results below)
+ANALYZE_FILES = SINGLE_RUN_FILES | {ADAPTED_MODEL_NAME, weights_beside(ADAPTED_MODEL_NAME).name, SUMMARY_CSV}
 
 
 def run_adapt(source: str, out_dir: Path, weights_onnx: str | None, face_model: str | None) -> dict | None:
@@ -515,8 +521,6 @@ def run_adapt(source: str, out_dir: Path, weights_onnx: str | None, face_model: 
     import tempfile
 
     from model.adapt_child import adapt_command, adapt_failure
-    from model.fcus_contract import weights_beside
-
     out_dir.mkdir(parents=True, exist_ok=True)
     model = out_dir / ADAPTED_MODEL_NAME
     crops = tempfile.TemporaryDirectory(prefix="fcus-adapt-")  # a one-off clip's crops: not kept
@@ -532,6 +536,18 @@ def run_adapt(source: str, out_dir: Path, weights_onnx: str | None, face_model: 
         print(f"fcus-rppg analyze: --adapt failed: {why}", file=sys.stderr)
         return None
     return {"model": str(model), "adapt_s": time.perf_counter() - t0, "log": done.stdout.strip()}
+
+
+def earlier_files_note(out_dir: str | Path, written: set[str]) -> str:
+    """The console's word when ``out_dir`` holds results an earlier analyze wrote there that this run
+    did not write (an adapted model, a batch's summary.csv, a single run's files beside a batch's):
+    they are left as they are, and said to be older."""
+    out_dir = Path(out_dir)
+    older = sorted(n for n in ANALYZE_FILES - written if (out_dir / n).is_file())
+    if not older:
+        return ""
+    return (f"{out_dir} also holds {', '.join(older)} from an earlier run, not this one's results "
+            "(left as they were)")
 
 
 def _note_scan(args_video: list[str]) -> None:
@@ -558,6 +574,9 @@ def _batch_main(args, sources: list[Path], method: str) -> int:
     path = write_summary(args.out, rows)
     n_bad = sum(r.status == "failed" for r in rows)
     failed = f"; {n_bad} failed and {'was' if n_bad == 1 else 'were'} skipped (their rows say why)" if n_bad else ""
+    older = earlier_files_note(args.out, {SUMMARY_CSV})
+    if older:
+        print(f"fcus-rppg analyze: {older}", file=sys.stderr)
     print(f"{len(rows) - n_bad} of {len(rows)} sources analysed{failed} -> {path}")
     return 1 if n_bad else 0
 

@@ -674,3 +674,26 @@ def test_a_greyscale_video_is_said_to_have_no_colour(synth_clip, tmp_path, capsy
     captured = capsys.readouterr()
     assert "the video has no colour" in captured.err and "(the video has no colour)" in captured.out
     assert "suggests" not in captured.out
+
+
+def test_files_an_earlier_run_left_in_out_are_named_and_left_alone(synth_clip, tmp_path, capsys):
+    """A reused --out: an adapted model and a batch's summary.csv from earlier runs are not this run's
+    results; the console says so and leaves them as they were (a single run's files beside a
+    batch's are named the same way)."""
+    from model.analyze import ADAPTED_MODEL_NAME, earlier_files_note
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ADAPTED_MODEL_NAME).write_bytes(b"an earlier run's model")
+    (out / "summary.csv").write_text("source,status\n")
+    (out / "notes.txt").write_text("the user's own file")
+    assert analyze_main([str(synth_clip.video_path), "--method", "pos", "--out", str(out), "--quiet",
+                         *_face(synth_clip)]) == 0
+    err = capsys.readouterr().err
+    assert f"also holds {ADAPTED_MODEL_NAME}, summary.csv from an earlier run" in err and "notes.txt" not in err
+    assert (out / ADAPTED_MODEL_NAME).read_bytes() == b"an earlier run's model"
+    assert earlier_files_note(out, {"bvp.csv", "hr.csv", "summary.json", ADAPTED_MODEL_NAME, "summary.csv"}) == ""
+    # a batch into the same folder: the single run's files at its top are named
+    note = earlier_files_note(out, {"summary.csv"})
+    assert "bvp.csv" in note and "hr.csv" in note and "summary.json" in note
+    assert earlier_files_note(tmp_path / "fresh", {"summary.csv"}) == ""
