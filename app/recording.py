@@ -50,6 +50,7 @@ import math
 import os
 import queue
 import shutil
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -222,6 +223,7 @@ class SessionRecorder:
             log.warning("could not repair earlier sessions in %s: %s", self.parent_dir, exc)
         try:
             self.path.mkdir(parents=True, exist_ok=False)
+            _OPEN_SESSIONS.add(self.path.resolve())
             for key, (name, header) in self.FILES.items():
                 fh = self._open_file(self.path / name)
                 self._fh[key] = fh
@@ -243,6 +245,8 @@ class SessionRecorder:
         meta = {
             **self.meta,
             "started": self._started_wall.isoformat(timespec="seconds"),
+            # who is writing it: another app's repair leaves a session alone while this process lives
+            "recorder": {"pid": os.getpid(), "host": socket.gethostname()},
             "t0_source_s": self.t0_s,
             "files": {k: v[0] for k, v in self.FILES.items()},
             **({"video": VIDEO_NAME, "frames_file": FRAMES_NAME, "video_codec": self.codec.fourcc,
@@ -281,6 +285,7 @@ class SessionRecorder:
         finally:
             self.closed = True
             self._close_files()
+            _OPEN_SESSIONS.discard(self.path.resolve())
 
     # ---- rows ---------------------------------------------------------------------------
     def _rel(self, t_s: float) -> float:
@@ -467,6 +472,7 @@ class SessionRecorder:
         log.error("%s", self.error)
         self._close_files()
         self.closed = True
+        _OPEN_SESSIONS.discard(self.path.resolve())
         raise RecordingError(self.error) from exc
 
     def _close_files(self) -> None:
@@ -632,6 +638,41 @@ def count_video_frames(path: Path) -> int:
     return n
 
 
+# The sessions this process is recording (a session left unfinished by this process is no longer being
+# written: its recorder failed or was dropped).
+_OPEN_SESSIONS: set[Path] = set()
+# Without a way to ask whether its recorder's process lives (another machine sharing the folder,
+# Windows), a session whose files changed within this many seconds is taken as still being recorded;
+# a live recorder flushes every FLUSH_EVERY_S.
+RECORDING_QUIET_S = 60.0
+
+
+def recording_alive(folder: Path, meta: dict) -> bool:
+    """Whether the unfinished session ``folder`` is still being recorded: by this process, by a
+    live process of this machine (session.json's ``recorder``; POSIX), or else (another machine,
+    Windows, a session from before the field) its files changed within ``RECORDING_QUIET_S``."""
+    folder = Path(folder)
+    if folder.resolve() in _OPEN_SESSIONS:
+        return True
+    rec = meta.get("recorder") if isinstance(meta.get("recorder"), dict) else {}
+    pid = rec.get("pid")
+    if isinstance(pid, int) and rec.get("host") == socket.gethostname() and os.name == "posix":
+        if pid == os.getpid():
+            return False  # not in _OPEN_SESSIONS: this process no longer writes it
+        try:
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # it exists, under another user
+            return True
+        return True
+    try:
+        newest = max(p.stat().st_mtime for p in folder.iterdir() if p.is_file())
+    except (OSError, ValueError):
+        return False
+    return time.time() - newest < RECORDING_QUIET_S
+
+
 def repair_session(folder: Path) -> bool:
     """Finish a session a killed run left without its end marker: cut frames.csv to the frames
     the video holds (and the video's extra frames are listed as not valid), finish session.json
@@ -641,7 +682,7 @@ def repair_session(folder: Path) -> bool:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if meta.get("ended"):
+    if meta.get("ended") or recording_alive(folder, meta):
         return False
     if meta.get("video"):
         rows = _read_rows(folder / FRAMES_NAME)

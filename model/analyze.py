@@ -155,7 +155,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     t = np.asarray(frame_t)
     if len(t) == 0:
         raise SourceError(f"{video} holds no readable video frames")
-    short = short_read_warning(len(t), source.n_frames, source.kind)
+    short = getattr(source, "listed_warning", "") or short_read_warning(len(t), source.n_frames, source.kind)
     bvp = est.bvp_at(t)
     tg, vg = est.bvp_stream()
     duration_s = float(t[-1] - t[0]) if len(t) > 1 else 0.0

@@ -153,6 +153,26 @@ class TimedVideoSource:
         return self._one_pass()
 
 
+def _cut_frames_warning(folder: Path, n_listed: int) -> str:
+    """A user's warning when frames.csv lists far fewer frames than session.json says the video
+    holds (frames.csv cut by a repair while the session was still being recorded, or damaged): only
+    the listed frames are read; "" otherwise."""
+    try:
+        meta = json.loads((folder / SESSION_NAME).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return ""
+    n_video = meta.get("video_frames") if isinstance(meta, dict) else None
+    if not isinstance(n_video, int) or n_listed <= 0 or n_listed >= LISTED_SHARE * n_video:
+        return ""
+    return (f"{FRAMES_NAME} lists {n_listed} frames but {SESSION_NAME} says the video holds {n_video}: only the "
+            f"listed frames are read (was {FRAMES_NAME} cut or damaged?)")
+
+
+# frames.csv listing under this share of the frames session.json counts is reported (model.analyze
+# reports a file read short at the same share)
+LISTED_SHARE = 0.95
+
+
 class SessionSource(TimedVideoSource):
     """Replays a recorded session folder's video on frames.csv's times (see the module's notes and
     :class:`TimedVideoSource`). Raises SourceError when the folder is no session, has no video,
@@ -169,6 +189,7 @@ class SessionSource(TimedVideoSource):
             raise SourceError(f"session {folder} holds no video (it was recorded with the video off)")
         times = read_frame_times(folder / FRAMES_NAME)
         super().__init__(video, times, frame_times=FRAMES_NAME, path=folder, loop=loop)
+        self.listed_warning = _cut_frames_warning(folder, len(times))
         if not times:
             log.warning("session %s: no frame times in %s; replaying on the video's nominal %.3g fps, "
                         "which may not be the rate it was recorded at", folder, FRAMES_NAME, self.info.fps_hz)

@@ -192,7 +192,14 @@ def test_a_killed_recording_is_repaired_on_the_next_start(tmp_path):
                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(repo)})
     try:
         killed = Path(proc.stdout.readline().strip())
+        # another app recording into the same folder meanwhile leaves the live session alone
+        other = SessionRecorder(tmp_path, {})
+        other.start()
+        other.close()
+        n_rows = len(read_csv(killed / "frames.csv"))
         time.sleep(0.7)
+        assert "ended" not in json.loads((killed / "session.json").read_text())
+        assert len(read_csv(killed / "frames.csv")) >= n_rows > 90  # frames.csv was not cut
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -214,6 +221,37 @@ def test_a_killed_recording_is_repaired_on_the_next_start(tmp_path):
     before = (killed / "session.json").read_text()
     SessionRecorder(tmp_path, {}).start()
     assert (killed / "session.json").read_text() == before
+
+
+def test_an_unfinished_session_counts_as_recorded_while_its_recorder_lives(tmp_path):
+    """recording_alive: a session this process records is alive until closed; one written on
+    another machine (or before session.json named its recorder) is alive while its files changed
+    within RECORDING_QUIET_S, and repaired once they have not."""
+    from app.recording import RECORDING_QUIET_S, recording_alive, repair_session
+
+    rec = SessionRecorder(tmp_path / "a", {})
+    path = rec.start()
+    meta = json.loads((path / "session.json").read_text())
+    assert meta["recorder"]["pid"] == os.getpid() and recording_alive(path, meta)
+    assert not repair_session(path)
+    rec.close()
+    assert not recording_alive(path, meta)
+
+    elsewhere = SessionRecorder(tmp_path / "b", {})
+    far = elsewhere.start()
+    elsewhere._close_files()  # dropped without its end, as a killed run on another machine leaves it
+    from app import recording
+
+    recording._OPEN_SESSIONS.discard(far.resolve())
+    meta = json.loads((far / "session.json").read_text())
+    meta["recorder"]["host"] = "another-machine"
+    (far / "session.json").write_text(json.dumps(meta))
+    assert recording_alive(far, meta) and not repair_session(far)  # its files just changed
+    old = time.time() - RECORDING_QUIET_S - 5
+    for f in far.iterdir():
+        os.utime(f, (old, old))
+    assert not recording_alive(far, meta) and repair_session(far)
+    assert json.loads((far / "session.json").read_text())["ended"].startswith("killed")
 
 
 def test_a_recorded_sessions_clip_hr_is_judged_by_its_methods_rule(tmp_path):

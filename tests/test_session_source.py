@@ -271,3 +271,16 @@ def test_a_paced_source_waits_at_its_first_frame_until_go_and_loses_none(tmp_pat
     cap2.start()
     cap2.join(10.0)
     assert len(q2) == 20
+
+
+def test_a_frames_csv_cut_short_of_the_video_is_reported(tmp_path):
+    """frames.csv listing far fewer frames than session.json says the video holds (cut by a repair
+    while the session was being recorded, before repairs checked the recorder): the listed frames
+    are read, and the source says what is missing."""
+    path, _ = _recorded_session(tmp_path, n=40)
+    assert SessionSource(path).listed_warning == ""
+    rows = (path / "frames.csv").read_text().splitlines()
+    (path / "frames.csv").write_text("\n".join(rows[:11]) + "\n")  # header + 10 frames
+    src = SessionSource(path)
+    assert src.n_frames == 10
+    assert "frames.csv lists 10 frames but session.json says the video holds 40" in src.listed_warning

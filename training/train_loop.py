@@ -120,7 +120,9 @@ class _Run:
             return None
         fdim = feature_dim(self.model, self.sampler, self.device)
         if fdim is None:
-            logger.warning("the model gives no features: null-space regularisation is off")
+            # the default net (no Conv3d learned path) has no features for the term to act on: not a
+            # fault, so not a warning; training_summary.json's components_active says it
+            logger.info("null-space term inactive: the net has no learned path (--learned-path on adds one)")
             return None
         return NullSpaceRegulariser(
             fdim, k=cfg.null_k, momentum=cfg.null_momentum, energy_threshold=cfg.null_energy_threshold,
