@@ -192,3 +192,41 @@ def test_ubfc_recording_frames(ubfc_root):
     assert [f.index for f in frames] == [0, 1, 2]
     assert frames[0].t_s == 0.0 and 0.02 < frames[1].t_s < 0.05
     assert frames[0].bgr.shape == (480, 640, 3)
+
+
+def test_a_folder_of_several_kinds_is_read_whole(tmp_path):
+    """A developer's folder: two sessions, a synthetic (UBFC-style) clip, a phone video, a session
+    recorded with the video off and one still being recorded. Every recording is read once (a
+    session's or a subject's video is not also a loose video); the two sessions that cannot be
+    used are named with why."""
+    import os
+    import time
+
+    from training.datasets import SESSION_LIVE_S, scan_dataset
+
+    s1 = _write_session(tmp_path)
+    s2 = _write_session(tmp_path)
+    novid = _write_session(tmp_path, with_video=False)
+    synth = tmp_path / "synth84"
+    synth.mkdir()
+    _write_video(synth / "vid.avi")
+    (synth / "ground_truth.txt").write_text("1 2\n70 70\n0 1\n")
+    _write_video(tmp_path / "phone.avi")
+    live = _write_session(tmp_path)
+    meta = json.loads((live / "session.json").read_text())
+    del meta["ended"]  # no end marker, files just written: being recorded
+    (live / "session.json").write_text(json.dumps(meta))
+
+    scan = scan_dataset(tmp_path)
+    assert sorted((r.name, r.dataset) for r in scan.recordings) == sorted(
+        [(s1.name, "session"), (s2.name, "session"), ("synth84", "ubfc"), ("phone.avi", "folder")])
+    assert [r.name for r in read_dataset(tmp_path)] == [r.name for r in scan.recordings]
+    reasons = dict(scan.passed_over)
+    assert "video off" in reasons[novid.name] and "still being recorded" in reasons[live.name]
+    # the same folder long after its app was killed: its frames are read as far as they go
+    old = time.time() - SESSION_LIVE_S - 5
+    for f in live.iterdir():
+        os.utime(f, (old, old))
+    assert live.name in {r.name for r in scan_dataset(tmp_path).recordings}
+    # one kind asked for: that kind alone
+    assert [r.dataset for r in scan_dataset(tmp_path, kind="ubfc").recordings] == ["ubfc"]

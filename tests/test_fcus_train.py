@@ -275,15 +275,17 @@ def test_checkpoint_is_plain_data(recordings, tmp_path):
                     torch.load(f, weights_only=True)
 
 
-def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch):
+def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch, capsys):
     fcus_net = pytest.importorskip("model.fcus_net")
     pytest.importorskip("training.clips")
     from training import crop_cache, datasets
 
-    monkeypatch.setattr(datasets, "read_dataset", lambda root: [SimpleNamespace(name=f"rec{i}") for i in range(4)])
+    monkeypatch.setattr(datasets, "scan_dataset", lambda root: datasets.DatasetScan(
+        [SimpleNamespace(name=f"rec{i}", source_path=f"/rec{i}") for i in range(4)], []))
     monkeypatch.setattr(crop_cache, "open_cache", lambda *a, **k: None)  # no user cache folder
     monkeypatch.setattr(crop_cache, "build_missing", lambda recs, *a, **k: [])
-    monkeypatch.setattr(crop_cache, "load_cached", lambda recs, *a, **k: list(recordings))
+    short = synth_recording(9, 1.2, n=100)  # 3.3 s: under one training window (160 frames)
+    monkeypatch.setattr(crop_cache, "load_cached", lambda recs, *a, **k: [*recordings, short])
     small = fcus_net.FcusNetConfig
 
     monkeypatch.setattr(fcus_net, "FcusNetConfig", lambda seed=0: small(enc_widths=(2, 2, 2), rank=2, head_width=4,
@@ -295,6 +297,11 @@ def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch
                      "--no-smoothing", "--threads", "1"])
     assert rc == 0
     summary = json.loads((out / "training_summary.json").read_text())
+    # the short clip is said to be skipped, and why; the trained-on list leaves it out
+    assert summary["skipped"] == [{"name": "synth9", "reason": "3.3 s of face, a training window needs 5.3 s"}]
+    assert "synth9" not in summary["recordings"] and len(summary["recordings"]) == len(recordings)
+    err = capsys.readouterr().err
+    assert "skipping synth9: 3.3 s of face" in err and "--exclude: no recording is named nobody" in err
     assert summary["components"] == {"masking": True, "smoothing": False, "null_space": True}
     assert summary["steps"] >= 1 and summary["command"].startswith("fcus-rppg train")
     assert (out / "fcus_weights.pt").is_file()
@@ -402,8 +409,10 @@ def test_the_colour_prior_alone_trains_without_the_null_space_term(recordings, c
     sampler = TinySampler(recordings, window_frames=96, batch_size=4)
     model = fcus_net.FcusNet(fcus_net.FcusNetConfig(learned_path=False))
     before = model.prior_proj.detach().clone()
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("INFO"):
         res = train(model, sampler, quick_config(epochs=3 / len(sampler)))
     assert res.steps == 3 and all(math.isfinite(x) for x in res.losses)
-    assert "loss_null_space" not in res.history[-1] and "null-space regularisation is off" in caplog.text
+    assert "loss_null_space" not in res.history[-1] and "null-space term inactive" in caplog.text
+    # the default net's normal case: said at INFO (training_summary.json's components_active), not warned
+    assert not [r for r in caplog.records if r.levelname == "WARNING" and "null-space" in r.getMessage()]
     assert not torch.equal(before, model.prior_proj.detach())

@@ -1,6 +1,6 @@
 """Dataset readers. Ground truth is for evaluation only.
 
-Layouts (:func:`read_dataset` tells them apart):
+Layouts (:func:`read_dataset` reads every one it finds in a folder):
 
 * UBFC-rPPG DATASET_2 (also written by ``fcus-rppg synth``): ``<root>/<subject>/vid.(avi|mp4)`` +
   ``ground_truth.txt``;
@@ -25,6 +25,7 @@ import csv
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,29 +210,64 @@ def read_pure(root: Path) -> list[Recording]:
 
 def read_sessions(root: Path) -> list[Recording]:
     """The app's recorded session folders under ``root`` (or ``root`` itself when it is one) that
-    hold a video (``video.*``, or the file ``session.json`` names). Ground truth only from an
-    optional ``ground_truth.csv`` (the session's ``bvp.csv`` is the app's own estimate)."""
+    hold a video (``video.*``, or the file ``session.json`` names) and are not still being
+    recorded. Ground truth only from an optional ``ground_truth.csv`` (the session's ``bvp.csv``
+    is the app's own estimate)."""
+    return _scan_sessions(root).recordings
+
+
+@dataclass(frozen=True)
+class DatasetScan:
+    """What a folder holds for training: its recordings, and what was passed over with why
+    (``(name, reason)``: a session recorded with the video off, one still being recorded)."""
+
+    recordings: list[Recording]
+    passed_over: list[tuple[str, str]]
+
+
+# an unfinished session (no end marker) whose files changed within this many seconds is still being
+# recorded; an older one was killed, and its frames are read as far as its video holds them
+SESSION_LIVE_S = 60.0
+
+
+def _scan_sessions(root: Path) -> DatasetScan:
+    """:func:`read_sessions`, and the session folders it passes over with why."""
     root = Path(root)
     if not root.is_dir():
-        return []
+        return DatasetScan([], [])
     dirs = [root] if (root / "session.json").is_file() else sorted(
         p for p in root.iterdir() if p.is_dir() and (p / "session.json").is_file())
-    out = []
+    out, passed = [], []
     for d in dirs:
         video = session_video(d)
         if video is None:
-            log.info("session %s has no video: skipped", d)
+            passed.append((d.name, "the session holds no video (it was recorded with the video off)"))
+            continue
+        if _still_recording(d):
+            passed.append((d.name, "the session is still being recorded (no end marker, its files change)"))
             continue
         gt = d / "ground_truth.csv"
         out.append(Recording(name=d.name, video=video, ground_truth_path=gt if gt.is_file() else None,
                              dataset="session", session_dir=d))
-    return out
+    return DatasetScan(out, passed)
 
 
-def read_dataset(root: Path, kind: str = "auto") -> list[Recording]:
-    """Recordings under ``root``: ``kind`` "ubfc" | "pure" | "session" | "folder", or "auto":
-    UBFC layout when it looks like one, else PURE, else session folders, else every video in
-    the folder. A single video file is one recording."""
+def _still_recording(d: Path) -> bool:
+    try:
+        meta = json.loads((d / "session.json").read_text(encoding="utf-8"))
+        if isinstance(meta, dict) and meta.get("ended"):
+            return False
+        newest = max(p.stat().st_mtime for p in d.iterdir() if p.is_file())
+    except (OSError, ValueError):
+        return False
+    return time.time() - newest < SESSION_LIVE_S
+
+
+def scan_dataset(root: Path, kind: str = "auto") -> DatasetScan:
+    """Recordings under ``root`` and what was passed over: ``kind`` "ubfc" | "pure" | "session" |
+    "folder" reads that layout only; "auto" reads them all: UBFC subjects, PURE recordings and
+    session folders, then every other video in the folder tree (not one inside a folder already
+    read as a subject, recording or session). A single video file is one recording."""
     root = Path(root)
     if kind not in DATASET_KINDS:
         raise ValueError(f"dataset kind must be one of {DATASET_KINDS}, got {kind!r}")
@@ -239,18 +275,33 @@ def read_dataset(root: Path, kind: str = "auto") -> list[Recording]:
         if root.suffix.lower() not in VIDEO_SUFFIXES:
             raise ValueError(f"{root}: not a video file ({', '.join(VIDEO_SUFFIXES)})")
         gt = root.with_suffix(".csv")
-        return [Recording(name=root.name, video=root, ground_truth_path=gt if gt.exists() else None,
-                          dataset="folder")]
+        return DatasetScan([Recording(name=root.name, video=root, ground_truth_path=gt if gt.exists() else None,
+                                      dataset="folder")], [])
     if not root.is_dir():
         raise ValueError(f"dataset folder not found: {root}")
-    readers = {"ubfc": read_ubfc, "pure": read_pure, "session": read_sessions, "folder": read_video_folder}
+    if kind == "session":
+        return _scan_sessions(root)
+    readers = {"ubfc": read_ubfc, "pure": read_pure, "folder": read_video_folder}
     if kind != "auto":
-        return readers[kind](root)
-    for reader in (read_ubfc, read_pure, read_sessions, read_video_folder):
-        recordings = reader(root)
-        if recordings:
-            return recordings
-    return []
+        return DatasetScan(readers[kind](root), [])
+    sessions = _scan_sessions(root)
+    found = read_ubfc(root) + read_pure(root) + sessions.recordings
+    # the folders those recordings (and the sessions passed over) own: their videos are not loose ones
+    owned = {Path(r.session_dir) for r in found if r.session_dir is not None}
+    owned |= {Path(r.video).parent for r in found if r.dataset == "ubfc"}
+    owned |= {Path(r.video) if Path(r.video).is_dir() else Path(r.video).parent for r in found if r.dataset == "pure"}
+    owned |= {root / name for name, _ in sessions.passed_over} | ({root} if (root / "session.json").is_file() else set())
+
+    def loose(r: Recording) -> bool:
+        return not any(o == p for o in owned for p in (Path(r.video), *Path(r.video).parents))
+
+    found += [r for r in read_video_folder(root) if loose(r)]
+    return DatasetScan(found, sessions.passed_over)
+
+
+def read_dataset(root: Path, kind: str = "auto") -> list[Recording]:
+    """The recordings of :func:`scan_dataset` (what it passed over is left out)."""
+    return scan_dataset(root, kind).recordings
 
 
 def _num(name: str) -> int:

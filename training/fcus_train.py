@@ -162,25 +162,47 @@ def _initial_model(args: argparse.Namespace, seed: int):
     return model, model.config
 
 
-def _recordings(args: argparse.Namespace, out: Path, env: DistEnv) -> tuple[list, set[str]]:
-    from training.datasets import read_dataset
+def _recordings(args: argparse.Namespace, out: Path, env: DistEnv) -> tuple[list, set[str], list]:
+    """``(recordings, excluded, passed_over)``: every recording the --data folders hold (each once,
+    however often named), less --exclude, plus --synthetic's; what a folder scan passed over as
+    ``(name, reason)``. Says on the console what was passed over, named twice or excluded by a name
+    that matches nothing."""
+    from training.datasets import scan_dataset
 
-    recordings = []
+    recordings, passed_over, seen = [], [], set()
+    twice = 0
     for d in args.data:
         try:
-            recordings.extend(read_dataset(Path(d)))
+            scan = scan_dataset(Path(d))
         except ValueError as e:
             raise _Refused(str(e)) from None
+        passed_over += scan.passed_over
+        for r in scan.recordings:
+            key = Path(r.source_path).resolve()
+            if key in seen:
+                twice += 1
+                continue
+            seen.add(key)
+            recordings.append(r)
     excluded = {s.strip() for s in args.exclude.split(",") if s.strip()}
+    unmatched = sorted(excluded - {r.name for r in recordings})
     recordings = [r for r in recordings if r.name not in excluded]
+    if env.is_main:
+        for name, why in passed_over:
+            print(f"fcus-rppg train: skipping {name}: {why}", file=sys.stderr)
+        if twice:
+            print(f"fcus-rppg train: {twice} recording{'s' if twice > 1 else ''} named more than once, used once",
+                  file=sys.stderr)
+        if unmatched:
+            print(f"fcus-rppg train: --exclude: no recording is named {', '.join(unmatched)}", file=sys.stderr)
     if args.synthetic:
         synthetic = _synthetic_recordings(args.synthetic, out, args.seed) if env.local_rank == 0 else None
         barrier(env)  # one writer per machine; the others read the clips it wrote
         recordings.extend(synthetic if synthetic is not None
                           else _synthetic_recordings(args.synthetic, out, args.seed))
     if not recordings:
-        raise _Refused("no recordings to train on")
-    return recordings, excluded
+        raise _Refused("no recordings to train on" + (f" ({len(passed_over)} passed over, above)" if passed_over else ""))
+    return recordings, excluded, passed_over
 
 
 def _cached_recordings(recordings: list, args: argparse.Namespace, contract, env: DistEnv) -> tuple[list, list]:
@@ -202,7 +224,14 @@ def _cached_recordings(recordings: list, args: argparse.Namespace, contract, env
             print(f"fcus-rppg train: skipped {len(skipped)} of {len(recordings)} recordings", file=sys.stderr)
     if not cached:
         raise _Refused("none of the recordings could be read")
-    cached = [c for c in cached if int(np.sum(c.valid)) >= contract.window_frames]
+    short = [c for c in cached if int(np.sum(c.valid)) < contract.window_frames]
+    need_s = contract.window_frames / contract.fs_hz
+    for c in short:  # a clip shorter than one training window gives the sampler nothing
+        why = f"{int(np.sum(c.valid)) / contract.fs_hz:.1f} s of face, a training window needs {need_s:.1f} s"
+        skipped.append((c.name, why))
+        if env.is_main:
+            print(f"fcus-rppg train: skipping {c.name}: {why}", file=sys.stderr)
+    cached = [c for c in cached if all(c is not x for x in short)]
     if not cached:
         raise _Refused("no recording has a face in enough frames for one window")
     return cached, skipped
@@ -245,9 +274,10 @@ def _train_command(args: argparse.Namespace, argv: list[str] | None, model, net_
     from training.clips import ClipSampler
 
     out = Path(args.out)
-    recordings, excluded = _recordings(args, out, env)
+    recordings, excluded, passed_over = _recordings(args, out, env)
     contract = DEFAULT_CONTRACT
     cached, skipped = _cached_recordings(recordings, args, contract, env)
+    skipped = passed_over + skipped
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, fs_hz=contract.fs_hz,
         window_frames=contract.window_frames, masking=not args.no_masking, smoothing=not args.no_smoothing,
@@ -275,7 +305,7 @@ def _train_command(args: argparse.Namespace, argv: list[str] | None, model, net_
         return 0
     summary = {
         "data": [str(Path(d).resolve()) for d in args.data],
-        "recordings": [r.name for r in recordings],
+        "recordings": [c.name for c in cached],  # what it trained on (skipped: what it did not, and why)
         "skipped": [{"name": n, "reason": why} for n, why in skipped],
         "excluded": sorted(excluded),
         "synthetic_clips": args.synthetic,
