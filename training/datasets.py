@@ -289,8 +289,11 @@ def scan_dataset(root: Path, kind: str = "auto") -> DatasetScan:
     # the folders those recordings (and the sessions passed over) own: their videos are not loose ones
     owned = {Path(r.session_dir) for r in found if r.session_dir is not None}
     owned |= {Path(r.video).parent for r in found if r.dataset == "ubfc"}
-    owned |= {Path(r.video) if Path(r.video).is_dir() else Path(r.video).parent for r in found if r.dataset == "pure"}
-    owned |= {root / name for name, _ in sessions.passed_over} | ({root} if (root / "session.json").is_file() else set())
+    owned |= {Path(r.video) if Path(r.video).is_dir() else Path(r.video).parent
+              for r in found if r.dataset == "pure"}
+    owned |= {root / name for name, _ in sessions.passed_over}
+    if (root / "session.json").is_file():  # root is one session
+        owned.add(root)
 
     def loose(r: Recording) -> bool:
         return not any(o == p for o in owned for p in (Path(r.video), *Path(r.video).parents))

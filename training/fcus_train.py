@@ -201,7 +201,8 @@ def _recordings(args: argparse.Namespace, out: Path, env: DistEnv) -> tuple[list
         recordings.extend(synthetic if synthetic is not None
                           else _synthetic_recordings(args.synthetic, out, args.seed))
     if not recordings:
-        raise _Refused("no recordings to train on" + (f" ({len(passed_over)} passed over, above)" if passed_over else ""))
+        above = f" ({len(passed_over)} passed over, above)" if passed_over else ""
+        raise _Refused(f"no recordings to train on{above}")
     return recordings, excluded, passed_over
 
 
