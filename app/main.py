@@ -123,11 +123,9 @@ def launch(argv: list[str] | None = None):
     return app, window, args
 
 
-def app_main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+def _start_problem(args) -> int:
+    """What the command line asks for that cannot be met, said on stderr before any window opens:
+    its exit status, or 0."""
     if args.source:
         try:
             SourceSpec.parse(args.source)
@@ -143,14 +141,30 @@ def app_main(argv: list[str] | None = None) -> int:
             print(f"fcus-rppg: {problem}", file=sys.stderr)
             return EXIT_BAD_INPUT
     if args.model:
-        # An explicit model file that is not there: refuse before any window opens (it used to show
-        # POS instead, without a word). One that is there but unusable is reported in the window.
-        from model.pulse_methods import model_file_method
+        # An explicit model file that is not there, or not one the app can run: refuse before any window
+        # opens (it used to show POS instead, exit 0). A model opened later in the window is reported there.
+        from model.pulse_methods import make_pulse_method, model_file_method
 
         usable, why = method_status(model_file_method().name, args.model)
+        if usable:  # there, but not a model this app can run (not ONNX, a wrong contract): refused too
+            try:
+                make_pulse_method(model_file_method().name, model_path=args.model)
+            except Exception as exc:  # noqa: BLE001 - FileNotFoundError, ModelContractError, ONNX Runtime's own
+                usable, why = False, f"cannot use {args.model}: {exc or type(exc).__name__}"
         if not usable:
             print(f"fcus-rppg: --model: {why}", file=sys.stderr)
             return EXIT_BAD_INPUT
+    return 0
+
+
+def app_main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    refused = _start_problem(args)
+    if refused:
+        return refused
     from PySide6.QtCore import QTimer
 
     app, window, args = launch(argv)

@@ -609,6 +609,7 @@ def session_summary(folder: Path, meta: dict) -> dict:
         "readings_shown_share": len(shown) / max(len(hr_rows), 1),
         **clip_hr_reliability(shown, len(hr_rows), clip.hr_bpm, meta.get("method")),
         "tracker": meta.get("face_tracker"),
+        "model": meta.get("model"),  # the model file that read it (path, sha256), as analyze's summary.json
         "estimator": est or None,
         "bvp_note": BVP_NOTE,
     }

@@ -40,6 +40,7 @@ from app.calibration import MIN_FACE_S, CalibrationJob, CalibrationOutcome, torc
 from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, open_source
 from app.recording import RecordingError, SessionRecorder, recorder_span_s
 from app.session_model import BVP_SPAN_S
+from model.analyze import model_record
 from model.estimator import STATE_ACQUIRING, EstimatorConfig, StreamingEstimator
 from model.fcus_contract import weights_beside
 from model.frame_crops import CropBuffer
@@ -144,6 +145,7 @@ class MethodInfo:
     note: str = ""
     gate: tuple[float, float] | None = None  # the method's quality gate: (open at, close below)
     calibrated: bool = False  # the model was adapted to this face (the Calibrate action)
+    model_file: str = ""  # the user's own model file (--model, Open model file): its name; "" for the shipped one
 
 
 @dataclass(frozen=True)
@@ -448,9 +450,14 @@ class Worker(QObject):
             self._reset_pipeline(keep_tracker_state=True)
         self._rec_event("method", method.name)
         self.method_changed.emit(MethodInfo(method.name, method_device(method), note, _gate_of(method),
-                                            calibrated=self._calibrated and takes_model))
+                                            calibrated=self._calibrated and takes_model,
+                                            model_file=self._model_file_name(takes_model)))
         self._emit_calibration_state()
         return True
+
+    def _model_file_name(self, takes_model: bool) -> str:
+        """The user's own model file's name for the status line ("" for the shipped model)."""
+        return Path(self._base_model_path).name if takes_model and self._base_model_path else ""
 
     def _recent_stream(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The BVP stream as the estimator knows it now, over its last window (None without one)."""
@@ -565,6 +572,8 @@ class Worker(QObject):
             "source_label": self._spec.label if self._spec else None,
             "method": getattr(self._method, "name", None),
             "face_tracker": self.tracker_name,
+            # which model file read it (the shipped one, the user's, a calibrated one), as analyze says
+            "model": model_record(getattr(self._method, "model_path", None)),
             "estimator": dataclasses.asdict(self._est.cfg if self._est is not None else self.est_cfg),
         }
         t0 = self._last_t if self._last_t is not None else 0.0
@@ -685,7 +694,7 @@ class Worker(QObject):
             self._est.method = method  # the estimator's next update runs the adapted model
         self._rec_event("calibration", f"done in {outcome.seconds:.1f} s on {outcome.face_s:.0f} s of face")
         self.method_changed.emit(MethodInfo(method.name, method_device(method), "", _gate_of(method),
-                                            calibrated=True))
+                                            calibrated=True, model_file=self._model_file_name(True)))
         self.message.emit("info", f"Calibrated in {outcome.seconds:.0f} s on {outcome.face_s:.0f} s of your face.")
         self._emit_calibration_state()
 

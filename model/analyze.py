@@ -170,7 +170,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "inference": {"device": str(getattr(method, "device", "") or "CPU"),
                       "providers": list(getattr(method, "providers", []) or [])},
         # which model file read it (a fine-tuned one or the shipped one; None for a classic method)
-        "model": _model_record(getattr(method, "model_path", None)),
+        "model": model_record(getattr(method, "model_path", None)),
         # the whole clip's HR (model.clip_hr: the median of its window HRs), +- hr_interval_bpm
         **clip.as_dict(),
         "hr_bpm_median_of_readings": float(np.median(shown)) if shown else None,
@@ -222,7 +222,7 @@ def short_read_warning(n_read: int, n_announced: int, kind: str = "video") -> st
             f"(the results cover the frames read)")
 
 
-def _model_record(path) -> dict | None:
+def model_record(path) -> dict | None:
     """The model file's path and SHA-256, so that runs with different models can be told apart."""
     if path is None:
         return None

@@ -260,6 +260,12 @@ def _read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
     """``(state_dict, meta)``: the weights and the whole checkpoint JSON, each read once."""
     path = Path(path)
     meta_path, _ = _sidecars(path)
+    if path.suffix.lower() == ".onnx":  # the likeliest mix-up: the model for the weights beside it
+        beside = weights_beside(path)
+        hint = f"; its weights are {beside}" if beside.is_file() else " (fcus-rppg export writes them beside the model)"
+        raise ValueError(f"{path} is an ONNX model, not a weights file: give the torch weights{hint}")
+    if path.name.endswith(".pt.json"):
+        raise ValueError(f"{path} is a weights file's description: give the weights file {path.with_suffix('')}")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     if not meta_path.is_file():
@@ -326,6 +332,10 @@ def export_main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="ONNX file to write (e.g. assets/fcus_rppg.onnx)")
     p.add_argument("--tolerance", type=float, default=PARITY_TOLERANCE, help="largest torch/ONNX difference accepted")
     args = p.parse_args(argv)
+    if Path(args.out).is_dir():
+        print(f"fcus-rppg export: --out {args.out} is a folder: give the ONNX file to write, e.g. "
+              f"{Path(args.out) / 'fcus_rppg.onnx'}", file=sys.stderr)
+        return 2
     try:
         model, extra = model_from_checkpoint(args.weights)
     except (OSError, ValueError, RuntimeError, KeyError) as e:
@@ -343,4 +353,9 @@ def export_main(argv: list[str] | None = None) -> int:
     save_checkpoint(weights_out, model, extra=extra if isinstance(extra, dict) else {})
     print(f"exported {out} ({out.stat().st_size / 1e3:.0f} kB); torch vs ONNX Runtime max abs diff {diff:.1e}; "
           f"fine-tuning weights {weights_out}")
+    from model.fcus_method import shipped_model_path
+
+    if out.resolve() == shipped_model_path().resolve():  # a maintainer's release step, or a slip
+        print(f"fcus-rppg export: this replaced the shipped model and its weights ({out}); the app and analyze "
+              "now use it by default (git checkout assets/ restores the released ones)", file=sys.stderr)
     return 0

@@ -5,6 +5,7 @@ in assets/ (else $FCUS_FACE_MODEL or ../shared/models; tests that need it skip w
 from __future__ import annotations
 
 import csv
+import json
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
@@ -109,6 +110,12 @@ def test_demo_known_hr_method_switch_and_recording(run_app, qtbot, env):
     assert sum(1 for r in bvp[1:] if r[1]) > 0.5 * len(bvp)
     names = [r[2] for r in events[1:]]
     assert names[0] == "record_start" and "method" in names and names[-1] == "record_stop"
+    # the model file that read it, as analyze's summary.json names it (the shipped one here)
+    from model.fcus_method import shipped_model_path
+
+    meta = json.loads((session / "session.json").read_text())
+    assert meta["model"]["path"] == str(shipped_model_path().resolve()) and len(meta["model"]["sha256"]) == 64
+    assert win.method_info.model_file == ""  # the shipped model is not named on the status line
 
 
 def test_no_camera_opens_on_demo_then_file_face_lost_and_found(run_app, qtbot, env, monkeypatch):
@@ -425,6 +432,11 @@ def test_a_missing_model_file_exits_2_before_a_window(tmp_path, monkeypatch, cap
     path = tmp_path / "missing.onnx"
     assert app_main_module.app_main(["--model", str(path), "--source", "demo"]) == 2
     assert f"fcus-rppg: --model: FCUS model file not found: {path}" in capsys.readouterr().err
+    # there, but not a model the app can run (the weights given for the model): refused the same way
+    weights = tmp_path / "fcus_weights.pt"
+    weights.write_bytes(b"\x80\x02 torch weights, not ONNX")
+    assert app_main_module.app_main(["--model", str(weights), "--source", "demo"]) == 2
+    assert f"fcus-rppg: --model: cannot use {weights}: " in capsys.readouterr().err
 
 
 def test_video_view_paints_the_frames_colours_and_overlay(qtbot):

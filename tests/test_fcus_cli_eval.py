@@ -47,6 +47,36 @@ def test_export_command_refuses_a_bad_weights_file(tmp_path, capsys):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_export_and_init_name_the_usual_mix_ups(tmp_path, capsys, monkeypatch):
+    """The ONNX model given where its weights are wanted, the weights' .json for the weights, a
+    folder as --out, and the shipped model's path as --out: each said plainly (a folder before any
+    work)."""
+    from model import fcus_method
+    from training.fcus_train import train_main
+
+    net = FcusNet(FcusNetConfig(seed=1))
+    w = tmp_path / "fcus_weights.pt"
+    save_checkpoint(w, net)
+    model = tmp_path / "m.onnx"
+    assert export_main(["--weights", str(w), "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert export_main(["--weights", str(model), "--out", str(tmp_path / "again.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "is an ONNX model, not a weights file" in err and str(tmp_path / "m_weights.pt") in err
+    assert export_main(["--weights", str(w) + ".json", "--out", str(tmp_path / "again.onnx")]) == 2
+    assert f"give the weights file {w}" in capsys.readouterr().err
+    assert train_main(["--data", str(tmp_path), "--out", str(tmp_path / "ft"), "--init", str(model)]) == 2
+    assert "is an ONNX model, not a weights file" in capsys.readouterr().err
+    folder = tmp_path / "models"
+    folder.mkdir()
+    assert export_main(["--weights", str(w), "--out", str(folder)]) == 2
+    assert "is a folder: give the ONNX file to write" in capsys.readouterr().err
+    shipped = tmp_path / "assets" / "fcus_rppg.onnx"
+    monkeypatch.setattr(fcus_method, "shipped_model_path", lambda: shipped)
+    assert export_main(["--weights", str(w), "--out", str(shipped)]) == 0
+    assert "replaced the shipped model" in capsys.readouterr().err
+
+
 def test_torch_pulse_method_matches_the_window():
     net = FcusNet(FcusNetConfig(seed=0))
     m = TorchPulseMethod(net)

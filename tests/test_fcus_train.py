@@ -275,7 +275,9 @@ def test_checkpoint_is_plain_data(recordings, tmp_path):
                     torch.load(f, weights_only=True)
 
 
-def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch, capsys):
+def _fake_data(monkeypatch, recordings):
+    """train_main on ``recordings`` and a 3.3 s clip (under one training window), with no tracking,
+    no user cache and a small net; returns the real FcusNetConfig."""
     fcus_net = pytest.importorskip("model.fcus_net")
     pytest.importorskip("training.clips")
     from training import crop_cache, datasets
@@ -287,9 +289,35 @@ def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch
     short = synth_recording(9, 1.2, n=100)  # 3.3 s: under one training window (160 frames)
     monkeypatch.setattr(crop_cache, "load_cached", lambda recs, *a, **k: [*recordings, short])
     small = fcus_net.FcusNetConfig
-
     monkeypatch.setattr(fcus_net, "FcusNetConfig", lambda seed=0: small(enc_widths=(2, 2, 2), rank=2, head_width=4,
                                                                         pool1=2, pool2=1, seed=seed, learned_path=True))
+    return small
+
+
+def test_train_again_and_interrupted_say_what_happened(recordings, tmp_path, monkeypatch, capsys):
+    """The same command into a finished run trains nothing and says so; Ctrl-C exits 130 and says
+    how to go on."""
+    _fake_data(monkeypatch, recordings)
+    import training.fcus_train as ft_module
+
+    data = tmp_path / "data"
+    data.mkdir()
+    cmd = ["--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "0.2", "--no-smoothing", "--threads", "1"]
+    assert train_main(cmd) == 0
+    assert train_main(cmd) == 0
+    assert "had already run all its" in capsys.readouterr().out
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ft_module, "train", interrupted)
+    assert train_main(cmd) == 130
+    assert "interrupted; the same command resumes from the last checkpoint" in capsys.readouterr().err
+
+
+def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch, capsys):
+    small = _fake_data(monkeypatch, recordings)
+    fcus_net = pytest.importorskip("model.fcus_net")
     out = tmp_path / "run"
     data = tmp_path / "data"
     data.mkdir()

@@ -233,6 +233,8 @@ def test_stand_in_demo_and_status_line():
     assert st.device == "FCUS (model) on CPU" and st.recording == "\u25cf REC session-1"
     s.on_method_changed(SimpleNamespace(name="fcus", device="CPU", note="", calibrated=True))
     assert s.status_line().device == "FCUS (model) (calibrated) on CPU"
+    s.on_method_changed(SimpleNamespace(name="fcus", device="CPU", note="", calibrated=False, model_file="ft.onnx"))
+    assert s.status_line().device == "FCUS (model): ft.onnx on CPU"  # the user's own model file is named
     assert s.on_source_changed(source(asked)) and not s.source_banner.visible
 
 

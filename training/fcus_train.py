@@ -85,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude", default="",
                    help="comma-separated recording names to leave out (e.g. subject3,subject8)")
     p.add_argument("--cache", default=None, metavar="DIR", help="crop cache folder (default: the user cache)")
-    p.add_argument("--synthetic", type=int, default=0, metavar="N", help="add N synthetic clips (fcus-rppg synth)")
+    p.add_argument("--synthetic", type=int, default=0, metavar="N",
+                   help="add N synthetic 20 s clips (fcus-rppg synth: a face at rest or swaying, HR 45-180 bpm), "
+                        "written to OUT/synthetic (about 47 MB each, MJPG) and kept for the next run")
     p.add_argument("--device", default="auto",
                    help="auto (CUDA when present) | cpu | cuda; a distributed run takes LOCAL_RANK's GPU")
     p.add_argument("--no-resume", action="store_true", help="start afresh even when OUT holds a checkpoint")
@@ -101,14 +103,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _synthetic_recordings(n: int, out: Path, seed: int) -> list:
-    """Write ``n`` synthetic clips (varied HR, still and swaying) under ``out/synthetic``."""
+    """Write ``n`` synthetic clips (varied HR, at rest and swaying) under ``out/synthetic``."""
     from training.datasets import read_dataset
     from training.synth import SUITE_HR_BPM, SynthConfig, write_clip
 
     root = out / "synthetic"
     for i in range(n):
         hr = SUITE_HR_BPM[i % len(SUITE_HR_BPM)]
-        motion = "none" if (i // len(SUITE_HR_BPM)) % 2 == 0 else "sway"
+        motion = "rest" if (i // len(SUITE_HR_BPM)) % 2 == 0 else "sway"  # "none" is a photograph
         sc = SynthConfig(hr_bpm=hr, motion=motion, seed=seed + i, illumination_drift=0.02)
         folder = root / f"synth{i:02d}_{sc.slug}"
         if not (folder / "ground_truth.txt").is_file():
@@ -256,6 +258,14 @@ def train_main(argv: list[str] | None = None) -> int:
     except _Refused as e:
         print(f"fcus-rppg train: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: how to go on
+        state = Path(args.out) / "checkpoint" / "train_state.pt"
+        if state.is_file():
+            how = f"the same command resumes from the last checkpoint ({state})"
+        else:
+            how = "no training step was saved yet; the clips tracked so far stay in the crop cache"
+        print(f"\nfcus-rppg train: interrupted; {how}", file=sys.stderr)
+        return 130
     except ImportError as e:
         print(f"fcus-rppg train: a training module is missing ({e})", file=sys.stderr)
         return 2
@@ -324,9 +334,13 @@ def _train_command(args: argparse.Namespace, argv: list[str] | None, model, net_
         "model_config": net_cfg.to_dict(),
     }
     _write_outputs(out, model, summary)
+    if result.resumed_from_step is not None and result.resumed_from_step >= result.steps:
+        print(f"the training in {out} had already run all its {result.steps} steps: nothing trained, its weights "
+              "written again (--no-resume starts afresh)")
+        return 0
     if result.resumed_from_step:
         print(f"resumed the training in {out} from step {result.resumed_from_step} of {result.steps} "
-              "(--no-resume starts afresh)")
+              "(--no-resume starts afresh); the time below counts every run of it")
     print(f"trained {result.steps} steps ({result.epochs:g} epochs) in {result.train_time_s:.0f} s on "
           f"{result.device}" + (f" x {env.world_size} processes" if env.distributed else "")
           + f"; weights {out / WEIGHTS_FILE}, summary {out / 'training_summary.json'}")
