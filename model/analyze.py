@@ -439,7 +439,7 @@ def analyze_main(argv: list[str] | None = None) -> int:
     try:
         result = run_analysis(args.video, method, face_model=args.face_model,
                                    allow_download=not args.no_download, tracker_kind=args.tracker,
-                                   model_path=args.model, config=cfg, progress=not args.quiet,
+                                   model_path=args.model, config=cfg, progress=_progress(args),
                                    profiler=profiler, images_fps_hz=args.fps)
     except (SourceError, FaceTrackerRequestError, ValueError, OSError) as e:
         print(f"fcus-rppg analyze: {e}", file=sys.stderr)
@@ -472,6 +472,12 @@ def analyze_main(argv: list[str] | None = None) -> int:
     if profiler is not None:
         _print_profile(profiler, s, t_main)
     return 0
+
+
+def _progress(args) -> bool:
+    """A progress bar unless --quiet, and only on a terminal (redrawn into a log file it leaves a
+    line of carriage returns)."""
+    return not args.quiet and sys.stderr.isatty()
 
 
 def _hr_text(s: dict) -> str:
@@ -570,7 +576,7 @@ def _batch_main(args, sources: list[Path], method: str) -> int:
         return EXIT_BAD_INPUT
     jobs = [BatchJob(str(s), str(d), method, args.face_model, not args.no_download, args.tracker, args.model,
                      args.window_s, args.fps) for s, d in zip(sources, result_dirs(sources, args.out))]
-    rows = run_batch(jobs, args.jobs, progress=not args.quiet)
+    rows = run_batch(jobs, args.jobs, progress=_progress(args))
     path = write_summary(args.out, rows)
     n_bad = sum(r.status == "failed" for r in rows)
     failed = f"; {n_bad} failed and {'was' if n_bad == 1 else 'were'} skipped (their rows say why)" if n_bad else ""

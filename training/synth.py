@@ -192,13 +192,14 @@ def synth_main(argv: list[str] | None = None) -> int:
         )
     except ValueError as exc:  # a bad option value: an argument error like any other (exit 2)
         parser.error(str(exc))
+    bars = not args.quiet and sys.stderr.isatty()  # a bar redrawn into a log file leaves carriage returns
     try:
         if args.suite:
             configs = suite_configs(args.suite, base)
-            for cfg in tqdm(configs, desc=f"suite {args.suite}", unit="clip", disable=args.quiet, file=sys.stderr):
-                write_clip(cfg, args.out / cfg.slug, progress=not args.quiet)
+            for cfg in tqdm(configs, desc=f"suite {args.suite}", unit="clip", disable=not bars, file=sys.stderr):
+                write_clip(cfg, args.out / cfg.slug, progress=bars)
         else:
-            write_clip(base, args.out, progress=not args.quiet)
+            write_clip(base, args.out, progress=bars)
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"fcus-rppg synth: {exc}", file=sys.stderr)
         return 1

@@ -145,7 +145,8 @@ def _check_resumable(st: dict, cfg: TrainConfig, model: nn.Module, spe: int, ckp
     if diff:
         raise ValueError(
             f"{ckpt_path} was written by a run with other settings ({', '.join(diff)}): "
-            "resume it with the same settings, or use another checkpoint directory / resume=False"
+            "resume it with the same settings, or train into another --out, or start afresh with --no-resume "
+            "(TrainConfig.resume=False)"
         )
     want = net_config_of(model)
     if want is not None:
@@ -155,7 +156,8 @@ def _check_resumable(st: dict, cfg: TrainConfig, model: nn.Module, spe: int, ckp
             what = "no network settings" if have is None else ", ".join(
                 sorted(k for k in want if have.get(k) != want[k]))
             raise ValueError(f"{ckpt_path} was written for another network ({what}): resume it with the same "
-                             "network, or use another checkpoint directory / resume=False")
+                             "network, or train into another --out, or start afresh with --no-resume "
+                             "(TrainConfig.resume=False)")
     if meta.get("steps_per_epoch") != spe:
         raise ValueError(f"{ckpt_path}: the sampler has {spe} batches per epoch, the checkpoint "
                          f"{meta.get('steps_per_epoch')}: not the same data")
