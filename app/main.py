@@ -150,7 +150,7 @@ def _start_problem(args) -> int:
             try:
                 make_pulse_method(model_file_method().name, model_path=args.model)
             except Exception as exc:  # noqa: BLE001 - FileNotFoundError, ModelContractError, ONNX Runtime's own
-                usable, why = False, f"cannot use {args.model}: {exc or type(exc).__name__}"
+                usable, why = False, f"cannot use {args.model}: {str(exc) or type(exc).__name__}"
         if not usable:
             print(f"fcus-rppg: --model: {why}", file=sys.stderr)
             return EXIT_BAD_INPUT

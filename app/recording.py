@@ -246,7 +246,7 @@ class SessionRecorder:
             **self.meta,
             "started": self._started_wall.isoformat(timespec="seconds"),
             # who is writing it: another app's repair leaves a session alone while this process lives
-            "recorder": {"pid": os.getpid(), "host": socket.gethostname()},
+            "recorder": {"pid": os.getpid(), "host": socket.gethostname(), "boot": _boot_id()},
             "t0_source_s": self.t0_s,
             "files": {k: v[0] for k, v in self.FILES.items()},
             **({"video": VIDEO_NAME, "frames_file": FRAMES_NAME, "video_codec": self.codec.fourcc,
@@ -609,7 +609,7 @@ def session_summary(folder: Path, meta: dict) -> dict:
         "readings_shown_share": len(shown) / max(len(hr_rows), 1),
         **clip_hr_reliability(shown, len(hr_rows), clip.hr_bpm, meta.get("method")),
         "tracker": meta.get("face_tracker"),
-        "model": meta.get("model"),  # the model file that read it (path, sha256), as analyze's summary.json
+        "model": meta.get("model"),  # the model file at the start (path, sha256), as analyze's summary.json
         "estimator": est or None,
         "bvp_note": BVP_NOTE,
     }
@@ -643,35 +643,58 @@ def count_video_frames(path: Path) -> int:
 # written: its recorder failed or was dropped).
 _OPEN_SESSIONS: set[Path] = set()
 # Without a way to ask whether its recorder's process lives (another machine sharing the folder,
-# Windows), a session whose files changed within this many seconds is taken as still being recorded;
-# a live recorder flushes every FLUSH_EVERY_S.
+# Windows, macOS, a session from before session.json named its recorder), a session whose files
+# changed within this many seconds is taken as still being recorded; a live recorder flushes every
+# FLUSH_EVERY_S while frames come.
 RECORDING_QUIET_S = 60.0
+# A session whose recorder's pid is gone is taken as dead once its files have been quiet this long
+# (a live recorder in another pid namespace, a container or a sandbox, can show a pid that is gone here)
+DEAD_QUIET_S = 3.0
+
+
+def _boot_id() -> str | None:
+    """This boot's id (Linux): a pid is only worth asking about within the boot that gave it."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip() or None
+    except OSError:
+        return None
+
+
+def _quiet_s(folder: Path) -> float:
+    """Seconds since any file of ``folder`` last changed (inf without files)."""
+    try:
+        newest = max(p.stat().st_mtime for p in folder.iterdir() if p.is_file())
+    except (OSError, ValueError):
+        return math.inf
+    return time.time() - newest
 
 
 def recording_alive(folder: Path, meta: dict) -> bool:
-    """Whether the unfinished session ``folder`` is still being recorded: by this process, by a
-    live process of this machine (session.json's ``recorder``; POSIX), or else (another machine,
-    Windows, a session from before the field) its files changed within ``RECORDING_QUIET_S``."""
+    """Whether the unfinished session ``folder`` is still being recorded: by this process; by a
+    process of this machine and boot whose pid lives (session.json's ``recorder``; POSIX), or whose
+    pid is gone but whose files changed within ``DEAD_QUIET_S``; by a recorder on this machine in an
+    earlier boot: never; else (another machine, Windows, an older session) when its files changed
+    within ``RECORDING_QUIET_S``."""
     folder = Path(folder)
     if folder.resolve() in _OPEN_SESSIONS:
         return True
     rec = meta.get("recorder") if isinstance(meta.get("recorder"), dict) else {}
-    pid = rec.get("pid")
-    if isinstance(pid, int) and rec.get("host") == socket.gethostname() and os.name == "posix":
-        if pid == os.getpid():
-            return False  # not in _OPEN_SESSIONS: this process no longer writes it
+    pid, boot = rec.get("pid"), rec.get("boot")
+    here = rec.get("host") == socket.gethostname()
+    if here and boot and _boot_id() and boot != _boot_id():
+        return False  # this machine has restarted since: its recorder is gone
+    if (here and boot and boot == _boot_id() and os.name == "posix" and isinstance(pid, int)
+            and not isinstance(pid, bool) and pid > 0):
+        if pid == os.getpid():  # not in _OPEN_SESSIONS: not ours any more, or another pid namespace's
+            return _quiet_s(folder) < DEAD_QUIET_S
         try:
             os.kill(pid, 0)  # signal 0: only asks whether the process exists
-        except ProcessLookupError:
-            return False
+            return True
         except PermissionError:  # it exists, under another user
             return True
-        return True
-    try:
-        newest = max(p.stat().st_mtime for p in folder.iterdir() if p.is_file())
-    except (OSError, ValueError):
-        return False
-    return time.time() - newest < RECORDING_QUIET_S
+        except ProcessLookupError:
+            return _quiet_s(folder) < DEAD_QUIET_S
+    return _quiet_s(folder) < RECORDING_QUIET_S
 
 
 def repair_session(folder: Path) -> bool:

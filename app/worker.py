@@ -572,7 +572,8 @@ class Worker(QObject):
             "source_label": self._spec.label if self._spec else None,
             "method": getattr(self._method, "name", None),
             "face_tracker": self.tracker_name,
-            # which model file read it (the shipped one, the user's, a calibrated one), as analyze says
+            # the model file in use when the recording started (shipped, the user's, calibrated), as analyze
+            # names it; a later change of method or a calibration is in events.csv
             "model": model_record(getattr(self._method, "model_path", None)),
             "estimator": dataclasses.asdict(self._est.cfg if self._est is not None else self.est_cfg),
         }

@@ -516,7 +516,7 @@ def _main_withheld(s: dict) -> str:
 ADAPTED_MODEL_NAME = "adapted_model.onnx"
 SINGLE_RUN_FILES = frozenset({"bvp.csv", "hr.csv", "summary.json"})  # what one source's analysis writes
 # every file analyze may write at the top of --out (a batch writes SUMMARY_CSV there, its sources' results below)
-ANALYZE_FILES = SINGLE_RUN_FILES | {ADAPTED_MODEL_NAME, weights_beside(ADAPTED_MODEL_NAME).name, SUMMARY_CSV}
+ANALYZE_FILES = SINGLE_RUN_FILES | {ADAPTED_MODEL_NAME, SUMMARY_CSV}
 
 
 def run_adapt(source: str, out_dir: Path, weights_onnx: str | None, face_model: str | None) -> dict | None:

@@ -81,11 +81,16 @@ GREY_CHANNELS_SHARE = 0.05
 
 def colourless(rgb: np.ndarray) -> bool:
     """Whether the skin means ``rgb`` (frames x RGB, 0..255) carry no colour: the spread of red,
-    green and blue under ``GREY_CHANNELS_SHARE`` of their mean, on average over the frames."""
+    green and blue under ``GREY_CHANNELS_SHARE`` of their mean, on average over the frames. Not
+    said of a skin clipped at white or too dark to tell (``SATURATED_LEVEL``, ``DARK_LUMA``): those
+    lose their colour to the exposure, and are named as such."""
     rgb = np.asarray(rgb, dtype=np.float64)
     rgb = rgb[np.isfinite(rgb).all(axis=1)]
     mean = np.mean(rgb, axis=1) if len(rgb) else rgb
     if not len(rgb) or np.median(mean) <= 0:
+        return False
+    r, g, b = np.mean(rgb, axis=0)
+    if max(r, g, b) > SATURATED_LEVEL or 0.299 * r + 0.587 * g + 0.114 * b < DARK_LUMA:
         return False
     share = (np.max(rgb, axis=1) - np.min(rgb, axis=1)) / np.maximum(mean, 1e-9)
     return float(np.mean(share)) < GREY_CHANNELS_SHARE

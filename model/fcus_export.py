@@ -357,5 +357,6 @@ def export_main(argv: list[str] | None = None) -> int:
 
     if out.resolve() == shipped_model_path().resolve():  # a maintainer's release step, or a slip
         print(f"fcus-rppg export: this replaced the shipped model and its weights ({out}); the app and analyze "
-              "now use it by default (git checkout assets/ restores the released ones)", file=sys.stderr)
+              "now use it by default (in a checkout, git checkout assets/ restores the released ones; "
+              "an installed package, reinstalling it)", file=sys.stderr)
     return 0

@@ -157,3 +157,17 @@ def test_adapt_refuses_a_file_that_is_not_saved_crops(tmp_path, capsys):
     assert "fcus-rppg adapt:" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # the crops are cut already: no face model or cache for them
         adapt_main(["--crops", str(bad), "--out", str(tmp_path / "m.onnx"), "--cache", str(tmp_path)])
+
+
+def test_adapt_says_why_a_session_it_is_given_cannot_be_used(tmp_path, capsys):
+    """A session still being recorded (no end marker, its files just written) is named with why,
+    not as "not one video file or recorded session"."""
+    from app.recording import SessionRecorder
+    from training.adapt import adapt_main
+
+    rec = SessionRecorder(tmp_path, {"method": "fcus"}, video=True, video_fps=30.0)
+    live = rec.start()
+    (live / "video.avi").write_bytes(b"")  # its video, still open
+    assert adapt_main([str(live), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "still being recorded" in capsys.readouterr().err
+    rec.close()

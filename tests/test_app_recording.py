@@ -180,12 +180,15 @@ while True:
 """
 
 
-def test_a_killed_recording_is_repaired_on_the_next_start(tmp_path):
+def test_a_killed_recording_is_repaired_on_the_next_start(tmp_path, monkeypatch):
     import signal
     import subprocess
     import sys
 
+    from app import recording
     from app.recording import count_video_frames
+
+    monkeypatch.setattr(recording, "DEAD_QUIET_S", 0.0)  # its pid is gone: no need to wait for quiet files
 
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen([sys.executable, "-c", KILLED_RECORDER, str(tmp_path)], cwd=repo,
@@ -224,10 +227,14 @@ def test_a_killed_recording_is_repaired_on_the_next_start(tmp_path):
 
 
 def test_an_unfinished_session_counts_as_recorded_while_its_recorder_lives(tmp_path):
-    """recording_alive: a session this process records is alive until closed; one written on
-    another machine (or before session.json named its recorder) is alive while its files changed
-    within RECORDING_QUIET_S, and repaired once they have not."""
-    from app.recording import RECORDING_QUIET_S, recording_alive, repair_session
+    """recording_alive: a session this process records is alive until closed; one whose recorder's
+    pid lives on this machine is alive, one whose pid is gone is dead once its files are quiet for
+    DEAD_QUIET_S, one from an earlier boot is dead; one written elsewhere (or with no usable pid) is
+    alive while its files changed within RECORDING_QUIET_S."""
+    import subprocess
+
+    from app import recording
+    from app.recording import DEAD_QUIET_S, RECORDING_QUIET_S, recording_alive, repair_session
 
     rec = SessionRecorder(tmp_path / "a", {})
     path = rec.start()
@@ -235,22 +242,50 @@ def test_an_unfinished_session_counts_as_recorded_while_its_recorder_lives(tmp_p
     assert meta["recorder"]["pid"] == os.getpid() and recording_alive(path, meta)
     assert not repair_session(path)
     rec.close()
-    assert not recording_alive(path, meta)
+    t = time.time() - DEAD_QUIET_S - 1
+    for f in path.iterdir():
+        os.utime(f, (t, t))
+    assert not recording_alive(path, meta)  # this process's pid, no longer open here, files quiet
 
-    elsewhere = SessionRecorder(tmp_path / "b", {})
-    far = elsewhere.start()
-    elsewhere._close_files()  # dropped without its end, as a killed run on another machine leaves it
-    from app import recording
-
+    other = SessionRecorder(tmp_path / "b", {})
+    far = other.start()
+    other._close_files()  # dropped without its end marker
     recording._OPEN_SESSIONS.discard(far.resolve())
     meta = json.loads((far / "session.json").read_text())
-    meta["recorder"]["host"] = "another-machine"
-    (far / "session.json").write_text(json.dumps(meta))
-    assert recording_alive(far, meta) and not repair_session(far)  # its files just changed
-    old = time.time() - RECORDING_QUIET_S - 5
-    for f in far.iterdir():
-        os.utime(f, (old, old))
-    assert not recording_alive(far, meta) and repair_session(far)
+
+    def aged(seconds):
+        t = time.time() - seconds
+        for f in far.iterdir():
+            os.utime(f, (t, t))
+
+    def as_recorder(**fields):
+        m = {**meta, "recorder": {**meta["recorder"], **fields}}
+        (far / "session.json").write_text(json.dumps(m))
+        return m
+
+    if os.name == "posix" and meta["recorder"]["boot"]:
+        child = subprocess.Popen(["sleep", "30"])
+        try:
+            aged(RECORDING_QUIET_S + 5)
+            assert recording_alive(far, as_recorder(pid=child.pid))  # its recorder lives, however quiet
+        finally:
+            child.kill()
+            child.wait(5)
+        gone = as_recorder(pid=child.pid)
+        aged(0)
+        assert recording_alive(far, gone)  # gone, but its files just changed: another pid namespace?
+        aged(DEAD_QUIET_S + 1)
+        assert not recording_alive(far, gone)
+        aged(0)
+        assert not recording_alive(far, as_recorder(pid=child.pid, boot="an earlier boot"))
+    for odd in (True, 0, -1):  # no usable pid: the files decide
+        aged(0)
+        assert recording_alive(far, as_recorder(pid=odd, host="another-machine"))
+    elsewhere = as_recorder(host="another-machine")
+    aged(0)
+    assert recording_alive(far, elsewhere) and not repair_session(far)
+    aged(RECORDING_QUIET_S + 5)
+    assert not recording_alive(far, elsewhere) and repair_session(far)
     assert json.loads((far / "session.json").read_text())["ended"].startswith("killed")
 
 

@@ -212,6 +212,8 @@ def test_a_folder_of_several_kinds_is_read_whole(tmp_path):
     _write_video(synth / "vid.avi")
     (synth / "ground_truth.txt").write_text("1 2\n70 70\n0 1\n")
     _write_video(tmp_path / "phone.avi")
+    (tmp_path / "synth85").mkdir()  # a synth run killed while writing: its video still .partial
+    _write_video(tmp_path / "synth85" / "vid.partial.avi")
     live = _write_session(tmp_path)
     meta = json.loads((live / "session.json").read_text())
     del meta["ended"]  # no end marker, files just written: being recorded

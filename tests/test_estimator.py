@@ -250,12 +250,16 @@ def test_withheld_readings_say_why():
 
 
 @pytest.mark.parametrize("case, expected", [("noise", "weak_signal"), ("dark", "too_dark"),
-                                            ("bright", "saturated"), ("moving", "motion"), ("grey", "no_colour")])
+                                            ("bright", "saturated"), ("moving", "motion"), ("grey", "no_colour"),
+                                            ("grey-clipped", "saturated"), ("grey-dark", "too_dark")])
 def test_the_gates_reason_names_what_is_wrong(case, expected):
+    """Each withheld reading names its cause; a skin that lost its colour to the exposure (clipped
+    at white, too dark) is named for the exposure, not as a camera without colour."""
     rng = np.random.default_rng(3)
     t = np.arange(0, 20, 1 / 30.0)
     colour = {"dark": SKIN * 12.0 / 180.0, "bright": np.array([252.0, 200.0, 170.0]),
-              "grey": np.full(3, 150.0)}.get(case, SKIN)
+              "grey": np.full(3, 150.0), "grey-clipped": np.full(3, 250.0),
+              "grey-dark": np.full(3, 12.0)}.get(case, SKIN)
     rgb = colour + rng.normal(0, 1.0, (len(t), 3))  # no pulse: the gate stays closed
     boxes = None
     if case == "moving":  # the head sways by a third of the face width

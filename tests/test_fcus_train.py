@@ -444,3 +444,27 @@ def test_the_colour_prior_alone_trains_without_the_null_space_term(recordings, c
     # the default net's normal case: said at INFO (training_summary.json's components_active), not warned
     assert not [r for r in caplog.records if r.levelname == "WARNING" and "null-space" in r.getMessage()]
     assert not torch.equal(before, model.prior_proj.detach())
+
+
+def test_synthetic_clips_are_the_n_asked_for(tmp_path, monkeypatch):
+    """--synthetic N trains on the N clips it names, not on other clips an earlier run left in
+    OUT/synthetic (a larger N, or the still photographs of before)."""
+    import cv2
+
+    from training import synth
+    from training.fcus_train import _synthetic_recordings
+
+    def tiny_clip(cfg, folder, progress=False):
+        folder.mkdir(parents=True, exist_ok=True)
+        w = cv2.VideoWriter(str(folder / "vid.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (32, 24))
+        for k in range(5):
+            w.write(np.full((24, 32, 3), 40 * k, np.uint8))
+        w.release()
+        (folder / "ground_truth.txt").write_text("1 2\n70 70\n0 1\n")
+
+    monkeypatch.setattr(synth, "write_clip", tiny_clip)
+    tiny_clip(None, tmp_path / "synthetic" / "synth00_photo_hr045")  # an earlier run's photograph
+    tiny_clip(None, tmp_path / "synthetic" / "synth07_still_hr180")  # an earlier run's larger N
+    recs = _synthetic_recordings(2, tmp_path, seed=0)
+    assert len(recs) == 2 and all("_photo_" not in r.name for r in recs)
+    assert {r.name[:7] for r in recs} == {"synth00", "synth01"}

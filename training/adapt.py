@@ -132,7 +132,7 @@ def adapt_main(argv: list[str] | None = None) -> int:
     import sys
     import zipfile
 
-    from training.datasets import read_dataset
+    from training.datasets import scan_dataset
 
     p = argparse.ArgumentParser(prog="fcus-rppg adapt", description=" ".join(
         (adapt_main.__doc__ or "").replace("``", "").split()))
@@ -162,7 +162,10 @@ def adapt_main(argv: list[str] | None = None) -> int:
 
             result = adapt_to_crops(FrameCrops.load(args.crops), args.out, weights=args.weights, config=cfg)
         else:
-            recordings = read_dataset(Path(args.source))
+            scan = scan_dataset(Path(args.source))
+            recordings = scan.recordings
+            if not recordings and len(scan.passed_over) == 1:  # a session that cannot be used, and why
+                raise ValueError(f"{args.source}: {scan.passed_over[0][1]}")
             if len(recordings) != 1:
                 raise ValueError(f"{args.source}: not one video file or recorded session")
             result = adapt_to_recording(recordings[0], args.out, weights=args.weights, cache_dir=args.cache,

@@ -171,7 +171,8 @@ def read_video_folder(root: Path) -> list[Recording]:
     """Every video in a folder (recursively); ground truth from ``<stem>.csv`` beside it."""
     root = Path(root)
     out = []
-    for v in sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES):
+    # a *.partial* file is a video still being written (synth, the recorder): not a recording
+    for v in sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and ".partial" not in p.name):
         gt = v.with_suffix(".csv")
         out.append(Recording(name=str(v.relative_to(root)), video=v,
                              ground_truth_path=gt if gt.exists() else None, dataset="folder"))

@@ -108,14 +108,17 @@ def _synthetic_recordings(n: int, out: Path, seed: int) -> list:
     from training.synth import SUITE_HR_BPM, SynthConfig, write_clip
 
     root = out / "synthetic"
+    names = set()
     for i in range(n):
         hr = SUITE_HR_BPM[i % len(SUITE_HR_BPM)]
         motion = "rest" if (i // len(SUITE_HR_BPM)) % 2 == 0 else "sway"  # "none" is a photograph
         sc = SynthConfig(hr_bpm=hr, motion=motion, seed=seed + i, illumination_drift=0.02)
         folder = root / f"synth{i:02d}_{sc.slug}"
+        names.add(folder.name)
         if not (folder / "ground_truth.txt").is_file():
             write_clip(sc, folder, progress=False)
-    return list(read_dataset(root))
+    # these N clips only: an earlier run's other clips in the same folder are not this run's
+    return [r for r in read_dataset(root, kind="ubfc") if r.name in names]
 
 
 class _Refused(Exception):
@@ -261,10 +264,12 @@ def train_main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: how to go on
         state = Path(args.out) / "checkpoint" / "train_state.pt"
         if state.is_file():
-            how = f"the same command resumes from the last checkpoint ({state})"
+            again = "the same command without --no-resume" if args.no_resume else "the same command"
+            how = f"{again} resumes from the last checkpoint ({state})"
         else:
             how = "no training step was saved yet; the clips tracked so far stay in the crop cache"
-        print(f"\nfcus-rppg train: interrupted; {how}", file=sys.stderr)
+        if env.is_main:
+            print(f"\nfcus-rppg train: interrupted; {how}", file=sys.stderr)
         return 130
     except ImportError as e:
         print(f"fcus-rppg train: a training module is missing ({e})", file=sys.stderr)
