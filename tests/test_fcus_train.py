@@ -313,6 +313,16 @@ def test_train_again_and_interrupted_say_what_happened(recordings, tmp_path, mon
     monkeypatch.setattr(ft_module, "train", interrupted)
     assert train_main(cmd) == 130
     assert "interrupted; the same command resumes from the last checkpoint" in capsys.readouterr().err
+    # other settings into the same --out: refused before any clip is tracked
+    from training import crop_cache
+
+    def no_tracking(*a, **k):
+        raise AssertionError("tracked the clips before refusing")
+
+    monkeypatch.setattr(crop_cache, "build_missing", no_tracking)
+    assert train_main([*cmd, "--lr", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "other settings (lr)" in err and "train into another --out" in err
 
 
 def test_train_main_writes_weights_and_summary(recordings, tmp_path, monkeypatch, capsys):

@@ -290,10 +290,7 @@ def _train_command(args: argparse.Namespace, argv: list[str] | None, model, net_
     from training.clips import ClipSampler
 
     out = Path(args.out)
-    recordings, excluded, passed_over = _recordings(args, out, env)
     contract = DEFAULT_CONTRACT
-    cached, skipped = _cached_recordings(recordings, args, contract, env)
-    skipped = passed_over + skipped
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, fs_hz=contract.fs_hz,
         window_frames=contract.window_frames, masking=not args.no_masking, smoothing=not args.no_smoothing,
@@ -302,6 +299,16 @@ def _train_command(args: argparse.Namespace, argv: list[str] | None, model, net_
         init_weights=str(Path(args.init).resolve()) if args.init else None,
         progress=sys.stderr.isatty(),  # a bar redrawn into a log file leaves escape codes in it
     )
+    if not env.distributed:  # settings that cannot resume OUT's run: said before minutes of tracking
+        from training.train_state import STATE_FILE, check_settings_early
+
+        try:
+            check_settings_early(Path(cfg.checkpoint_dir) / STATE_FILE, cfg, model)
+        except ValueError as e:
+            raise _Refused(str(e)) from None
+    recordings, excluded, passed_over = _recordings(args, out, env)
+    cached, skipped = _cached_recordings(recordings, args, contract, env)
+    skipped = passed_over + skipped
     sampler = ClipSampler(cached, window_frames=cfg.window_frames, batch_size=cfg.batch_size, seed=cfg.seed,
                           world_size=env.world_size, rank=env.rank)
     if len(sampler) < 1:

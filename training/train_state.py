@@ -127,11 +127,24 @@ def _settings_without_seed(cfg) -> dict:
     return {k: v for k, v in cfg.to_dict().items() if k != "seed"}
 
 
-def _check_resumable(st: dict, cfg: TrainConfig, model: nn.Module, spe: int, ckpt_path: Path,
+def check_settings_early(ckpt_path: Path, cfg: TrainConfig, model: nn.Module) -> None:
+    """Before any clip is tracked: refuse (ValueError) a checkpoint at ``ckpt_path`` written with
+    other settings or for another network, as :func:`resumable_state` would once the data is ready;
+    nothing without a readable checkpoint (the full check comes later)."""
+    if not cfg.resume or not Path(ckpt_path).is_file():
+        return
+    try:
+        st = load_train_state(Path(ckpt_path))
+    except Exception:  # noqa: BLE001 - a damaged file: resumable_state says so with its own words
+        return
+    _check_resumable(st, cfg, model, None, Path(ckpt_path))
+
+
+def _check_resumable(st: dict, cfg: TrainConfig, model: nn.Module, spe: int | None, ckpt_path: Path,
                      data: list[str] | None = None) -> None:
     """Refuse a state written by a run with other settings, another network or other data (``data``:
     the sampler's :meth:`~training.clips.ClipSampler.data_id`; states written before it was
-    recorded are checked by their steps per epoch only)."""
+    recorded are checked by their steps per epoch only; ``spe`` None: the data is not checked)."""
     meta = st["meta"]
     saved = meta.get("data")
     if data is not None and saved is not None and list(saved) != list(data):
@@ -158,7 +171,7 @@ def _check_resumable(st: dict, cfg: TrainConfig, model: nn.Module, spe: int, ckp
             raise ValueError(f"{ckpt_path} was written for another network ({what}): resume it with the same "
                              "network, or train into another --out, or start afresh with --no-resume "
                              "(TrainConfig.resume=False)")
-    if meta.get("steps_per_epoch") != spe:
+    if spe is not None and meta.get("steps_per_epoch") != spe:
         raise ValueError(f"{ckpt_path}: the sampler has {spe} batches per epoch, the checkpoint "
                          f"{meta.get('steps_per_epoch')}: not the same data")
 
