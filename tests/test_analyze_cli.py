@@ -623,20 +623,26 @@ def test_the_console_says_why_there_is_no_hr_and_gives_no_interval_to_an_unconfi
     assert _hr_text(dict(base, hr_bpm=71.24, hr_reliable=True)) == "71.2 +- 4.3 bpm"
 
 
-def test_two_faces_in_view_are_counted_and_said(synth_clip, tmp_path, capsys):
-    """Two faces side by side: one is measured, and the console and summary.json say two were seen."""
-    cap = cv2.VideoCapture(str(synth_clip.video_path))
-    two = tmp_path / "two.avi"
+def _recoded(src: Path, dst: Path, frame_fn) -> Path:
+    """``src`` with ``frame_fn`` applied to every frame, written to ``dst`` (MJPG, 30 fps)."""
+    cap = cv2.VideoCapture(str(src))
     writer = None
     while True:
         ok, bgr = cap.read()
         if not ok:
             break
-        tiled = np.hstack([bgr, bgr[:, ::-1]])
+        out = frame_fn(bgr)
         if writer is None:
-            writer = cv2.VideoWriter(str(two), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, tiled.shape[1::-1])
-        writer.write(tiled)
+            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, out.shape[1::-1])
+        writer.write(out)
+    cap.release()
     writer.release()
+    return dst
+
+
+def test_two_faces_in_view_are_counted_and_said(synth_clip, tmp_path, capsys):
+    """Two faces side by side: one is measured, and the console and summary.json say two were seen."""
+    two = _recoded(synth_clip.video_path, tmp_path / "two.avi", lambda bgr: np.hstack([bgr, bgr[:, ::-1]]))
     out = tmp_path / "out"
     assert analyze_main([str(two), "--method", "pos", "--out", str(out), "--quiet", *_face(synth_clip)]) == 0
     s = json.loads((out / "summary.json").read_text())
@@ -651,20 +657,10 @@ def test_two_faces_in_view_are_counted_and_said(synth_clip, tmp_path, capsys):
 
 
 def test_a_greyscale_video_is_said_to_have_no_colour(synth_clip, tmp_path, capsys):
-    """The synthetic face (a clear pulse) filmed by a greyscale
-    camera: no reading, every judged update withheld as no_colour, and the console says why without
-    suggesting a rate."""
-    cap = cv2.VideoCapture(str(synth_clip.video_path))
-    grey = tmp_path / "grey.avi"
-    writer = None
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        if writer is None:
-            writer = cv2.VideoWriter(str(grey), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, bgr.shape[1::-1])
-        writer.write(cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))
-    writer.release()
+    """The synthetic face (a clear pulse) filmed by a greyscale camera: no reading, every judged
+    update withheld as no_colour, and the console says why without suggesting a rate."""
+    grey = _recoded(synth_clip.video_path, tmp_path / "grey.avi",
+                    lambda bgr: cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))
     out = tmp_path / "out"
     assert analyze_main([str(grey), "--out", str(out), *_face(synth_clip)]) == 0
     s = json.loads((out / "summary.json").read_text())
