@@ -588,6 +588,7 @@ def session_summary(folder: Path, meta: dict) -> dict:
     v = np.array([b[1] for b in bvp]) if bvp else np.zeros(0)
     hr_rows = _read_rows(folder / "hr.csv")
     shown = [_float(r[1]) for r in hr_rows if len(r) > 1 and r[1]]
+    shown_t = [_float(r[0]) for r in hr_rows if len(r) > 1 and r[1]]
     faces = _read_rows(folder / "faces.csv")
     n_face = sum(1 for r in faces if len(r) > 1 and r[1])
     duration_s = float(t[-1] - t[0]) if len(t) > 1 else 0.0
@@ -607,7 +608,7 @@ def session_summary(folder: Path, meta: dict) -> dict:
         "face_share": n_face / max(len(faces), 1),
         "readings": len(hr_rows),
         "readings_shown_share": len(shown) / max(len(hr_rows), 1),
-        **clip_hr_reliability(shown, len(hr_rows), clip.hr_bpm, meta.get("method")),
+        **clip_hr_reliability(shown, len(hr_rows), clip.hr_bpm, meta.get("method"), clip.gap_to(shown_t, shown)),
         "tracker": meta.get("face_tracker"),
         "model": meta.get("model"),  # the model file at the start (path, sha256), as analyze's summary.json
         "estimator": est or None,

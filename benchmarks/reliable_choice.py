@@ -46,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.reliable_rule import DEFAULT_RULE, ReliableRule  # noqa: E402
+from model.reliable_rule import AGREE_AT, DEFAULT_RULE, ReliableRule  # noqa: E402
 
 SEGMENT_S = 30.0
 MIN_UNIT_S = 10.0  # a no-pulse clip shorter than a segment is a unit of its own when at least this long
@@ -55,15 +55,17 @@ RIGHT_SHARE_MIN = 0.9
 SHARES = (0.0, 0.1, 0.15, 0.2, 0.25, DEFAULT_RULE.shown_share, 0.5)
 MIN_SHOWN = (3, DEFAULT_RULE.min_shown, 8)
 AGREE_BPM = (3.0, DEFAULT_RULE.agree_bpm, 8.0)
-RULES = [ReliableRule(s, n, a) for s, n, a in itertools.product(SHARES, MIN_SHOWN, AGREE_BPM)]
+RULES = [ReliableRule(s, n, a, at) for s, n, a, at in itertools.product(SHARES, MIN_SHOWN, AGREE_BPM, AGREE_AT)]
 
 
 def label(rule: ReliableRule) -> str:
-    return f"share >= {rule.shown_share:.2f}, >= {rule.min_shown} shown, within {rule.agree_bpm:g} bpm"
+    where = "of the readings where shown" if rule.agree_at == "readings" else "of their median"
+    return f"share >= {rule.shown_share:.2f}, >= {rule.min_shown} shown, within {rule.agree_bpm:g} bpm {where}"
 
 
 def strictness(rule: ReliableRule) -> tuple:
-    return (rule.shown_share, rule.min_shown, -rule.agree_bpm)
+    # last: the agreement with each reading where it was shown asks more of the clip than with their median
+    return (rule.shown_share, rule.min_shown, -rule.agree_bpm, AGREE_AT.index(rule.agree_at))
 
 
 def shipped_rule() -> ReliableRule:
@@ -84,13 +86,14 @@ class Unit:
     n_judged: int
     clip_hr_bpm: float | None
     truth_bpm: float | None
+    path_gap_bpm: float | None = None  # the clip's tracked path against each shown reading (ClipHr.gap_to)
 
     @property
     def no_pulse(self) -> bool:
         return self.truth_bpm is None
 
     def reliable(self, rule: ReliableRule) -> bool:
-        return rule.reliable(self.shown_bpm, self.n_judged, self.clip_hr_bpm)
+        return rule.reliable(self.shown_bpm, self.n_judged, self.clip_hr_bpm, self.path_gap_bpm)
 
     def right(self) -> bool:
         return self.clip_hr_bpm is not None and abs(self.clip_hr_bpm - self.truth_bpm) <= RIGHT_BPM
@@ -153,8 +156,10 @@ def units_of(run: dict, truth: str = "mean") -> list[Unit]:
         clip = whole_clip_hr(t[inside], v[inside], run["fs_hz"], lo_bpm=run["lo_bpm"], hi_bpm=run["hi_bpm"])
         mine = [r for r in run["readings"] if a < r[0] <= b + 1e-6]
         shown = tuple(float(r[1]) for r in mine if r[1] is not None)
+        shown_t = [float(r[0]) for r in mine if r[1] is not None]
         judged = sum(r[2] is not None for r in mine)
-        out.append(Unit(run["name"], run["seed"], run["fold"], kind, shown, judged, clip.hr_bpm, truth))
+        out.append(Unit(run["name"], run["seed"], run["fold"], kind, shown, judged, clip.hr_bpm, truth,
+                        clip.gap_to(shown_t, shown)))
     return out
 
 

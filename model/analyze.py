@@ -79,12 +79,12 @@ class AnalyzeResult:
 
 
 def clip_hr_reliability(shown_bpm: list[float], n_judged: int, clip_hr_bpm: float | None,
-                        method: str | None = None) -> dict:
+                        method: str | None = None, path_gap_bpm: float | None = None) -> dict:
     """A summary's ``hr_reliable`` and ``hr_reliable_why_not`` (empty when reliable) by ``method``'s
     rule (``MethodSpec.reliable``, ``model.reliable_rule``; the default rule for None or a name
     outside the registry): enough judged HR updates showed a reading, and the whole-clip HR agrees
-    with their median."""
-    why = reliable_rule(method).why_not(shown_bpm, n_judged, clip_hr_bpm)
+    with them (``path_gap_bpm``: ``model.clip_hr.ClipHr.gap_to`` of the shown readings)."""
+    why = reliable_rule(method).why_not(shown_bpm, n_judged, clip_hr_bpm, path_gap_bpm)
     return {"hr_reliable": not why, "hr_reliable_why_not": why}
 
 
@@ -160,6 +160,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     tg, vg = est.bvp_stream()
     duration_s = float(t[-1] - t[0]) if len(t) > 1 else 0.0
     shown = [r.hr_bpm for r in est.readings if r.hr_bpm is not None]
+    shown_t = [r.t_s for r in est.readings if r.hr_bpm is not None]
     n_judged = sum(r.hr_raw_bpm is not None for r in est.readings)
     clip = whole_clip_hr(tg, vg, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm)
     summary = {
@@ -191,7 +192,8 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "judged_shown_share": len(shown) / max(n_judged, 1),
         # why the updates without a reading had none (hr.csv's withheld column, counted)
         "withheld_counts": dict(Counter(r.withheld for r in est.readings if r.hr_bpm is None)),
-        **clip_hr_reliability(shown, n_judged, clip.hr_bpm, method_name),  # and why not, for the user
+        # and why not, for the user
+        **clip_hr_reliability(shown, n_judged, clip.hr_bpm, method_name, clip.gap_to(shown_t, shown)),
         "tracker": tracker.name,
         "tracker_message": tracker_msg,
         "tracker_key_frames": tracker.key_frames,  # frames the face detector ran on

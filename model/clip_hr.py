@@ -24,6 +24,7 @@ docs/accuracy.md, "The whole-clip HR and its interval").
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,19 @@ class ClipHr:
     level: float
     way: str
     n_windows: int
+    # the per-window rates the HR summarises, at their windows' ends (the tracked path when tracked)
+    rates_t_s: tuple[float, ...] = ()
+    rates_bpm: tuple[float, ...] = ()
+
+    def gap_to(self, t_s: Sequence[float], hr_bpm: Sequence[float]) -> float | None:
+        """The median difference (bpm) between the rate of the window nearest each time ``t_s`` and
+        the reading ``hr_bpm`` given there: how well the clip's path agrees with readings where they
+        were made. None without rates or readings."""
+        if not self.rates_t_s or not len(t_s):
+            return None
+        ends, rates = np.asarray(self.rates_t_s), np.asarray(self.rates_bpm)
+        nearest = np.abs(ends[None, :] - np.asarray(t_s, dtype=np.float64)[:, None]).argmin(axis=1)
+        return float(np.median(np.abs(rates[nearest] - np.asarray(hr_bpm, dtype=np.float64))))
 
     def as_dict(self) -> dict:
         return {"hr_bpm": self.hr_bpm, "hr_interval_bpm": self.half_width_bpm, "hr_interval_level": self.level,
@@ -191,4 +205,8 @@ def whole_clip_hr(t_s: np.ndarray, bvp: np.ndarray, fs_hz: float, *, lo_bpm: flo
     if hr is None:
         return ClipHr(None, None, level, way, len(windows.t_s))
     half = scale * spread_bpm(spread, hr, rates)
-    return ClipHr(hr, half if math.isfinite(half) else None, level, way, len(windows.t_s))
+    # the rates at their windows' ends: the tracked path has one per window; a window median's peaks
+    # skip the windows without an estimate, so they keep no times
+    at = tuple(float(x) for x in windows.t_s) if len(rates) == len(windows.t_s) else ()
+    return ClipHr(hr, half if math.isfinite(half) else None, level, way, len(windows.t_s),
+                  rates_t_s=at, rates_bpm=tuple(float(x) for x in rates) if at else ())

@@ -15,26 +15,39 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Where the whole-clip HR must agree with the shown readings: "median", the whole-clip HR against
+# the readings' median; "readings", the clip's tracked HR path at each shown reading's time against
+# that reading (median of the differences), which a rate that changes over the clip does not upset.
+AGREE_AT = ("median", "readings")
+
 
 @dataclass(frozen=True)
 class ReliableRule:
     """Reliable when at least ``min_shown`` HR updates showed a reading, at least ``shown_share``
-    of the judged updates did, and the whole-clip HR is within ``agree_bpm`` of the shown
-    readings' median."""
+    of the judged updates did, and the whole-clip HR agrees with them within ``agree_bpm``:
+    with the shown readings' median (``agree_at`` "median"), or the clip's tracked path with each
+    shown reading where it was shown (median of the differences; "readings")."""
 
     shown_share: float
     min_shown: int
     agree_bpm: float
+    agree_at: str = "median"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.shown_share <= 1.0 or self.min_shown < 1 or not self.agree_bpm > 0:
             raise ValueError(f"ReliableRule: shown_share in 0..1, min_shown >= 1, agree_bpm > 0 (got {self})")
+        if self.agree_at not in AGREE_AT:
+            raise ValueError(f"ReliableRule: agree_at one of {AGREE_AT}, got {self.agree_at!r}")
 
-    def reliable(self, shown_bpm: Sequence[float], n_judged: int, clip_hr_bpm: float | None) -> bool:
-        return not self.why_not(shown_bpm, n_judged, clip_hr_bpm)
+    def reliable(self, shown_bpm: Sequence[float], n_judged: int, clip_hr_bpm: float | None,
+                 path_gap_bpm: float | None = None) -> bool:
+        return not self.why_not(shown_bpm, n_judged, clip_hr_bpm, path_gap_bpm)
 
-    def why_not(self, shown_bpm: Sequence[float], n_judged: int, clip_hr_bpm: float | None) -> str:
-        """Why the whole-clip HR is not reliable by this rule, for the user; empty when it is."""
+    def why_not(self, shown_bpm: Sequence[float], n_judged: int, clip_hr_bpm: float | None,
+                path_gap_bpm: float | None = None) -> str:
+        """Why the whole-clip HR is not reliable by this rule, for the user; empty when it is.
+        ``path_gap_bpm``: the median difference between the clip's tracked path and each shown
+        reading at its time (``model.clip_hr.ClipHr.gap_to``; what "readings" agreement reads)."""
         n = len(shown_bpm)
         if clip_hr_bpm is None:
             return "no whole-clip HR"
@@ -42,6 +55,13 @@ class ReliableRule:
             return f"{n} shown reading{'s' if n != 1 else ''}, fewer than {self.min_shown}"
         if n < self.shown_share * n_judged:
             return f"{n} of {n_judged} judged updates showed a reading, under {self.shown_share:.0%}"
+        if self.agree_at == "readings":
+            if path_gap_bpm is None:
+                return "no tracked HR where the readings were shown"
+            if path_gap_bpm > self.agree_bpm:
+                return (f"the clip's tracked HR is {path_gap_bpm:.1f} bpm from the shown readings where they were "
+                        f"shown (median), more than {self.agree_bpm:g}")
+            return ""
         median = float(np.median(shown_bpm))
         if abs(clip_hr_bpm - median) > self.agree_bpm:
             return (f"the shown readings' median ({median:.1f} bpm) is {abs(clip_hr_bpm - median):.1f} bpm from "
@@ -49,9 +69,11 @@ class ReliableRule:
         return ""
 
     def describe(self) -> str:
+        where = ("the clip's tracked HR within {a:g} bpm of the readings where they were shown"
+                 if self.agree_at == "readings" else "the whole-clip HR within {a:g} bpm of their median")
         return (f"at least {self.min_shown} shown readings"
                 + (f" and {self.shown_share:.0%} of the judged updates" if self.shown_share > 0 else "")
-                + f", the whole-clip HR within {self.agree_bpm:g} bpm of their median")
+                + ", " + where.format(a=self.agree_bpm))
 
 
 # Set by hand before the nested study: on OpenCV's animated Megamind.avi (11 s, no pulse) CHROM

@@ -7,8 +7,8 @@ import numpy as np
 from tests.benchmark_modules import load_benchmark
 
 
-def _unit(mod, shown, n_judged, clip_hr, truth, name="s", fold=0, kind="clip"):
-    return mod.Unit(name, 0, fold, kind, tuple(shown), n_judged, clip_hr, truth)
+def _unit(mod, shown, n_judged, clip_hr, truth, name="s", fold=0, kind="clip", gap=None):
+    return mod.Unit(name, 0, fold, kind, tuple(shown), n_judged, clip_hr, truth, gap)
 
 
 def test_the_units_decide_as_analyze_does_with_the_shipped_and_the_hand_set_rule():
@@ -24,11 +24,14 @@ def test_the_units_decide_as_analyze_does_with_the_shipped_and_the_hand_set_rule
     for n_shown, n_judged, offset in itertools.product((0, 4, 5, 9, 20), (10, 15, 30, 60), (0.0, 4.9, 5.1, 7.9, 30.0)):
         shown = [80.0 + 0.1 * i for i in range(n_shown)]
         clip = 80.0 + offset
-        u = _unit(mod, shown, n_judged, clip, 80.0)
-        assert u.reliable(shipped) == clip_hr_reliable(shown, n_judged, clip, "fcus")
-        assert u.reliable(DEFAULT_RULE) == clip_hr_reliable(shown, n_judged, clip, "chrom")
+        gap = offset / 2  # the path at the readings: half the whole-clip HR's offset from their median
+        u = _unit(mod, shown, n_judged, clip, 80.0, gap=gap)
+        assert u.reliable(shipped) == clip_hr_reliable(shown, n_judged, clip, "fcus", gap)
+        assert u.reliable(shipped) == (n_shown >= 3 and gap <= 8.0)  # the path's gap decides, not the offset
+        assert u.reliable(DEFAULT_RULE) == clip_hr_reliable(shown, n_judged, clip, "chrom", gap)
         assert u.reliable(DEFAULT_RULE) == clip_hr_reliable(shown, n_judged, clip)
-    assert not _unit(mod, [80.0] * 20, 30, None, 80.0).reliable(shipped)
+    assert not _unit(mod, [80.0] * 20, 30, None, 80.0, gap=0.0).reliable(shipped)
+    assert not _unit(mod, [80.0] * 20, 30, 80.0, 80.0).reliable(shipped)  # no path at the readings: not reliable
 
 
 def test_the_choice_calls_the_most_subjects_reliable_without_a_face_without_a_pulse_or_wrong_calls():
@@ -69,3 +72,27 @@ def test_units_are_the_clip_and_its_30_s_segments_with_their_own_updates_and_tru
     assert seg1.n_judged == 30 and seg2.n_judged == 30 and len(seg1.shown_bpm) == 15
     no_pulse = mod.units_of({**run, "name": "photo", "ref": None, "t_s": t[: int(25 * fs)], "bvp": bvp[: int(25 * fs)]})
     assert [u.kind for u in no_pulse] == ["clip"] and no_pulse[0].no_pulse
+
+
+def test_agreement_where_the_readings_were_shown_follows_a_rate_that_moves():
+    """A clip whose rate climbs from 90 to 115 bpm, its readings shown early (90-92): their median is
+    far from the whole-clip HR (the path's median, about 110), but the path agrees with each reading
+    where it was shown; a path elsewhere than the readings does not."""
+    from model.clip_hr import ClipHr
+    from model.reliable_rule import ReliableRule
+
+    t = tuple(float(x) for x in range(10, 61))
+    path = tuple(90.0 + 25.0 * (x - 10) / 50 for x in t)
+    clip = ClipHr(float(np.median(path)), 4.3, 0.9, "tracked", len(t), rates_t_s=t, rates_bpm=path)
+    shown_t, shown = [11.0, 12.0, 13.0, 14.0], [90.4, 91.0, 91.6, 92.1]
+    gap = clip.gap_to(shown_t, shown)
+    assert gap is not None and gap < 1.0
+    by_median = ReliableRule(0.0, 3, 8.0)
+    by_readings = ReliableRule(0.0, 3, 8.0, agree_at="readings")
+    assert "median" in by_median.why_not(shown, 40, clip.hr_bpm)
+    assert by_readings.why_not(shown, 40, clip.hr_bpm, gap) == ""
+    wrong = [70.0, 70.5, 71.0, 71.2]  # readings of another rate than the path's
+    why = by_readings.why_not(wrong, 40, clip.hr_bpm, clip.gap_to(shown_t, wrong))
+    assert "tracked HR is" in why and "more than 8" in why
+    assert ClipHr(None, None, 0.9, "tracked", 0).gap_to(shown_t, shown) is None
+    assert "of the readings where they were shown" in by_readings.describe()
