@@ -31,8 +31,8 @@ def synth_clip(tmp_path_factory, face_model_path):
     return SimpleNamespace(**vars(files), face_model=face_model_path)  # the tests never download
 
 
-def clip_hr_reliable(shown_bpm, n_judged, clip_hr_bpm, method=None):
-    return clip_hr_reliability(shown_bpm, n_judged, clip_hr_bpm, method)["hr_reliable"]
+def clip_hr_reliable(shown_bpm, n_judged, clip_hr_bpm, method=None, path_gap_bpm=None):
+    return clip_hr_reliability(shown_bpm, n_judged, clip_hr_bpm, method, path_gap_bpm)["hr_reliable"]
 
 
 def _face(files) -> list[str]:
@@ -109,11 +109,14 @@ def test_each_method_calls_its_clip_hr_reliable_by_its_own_rule():
 
     from model.reliable_rule import DEFAULT_RULE, ReliableRule
 
-    # FCUS (benchmarks/reliable_choice.py): at least 3 readings whatever their share, within 8 bpm
-    assert clip_hr_reliable([72.0] * 3, 60, 79.5, "fcus") is True
-    assert clip_hr_reliable([72.0] * 3, 60, 79.5, "FCUS") is True
-    assert clip_hr_reliable([72.0] * 2, 2, 72.0, "fcus") is False  # too few readings
-    assert clip_hr_reliable([72.0] * 8, 24, 80.5, "fcus") is False  # another pulse
+    # FCUS (benchmarks/reliable_choice.py): at least 3 readings whatever their share, the clip's tracked
+    # path within 8 bpm of them where they were shown (the last argument: that median difference)
+    assert clip_hr_reliable([72.0] * 3, 60, 79.5, "fcus", 7.5) is True
+    assert clip_hr_reliable([72.0] * 3, 60, 79.5, "FCUS", 7.5) is True
+    assert clip_hr_reliable([72.0] * 3, 60, 95.0, "fcus", 1.0) is True  # the rate moved: the median is far
+    assert clip_hr_reliable([72.0] * 2, 2, 72.0, "fcus", 0.0) is False  # too few readings
+    assert clip_hr_reliable([72.0] * 8, 24, 80.5, "fcus", 8.5) is False  # another pulse
+    assert clip_hr_reliable([72.0] * 8, 24, 72.0, "fcus") is False  # no path at the readings
     # the classic methods, and a method outside the registry, keep the hand-set rule (5 readings)
     for method in ("chrom", "pos", "green", "someone-elses", None):
         assert clip_hr_reliable([72.0] * 5, 60, 72.0, method) is False
@@ -121,13 +124,16 @@ def test_each_method_calls_its_clip_hr_reliable_by_its_own_rule():
     assert DEFAULT_RULE.describe().startswith("at least 5 shown readings and 33% of the judged updates")
     # why not, for the user: each condition that failed, in order; empty when reliable
     fcus = reliable_rule("fcus")
-    assert fcus.why_not([72.0] * 3, 60, 79.5) == ""
-    assert fcus.why_not([72.0] * 8, 24, None) == "no whole-clip HR"
-    assert fcus.why_not([72.0], 60, 72.0) == "1 shown reading, fewer than 3"
+    assert fcus.why_not([72.0] * 3, 60, 79.5, 7.5) == ""
+    assert fcus.why_not([72.0] * 8, 24, None, 0.0) == "no whole-clip HR"
+    assert fcus.why_not([72.0], 60, 72.0, 0.0) == "1 shown reading, fewer than 3"
     assert DEFAULT_RULE.why_not([72.0] * 5, 60, 72.0) == "5 of 60 judged updates showed a reading, under 33%"
-    assert fcus.why_not([90.8] * 8, 24, 114.7) == ("the shown readings' median (90.8 bpm) is 23.9 bpm from the "
-                                                   "whole-clip HR, more than 8")
-    assert fcus.describe() == "at least 3 shown readings, the whole-clip HR within 8 bpm of their median"
+    assert DEFAULT_RULE.why_not([90.8] * 8, 24, 114.7) == ("the shown readings' median (90.8 bpm) is 23.9 bpm "
+                                                           "from the whole-clip HR, more than 5")
+    assert fcus.why_not([90.8] * 8, 24, 114.7, 12.0) == ("the clip's tracked HR is 12.0 bpm from the shown "
+                                                         "readings where they were shown (median), more than 8")
+    assert fcus.describe() == ("at least 3 shown readings, the clip's tracked HR within 8 bpm of the readings "
+                               "where they were shown")
     with pytest.raises(ValueError):
         ReliableRule(shown_share=1.5, min_shown=5, agree_bpm=5.0)
     with pytest.raises(ValueError):
