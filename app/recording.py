@@ -63,6 +63,7 @@ import numpy as np
 
 from model.analyze import BVP_HEADER, HR_HEADER, bvp_row, clip_hr_reliability, hr_row
 from model.clip_hr import ClipHr, whole_clip_hr
+from model.session_source import RECORDING_QUIET_S, files_quiet_s
 from model.types import Face, HrReading
 
 log = logging.getLogger(__name__)
@@ -643,13 +644,9 @@ def count_video_frames(path: Path) -> int:
 # The sessions this process is recording (a session left unfinished by this process is no longer being
 # written: its recorder failed or was dropped).
 _OPEN_SESSIONS: set[Path] = set()
-# Without a way to ask whether its recorder's process lives (another machine sharing the folder,
-# Windows, macOS, a session from before session.json named its recorder), a session whose files
-# changed within this many seconds is taken as still being recorded; a live recorder flushes every
-# FLUSH_EVERY_S while frames come.
-RECORDING_QUIET_S = 60.0
 # A session whose recorder's pid is gone is taken as dead once its files have been quiet this long
-# (a live recorder in another pid namespace, a container or a sandbox, can show a pid that is gone here)
+# (a live recorder in another pid namespace, a container or a sandbox, can show a pid that is gone here).
+# Where the pid cannot be asked, model.session_source.RECORDING_QUIET_S of quiet files.
 DEAD_QUIET_S = 3.0
 
 
@@ -659,15 +656,6 @@ def _boot_id() -> str | None:
         return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip() or None
     except OSError:
         return None
-
-
-def _quiet_s(folder: Path) -> float:
-    """Seconds since any file of ``folder`` last changed (inf without files)."""
-    try:
-        newest = max(p.stat().st_mtime for p in folder.iterdir() if p.is_file())
-    except (OSError, ValueError):
-        return math.inf
-    return time.time() - newest
 
 
 def recording_alive(folder: Path, meta: dict) -> bool:
@@ -680,22 +668,22 @@ def recording_alive(folder: Path, meta: dict) -> bool:
     if folder.resolve() in _OPEN_SESSIONS:
         return True
     rec = meta.get("recorder") if isinstance(meta.get("recorder"), dict) else {}
-    pid, boot = rec.get("pid"), rec.get("boot")
+    pid, boot, now_boot = rec.get("pid"), rec.get("boot"), _boot_id()
     here = rec.get("host") == socket.gethostname()
-    if here and boot and _boot_id() and boot != _boot_id():
+    if here and boot and now_boot and boot != now_boot:
         return False  # this machine has restarted since: its recorder is gone
-    if (here and boot and boot == _boot_id() and os.name == "posix" and isinstance(pid, int)
+    if (here and boot and boot == now_boot and os.name == "posix" and isinstance(pid, int)
             and not isinstance(pid, bool) and pid > 0):
         if pid == os.getpid():  # not in _OPEN_SESSIONS: not ours any more, or another pid namespace's
-            return _quiet_s(folder) < DEAD_QUIET_S
+            return files_quiet_s(folder) < DEAD_QUIET_S
         try:
             os.kill(pid, 0)  # signal 0: only asks whether the process exists
             return True
         except PermissionError:  # it exists, under another user
             return True
         except ProcessLookupError:
-            return _quiet_s(folder) < DEAD_QUIET_S
-    return _quiet_s(folder) < RECORDING_QUIET_S
+            return files_quiet_s(folder) < DEAD_QUIET_S
+    return files_quiet_s(folder) < RECORDING_QUIET_S
 
 
 def repair_session(folder: Path) -> bool:

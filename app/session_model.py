@@ -430,7 +430,7 @@ class SessionModel:
             dropped=f"dropped {r.stats.dropped}" if r else "dropped 0",
             latency=f"{r.stats.latency_ms:4.1f} ms/frame" if r else "-- ms/frame",
             tracker=f"face: {self.tracker_name or '...'}",
-            device=(f"{method_label(m.name)}{f': {own}' if (own := getattr(m, 'model_file', '')) else ''}"
+            device=(f"{method_label(m.name)}{f': {m.model_file}' if m.model_file else ''}"
                     f"{' (calibrated)' if m.calibrated else ''} on {m.device}"
                     if m is not None else None),
             recording=f"\u25cf REC {self.recording_path.name}" if self.recording_path else "",

@@ -62,7 +62,7 @@ from model.pulse_methods import (
     roi_extractor_for,
 )
 from model.results_io import OutDirError, check_out_dir, write_files_atomic
-from model.video_source import SourceError
+from model.video_source import SHORT_READ_SHARE, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +205,6 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "estimator": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
     }
     return AnalyzeResult(frame_t_s=t - t[0], frame_bvp=bvp, summary=summary, estimator=est)
-
-
-#: Frames read below this share of those the container announces: the file is said to be truncated.
-SHORT_READ_SHARE = 0.95
 
 
 def short_read_warning(n_read: int, n_announced: int, kind: str = "video") -> str:

@@ -79,20 +79,27 @@ MOTION_SHARE = 0.06  # sd of the face box centre over the window, as a share of 
 GREY_CHANNELS_SHARE = 0.05
 
 
+def _exposure_problem(rgb: np.ndarray) -> str:
+    """Why the skin means ``rgb`` (frames x RGB, 0..255) are badly exposed for a pulse: too dark
+    (``DARK_LUMA``) or clipped at white (``SATURATED_LEVEL``), judged on their mean; "" otherwise."""
+    r, g, b = np.mean(rgb, axis=0)
+    if 0.299 * r + 0.587 * g + 0.114 * b < DARK_LUMA:
+        return WITHHELD_TOO_DARK
+    if max(r, g, b) > SATURATED_LEVEL:
+        return WITHHELD_SATURATED
+    return ""
+
+
 def colourless(rgb: np.ndarray) -> bool:
     """Whether the skin means ``rgb`` (frames x RGB, 0..255) carry no colour: the spread of red,
     green and blue under ``GREY_CHANNELS_SHARE`` of their mean, on average over the frames. Not
-    said of a skin clipped at white or too dark to tell (``SATURATED_LEVEL``, ``DARK_LUMA``): those
-    lose their colour to the exposure, and are named as such."""
+    said of a skin clipped at white or too dark to tell (:func:`_exposure_problem`): those lose their
+    colour to the exposure, and are named as such."""
     rgb = np.asarray(rgb, dtype=np.float64)
     rgb = rgb[np.isfinite(rgb).all(axis=1)]
-    mean = np.mean(rgb, axis=1) if len(rgb) else rgb
-    if not len(rgb) or np.median(mean) <= 0:
+    if not len(rgb) or _exposure_problem(rgb):
         return False
-    r, g, b = np.mean(rgb, axis=0)
-    if max(r, g, b) > SATURATED_LEVEL or 0.299 * r + 0.587 * g + 0.114 * b < DARK_LUMA:
-        return False
-    share = (np.max(rgb, axis=1) - np.min(rgb, axis=1)) / np.maximum(mean, 1e-9)
+    share = (np.max(rgb, axis=1) - np.min(rgb, axis=1)) / np.maximum(np.mean(rgb, axis=1), 1e-9)
     return float(np.mean(share)) < GREY_CHANNELS_SHARE
 
 
@@ -633,11 +640,9 @@ class StreamingEstimator:
         decides; a skin without colour is withheld as that, whatever the gate says."""
         if not_a_pulse == WITHHELD_NO_COLOUR:
             return not_a_pulse
-        r, g, b = np.mean(rgb_u, axis=0)
-        if 0.299 * r + 0.587 * g + 0.114 * b < DARK_LUMA:
-            return WITHHELD_TOO_DARK
-        if max(r, g, b) > SATURATED_LEVEL:
-            return WITHHELD_SATURATED
+        exposure = _exposure_problem(rgb_u)
+        if exposure:
+            return exposure
         t = np.fromiter(self._t, float)
         boxes = np.asarray(self._box, dtype=np.float64)[t >= t_now - self.cfg.window_s]
         boxes = boxes[np.isfinite(boxes[:, 2])]

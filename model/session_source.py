@@ -17,13 +17,14 @@ import csv
 import json
 import logging
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from model.types import Frame
-from model.video_source import VIDEO_SUFFIXES, SourceError, VideoFileSource, loop_passes
+from model.video_source import SHORT_READ_SHARE, VIDEO_SUFFIXES, SourceError, VideoFileSource, loop_passes
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,21 @@ class TimedVideoSource:
         return self._one_pass()
 
 
+# An unfinished session (no end marker) whose files changed within this many seconds is taken as
+# still being recorded where its recorder cannot be asked (app.recording's repair, training's
+# dataset scan); a live recorder flushes its files every half second while frames come.
+RECORDING_QUIET_S = 60.0
+
+
+def files_quiet_s(folder: Path) -> float:
+    """Seconds since any file of ``folder`` last changed (inf without files or when unreadable)."""
+    try:
+        newest = max(p.stat().st_mtime for p in Path(folder).iterdir() if p.is_file())
+    except (OSError, ValueError):
+        return math.inf
+    return time.time() - newest
+
+
 def _cut_frames_warning(folder: Path, n_listed: int) -> str:
     """A user's warning when frames.csv lists far fewer frames than session.json says the video
     holds (frames.csv cut by a repair while the session was still being recorded, or damaged): only
@@ -162,15 +178,10 @@ def _cut_frames_warning(folder: Path, n_listed: int) -> str:
     except (OSError, json.JSONDecodeError):
         return ""
     n_video = meta.get("video_frames") if isinstance(meta, dict) else None
-    if not isinstance(n_video, int) or n_listed <= 0 or n_listed >= LISTED_SHARE * n_video:
+    if not isinstance(n_video, int) or n_listed <= 0 or n_listed >= SHORT_READ_SHARE * n_video:
         return ""
     return (f"{FRAMES_NAME} lists {n_listed} frames but {SESSION_NAME} says the video holds {n_video}: only the "
             f"listed frames are read (was {FRAMES_NAME} cut or damaged?)")
-
-
-# frames.csv listing under this share of the frames session.json counts is reported (model.analyze
-# reports a file read short at the same share)
-LISTED_SHARE = 0.95
 
 
 class SessionSource(TimedVideoSource):

@@ -29,6 +29,9 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".3gp", ".mpg
 
 # FFmpeg opens text files as video (its "tty" demuxer draws the characters: a 25 fps picture of the
 # text); files of these suffixes are refused as the text they are
+#: Frames read (or listed) below this share of those announced: the source is said to be cut short
+#: (model.analyze.short_read_warning for a file, model.session_source for a session's frames.csv).
+SHORT_READ_SHARE = 0.95
 TEXT_SUFFIXES = (".txt", ".ans", ".art", ".asc", ".diz", ".ice", ".nfo", ".vt", ".csv", ".json", ".md", ".log")
 
 

@@ -202,7 +202,8 @@ def test_a_folder_of_several_kinds_is_read_whole(tmp_path):
     import os
     import time
 
-    from training.datasets import SESSION_LIVE_S, scan_dataset
+    from model.session_source import RECORDING_QUIET_S
+    from training.datasets import scan_dataset
 
     s1 = _write_session(tmp_path)
     s2 = _write_session(tmp_path)
@@ -226,7 +227,7 @@ def test_a_folder_of_several_kinds_is_read_whole(tmp_path):
     reasons = dict(scan.passed_over)
     assert "video off" in reasons[novid.name] and "still being recorded" in reasons[live.name]
     # the same folder long after its app was killed: its frames are read as far as they go
-    old = time.time() - SESSION_LIVE_S - 5
+    old = time.time() - RECORDING_QUIET_S - 5
     for f in live.iterdir():
         os.utime(f, (old, old))
     assert live.name in {r.name for r in scan_dataset(tmp_path).recordings}

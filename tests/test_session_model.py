@@ -125,8 +125,9 @@ def test_trend_series_with_gaps_and_breaks():
     t, hr = s.trend.points()
     assert list(t) == [6.0, 7.0, 8.0] and math.isnan(hr[0]) and list(hr[1:]) == [120.0, 121.0]
     assert s.trend.y_range() == (50.0, 126.0)
-    s.on_method_changed(SimpleNamespace(name="pos", device="CPU", note="", calibrated=False))
-    s.on_method_changed(SimpleNamespace(name="pos", device="CPU", note="", calibrated=False))  # same method: no break
+    s.on_method_changed(SimpleNamespace(name="pos", device="CPU", note="", calibrated=False, model_file=""))
+    # the same method again: no break
+    s.on_method_changed(SimpleNamespace(name="pos", device="CPU", note="", calibrated=False, model_file=""))
     assert len(s.trend.t_s) == 4 and math.isnan(s.trend.hr_bpm[-1])
     s.on_source_changed(source(SourceSpec("demo")))
     assert len(s.trend.t_s) == 5 and s.trend.t_s[-1] > 8.0
@@ -154,7 +155,7 @@ def test_bvp_keeps_the_last_span_and_its_scale():
     s.on_reading(reading(15.5, 70.0, bvp_t_s=np.arange(5) / 30, bvp=np.full(5, 100.0)))
     assert len(s.bvp.t_rel_s) == 5 and s.bvp.y_range[1] == pytest.approx(2.3, rel=0.01), "too few to scale by"
     s.on_reading(reading(16.0, 70.0, bvp_t_s=t, bvp=np.sin(t)))
-    s.on_method_changed(SimpleNamespace(name="chrom", device="CPU", note="", calibrated=False))
+    s.on_method_changed(SimpleNamespace(name="chrom", device="CPU", note="", calibrated=False, model_file=""))
     assert len(s.bvp.t_rel_s) == 0
 
 
@@ -224,14 +225,14 @@ def test_stand_in_demo_and_status_line():
     assert s.source_banner.visible and not s.source_banner.offer_demo
     s.on_frame(frame(fps_hz=29.66))
     s.on_tracker_changed("mediapipe", "Face tracking: MediaPipe")
-    s.on_method_changed(SimpleNamespace(name="fcus", device="CPU", note="", calibrated=False))
+    s.on_method_changed(SimpleNamespace(name="fcus", device="CPU", note="", calibrated=False, model_file=""))
     s.on_recording_changed("/rec/session-1")
     st = s.status_line()
     assert st.source.endswith("standing in for File missing.avi")
     assert (st.fps, st.dropped, st.latency, st.tracker) == ("29.7 fps", "dropped 3", "12.3 ms/frame",
                                                             "face: mediapipe")
     assert st.device == "FCUS (model) on CPU" and st.recording == "\u25cf REC session-1"
-    s.on_method_changed(SimpleNamespace(name="fcus", device="CPU", note="", calibrated=True))
+    s.on_method_changed(SimpleNamespace(name="fcus", device="CPU", note="", calibrated=True, model_file=""))
     assert s.status_line().device == "FCUS (model) (calibrated) on CPU"
     s.on_method_changed(SimpleNamespace(name="fcus", device="CPU", note="", calibrated=False, model_file="ft.onnx"))
     assert s.status_line().device == "FCUS (model): ft.onnx on CPU"  # the user's own model file is named

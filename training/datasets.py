@@ -25,7 +25,6 @@ import csv
 import json
 import logging
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 
 from model.frame_source import FrameSource, open_frame_source
 from model.image_source import ImageFolderSource, has_images
-from model.session_source import session_video
+from model.session_source import RECORDING_QUIET_S, files_quiet_s, session_video
 from model.types import Frame
 from model.video_source import VIDEO_SUFFIXES, SourceError
 
@@ -226,11 +225,6 @@ class DatasetScan:
     passed_over: list[tuple[str, str]]
 
 
-# an unfinished session (no end marker) whose files changed within this many seconds is still being
-# recorded; an older one was killed, and its frames are read as far as its video holds them
-SESSION_LIVE_S = 60.0
-
-
 def _scan_sessions(root: Path) -> DatasetScan:
     """:func:`read_sessions`, and the session folders it passes over with why."""
     root = Path(root)
@@ -254,14 +248,15 @@ def _scan_sessions(root: Path) -> DatasetScan:
 
 
 def _still_recording(d: Path) -> bool:
+    """An unfinished session (no end marker) whose files changed within RECORDING_QUIET_S; an older
+    one was killed, and its frames are read as far as its video holds them."""
     try:
         meta = json.loads((d / "session.json").read_text(encoding="utf-8"))
-        if isinstance(meta, dict) and meta.get("ended"):
-            return False
-        newest = max(p.stat().st_mtime for p in d.iterdir() if p.is_file())
     except (OSError, ValueError):
         return False
-    return time.time() - newest < SESSION_LIVE_S
+    if isinstance(meta, dict) and meta.get("ended"):
+        return False
+    return files_quiet_s(d) < RECORDING_QUIET_S
 
 
 def scan_dataset(root: Path, kind: str = "auto") -> DatasetScan:
