@@ -212,7 +212,8 @@ def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -
             and c.acquire_until_s == current.acquire_until_s and c.context_s == current.context_s
             and c.context_half_width_hz == current.context_half_width_hz
             and c.context_reading == current.context_reading and c.reading_windows_s == current.reading_windows_s
-            and c.coherence_min == current.coherence_min and c.pulse_amplitude_min == current.pulse_amplitude_min]
+            and c.coherence_min == current.coherence_min and c.pulse_amplitude_min == current.pulse_amplitude_min
+            and c.hr_posterior == current.hr_posterior and c.hr_median_n == current.hr_median_n]
     return same[0] if same else None
 
 
@@ -279,9 +280,33 @@ def coherence_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
     return out
 
 
+POSTERIOR_RATE_SD = (2.0, 4.0, 6.0)
+POSTERIOR_MASS = (0.5, 0.6, 0.7, 0.8, 0.9)
+POSTERIOR_MEDIAN_N = (1, 3)
+
+
+def posterior_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """The reading and its quality from the HR posterior (``EstimatorConfig.hr_posterior``: the mode of
+    a forward filter through the window spectra, the gate on its mass within 5 bpm of it) x how fast
+    the rate may move (``rate_sd_bpm_per_s``) x the mass the gate opens at (no hysteresis) x the
+    median of the last 1 or 3 shown readings; no steadiness check (the filter already weighs how the
+    window HRs agree), the face's pulse checks as shipped."""
+    from model.signal.hr_posterior import HrPosteriorConfig
+
+    out = {}
+    for sd in POSTERIOR_RATE_SD:
+        for mass in POSTERIOR_MASS:
+            for n in POSTERIOR_MEDIAN_N:
+                label = (f"posterior, rate sd {sd:g} bpm/s, gate at mass {mass:.2f}"
+                         + (f", median of {n}" if n > 1 else ""))
+                out[label] = replace(base, hr_posterior=HrPosteriorConfig(rate_sd_bpm_per_s=sd), gate_open=mass,
+                                     gate_close=mass, steady_n=0, hr_median_n=n)
+    return out
+
+
 SPACES = {"check": candidates, "steady": steady_candidates, "start": start_candidates,
           "cadence": cadence_candidates, "cadence-cut": cadence_cut_candidates, "context": context_candidates,
-          "windows": windows_candidates, "coherence": coherence_candidates}
+          "windows": windows_candidates, "coherence": coherence_candidates, "posterior": posterior_candidates}
 # What "coverage" means in the objective: the share of the updates, or, where the candidates
 # update at different rates, the share of the time a reading was shown.
 COVERAGE_OF = {"cadence": "time_coverage", "cadence-cut": "time_coverage"}

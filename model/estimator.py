@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from model.signal import (
 )
 from model.signal.face_coherence import face_pulse
 from model.signal.heart_rate import SNR_WINDOW
+from model.signal.hr_posterior import HrPosterior, HrPosteriorConfig
 from model.signal.hr_tracking import HrTracker, HrTrackerConfig
 from model.signal.quality import GATE_HYSTERESIS, GATE_THRESHOLD
 from model.signal.reading_features import SPREAD_HRS, ReadingFeatures, reading_features, signal_hr_bpm
@@ -56,7 +57,8 @@ WITHHELD_SATURATED = "saturated"  # the gate withheld it, and the skin is clippe
 WITHHELD_MOTION = "motion"  # the gate withheld it, and the face moved a lot in the window
 WITHHELD_WEAK = "weak_signal"  # the gate withheld it: the pulse does not stand out of the noise
 # the steadiness or the cross-check withheld it: the last window HRs disagree (EstimatorConfig.steady_n),
-# or other methods read another rate in the window (check_methods)
+# or other methods read another rate in the window (check_methods); with the HR posterior: its belief
+# is split between rates although the window itself shows a clear peak (SNR >= UNSURE_SNR_DB)
 WITHHELD_UNSURE = "unsure"
 # the spatial coherence withheld it: the face's regions do not change colour in step at the rate
 # (EstimatorConfig.coherence_min): a photo, a screen, or noise on a real face
@@ -77,6 +79,9 @@ MOTION_SHARE = 0.06  # sd of the face box centre over the window, as a share of 
 # blue at a mean of 118, 0.017); lit skin's red lies 0.19-0.39 of the mean above its lowest channel
 # (the 8 dev subjects' least colourful 10 s windows)
 GREY_CHANNELS_SHARE = 0.05
+# With the HR posterior, a reading withheld for too little belief is "unsure" where its window's SNR
+# reaches this (dB; the SNR gate's opening before the posterior), else "weak_signal"
+UNSURE_SNR_DB = -0.5
 
 
 def _exposure_problem(rgb: np.ndarray) -> str:
@@ -140,6 +145,11 @@ class EstimatorConfig:
     # narrowing the stream around the track made MAE@20s worse (3.82 -> 6.70; docs/accuracy.md,
     # "Choices made in nested folds").
     hr_tracking: bool = False
+    # HR over time as a belief (model/signal/hr_posterior.py): each update's reading is the mode of a
+    # forward filter through the window spectra, and the quality the gate compares with
+    # gate_open/gate_close is the filter's mass within ``mass_bpm`` of it (0..1) instead of the
+    # logistic of the SNR. None: off. Measured in benchmarks/check_choices.py --space posterior.
+    hr_posterior: HrPosteriorConfig | None = None
     # With HR tracking: the BVP stream (bvp.csv, the plot, HRV) is narrowed to the tracked HR
     # +- this many Hz (a zero-phase band-pass inside the pulse band, after the HR is read), so the
     # stream's pulse is the one the reading follows; None leaves the stream at the pulse band.
@@ -227,6 +237,10 @@ class EstimatorConfig:
                                        or max(self.reading_windows_s) > self.context_s):
             raise ValueError(f"reading_windows_s {self.reading_windows_s}: each must be positive and at most "
                              f"context_s (got {self.context_s})")
+        if self.hr_posterior is not None and (self.hr_tracking or self.context_reading or self.reading_windows_s
+                                              or self.reading_quality is not None):
+            raise ValueError("hr_posterior gives the reading and its quality: not with hr_tracking, context_reading, "
+                             "reading_windows_s or reading_quality")
         if self.reading_windows_s and (self.hr_tracking or self.context_reading):
             raise ValueError("reading_windows_s replaces the window's own reading: not with hr_tracking or "
                              "context_reading")
@@ -338,6 +352,9 @@ class StreamingEstimator:
         self._last_hr: float | None = None
         self.hr_tracker = (HrTracker(HrTrackerConfig(lo_bpm=self.cfg.lo_bpm, hi_bpm=self.cfg.hi_bpm))
                            if self.cfg.hr_tracking else None)
+        post = self.cfg.hr_posterior
+        self.hr_posterior = (HrPosterior(replace(post, lo_bpm=self.cfg.lo_bpm, hi_bpm=self.cfg.hi_bpm))
+                             if post is not None else None)
         self.readings: list[HrReading] = []
         self.n_frames = 0
         self.n_face_frames = 0
@@ -480,10 +497,7 @@ class StreamingEstimator:
         else:
             self._recent_raw.append(hr_raw)
         feats = self._features(bvp_f, rgb_u, hr_raw, snr)
-        if cfg.reading_quality is not None:
-            quality = cfg.reading_quality.probability(feats) if feats is not None else 0.0
-        else:
-            quality = float(quality_from_snr(snr)) if math.isfinite(snr) else 0.0
+        quality = self._quality(feats, hr_raw, snr)
         checks = self._check_hrs(rgb_u) if hr_raw is not None else ()
         steady = self._steady(hr_raw)
         agreed = self._agreed(hr_raw, checks) and steady
@@ -506,6 +520,8 @@ class StreamingEstimator:
         # with a learned quality the steadiness is one of its features: a withheld reading whose last
         # 3 window HRs disagree is "unsure", as with the steadiness rule
         settled = agreed and (cfg.reading_quality is None or feats is None or feats.spread3_bpm <= cfg.steady_bpm)
+        if self.hr_posterior is not None and not self.gate.would_show(quality):
+            settled = settled and not (math.isfinite(snr) and snr >= UNSURE_SNR_DB)
         withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now, settled, not_a_pulse)
         reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr,
                             withheld=withheld, check_hr_bpm=checks, features=feats)
@@ -513,6 +529,16 @@ class StreamingEstimator:
         self._vitals(t_now, hr_out, withheld)
         self._finalise(t_now)
         return reading
+
+    def _quality(self, feats: ReadingFeatures | None, hr_raw: float | None, snr: float) -> float:
+        """The reading's quality (0..1) the gate compares with gate_open/gate_close: the learned
+        quality's probability, the HR posterior's mass at the reading, or the SNR's logistic."""
+        if self.cfg.reading_quality is not None:
+            return self.cfg.reading_quality.probability(feats) if feats is not None else 0.0
+        if self.hr_posterior is not None:
+            last = self.hr_posterior.last
+            return last.mass if hr_raw is not None and last is not None else 0.0
+        return float(quality_from_snr(snr)) if math.isfinite(snr) else 0.0
 
     def _no_window(self, t_now: float) -> HrReading:
         """The update without a long enough gap-free window: no face, or still acquiring; the
@@ -527,6 +553,8 @@ class StreamingEstimator:
         self._recent_raw.clear()
         if self.hr_tracker is not None:
             self.hr_tracker.skip(t_now)
+        if self.hr_posterior is not None:
+            self.hr_posterior.skip(t_now)
         self._vitals(t_now, None, reading.withheld)  # no HRV or respiration from before the face left
         self._finalise(t_now)
         self.readings.append(reading)
@@ -543,12 +571,20 @@ class StreamingEstimator:
         if context_bpm is not None:
             hw_bpm = 60.0 * cfg.context_half_width_hz
             lo_bpm, hi_bpm = max(lo_bpm, context_bpm - hw_bpm), min(hi_bpm, context_bpm + hw_bpm)
+        own_prior = not tracking and self.hr_posterior is None  # a track or a belief brings its own
         est = estimate_hr(bvp_f, cfg.fs_hz, lo_bpm=lo_bpm, hi_bpm=hi_bpm,
-                          prior_bpm=None if tracking else self._last_hr, snr_band_hz=cfg.band_hz)
+                          prior_bpm=self._last_hr if own_prior else None, snr_band_hz=cfg.band_hz)
         if not est.ok:
             if tracking:
                 self.hr_tracker.skip(t_now)
+            if self.hr_posterior is not None:
+                self.hr_posterior.skip(t_now)
             return None, math.nan
+        if self.hr_posterior is not None:
+            post = self.hr_posterior.update(t_now, est.freqs_hz, est.power)
+            if post is None:
+                return None, math.nan
+            return post.hr_bpm, self._snr_db(bvp_f, post.hr_bpm)
         if not tracking:
             return float(est.hr_bpm), float(est.snr_db)
         tracked = self.hr_tracker.update(t_now, est.freqs_hz, est.power)

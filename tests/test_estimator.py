@@ -324,6 +324,30 @@ def test_hr_tracking_and_the_narrowed_stream_are_switchable():
     assert share_22(cfg) < 0.05
 
 
+def test_hr_posterior_gives_the_reading_and_its_quality():
+    """With hr_posterior the reading is the filter's mode and the quality the gate reads is its mass
+    (not the SNR's logistic); a mass gate shows the steady 72 bpm tone; it is off by default, and
+    refused beside the other ways of reading a window."""
+    from model.signal.hr_posterior import HrPosteriorConfig
+    from model.signal.quality import quality_from_snr
+
+    cfg = EstimatorConfig(hr_posterior=HrPosteriorConfig(), gate_open=0.7, gate_close=0.7, steady_n=0)
+    est, _, _ = _run_tone(cfg)
+    judged = [r for r in est.readings if r.hr_raw_bpm is not None]
+    assert len(judged) > 10
+    assert all(abs(r.hr_raw_bpm - 72.0) <= 1.0 for r in judged)
+    assert all(0.0 <= r.quality <= 1.0 for r in judged)
+    # the quality is the posterior's mass, not the SNR's logistic
+    assert judged[-1].quality == est.hr_posterior.last.mass
+    assert any(abs(r.quality - quality_from_snr(r.snr_db)) > 0.1 for r in judged)
+    shown = [r for r in est.readings if r.hr_bpm is not None]
+    assert shown and all(abs(r.hr_bpm - 72.0) <= 1.0 for r in shown)
+    assert StreamingEstimator(_ToneMethod(), EstimatorConfig()).hr_posterior is None
+    for clash in (dict(hr_tracking=True), dict(context_s=20.0, context_reading=True)):
+        with pytest.raises(ValueError, match="hr_posterior"):
+            EstimatorConfig(hr_posterior=HrPosteriorConfig(), **clash)
+
+
 class _FixedRateMethod:
     """A pulse method that reads a fixed tone whatever the skin does (a model gone wrong)."""
 

@@ -1,0 +1,133 @@
+"""Heart rate over time as a belief: a forward (sum-product) filter through the window spectra,
+whose posterior gives both the reading and how sure it is.
+
+:mod:`model.signal.hr_tracking` keeps the best path of rates (max-product Viterbi). Here every
+rate on a grid of states (``step_bpm`` apart over the HR search range) keeps instead the
+probability that the heart beats at it now, given every window so far (the forward recursion of
+a hidden Markov model), so the filter can say how much of its belief lies near its reading:
+
+* **Transition.** Between two updates ``dt_s`` apart the rate moves by a Gaussian step of
+  ``rate_sd_bpm_per_s * sqrt(dt_s)`` (a random walk), mixed with a jump anywhere in the band
+  (``jump_prob_per_s``, compounded over ``dt_s``) so the belief can move to a new rate.
+* **Evidence.** A window's normalised power spectrum on the grid, raised to
+  ``evidence_per_s * dt_s``: successive windows share most of their samples, so an update that
+  comes sooner carries less new evidence.
+* **Reading.** The posterior's mode (causal: usable live). **Quality:** the posterior's mass within
+  ``mass_bpm`` of it, a number from 0 to 1 that a gate can threshold: a pulse that stays at one
+  rate window after window gathers the belief around it, a noise peak that moves does not.
+
+A gap longer than ``reset_after_s`` (face lost, no signal) forgets the belief. The same code runs
+in the live app and in ``analyze`` (through :class:`model.estimator.StreamingEstimator`,
+``EstimatorConfig.hr_posterior``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.signal.band import HR_RANGE_BPM
+
+_DT_STEP_S = 0.05
+_KEPT_TRANSITIONS = 8
+
+
+@dataclass(frozen=True)
+class HrPosteriorConfig:
+    lo_bpm: float = HR_RANGE_BPM[0]
+    hi_bpm: float = HR_RANGE_BPM[1]
+    step_bpm: float = 0.5  # grid of states
+    rate_sd_bpm_per_s: float = 4.0  # sd of the rate's change over one second between updates
+    jump_prob_per_s: float = 0.05  # the belief may move anywhere in the band
+    evidence_per_s: float = 1.0  # exponent of a window's spectrum per second between updates
+    mass_bpm: float = 5.0  # the quality: the posterior's mass within this of its mode
+    reset_after_s: float = 10.0  # a gap longer than this starts a new belief
+    first_dt_s: float = 1.0  # the evidence of the first update counts as this many seconds'
+
+    def __post_init__(self) -> None:
+        if not (0 < self.lo_bpm < self.hi_bpm) or self.step_bpm <= 0:
+            raise ValueError(f"bad HR posterior range {self.lo_bpm}-{self.hi_bpm} bpm step {self.step_bpm}")
+        if self.rate_sd_bpm_per_s <= 0 or not 0 <= self.jump_prob_per_s < 1 or self.evidence_per_s <= 0:
+            raise ValueError("rate_sd_bpm_per_s and evidence_per_s must be positive, jump_prob_per_s in [0, 1)")
+        if self.mass_bpm <= 0 or self.reset_after_s <= 0 or self.first_dt_s <= 0:
+            raise ValueError("mass_bpm, reset_after_s and first_dt_s must be positive")
+
+
+@dataclass(frozen=True)
+class PosteriorHr:
+    t_s: float
+    hr_bpm: float  # the posterior's mode
+    mass: float  # the posterior's mass within mass_bpm of the mode (0..1)
+
+
+class HrPosterior:
+    """Forward filter over HR states; see the module docstring."""
+
+    def __init__(self, config: HrPosteriorConfig | None = None) -> None:
+        self.cfg = config or HrPosteriorConfig()
+        c = self.cfg
+        self.states_bpm = np.arange(c.lo_bpm, c.hi_bpm + 1e-9, c.step_bpm)
+        self._transitions: dict[float, np.ndarray] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the belief (a new face, a long gap)."""
+        self._belief: np.ndarray | None = None
+        self._t_s: float | None = None
+        self.last: PosteriorHr | None = None  # the latest update's mode and mass
+
+    def _transition(self, dt_s: float) -> np.ndarray:
+        """(to, from) probabilities of the rate's move over ``dt_s``, rounded to 50 ms (a few kept:
+        updates come at one or two steady intervals)."""
+        key = max(round(dt_s / _DT_STEP_S), 1) * _DT_STEP_S
+        kern = self._transitions.get(key)
+        if kern is None:
+            if len(self._transitions) >= _KEPT_TRANSITIONS:
+                self._transitions.clear()
+            c = self.cfg
+            sd = max(c.rate_sd_bpm_per_s * math.sqrt(key), 0.5 * c.step_bpm)
+            d = self.states_bpm[:, None] - self.states_bpm[None, :]
+            kern = np.exp(-0.5 * (d / sd) ** 2)
+            kern /= kern.sum(axis=0, keepdims=True)
+            jump = 1.0 - (1.0 - c.jump_prob_per_s) ** key
+            kern = (1.0 - jump) * kern + jump / len(self.states_bpm)
+            self._transitions[key] = kern
+        return kern
+
+    def _evidence(self, freqs_hz: np.ndarray, power: np.ndarray, dt_s: float) -> np.ndarray | None:
+        """The window's spectrum on the grid, normalised, raised to its weight; None without power."""
+        p = np.interp(self.states_bpm / 60.0, np.asarray(freqs_hz, dtype=np.float64),
+                      np.clip(np.asarray(power, dtype=np.float64), 0.0, None), left=0.0, right=0.0)
+        total = float(p.sum())
+        if not math.isfinite(total) or total <= 0:
+            return None
+        return (p / total + 1e-12) ** (self.cfg.evidence_per_s * dt_s)
+
+    def update(self, t_s: float, freqs_hz: np.ndarray, power: np.ndarray) -> PosteriorHr | None:
+        """Move the belief to time ``t_s`` with this window's spectrum (``freqs_hz``, ``power``:
+        one-sided power, e.g. :func:`model.signal.heart_rate.power_spectrum` of the BVP). None when
+        the spectrum has no power in the band (the belief waits)."""
+        self.skip(t_s)
+        dt_s = self.cfg.first_dt_s if self._t_s is None else max(t_s - self._t_s, 0.0)
+        evidence = self._evidence(freqs_hz, power, dt_s)
+        if evidence is None:
+            return None
+        prior = (np.full(len(self.states_bpm), 1.0 / len(self.states_bpm)) if self._belief is None
+                 else self._transition(dt_s) @ self._belief)
+        belief = prior * evidence
+        total = float(belief.sum())
+        if not math.isfinite(total) or total <= 0:  # no overlap at all: start again from this window
+            belief, total = evidence, float(evidence.sum())
+        self._belief = belief / total
+        self._t_s = float(t_s)
+        mode = float(self.states_bpm[int(np.argmax(self._belief))])
+        near = np.abs(self.states_bpm - mode) <= self.cfg.mass_bpm
+        self.last = PosteriorHr(t_s=float(t_s), hr_bpm=mode, mass=float(self._belief[near].sum()))
+        return self.last
+
+    def skip(self, t_s: float) -> None:
+        """An update without a usable spectrum: the belief waits (and is forgotten after a long gap)."""
+        if self._t_s is not None and t_s - self._t_s > self.cfg.reset_after_s:
+            self.reset()
