@@ -21,7 +21,8 @@ The FCUS BVP of each window is computed once per clip and reused by every candid
 do not depend on the gate), so the candidates cost only the estimator's own work.
 
     python benchmarks/check_choices.py [--cache DIR] [--data DIR] [--megamind FILE] [--scores PKL]
-                                       [--space check|steady|start|cadence|cadence-cut|context|windows|coherence]
+                                       [--space check|steady|start|cadence|cadence-cut|context|windows|coherence|
+                                                posterior|posterior-gate]
                                        [--more-no-pulse]
 
 ``--space steady`` chooses instead among the gate openings x the steadiness of the last window
@@ -35,6 +36,13 @@ window's own x the gate opening x the steadiness. ``--space coherence`` chooses 
 coherence a reading needs (``EstimatorConfig.coherence_min``: off, 0.1 or 0.2) x the smallest pulse
 amplitude (``pulse_amplitude_min``: off or 1e-4) x the gate opening (+0.5, -0.5, -1.5 dB) x 3 or 5
 steady window HRs.
+
+``--space posterior`` reads each update as the mode of the HR posterior (``EstimatorConfig.hr_posterior``,
+a forward filter through the window spectra) and gates on its mass within 5 bpm of it: how fast the
+rate may move (2, 4, 6 bpm/s) x the mass the gate opens at (0.5-0.9) x the median of the last 1 or 3
+shown readings. ``--space posterior-gate`` (the second study) chooses among the rate's speed (2, 4
+bpm/s) x the mass the gate opens at (0.7, 0.8, 0.9) x closing 0.2 lower or not x a floor under the
+window's SNR at the reading (``gate_min_snr_db``: off or -1 dB).
 
 Every space's candidates change the shipped FCUS settings (``estimator_config("fcus")``), so since
 the face's pulse checks ship, the other spaces' candidates run with them on; the tables of those
@@ -213,7 +221,8 @@ def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -
             and c.context_half_width_hz == current.context_half_width_hz
             and c.context_reading == current.context_reading and c.reading_windows_s == current.reading_windows_s
             and c.coherence_min == current.coherence_min and c.pulse_amplitude_min == current.pulse_amplitude_min
-            and c.hr_posterior == current.hr_posterior and c.hr_median_n == current.hr_median_n]
+            and c.hr_posterior == current.hr_posterior and c.hr_median_n == current.hr_median_n
+            and abs(c.gate_close - current.gate_close) < 1e-9 and c.gate_min_snr_db == current.gate_min_snr_db]
     return same[0] if same else None
 
 
@@ -304,9 +313,36 @@ def posterior_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
     return out
 
 
+POSTERIOR_GATE_RATE_SD = (2.0, 4.0)
+POSTERIOR_GATE_OPEN = (0.7, 0.8, 0.9)
+POSTERIOR_GATE_HYSTERESIS = (0.0, 0.2)
+POSTERIOR_GATE_MIN_SNR_DB = (None, -1.0)
+
+
+def posterior_gate_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """The HR posterior's reading and mass (the second study): how fast the rate may move x the mass
+    the gate opens at x how much lower it closes (hysteresis) x a floor under the window's SNR at the
+    reading (``gate_min_snr_db``); each reading shown as it is, no steadiness check, the face's pulse
+    checks as shipped."""
+    from model.signal.hr_posterior import HrPosteriorConfig
+
+    out = {}
+    for sd in POSTERIOR_GATE_RATE_SD:
+        for mass in POSTERIOR_GATE_OPEN:
+            for hyst in POSTERIOR_GATE_HYSTERESIS:
+                for floor in POSTERIOR_GATE_MIN_SNR_DB:
+                    label = (f"posterior, rate sd {sd:g} bpm/s, gate at mass {mass:.2f}"
+                             + (f", closes below {mass - hyst:.2f}" if hyst else "")
+                             + (f", SNR >= {floor:+.1f} dB" if floor is not None else ""))
+                    out[label] = replace(base, hr_posterior=HrPosteriorConfig(rate_sd_bpm_per_s=sd), gate_open=mass,
+                                         gate_close=mass - hyst, gate_min_snr_db=floor, steady_n=0, hr_median_n=1)
+    return out
+
+
 SPACES = {"check": candidates, "steady": steady_candidates, "start": start_candidates,
           "cadence": cadence_candidates, "cadence-cut": cadence_cut_candidates, "context": context_candidates,
-          "windows": windows_candidates, "coherence": coherence_candidates, "posterior": posterior_candidates}
+          "windows": windows_candidates, "coherence": coherence_candidates, "posterior": posterior_candidates,
+          "posterior-gate": posterior_gate_candidates}
 # What "coverage" means in the objective: the share of the updates, or, where the candidates
 # update at different rates, the share of the time a reading was shown.
 COVERAGE_OF = {"cadence": "time_coverage", "cadence-cut": "time_coverage"}
@@ -391,7 +427,8 @@ def main(argv=None) -> int:
     ap.add_argument("--space", choices=tuple(SPACES), default="check",
                     help="the candidates (module docstring): the cross-check (default), the steadiness of "
                          "the window HRs, the first window's length, the update cadence, the reading near the "
-                         "context HR, the reading windows' median, or the face's spatial coherence")
+                         "context HR, the reading windows' median, the face's spatial coherence, or the HR "
+                         "posterior's reading and mass (two studies)")
     ap.add_argument("--scores", type=Path, default=None,
                     help="pickle of the fold models' scores: read when it exists (no training), else written")
     args = ap.parse_args(argv)

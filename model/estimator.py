@@ -150,6 +150,9 @@ class EstimatorConfig:
     # gate_open/gate_close is the filter's mass within ``mass_bpm`` of it (0..1) instead of the
     # logistic of the SNR. None: off. Measured in benchmarks/check_choices.py --space posterior.
     hr_posterior: HrPosteriorConfig | None = None
+    # A floor under the gate (dB): a reading is shown only where the window's SNR at it reaches this,
+    # whatever its quality (with the HR posterior, whose quality is not the SNR). None: off.
+    gate_min_snr_db: float | None = None
     # With HR tracking: the BVP stream (bvp.csv, the plot, HRV) is narrowed to the tracked HR
     # +- this many Hz (a zero-phase band-pass inside the pulse band, after the HR is read), so the
     # stream's pulse is the one the reading follows; None leaves the stream at the pulse band.
@@ -498,15 +501,17 @@ class StreamingEstimator:
             self._recent_raw.append(hr_raw)
         feats = self._features(bvp_f, rgb_u, hr_raw, snr)
         quality = self._quality(feats, hr_raw, snr)
+        strong = cfg.gate_min_snr_db is None or (math.isfinite(snr) and snr >= cfg.gate_min_snr_db)
         checks = self._check_hrs(rgb_u) if hr_raw is not None else ()
         steady = self._steady(hr_raw)
         agreed = self._agreed(hr_raw, checks) and steady
         # the face's pulse is measured only where it can decide: a settled reading the gate would show;
         # a skin without colour carries no reading at all
         not_a_pulse = WITHHELD_NO_COLOUR if colourless(rgb_u) else ""
-        if not not_a_pulse and hr_raw is not None and agreed and self.gate.would_show(quality):
+        if not not_a_pulse and hr_raw is not None and agreed and strong and self.gate.would_show(quality):
             not_a_pulse = self._not_a_pulse(crops, hr_raw, t_now)
-        show = self.gate.update(quality if agreed and not not_a_pulse else 0.0) if hr_raw is not None else False
+        passed = agreed and strong and not not_a_pulse
+        show = self.gate.update(quality if passed else 0.0) if hr_raw is not None else False
         hr_out = None
         if not show:  # the median runs over consecutive shown readings, never stale ones
             self._accepted_hr.clear()
@@ -520,8 +525,7 @@ class StreamingEstimator:
         # with a learned quality the steadiness is one of its features: a withheld reading whose last
         # 3 window HRs disagree is "unsure", as with the steadiness rule
         settled = agreed and (cfg.reading_quality is None or feats is None or feats.spread3_bpm <= cfg.steady_bpm)
-        if self.hr_posterior is not None and not self.gate.would_show(quality):
-            settled = settled and not (math.isfinite(snr) and snr >= UNSURE_SNR_DB)
+        settled = settled and not self._belief_split(quality, snr)
         withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now, settled, not_a_pulse)
         reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr,
                             withheld=withheld, check_hr_bpm=checks, features=feats)
@@ -529,6 +533,12 @@ class StreamingEstimator:
         self._vitals(t_now, hr_out, withheld)
         self._finalise(t_now)
         return reading
+
+    def _belief_split(self, quality: float, snr: float) -> bool:
+        """With the HR posterior: its belief too spread for the gate although the window shows a
+        clear peak at the reading (SNR >= UNSURE_SNR_DB): the rate has not settled."""
+        return (self.hr_posterior is not None and not self.gate.would_show(quality)
+                and math.isfinite(snr) and snr >= UNSURE_SNR_DB)
 
     def _quality(self, feats: ReadingFeatures | None, hr_raw: float | None, snr: float) -> float:
         """The reading's quality (0..1) the gate compares with gate_open/gate_close: the learned

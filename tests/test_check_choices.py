@@ -13,3 +13,36 @@ def test_the_windows_space_pairs_each_gate_setting_with_and_without_the_median_a
     assert len(cands) == 24 and current == "gate -0.5 dB, no check, 3 steady within 5 bpm"
     with_median = [c for c in cands.values() if c.reading_windows_s == mod.READING_WINDOWS_S]
     assert len(with_median) == 12 and all(c.context_s == shipped.context_s for c in cands.values())
+
+
+def test_the_posterior_space_reads_by_the_belief_keeps_the_face_checks_and_adds_the_shipped_setting():
+    from model.estimator import EstimatorConfig
+    from model.pulse_methods import estimator_config
+
+    mod = load_benchmark("check_choices")
+    shipped = estimator_config("fcus", EstimatorConfig())
+    cands, current = mod.with_shipped(mod.posterior_candidates(shipped))
+    grid = len(mod.POSTERIOR_RATE_SD) * len(mod.POSTERIOR_MASS) * len(mod.POSTERIOR_MEDIAN_N)
+    posterior = [c for c in cands.values() if c.hr_posterior is not None]
+    assert len(posterior) == grid
+    if shipped.hr_posterior is None:  # the SNR gate ships: it is scored beside the candidates
+        assert len(cands) == grid + 1 and current == "shipped default"
+    else:
+        assert len(cands) == grid and cands[current] == shipped
+    assert all(c.gate_open == c.gate_close and c.steady_n == 0 for c in posterior)
+    assert all(c.coherence_min == shipped.coherence_min and c.pulse_amplitude_min == shipped.pulse_amplitude_min
+               and c.still_spread_max == shipped.still_spread_max for c in posterior)
+    assert {c.hr_posterior.rate_sd_bpm_per_s for c in posterior} == set(mod.POSTERIOR_RATE_SD)
+
+
+def test_the_posterior_gate_space_pairs_openings_with_hysteresis_and_an_snr_floor():
+    from model.estimator import EstimatorConfig
+    from model.pulse_methods import estimator_config
+
+    mod = load_benchmark("check_choices")
+    shipped = estimator_config("fcus", EstimatorConfig())
+    cands = mod.posterior_gate_candidates(shipped)
+    assert len(cands) == 24 and all(c.hr_posterior is not None and c.hr_median_n == 1 for c in cands.values())
+    assert {round(c.gate_open - c.gate_close, 3) for c in cands.values()} == {0.0, 0.2}
+    assert {c.gate_min_snr_db for c in cands.values()} == {None, -1.0}
+    assert mod.current_label(cands, shipped) is None or shipped.hr_posterior is not None

@@ -569,3 +569,19 @@ def test_the_reading_windows_median_is_not_the_longest_window():
     for bad in ({"hr_tracking": True}, {"context_reading": True}):
         with pytest.raises(ValueError):
             EstimatorConfig(context_s=20.0, reading_windows_s=(10.0,), **bad)
+
+
+def test_the_snr_floor_withholds_what_the_quality_alone_would_show():
+    """gate_min_snr_db under the posterior's mass: the same steady tone, shown without the floor,
+    is withheld as a weak signal with a floor above its SNR."""
+    from model.estimator import WITHHELD_WEAK
+    from model.signal.hr_posterior import HrPosteriorConfig
+
+    base = dict(hr_posterior=HrPosteriorConfig(), gate_open=0.7, gate_close=0.7, steady_n=0)
+    est, _, _ = _run_tone(EstimatorConfig(**base))
+    judged = [r for r in est.readings if r.hr_raw_bpm is not None]
+    assert any(r.hr_bpm is not None for r in judged)
+    top_snr = max(r.snr_db for r in judged)
+    est, _, _ = _run_tone(EstimatorConfig(**base, gate_min_snr_db=top_snr + 1.0))
+    judged = [r for r in est.readings if r.hr_raw_bpm is not None]
+    assert judged and all(r.hr_bpm is None and r.withheld == WITHHELD_WEAK for r in judged)
