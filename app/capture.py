@@ -18,6 +18,7 @@ calls it on its own thread, never the UI thread.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import time
@@ -25,6 +26,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
+from urllib.request import url2pathname
 
 from model.frame_source import open_frame_source, source_kind
 from model.types import Frame
@@ -40,6 +43,24 @@ EventCallback = Callable[[str, str], None]  # (kind: "info" | "error" | "eof" | 
 
 
 # ---- what to open ----------------------------------------------------------------------
+#: scheme://... (two letters at least: C:/ is a Windows drive)
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def is_url(text: str) -> bool:
+    return bool(_URL_RE.match(text.strip()))
+
+
+def source_sentence(text: str, spec: SourceSpec | None) -> str:
+    """A message about ``spec`` as a sentence for the window: its first letter capitalised, unless
+    the message starts with the source's path or address, which is shown exactly as it is."""
+    if not text:
+        return text
+    if spec is not None and spec.kind == "file" and spec.path and text.startswith(spec.path):
+        return text
+    return text[0].upper() + text[1:]
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     kind: str  # "demo" | "camera" | "file" (a video file, a session folder or an image folder)
@@ -72,11 +93,23 @@ class SourceSpec:
             raise ValueError("empty source")
         if t.isdigit() and not Path(t).exists():
             return cls("camera", camera_index=int(t))
+        url = urlparse(t) if is_url(t) else None
+        if url is not None and url.scheme.lower() == "file":  # file:///home/me/clip.mp4: a local path
+            return cls("file", path=url2pathname(unquote(url.path)), loop=loop)
+        if url is not None:  # kept as given (a Path would make http:/host of http://host); it will not open
+            return cls("file", path=t, loop=loop)
         return cls("file", path=str(Path(t).expanduser()), loop=loop)
+
+    @property
+    def is_url(self) -> bool:
+        """A network address (scheme://...): the app opens local files only, and says so."""
+        return self.kind == "file" and is_url(self.path)
 
     def to_text(self) -> str:
         if self.kind == "camera":
             return f"camera:{self.camera_index}"
+        if self.is_url:
+            return self.path
         if self.kind == "file":  # absolute: a saved setting must open from any working folder
             return str(Path(self.path).expanduser().absolute())
         return "demo"
@@ -85,6 +118,8 @@ class SourceSpec:
     def label(self) -> str:
         if self.kind == "camera":
             return f"Camera {self.camera_index}"
+        if self.is_url:
+            return f"Stream {self.path}"
         if self.kind == "file":
             what = {"session": "Session", "images": "Images"}.get(source_kind(self.path), "File")
             return f"{what} {Path(self.path).name}" + (" (loop)" if self.loop else "")
@@ -113,6 +148,9 @@ class FileOpened(OpenedSource):
 
     def __init__(self, spec: SourceSpec):
         self.spec = spec
+        if spec.is_url:
+            raise SourceError(f"network streams are not supported: {spec.path} (save the video to a file and "
+                              "open that)")
         self.video = open_frame_source(spec.path, loop=spec.loop)  # probes: SourceError if bad
         self.size = self.video.size
         self.nominal_fps_hz = self.video.fps_hz  # a session's: measured from its frame times

@@ -30,6 +30,10 @@ EXIT_RECORD_FAILED = 4  # a recording (--record or the Record button) failed dur
 EXIT_BAD_INPUT = 2  # an explicit request (--face-model PATH, --model PATH) that cannot be met
 
 
+#: The signals that close the window as its Quit does (those the platform has).
+CLOSING_SIGNALS = ("SIGINT", "SIGTERM")
+
+
 #: The picture formats --screenshot writes (Qt's image writers on every platform).
 SCREENSHOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -197,8 +201,13 @@ def app_main(argv: list[str] | None = None) -> int:
     if args.calibrate_after is not None:
         QTimer.singleShot(int(args.calibrate_after * 1000), window.calibrate)
 
-    # Ctrl+C in the terminal closes the window cleanly (Python sees signals between Qt events).
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+    # Ctrl+C in the terminal, and SIGTERM where the platform has it (`kill PID`, a logout or shutdown),
+    # close the window cleanly: a recording is finished (summary.json, "ended"). Python sees signals
+    # between Qt events (the tick below).
+    for name in CLOSING_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            signal.signal(signum, lambda *_: window.close())
     tick = QTimer()
     tick.timeout.connect(lambda: None)
     tick.start(250)

@@ -61,7 +61,15 @@ from typing import IO
 import cv2
 import numpy as np
 
-from model.analyze import BVP_HEADER, HR_HEADER, bvp_row, clip_hr_reliability, hr_row
+from model.analyze import (
+    BVP_HEADER,
+    HR_HEADER,
+    bvp_row,
+    clip_hr_fields,
+    clip_hr_reliability,
+    hr_row,
+    withheld_counts,
+)
 from model.clip_hr import ClipHr, whole_clip_hr
 from model.session_source import RECORDING_QUIET_S, files_quiet_s
 from model.types import Face, HrReading
@@ -597,11 +605,13 @@ def session_summary(folder: Path, meta: dict) -> dict:
     if len(t) > 1 and np.isfinite(v).any():
         grid = np.arange(t[0], t[-1], 1.0 / fs_hz)
         clip = whole_clip_hr(grid, values_at_frames(t, v, grid), fs_hz, lo_bpm=lo, hi_bpm=hi)
+    reliability = clip_hr_reliability(shown, len(hr_rows), clip.hr_bpm, meta.get("method"),
+                                      clip.gap_to(shown_t, shown))
     return {
         "video": meta.get("video") and str(folder / VIDEO_NAME),
         "source": meta.get("source"),
         "method": meta.get("method"),
-        **clip.as_dict(),
+        **clip_hr_fields(clip, reliability["hr_reliable"]),  # no interval for an HR that is not reliable
         "hr_bpm_median_of_readings": float(np.median(shown)) if shown else None,
         "frames": int(len(t)),
         "fps_hz": float((len(t) - 1) / duration_s) if duration_s > 0 else None,
@@ -609,7 +619,10 @@ def session_summary(folder: Path, meta: dict) -> dict:
         "face_share": n_face / max(len(faces), 1),
         "readings": len(hr_rows),
         "readings_shown_share": len(shown) / max(len(hr_rows), 1),
-        **clip_hr_reliability(shown, len(hr_rows), clip.hr_bpm, meta.get("method"), clip.gap_to(shown_t, shown)),
+        # why the updates without a reading had none (hr.csv's withheld column counted, as analyze's)
+        "withheld_counts": withheld_counts((_float(r[1]) if len(r) > 1 and r[1] else None, r[3] if len(r) > 3 else "")
+                                           for r in hr_rows),
+        **reliability,
         "tracker": meta.get("face_tracker"),
         "model": meta.get("model"),  # the model file at the start (path, sha256), as analyze's summary.json
         "estimator": est or None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +35,9 @@ from model.estimator import (
 )
 from model.pulse_methods import method_label
 from model.signal.quality import QualityGate
+from model.signal.respiration import AGREE_BPM as RESP_AGREE_BPM
+from model.signal.respiration import MIN_BEATS as RESP_MIN_BEATS
+from model.signal.respiration import MIN_DURATION_S as RESP_MIN_S
 
 if TYPE_CHECKING:
     from app.worker import (
@@ -88,6 +92,28 @@ NO_VALUE = "--"
 MAX_MESSAGES = 200
 PRIVACY_TEXT = "Video hidden (privacy)\nmeasuring goes on"
 
+# The quality bar: its length is the quality placed on a scale where the running method's gate opens
+# at BAR_OPEN_MARK and closes at BAR_CLOSE_MARK (FCUS's gate opens at quality 0.16, POS's at 0.6: a raw
+# bar showed FCUS green at 17 % and CHROM red at 36 %), so that green always starts at the same mark.
+BAR_OPEN_MARK = 0.6
+BAR_CLOSE_MARK = 0.45
+
+
+def quality_bar(quality: float, gate: tuple[float, float] = (QUALITY_GOOD, QUALITY_FAIR)) -> float:
+    """Where ``quality`` (0..1) sits on the bar (0..1), piecewise linear: 0 -> 0, the gate's closing
+    point -> BAR_CLOSE_MARK, its opening point -> BAR_OPEN_MARK, 1 -> 1; so the bar's colour
+    (:func:`quality_level`) changes exactly at the two marks, whatever the method's gate."""
+    q = _clamp_quality(quality)
+    g_open = min(max(float(gate[0]), 1e-6), 1.0 - 1e-6)
+    g_close = min(max(float(gate[1]), 0.0), g_open)
+    if q >= g_open:
+        return BAR_OPEN_MARK + (q - g_open) / (1.0 - g_open) * (1.0 - BAR_OPEN_MARK)
+    if q >= g_close and g_open > g_close:
+        return BAR_CLOSE_MARK + (q - g_close) / (g_open - g_close) * (BAR_OPEN_MARK - BAR_CLOSE_MARK)
+    low = g_close if g_close > 0 else g_open
+    return min(q / low * BAR_CLOSE_MARK, BAR_CLOSE_MARK)
+
+
 def quality_level(quality: float, gate: tuple[float, float] = (QUALITY_GOOD, QUALITY_FAIR)) -> str:
     """"good" where the method's gate (open at, close below) shows a reading, "fair" in its
     hysteresis band, "poor" where it withholds it (default: QUALITY_GOOD, QUALITY_FAIR)."""
@@ -100,16 +126,98 @@ def _clamp_quality(q: float) -> float:
     return max(0.0, min(1.0, q)) if math.isfinite(q) else 0.0
 
 
+# ---- HRV and respiration, said for a patient ------------------------------------------------------
+HRV_MIN_S = 20.0  # EstimatorConfig.hrv_min_s: the gap-free signal HRV and respiration need
+HRV_TIP = ("Heart rate variability: how much the time between heartbeats varies. Shown with a heart rate, "
+           f"once the face has been in view for {HRV_MIN_S:.0f} s without a break and the pulse is very clear.")
+HRV_SHOWN_TIP = ("Heart rate variability over the last minute: how much the time between heartbeats varies "
+                 "(SDNN: all of it; RMSSD: from one beat to the next)")
+RESP_UNIT = "breaths/min"
+RESP_NEEDS = (f"(needs {RESP_MIN_S:.0f} s without a gap, {RESP_MIN_BEATS} beats, and 2 of the 3 respiratory "
+              f"modulations of the pulse within {RESP_AGREE_BPM:.0f} {RESP_UNIT}, or 1 very clear)")
+RESP_TIP = ("Breathing rate, read from how breathing changes the pulse. Shown with a heart rate, once the face "
+            f"has been in view for {RESP_MIN_S:.0f} s without a break, and only when the breathing shows clearly "
+            f"in the pulse: often it does not, even while the heart rate is read well. {RESP_NEEDS}")
+RESP_SHOWN_TIP = "Breathing rate over the last minute, read from how breathing changes the pulse"
+
+_NUMBER = r"(-?\d+(?:\.\d+)?)"
+_WEAK_RE = re.compile(rf"SNR {_NUMBER} dB over the last {_NUMBER} s, HRV needs {_NUMBER}")
+_SHORT_RE = re.compile(rf"under {_NUMBER} s")
+
+
+def vitals_reason(hr_shown: bool, hrv_withheld: str) -> str:
+    """Why the estimator has no HRV (``StreamingEstimator.hrv_withheld``, its words): "no_hr" (no
+    heart rate shown), "short" (too little signal without a gap), "gap" (it ends in one), "weak"
+    (the pulse too weak for beat times), "beats" (too few clean beats), "" (none given) or "other"."""
+    w = (hrv_withheld or "").lower()
+    if not hr_shown or w.startswith("it comes with a heart rate"):
+        return "no_hr"
+    for reason, words in (("short", "under "), ("gap", "gap"), ("weak", "too weak"), ("beats", "beats")):
+        if words in w:
+            return reason
+    return "other" if w else ""
+
+
+def hrv_note(reason: str, hrv_withheld: str) -> str:
+    """The HRV's tooltip when none is shown, in plain words (the figures in brackets at the end)."""
+    if reason == "no_hr":
+        return "HRV is shown only together with a heart rate, and there is none right now."
+    if reason == "short":
+        m = _SHORT_RE.search(hrv_withheld)
+        need = f"{float(m.group(1)):g}" if m else f"{HRV_MIN_S:.0f}"
+        return f"HRV needs the face in view for {need} s without a break; it has not had that yet."
+    if reason == "gap":
+        return (f"HRV needs the face in view without a break; it was just lost or hidden (then {HRV_MIN_S:.0f} s "
+                "more are needed).")
+    if reason == "weak":
+        m = _WEAK_RE.search(hrv_withheld)
+        figures = (f" (signal-to-noise {float(m.group(1)):.1f} dB over the last {float(m.group(2)):.0f} s; HRV "
+                   f"needs {float(m.group(3)):g} dB)") if m else ""
+        return ("HRV needs a very clear pulse to time each heartbeat, and the pulse read from this face is not "
+                f"clear enough. Even light on the face and sitting still help.{figures}")
+    if reason == "beats":
+        return "HRV needs clean heartbeats to time, and too few were found in the last minute."
+    return f"HRV not shown ({hrv_withheld})" if hrv_withheld else HRV_TIP
+
+
+def resp_note(reason: str, shown: bool) -> str:
+    """The respiration's tooltip: what it is when shown, else why not (``reason``: :func:`vitals_reason`)."""
+    if shown:
+        return RESP_SHOWN_TIP
+    if reason == "no_hr":
+        return "No breathing rate: it is shown only together with a heart rate, and there is none right now."
+    if reason in ("short", "gap"):
+        return (f"No breathing rate yet: it needs the face in view for {RESP_MIN_S:.0f} s without a break. "
+                f"Even then it shows only when the breathing shows clearly in the pulse. {RESP_NEEDS}")
+    return ("No breathing rate: the breathing does not show clearly in the pulse right now. This is common, "
+            f"even while the heart rate is read well, and it may come and go. {RESP_NEEDS}")
+
+
+@dataclass(frozen=True)
+class TrendMark:
+    """Where a method's stretch of the trend begins (the first update it read), and its label."""
+
+    t_s: float
+    label: str
+
+
 @dataclass
 class TrendSeries:
-    """The session's HR readings over time; NaN where the gate withheld one, and a NaN point
-    (a break) where the source or the method changed, so the line is not drawn across."""
+    """The HR readings of the current source's session over time (``t_s``: seconds since its first
+    frame); NaN where the gate withheld one, and a NaN point (a break) where the method changed, so
+    the line is not drawn across. ``marks``: where each method's stretch begins (a new source starts
+    a new series)."""
 
     t_s: list[float] = field(default_factory=list)
     hr_bpm: list[float] = field(default_factory=list)
     break_at: list[int] = field(default_factory=list)  # the indices of the break points
+    marks: list[TrendMark] = field(default_factory=list)
+    method: str = ""  # the method of the last update
 
-    def add(self, t_s: float, hr_bpm: float | None) -> None:
+    def add(self, t_s: float, hr_bpm: float | None, method: str = "") -> None:
+        if method and method != self.method:
+            self.marks.append(TrendMark(float(t_s), method_label(method)))
+            self.method = method
         self.t_s.append(float(t_s))
         self.hr_bpm.append(math.nan if hr_bpm is None else float(hr_bpm))
 
@@ -262,6 +370,7 @@ class SessionModel:
         self.withheld = ""  # why the last reading was withheld (HrReading.withheld)
         self.sdnn_text = self.rmssd_text = self.resp_text = NO_VALUE
         self.hrv_note = ""  # why the HRV shows no value, when the estimator said (the cards' tooltip)
+        self.resp_note = ""  # what the respiration is, or why it shows none (its tooltip)
         self.trend = TrendSeries()
         self.bvp = BvpTrace()
         self.video_text: str | None = STATE_TEXT[STATE_STARTING]  # None: show the frame's image
@@ -304,11 +413,20 @@ class SessionModel:
         return STATE_TEXT.get(state, state)
 
     @property
+    def gate(self) -> tuple[float, float]:
+        """The running method's quality gate (open at, close below); the default one before it says."""
+        return getattr(self.method_info, "gate", None) or (QUALITY_GOOD, QUALITY_FAIR)
+
+    @property
+    def quality_bar(self) -> float | None:
+        """The quality bar's length (0..1): the gate's opening point at BAR_OPEN_MARK (:func:`quality_bar`)."""
+        return None if self.quality is None else quality_bar(self.quality, self.gate)
+
+    @property
     def quality_level(self) -> str | None:
         if self.quality is None:
             return None
-        gate = getattr(self.method_info, "gate", None)
-        level = quality_level(self.quality, gate) if gate else quality_level(self.quality)
+        level = quality_level(self.quality, self.gate)
         # a strong signal whose reading is withheld for another reason (unsure, incoherent) is not "good"
         return "fair" if level == "good" and self.state != STATE_READING else level
 
@@ -328,14 +446,22 @@ class SessionModel:
         self.withheld = r.withheld
         if r.hr_bpm is not None:
             self.last_hr_bpm = r.hr_bpm
-        self.trend.add(rr.t_s, r.hr_bpm)
+        source_t = getattr(rr, "source_t_s", None)  # the time within the current source's session
+        self.trend.add(rr.t_s if source_t is None else source_t, r.hr_bpm, getattr(rr, "method", ""))
+        self._vitals(rr)
+        self.bvp.update(rr.bvp_t_s, rr.bvp)
+        self.set_state(rr.state)
+
+    def _vitals(self, rr: ReadingResult) -> None:
+        """HRV and respiration, and their tooltips in plain words."""
         hrv = rr.hrv if rr.hrv is not None and rr.hrv.n_beats > 2 else None
         self.sdnn_text = f"{hrv.sdnn_ms:.0f} ms" if hrv else NO_VALUE
         self.rmssd_text = f"{hrv.rmssd_ms:.0f} ms" if hrv else NO_VALUE
-        self.hrv_note = f"HRV not shown: {rr.hrv_withheld}" if hrv is None and rr.hrv_withheld else ""
-        self.resp_text = f"{rr.resp_bpm:.0f} /min" if rr.resp_bpm else NO_VALUE
-        self.bvp.update(rr.bvp_t_s, rr.bvp)
-        self.set_state(rr.state)
+        withheld = rr.hrv_withheld or ("too few clean beats" if rr.hrv is not None else "")
+        reason = vitals_reason(rr.reading.hr_bpm is not None, withheld)
+        self.hrv_note = hrv_note(reason, withheld) if hrv is None and (reason or withheld) else ""
+        self.resp_text = f"{rr.resp_bpm:.0f} {RESP_UNIT}" if rr.resp_bpm else NO_VALUE
+        self.resp_note = resp_note(reason, bool(rr.resp_bpm))
 
     def on_source_changed(self, info: SourceInfo) -> bool:
         """The source now running; True when it is the one asked for (to remember), False for
@@ -346,7 +472,7 @@ class SessionModel:
             self.hide_source_banner()  # what was asked for is shown now
         elif self.source_banner.kind == "failed":
             self.source_banner.offer_demo = False  # the demo is what runs
-        self.trend.add_break()
+        self.trend = TrendSeries()  # a new source (a file, a camera, a session replay): a trend of its own
         self.bvp.clear()
         return not info.fallback
 

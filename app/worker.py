@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import queue
 import shutil
 import tempfile
@@ -37,7 +38,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.calibration import INSTALL_HINT as CALIBRATE_INSTALL_HINT
 from app.calibration import MIN_FACE_S, CalibrationJob, CalibrationOutcome, torch_available
-from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, open_source
+from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, open_source, source_sentence
 from app.recording import RecordingError, SessionRecorder, recorder_span_s
 from app.session_model import BVP_SPAN_S
 from model.analyze import model_record
@@ -51,6 +52,7 @@ from model.pulse_methods import (
     method_spec,
     roi_extractor_for,
 )
+from model.roi import RoiExtractor
 from model.types import Face, Frame, HrReading, HrvMetrics
 from model.video_source import SourceError
 
@@ -66,8 +68,9 @@ MAX_METHOD_FAILURES = 3
 
 
 # ---- methods (the registry in model.pulse_methods says what each one is) ------------------
-def _gate_of(method) -> tuple[float, float]:
-    cfg = estimator_config(method.name)
+def _gate_of(method, base: EstimatorConfig | None = None) -> tuple[float, float]:
+    """The method's quality gate (open at, close below): its estimator config's gate_open, gate_close."""
+    cfg = estimator_config(method.name, base)
     return (cfg.gate_open, cfg.gate_close)
 
 
@@ -117,6 +120,7 @@ class ReadingResult:
     bvp: np.ndarray = field(default_factory=lambda: np.zeros(0))
     method: str = ""
     hrv_withheld: str = ""  # why hrv is None (the estimator's hrv_withheld)
+    source_t_s: float | None = None  # t_s within the current source's session (seconds since its first frame)
 
 
 @dataclass
@@ -151,10 +155,29 @@ class MethodInfo:
 @dataclass(frozen=True)
 class CalibrationState:
     """What the Calibrate action can do now: ``state`` "unavailable" (the method has no model),
-    "ready", "running", "done" or "failed"; ``text`` says why or what happened."""
+    "collecting" (too little of the face seen yet: ``text`` says how many more seconds), "ready",
+    "running", "done" or "failed"; ``text`` says why or what happened."""
 
     state: str
     text: str = ""
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """The face crops Calibrate adapts the model on, as the model's contract cuts them."""
+
+    size: int
+    scale: float
+    masked: bool
+    background: bool  # whether the fine-tune reads background crops (FcusPulseMethod.adapt_reads_background)
+
+    @classmethod
+    def of(cls, method) -> CropSpec | None:
+        """The crops of a method that takes a model and reads crops; None for any other."""
+        if not method_spec(method.name).takes_model or not getattr(method, "crop_size", None):
+            return None
+        return cls(int(method.crop_size), float(getattr(method, "crop_scale", 1.2)),
+                   bool(getattr(method, "crop_masked", False)), bool(getattr(method, "adapt_reads_background", True)))
 
 
 # ---- the worker --------------------------------------------------------------------------
@@ -176,8 +199,7 @@ class Worker(QObject):
                  estimator_config: EstimatorConfig | None = None, parent: QObject | None = None,
                  record_video: bool = True, record_codec: str = "mjpg", calibrate_steps: int | None = None):
         super().__init__(parent)
-        self.calibrate_steps = calibrate_steps  # None: fcus-rppg adapt's default
-        self.min_calibrate_face_s = MIN_FACE_S
+        self._init_calibration(calibrate_steps, model_path)
         self.record_video = bool(record_video)  # write video.avi + frames.csv when recording
         self.record_codec = record_codec  # app.recording.VIDEO_CODECS
         self._method_name = method
@@ -206,13 +228,9 @@ class Worker(QObject):
         self._method = None
         self._est: StreamingEstimator | None = None
         self._rec: SessionRecorder | None = None
-        self._crops: CropBuffer | None = None  # the last minute of model crops (Calibrate)
-        self._calib: CalibrationJob | None = None
-        self._calib_dir: str | None = None  # where calibrated models are written (removed at the end)
-        self._calibrated = False
-        self._base_model_path = model_path  # what a calibration adapts (its weights) and falls back to
         self._t_shift: float | None = None
         self._last_t: float | None = None
+        self._source_t0: float | None = None  # the session clock at the current source's first frame
         self._face_ok_prev: bool | None = None
         self._fps_times: deque[float] = deque()
         self._lat_ms: deque[float] = deque(maxlen=30)
@@ -225,6 +243,22 @@ class Worker(QObject):
         self.asked_failure: str | None = None  # why it did not open (None once it did)
         self.record_failure: str | None = None  # the first recording error of this run
         self.recorded: list[Path] = []  # the session folders this run recorded into
+
+    def _init_calibration(self, calibrate_steps: int | None, model_path: str | None) -> None:
+        """The Calibrate action's state (worker thread)."""
+        self.calibrate_steps = calibrate_steps  # None: fcus-rppg adapt's default
+        self.min_calibrate_face_s = MIN_FACE_S
+        self._crops: CropBuffer | None = None  # the last minute of model crops (Calibrate)
+        # the crops Calibrate needs (known once the model method ran): cut whatever method is shown, and
+        # kept across a method switch, so the face seen before the switch counts
+        self._crop_spec: CropSpec | None = None
+        self._crops_spec: CropSpec | None = None  # the spec self._crops was made for
+        self._calib_failure: str | None = None  # why the last calibration failed (until another starts)
+        self._calib_shown: CalibrationState | None = None  # the state last said to the window
+        self._calib: CalibrationJob | None = None
+        self._calib_dir: str | None = None  # where calibrated models are written (removed at the end)
+        self._calibrated = False
+        self._base_model_path = model_path  # what a calibration adapts (its weights) and falls back to
 
     # ---- UI-thread API (all non-blocking) -------------------------------------------
     def start(self, spec: SourceSpec | None, *, fallback_to_demo: bool = True,
@@ -432,7 +466,8 @@ class Worker(QObject):
                 self.message.emit("error", f"Cannot use method {name.upper()}: {why}. "
                                            f"Still measuring with {self._method.name.upper()}.")
                 self.method_changed.emit(MethodInfo(self._method.name, method_device(self._method),
-                                                    f"{name.upper()} failed: {why}", _gate_of(self._method)))
+                                                    f"{name.upper()} failed: {why}",
+                                                    _gate_of(self._method, self.est_cfg)))
                 return False
             note = f"{name.upper()} unavailable ({why}); using {FALLBACK_METHOD.upper()}"
             self.message.emit("warning", note)
@@ -449,7 +484,7 @@ class Worker(QObject):
         if self._tracker is not None:
             self._reset_pipeline(keep_tracker_state=True)
         self._rec_event("method", method.name)
-        self.method_changed.emit(MethodInfo(method.name, method_device(method), note, _gate_of(method),
+        self.method_changed.emit(MethodInfo(method.name, method_device(method), note, _gate_of(method, self.est_cfg),
                                             calibrated=self._calibrated and takes_model,
                                             model_file=self._model_file_name(takes_model)))
         self._emit_calibration_state()
@@ -466,25 +501,47 @@ class Worker(QObject):
         return self._est.recent_bvp(self._est.cfg.window_s + 1.0)
 
     def _reset_pipeline(self, keep_tracker_state: bool = False) -> None:
+        """A fresh estimator for the method in use; ``keep_tracker_state``: the same source and face
+        (a method switch), whose tracking and Calibrate crops go on."""
         if self._rec is not None and self._est is not None:
             # the recording's frames still waiting for their BVP get the values known now: the
             # next estimator will not cover them
             stream = self._recent_stream()
             self._rec_call(self._rec.flush_bvp, stream)
-        self._roi = roi_extractor_for(self._method)
+        self._crop_spec = CropSpec.of(self._method) or self._crop_spec
+        self._roi = self._roi_extractor()
         if self._keyframes is not None and not keep_tracker_state:
             self._keyframes.reset()
         cfg = estimator_config(self._method.name, self.est_cfg)
         self._est = StreamingEstimator(self._method, cfg, roi=self._roi)
         self._face_ok_prev = None
-        takes_model = method_spec(self._method.name).takes_model and self._roi.crop_size is not None
-        # the last minute of crops, for Calibrate (only where it can run: a model, and torch)
-        keep = takes_model and torch_available()
+        self._crops = self._crop_buffer(keep=keep_tracker_state)
+
+    def _calibration_possible(self) -> bool:
+        return self._crop_spec is not None and torch_available()
+
+    def _roi_extractor(self):
+        """The method's ROI extractor; for a classic method, once Calibrate's crops are known, one that
+        also cuts them (the skin mean it measures is the same)."""
+        roi = roi_extractor_for(self._method)
+        spec = self._crop_spec
+        if roi.crop_size is None and self._calibration_possible():
+            roi = RoiExtractor(crop_size=spec.size, crop_scale=spec.scale, crop_masked=spec.masked)
+        return roi
+
+    def _crop_buffer(self, keep: bool) -> CropBuffer | None:
+        """The last minute of crops, for Calibrate (only where it can run: a model, and torch): the
+        one running when ``keep`` and its crops are cut the same way, else a new one."""
+        spec = self._crop_spec
+        if not self._calibration_possible() or self._roi.crop_size != spec.size:
+            self._crops_spec = None
+            return None
+        if keep and self._crops is not None and self._crops_spec == spec:
+            return self._crops
+        self._crops_spec = spec
         # background crops only where the calibration's fine-tune reads them (a net with the
         # Conv3d learned path): about 1 % of a core otherwise spent on every frame
-        background = bool(getattr(self._method, "adapt_reads_background", True))
-        self._crops = CropBuffer(self._roi.crop_size, self._roi.crop_scale,
-                                 with_background=background) if keep else None
+        return CropBuffer(spec.size, spec.scale, with_background=spec.background)
 
     # ---- sources ---------------------------------------------------------------------------
     def _apply_source(self, spec: SourceSpec, *, level: str = "error", instead: str = "",
@@ -501,7 +558,7 @@ class Worker(QObject):
                 instead = f"Still showing {self._spec.label}."
             if spec == self.asked_spec and self.asked_failure is None:
                 self.asked_failure = why
-            self.source_failed.emit(SourceFailure(spec, why, f"{why[0].upper()}{why[1:]} {instead}".strip(),
+            self.source_failed.emit(SourceFailure(spec, why, f"{source_sentence(why, spec)} {instead}".strip(),
                                                   level))
             return False
         if spec == self.asked_spec:
@@ -525,6 +582,7 @@ class Worker(QObject):
         self._fps_times.clear()
         self._lat_ms.clear()
         self._rec_event("source", spec.to_text())
+        self._calib_failure = None
         self._cancel_calibration("another source")
         if self._calibrated:  # another source, perhaps another face: back to the model as given
             self._calibrated, self._model_path = False, self._base_model_path
@@ -550,7 +608,7 @@ class Worker(QObject):
                     self._process(item[1])
             self._flush_tracking()
         self._rec_event(f"source_{kind}", msg)
-        text = msg[0].upper() + msg[1:] if msg else msg
+        text = source_sentence(msg, self._spec)
         if kind in ("error", "eof"):
             self.source_lost.emit(text)
             self.message.emit("error" if kind == "error" else "info", text)
@@ -627,14 +685,25 @@ class Worker(QObject):
             return CalibrationState("unavailable", "Calibrate adapts the FCUS model: choose FCUS")
         if not torch_available():
             return CalibrationState("unavailable", CALIBRATE_INSTALL_HINT)
+        need_s = self.min_calibrate_face_s
+        have_s = self._crops.face_s if self._crops is not None else 0.0
+        if have_s < need_s:
+            more_s = max(math.ceil(need_s - have_s), 1)
+            return CalibrationState("collecting", f"Calibrate needs {need_s:.0f} s of your face in view: "
+                                                  f"{more_s} s more")
+        if self._calib_failure is not None:
+            return CalibrationState("failed", self._calib_failure)
         if self._calibrated:
             return CalibrationState("done", "Calibrated to this face (calibrate again to redo it)")
-        need_s = self.min_calibrate_face_s
         return CalibrationState("ready", f"Adapt the model to your face (needs {need_s:.0f} s of it, "
                                          "uses the last minute)")
 
-    def _emit_calibration_state(self) -> None:
-        self.calibration_changed.emit(self._calibration_state())
+    def _emit_calibration_state(self, changed_only: bool = False) -> None:
+        state = self._calibration_state()
+        if changed_only and state == self._calib_shown:
+            return
+        self._calib_shown = state
+        self.calibration_changed.emit(state)
 
     def _start_calibration(self) -> None:
         state = self._calibration_state()
@@ -646,6 +715,7 @@ class Worker(QObject):
             self.message.emit("warning", f"Calibrate needs {self.min_calibrate_face_s:.0f} s of your face; it has "
                                          f"seen {have_s:.0f} s. Stay in view and try again.")
             return
+        self._calib_failure = None
         if self._calib_dir is None:
             self._calib_dir = tempfile.mkdtemp(prefix="fcus-calibration-")
         weights = weights_beside(self._base_model_path) if self._base_model_path else None
@@ -675,9 +745,8 @@ class Worker(QObject):
         if not outcome.ok:
             self._rec_event("calibration", f"failed: {outcome.message}")
             self.message.emit("error", f"Calibration failed: {outcome.message}")
-            failed = method_spec(self._method.name).takes_model
-            self.calibration_changed.emit(CalibrationState("failed", outcome.message) if failed
-                                          else self._calibration_state())
+            self._calib_failure = outcome.message
+            self._emit_calibration_state()
             return
         name = self._method.name
         if not method_spec(name).takes_model:  # the user left FCUS meanwhile: used when FCUS returns
@@ -688,13 +757,14 @@ class Worker(QObject):
             method = build_method(name, str(outcome.model_path))
         except Exception as exc:  # noqa: BLE001 - a bad export must not stop the reading
             self.message.emit("error", f"Calibration failed: the adapted model did not load ({exc})")
-            self.calibration_changed.emit(CalibrationState("failed", str(exc)))
+            self._calib_failure = str(exc)
+            self._emit_calibration_state()
             return
         self._method, self._model_path, self._calibrated = method, str(outcome.model_path), True
         if self._est is not None:
             self._est.method = method  # the estimator's next update runs the adapted model
         self._rec_event("calibration", f"done in {outcome.seconds:.1f} s on {outcome.face_s:.0f} s of face")
-        self.method_changed.emit(MethodInfo(method.name, method_device(method), "", _gate_of(method),
+        self.method_changed.emit(MethodInfo(method.name, method_device(method), "", _gate_of(method, self.est_cfg),
                                             calibrated=True, model_file=self._model_file_name(True)))
         self.message.emit("info", f"Calibrated in {outcome.seconds:.0f} s on {outcome.face_s:.0f} s of your face.")
         self._emit_calibration_state()
@@ -748,12 +818,15 @@ class Worker(QObject):
 
     def _on_session_clock(self, frame: Frame) -> Frame:
         """The frame on the session's clock: sources switched mid-session keep the time rising."""
-        if self._t_shift is None:
+        first = self._t_shift is None
+        if first:
             self._t_shift = (self._last_t + 1.0 / 30.0 - frame.t_s) if self._last_t is not None else -frame.t_s
         t = frame.t_s + self._t_shift
         if self._last_t is not None and t <= self._last_t:
             t = self._last_t + 1e-3
         self._last_t = t
+        if first:
+            self._source_t0 = t  # the source's own session starts here (the HR trend's zero)
         return Frame(index=frame.index, t_s=t, bgr=frame.bgr)
 
     def _push(self, f: Frame, face: Face):
@@ -806,7 +879,9 @@ class Worker(QObject):
                 self._rec_call(self._rec.bvp_update, tr, vr, t_now, window_s, window_s)
         self.reading_ready.emit(ReadingResult(
             t_s=t, reading=upd.reading, state=upd.state, hrv=upd.hrv, resp_bpm=upd.resp_bpm,
-            bvp_t_s=tg, bvp=vg, method=self._method.name, hrv_withheld=self._est.hrv_withheld))
+            bvp_t_s=tg, bvp=vg, method=self._method.name, hrv_withheld=self._est.hrv_withheld,
+            source_t_s=t - self._source_t0 if self._source_t0 is not None else t))
+        self._emit_calibration_state(changed_only=True)  # the face seconds Calibrate needs, once a second
 
     def _post_frame(self, result: FrameResult) -> None:
         """Hand the newest frame to the window (one pending at a time: the window takes the latest)."""

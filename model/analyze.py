@@ -19,8 +19,9 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from model.batch_analyze import (
     skipped_files,
     write_summary,
 )
-from model.clip_hr import whole_clip_hr
+from model.clip_hr import ClipHr, whole_clip_hr
 from model.estimator import (
     WINDOW_S_RANGE,
     WITHHELD_ACQUIRING,
@@ -86,6 +87,22 @@ def clip_hr_reliability(shown_bpm: list[float], n_judged: int, clip_hr_bpm: floa
     with them (``path_gap_bpm``: ``model.clip_hr.ClipHr.gap_to`` of the shown readings)."""
     why = reliable_rule(method).why_not(shown_bpm, n_judged, clip_hr_bpm, path_gap_bpm)
     return {"hr_reliable": not why, "hr_reliable_why_not": why}
+
+
+def withheld_counts(updates: Iterable[tuple[float | None, str]]) -> dict[str, int]:
+    """A summary's ``withheld_counts``: why the updates without a reading had none, counted (hr.csv's
+    ``withheld`` column over its rows with an empty ``hr_bpm``). ``updates``: (hr_bpm or None, withheld)."""
+    return dict(Counter(why for hr_bpm, why in updates if hr_bpm is None))
+
+
+def clip_hr_fields(clip: ClipHr, reliable: bool) -> dict:
+    """A summary's whole-clip HR fields (``ClipHr.as_dict``), with ``hr_interval_bpm`` None when the
+    HR is not reliable: the interval is meant for a confirmed HR (the console gives none either), and
+    "93.9 +- 4.3" would read as one."""
+    fields = clip.as_dict()
+    if not reliable:
+        fields["hr_interval_bpm"] = None
+    return fields
 
 
 # Frames queued after each of the pipeline's threads (about 1 MB each at 640x480).
@@ -163,6 +180,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     shown_t = [r.t_s for r in est.readings if r.hr_bpm is not None]
     n_judged = sum(r.hr_raw_bpm is not None for r in est.readings)
     clip = whole_clip_hr(tg, vg, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm)
+    reliability = clip_hr_reliability(shown, n_judged, clip.hr_bpm, method_name, clip.gap_to(shown_t, shown))
     summary = {
         "video": str(video),
         "source": source.describe(),
@@ -172,8 +190,9 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
                       "providers": list(getattr(method, "providers", []) or [])},
         # which model file read it (a fine-tuned one or the shipped one; None for a classic method)
         "model": model_record(getattr(method, "model_path", None)),
-        # the whole clip's HR (model.clip_hr: the median of its window HRs), +- hr_interval_bpm
-        **clip.as_dict(),
+        # the whole clip's HR (model.clip_hr: the median of its window HRs), +- hr_interval_bpm (None when
+        # the HR is not reliable)
+        **clip_hr_fields(clip, reliability["hr_reliable"]),
         "hr_bpm_median_of_readings": float(np.median(shown)) if shown else None,
         "frames": int(len(t)),
         # what the container announced (approximate for some formats), and a word when far more
@@ -191,9 +210,9 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         # judged updates: those with a full enough window for an HR estimate
         "judged_shown_share": len(shown) / max(n_judged, 1),
         # why the updates without a reading had none (hr.csv's withheld column, counted)
-        "withheld_counts": dict(Counter(r.withheld for r in est.readings if r.hr_bpm is None)),
+        "withheld_counts": withheld_counts((r.hr_bpm, r.withheld) for r in est.readings),
         # and why not, for the user
-        **clip_hr_reliability(shown, n_judged, clip.hr_bpm, method_name, clip.gap_to(shown_t, shown)),
+        **reliability,
         "tracker": tracker.name,
         "tracker_message": tracker_msg,
         "tracker_key_frames": tracker.key_frames,  # frames the face detector ran on
@@ -202,7 +221,8 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "hrv": _hrv_dict(est),
         "hrv_withheld": est.hrv_withheld,  # why there is none ("" with an HRV)
         "respiration_bpm": est.last_resp_bpm,
-        "estimator": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        "estimator": {k: asdict(v) if is_dataclass(v) else v for k, v in ((k, getattr(cfg, k))
+                                                                          for k in cfg.__dataclass_fields__)},
     }
     return AnalyzeResult(frame_t_s=t - t[0], frame_bvp=bvp, summary=summary, estimator=est)
 

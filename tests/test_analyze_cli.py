@@ -88,6 +88,7 @@ def test_a_face_without_pulse_is_reported_not_reliable(tmp_path, face_model_path
                          "--face-model", str(face_model_path)]) == 0
     s = json.loads((out / "summary.json").read_text())
     assert s["hr_reliable"] is False and s["judged_shown_share"] < 1 / 3
+    assert s["hr_interval_bpm"] is None  # no "+-" for an HR that is not reliable
     out_text = capsys.readouterr().out
     # summary.json and the console say why, by the rule of the method that ran
     assert s["hr_reliable_why_not"]
@@ -699,3 +700,14 @@ def test_files_an_earlier_run_left_in_out_are_named_and_left_alone(synth_clip, t
     note = earlier_files_note(out, {"summary.csv"})
     assert "bvp.csv" in note and "hr.csv" in note and "summary.json" in note
     assert earlier_files_note(tmp_path / "fresh", {"summary.csv"}) == ""
+
+
+def test_the_summary_gives_an_interval_only_to_a_reliable_hr():
+    from model.analyze import clip_hr_fields
+    from model.clip_hr import ClipHr
+
+    clip = ClipHr(93.9, 4.3, 0.9, "tracked", 40)
+    assert clip_hr_fields(clip, True) == clip.as_dict()
+    unsure = clip_hr_fields(clip, False)
+    assert unsure["hr_bpm"] == 93.9 and unsure["hr_interval_bpm"] is None and unsure["hr_interval_level"] == 0.9
+    assert list(unsure) == list(clip.as_dict())  # the same fields, in the same order

@@ -110,6 +110,9 @@ def test_demo_known_hr_method_switch_and_recording(run_app, qtbot, env):
     assert sum(1 for r in bvp[1:] if r[1]) > 0.5 * len(bvp)
     names = [r[2] for r in events[1:]]
     assert names[0] == "record_start" and "method" in names and names[-1] == "record_stop"
+    # hr.csv has no method column: events.csv says when each switch came, on the recording's time
+    switches = [(float(r[0]), r[3]) for r in events[1:] if r[2] == "method"]
+    assert [m for _, m in switches] == ["chrom"] and t[0] < switches[0][0] < t[-1], switches
     # the model file that read it, as analyze's summary.json names it (the shipped one here)
     from model.fcus_method import shipped_model_path
 
@@ -494,7 +497,8 @@ def test_hr_card_keeps_its_height_whatever_the_state_says(qtbot):
 
     def show(text: str) -> tuple[int, int]:
         card.refresh(SimpleNamespace(state="unreliable", state_text=text, hr_text=NO_VALUE, quality=None,
-                                     sdnn_text=NO_VALUE, rmssd_text=NO_VALUE, resp_text=NO_VALUE, hrv_note=""))
+                                     sdnn_text=NO_VALUE, rmssd_text=NO_VALUE, resp_text=NO_VALUE, hrv_note="",
+                                     resp_note=""))
         card.resize(card.width(), max(260, card.heightForWidth(card.width())))  # what a layout gives it
         qtbot.wait(10)
         lab = card.state_label
@@ -513,14 +517,62 @@ def test_hr_card_keeps_its_height_whatever_the_state_says(qtbot):
 
 
 def test_hr_card_says_why_the_hrv_is_empty(qtbot):
-    from app.cards.hr_card import METRICS_TIP, HrCard
-    from app.session_model import SessionModel
+    from app.cards.hr_card import HrCard
+    from app.session_model import HRV_TIP, RESP_TIP, SessionModel
 
     card = HrCard()
     qtbot.addWidget(card)
     session = SessionModel()
     card.refresh(session)
-    assert card.sdnn_label.toolTip() == METRICS_TIP  # before any reading: when HRV comes
-    session.hrv_note = "HRV not shown: the pulse is too weak for beat-to-beat times"
+    assert card.sdnn_label.toolTip() == HRV_TIP and card.resp_label.toolTip() == RESP_TIP  # before any reading
+    session.hrv_note = "HRV needs a very clear pulse to time each heartbeat"
+    session.resp_note = "No breathing rate: the breathing does not show clearly in the pulse right now."
     card.refresh(session)
     assert card.sdnn_label.toolTip() == card.rmssd_label.toolTip() == session.hrv_note
+    assert card.resp_label.toolTip() == session.resp_note
+
+
+def test_quality_bar_length_and_colour_agree(qtbot):
+    """FCUS's gate opens at quality 0.16: a shown FCUS reading of quality 0.17 fills the bar to the
+    green mark (60 %), not to 17 %; CHROM's withheld 0.36 is red and short of the amber mark."""
+    from types import SimpleNamespace
+
+    from app.cards.hr_card import HrCard
+    from app.cards.theme import BAD, GOOD
+    from app.session_model import BAR_CLOSE_MARK, SessionModel
+    from model.pulse_methods import estimator_config
+
+    card = HrCard()
+    qtbot.addWidget(card)
+    session = SessionModel()
+    cfg = estimator_config("fcus")
+    session.method_info = SimpleNamespace(name="fcus", gate=(cfg.gate_open, cfg.gate_close))
+    session.quality, session.state = 0.17, "reading"
+    card.refresh(session)
+    assert 60 <= card.quality_bar.value() <= 62 and GOOD in card.quality_bar.styleSheet()  # not 17
+    session.method_info = SimpleNamespace(name="chrom", gate=(0.6, 0.4))
+    session.quality, session.state = 0.36, "unreliable"
+    card.refresh(session)
+    assert card.quality_bar.value() < 100 * BAR_CLOSE_MARK and BAD in card.quality_bar.styleSheet()
+
+
+def test_trend_card_marks_each_methods_stretch(qtbot):
+    import pyqtgraph as pg
+
+    from app.cards.trend_card import TrendCard
+    from app.session_model import SessionModel
+
+    card = TrendCard()
+    qtbot.addWidget(card)
+    session = SessionModel()
+    for k, m in enumerate(["pos", "pos", "chrom", "green", "fcus"]):
+        session.trend.add(6.0 + k, 70.0, m)
+    card.refresh(session)
+    lines = [i for i in card.plot.getPlotItem().items if isinstance(i, pg.InfiniteLine)]
+    assert [ln.value() for ln in lines] == [6.0, 8.0, 9.0, 10.0]
+    assert [ln.label.format for ln in lines] == ["POS", "CHROM", "GREEN", session.trend.marks[-1].label]
+    session.trend = type(session.trend)()  # a new source
+    card.refresh(session)
+    assert not [i for i in card.plot.getPlotItem().items if isinstance(i, pg.InfiniteLine)]
+
+

@@ -24,13 +24,13 @@ def test_calibrate_adapts_and_swaps_the_model_while_reading(run_app, qtbot):
     worker.message.connect(lambda level, text: messages.append((level, text)))
     readings = []
     worker.reading_ready.connect(lambda rr: readings.append(rr))
-    qtbot.waitUntil(lambda: win.calibration_state is not None and win.calibration_state.state == "ready",
+    qtbot.waitUntil(lambda: win.calibration_state is not None and win.calibration_state.state == "collecting",
                     timeout=15000)
-    assert win.act_calibrate.isEnabled()
-    win.calibrate()  # too early: not enough face yet
+    assert not win.act_calibrate.isEnabled() and "s more" in win.act_calibrate.toolTip()  # not enough face yet
+    win.calibrate()  # a scripted press (--calibrate-after) too early: it says why
     qtbot.waitUntil(lambda: any("Calibrate needs 6 s" in t for _, t in messages), timeout=5000)
-    qtbot.waitUntil(lambda: win.session.last_frame is not None and win.session.last_frame.stats.frames > 240,
-                    timeout=30000)
+    qtbot.waitUntil(lambda: win.calibration_state.state == "ready", timeout=30000)
+    assert win.act_calibrate.isEnabled()
     win.calibrate()
     qtbot.waitUntil(lambda: win.calibration_state.state == "running", timeout=5000)
     assert not win.act_calibrate.isEnabled()
@@ -49,7 +49,7 @@ def test_calibrate_adapts_and_swaps_the_model_while_reading(run_app, qtbot):
 
     win.set_source(SourceSpec("demo"))  # another source: the calibration is dropped
     qtbot.waitUntil(lambda: any("Calibration dropped" in t for _, t in messages), timeout=10000)
-    qtbot.waitUntil(lambda: win.calibration_state.state == "ready", timeout=5000)
+    qtbot.waitUntil(lambda: win.calibration_state.state == "collecting", timeout=5000)  # another face, perhaps
     assert "(calibrated)" not in win.session.status_line().device
 
 
@@ -171,5 +171,52 @@ def test_a_new_source_cancels_a_running_calibration(run_app, qtbot):
 
     win.set_source(SourceSpec("demo"))
     qtbot.waitUntil(lambda: any("Calibration cancelled: another source" in t for t in messages), timeout=10000)
-    qtbot.waitUntil(lambda: win.calibration_state.state == "ready", timeout=5000)
+    qtbot.waitUntil(lambda: win.calibration_state.state in ("collecting", "ready"), timeout=5000)
     assert worker._calib is None and not worker._calibrated
+
+
+def test_the_face_seen_before_a_method_switch_counts_for_calibrate(run_app, qtbot):
+    """A user test: 80 s of a face, POS -> CHROM -> GREEN -> FCUS, then Calibrate said "it has seen 2 s"
+    (each method switch dropped the crops) while the button said it was ready. The crops are cut
+    whatever method is shown and kept across a switch."""
+    win = run_app("--source", "demo", "--method", "fcus")
+    worker = win.worker
+    worker.min_calibrate_face_s = 6.0
+    messages: list[str] = []
+    worker.message.connect(lambda level, text: messages.append(text))
+    qtbot.waitUntil(lambda: win.session.last_frame is not None and win.session.last_frame.stats.frames > 150,
+                    timeout=30000)
+    win.set_method("pos")
+    qtbot.waitUntil(lambda: win.method_info.name == "pos", timeout=5000)
+    seen_s = worker._crops.face_s
+    frames = win.session.last_frame.stats.frames
+    qtbot.waitUntil(lambda: win.session.last_frame.stats.frames > frames + 60, timeout=10000)
+    assert worker._crops.face_s > seen_s + 1.0, "the crops go on under a classic method"
+    for name in ("chrom", "green", "fcus"):
+        win.set_method(name)
+        qtbot.waitUntil(lambda name=name: win.method_info.name == name, timeout=10000)
+    assert worker._crops.face_s >= 6.0
+    qtbot.waitUntil(lambda: win.calibration_state.state == "ready", timeout=5000)
+    win.calibrate()
+    qtbot.waitUntil(lambda: win.calibration_state.state == "running", timeout=5000)
+    assert not any("Calibrate needs" in t for t in messages)
+
+
+def test_calibrate_is_disabled_and_says_how_long_until_it_has_seen_enough(run_app, qtbot):
+    """Started on POS, FCUS's crops are not known before FCUS runs: after the switch the button stays
+    off, its tooltip counting down the seconds of face still needed."""
+    win = run_app("--source", "demo", "--method", "pos")
+    worker = win.worker
+    qtbot.waitUntil(lambda: win.session.last_frame is not None and win.session.last_frame.stats.frames > 60,
+                    timeout=30000)
+    win.set_method("fcus")
+    qtbot.waitUntil(lambda: win.method_info.name == "fcus", timeout=10000)
+    qtbot.waitUntil(lambda: win.calibration_state is not None and win.calibration_state.state == "collecting",
+                    timeout=5000)
+    assert not win.act_calibrate.isEnabled()
+    tip = win.act_calibrate.toolTip()
+    assert "Calibrate needs 20 s of your face" in tip and "s more" in tip, tip
+    first = int(tip.rsplit(": ", 1)[1].split(" s more")[0])
+    qtbot.waitUntil(lambda: int(win.act_calibrate.toolTip().rsplit(": ", 1)[1].split(" s more")[0]) < first - 1,
+                    timeout=8000)
+    assert worker._crops is not None

@@ -21,7 +21,7 @@ pytest.importorskip("pytestqt")
 
 from app.capture import DEMO_HR_BPM  # noqa: E402
 from app.recording import RecordingError, SessionRecorder  # noqa: E402
-from model.types import Box, Face  # noqa: E402
+from model.types import Box, Face, HrReading  # noqa: E402
 
 
 def read_csv(path: Path) -> list[list[str]]:
@@ -308,8 +308,30 @@ def test_a_recorded_sessions_clip_hr_is_judged_by_its_methods_rule(tmp_path):
     meta = {"estimator": {"fs_hz": fs}}
     chrom = session_summary(tmp_path, {**meta, "method": "chrom"})
     assert chrom["hr_reliable"] is False and chrom["hr_reliable_why_not"] == "3 shown readings, fewer than 5"
+    # an HR that is not reliable gets no interval (it would read as "72.0 +- 4.3")
+    assert chrom["hr_bpm"] is not None and chrom["hr_interval_bpm"] is None
     fcus = session_summary(tmp_path, {**meta, "method": "fcus"})
     assert abs(fcus["hr_bpm"] - 72.0) < 1.0 and fcus["hr_reliable"] is True and fcus["hr_reliable_why_not"] == ""
+    assert fcus["hr_interval_bpm"] > 0
+    assert fcus["withheld_counts"] == chrom["withheld_counts"] == {"weak_signal": 12}
+
+
+def test_a_recorded_sessions_summary_counts_the_withheld_updates_as_analyze_does(tmp_path):
+    """summary.json's withheld_counts (hr.csv's withheld column counted) is analyze's, so a clinician
+    can see why the readings were withheld."""
+    from app.recording import session_summary
+    from model.analyze import HR_HEADER, hr_row, withheld_counts
+
+    whys = ["acquiring"] * 6 + ["", "unsure", "", "weak_signal", "weak_signal", "no_face", "motion", ""]
+    readings = [HrReading(t_s=float(k), hr_bpm=70.0 if not why else None, quality=0.5, withheld=why)
+                for k, why in enumerate(whys)]
+    with open(tmp_path / "hr.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HR_HEADER)
+        w.writerows(hr_row(r.t_s, r) for r in readings)
+    s = session_summary(tmp_path, {"estimator": {"fs_hz": 30.0}, "method": "pos"})
+    assert s["withheld_counts"] == withheld_counts((r.hr_bpm, r.withheld) for r in readings)
+    assert s["withheld_counts"] == {"acquiring": 6, "unsure": 1, "weak_signal": 2, "no_face": 1, "motion": 1}
 
 
 def test_every_frame_gets_its_finished_bvp_when_updates_come_a_little_over_a_second_apart(tmp_path):

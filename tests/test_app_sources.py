@@ -115,3 +115,85 @@ def test_exit_status_when_recording_failed(env, tmp_path):
     r = _app(env, "--source", "demo", "--record", str(not_a_dir), "--quit-after", "4")
     assert r.returncode == 4, r.stderr
     assert "recording" in r.stderr and str(not_a_dir) in r.stderr
+
+
+def test_the_hr_trend_restarts_on_the_new_sources_own_time(run_app, qtbot, env):
+    """Sources opened one after another: the trend shows only the current source's readings, its x axis
+    the time within that source's session (it used to keep every source's readings on the app's clock)."""
+    import time
+
+    win = run_app("--source", "demo", "--method", "pos")
+    qtbot.waitUntil(lambda: len(win.session.trend.t_s) >= 4, timeout=30000)
+    first = list(win.session.trend.t_s)
+    assert 0.0 < first[0] < 10.0
+    qtbot.wait(2000)  # the app's clock runs on
+    from app.capture import SourceSpec
+
+    gen = win.worker._gen
+    win.set_source(SourceSpec("demo"))
+    switched = time.monotonic()
+    def restarted() -> bool:  # the new source's readings only, each at most its time since the switch
+        t = win.session.trend.t_s
+        return (win.worker._gen != gen and len(t) >= 2 and t[0] < 10.0
+                and t[-1] <= time.monotonic() - switched + 1.0)
+
+    qtbot.waitUntil(restarted, timeout=30000)  # on the app's clock they would lie 8 s or more later
+    assert win.session.trend.t_s[0] < first[-1], "on the new source's own time, not the app's"
+    assert [m.label for m in win.session.trend.marks] == ["POS"]
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGTERM") or sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_finishes_the_recording_as_ctrl_c_does(env, tmp_path):
+    """`kill PID` (a logout, a shutdown) used to end the app with 143 and leave the recording unfinished
+    (no summary.json, no "ended"); now it closes the window as Ctrl+C and Quit do."""
+    import json
+    import signal
+    import time
+
+    e = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FCUS_RPPG_CONFIG_DIR": str(env / "config"),
+         "PYTHONPATH": str(REPO)}
+    sessions = tmp_path / "sessions"
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--no-download", "--method", "pos", "--source", "demo",
+                             "--record", str(sessions), "--quit-after", "120"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=e)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            hr = list(sessions.glob("*/hr.csv"))
+            if hr and len(hr[0].read_text().splitlines()) > 3:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("no readings recorded")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    folder = hr[0].parent
+    assert (folder / "summary.json").is_file()
+    assert json.loads((folder / "session.json").read_text()).get("ended")
+    assert f"fcus-rppg: recorded {folder}" in out
+
+
+def test_a_bad_source_is_named_exactly_as_given(run_app, qtbot, env, monkeypatch):
+    """A user test saw "Bad/emptydir is neither ..." (the path's first letter capitalised) and "Video file
+    not found: http:/example.com/v.mp4" (the address mangled as a path)."""
+    monkeypatch.chdir(env)
+    (env / "bad" / "emptydir").mkdir(parents=True)
+    win = run_app("--source", "bad/emptydir", "--method", "pos")
+    qtbot.waitUntil(lambda: bool(win.source_banner_text()), timeout=8000)
+    assert win.source_banner_text().startswith("bad/emptydir is neither a recorded session"), win.source_banner_text()
+    win.set_source(capture.SourceSpec.parse("http://example.com/v.mp4"))
+    qtbot.waitUntil(lambda: "example.com" in win.source_banner_text(), timeout=8000)
+    text = win.source_banner_text()
+    assert text.startswith("Network streams are not supported: http://example.com/v.mp4 "), text
+    assert "http:/example" not in text and "not found" not in text
+
+
+def test_a_url_source_says_network_streams_are_not_supported(env, tmp_path):
+    r = _app(env, "--source", "http://example.com/v.mp4", "--quit-after", "3")
+    assert r.returncode == 3, r.stderr
+    assert "network streams are not supported: http://example.com/v.mp4" in r.stderr, r.stderr

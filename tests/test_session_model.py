@@ -37,11 +37,11 @@ def frame(state: str = STATE_READING, n_faces: int = 1, image: bool = True, fps_
 
 
 def reading(t_s: float, hr_bpm: float | None, quality: float = 0.9, state: str = STATE_READING,
-            hrv=None, resp_bpm=None, bvp_t_s=None, bvp=None, hrv_withheld=""):
+            hrv=None, resp_bpm=None, bvp_t_s=None, bvp=None, hrv_withheld="", source_t_s=None, method="pos"):
     return SimpleNamespace(
         t_s=t_s, reading=HrReading(t_s=t_s, hr_bpm=hr_bpm, quality=quality), state=state, hrv=hrv,
         resp_bpm=resp_bpm, bvp_t_s=np.zeros(0) if bvp_t_s is None else bvp_t_s,
-        bvp=np.zeros(0) if bvp is None else bvp, method="pos", hrv_withheld=hrv_withheld)
+        bvp=np.zeros(0) if bvp is None else bvp, method=method, hrv_withheld=hrv_withheld, source_t_s=source_t_s)
 
 
 def source(spec: SourceSpec, fallback: bool = False):
@@ -114,6 +114,35 @@ def test_quality_levels_follow_the_gate():
     assert s.quality is None and s.quality_level is None
 
 
+def test_the_quality_bar_turns_green_at_one_mark_whatever_the_methods_gate():
+    """The bar's length is the quality placed so that the running method's gate opens at
+    BAR_OPEN_MARK; its colour changes there too. (A user test saw FCUS, whose gate opens at quality
+    0.16, as a green bar 17 % full beside a reading, and CHROM as a red bar 36 % full.)"""
+    from app.session_model import BAR_CLOSE_MARK, BAR_OPEN_MARK, quality_bar
+    from model.pulse_methods import estimator_config
+
+    for name in ("fcus", "pos", "chrom", "green"):
+        cfg = estimator_config(name)
+        gate = (cfg.gate_open, cfg.gate_close)
+        qs = np.linspace(0.0, 1.0, 1001)
+        bar = np.array([quality_bar(float(q), gate) for q in qs])
+        assert np.all(np.diff(bar) >= 0) and bar[0] == 0.0 and bar[-1] == pytest.approx(1.0), name
+        for q, b in zip(qs, bar):
+            level = quality_level(float(q), gate)
+            assert (level == "good") == (b >= BAR_OPEN_MARK - 1e-12), (name, q, b)
+            assert (level == "poor") == (b < BAR_CLOSE_MARK), (name, q, b)
+        assert quality_bar(cfg.gate_open, gate) == pytest.approx(BAR_OPEN_MARK)
+    s = SessionModel()
+    s.on_method_changed(SimpleNamespace(name="fcus", device="CPU", note="", calibrated=False, model_file="",
+                                        gate=(estimator_config("fcus").gate_open, estimator_config("fcus").gate_close)))
+    s.on_reading(reading(20.0, 70.0, quality=0.17))  # FCUS: shown
+    assert s.quality_level == "good" and s.quality_bar >= BAR_OPEN_MARK
+    s.on_method_changed(SimpleNamespace(name="chrom", device="CPU", note="", calibrated=False, model_file="",
+                                        gate=(0.6, 0.4)))
+    s.on_reading(reading(21.0, None, quality=0.36, state=STATE_UNRELIABLE))  # CHROM: withheld, weak
+    assert s.quality_level == "poor" and s.quality_bar < BAR_CLOSE_MARK
+
+
 def test_trend_series_with_gaps_and_breaks():
     s = SessionModel()
     assert s.trend.x_range() is None and s.trend.y_range() is None
@@ -129,14 +158,44 @@ def test_trend_series_with_gaps_and_breaks():
     # the same method again: no break
     s.on_method_changed(SimpleNamespace(name="pos", device="CPU", note="", calibrated=False, model_file=""))
     assert len(s.trend.t_s) == 4 and math.isnan(s.trend.hr_bpm[-1])
-    s.on_source_changed(source(SourceSpec("demo")))
-    assert len(s.trend.t_s) == 5 and s.trend.t_s[-1] > 8.0
     s.on_reading(reading(75.0, 64.0))
     assert s.trend.x_range() == (0.0, 90.0), "grows to the next 30 s step"
     s.on_reading(reading(89.5, 64.0))
     assert s.trend.x_range() == (0.0, 90.0), "the axis stays put within a step"
     s.on_reading(reading(90.5, 64.0))
     assert s.trend.x_range() == (0.0, 120.0)
+
+
+def test_a_new_source_starts_the_trend_anew_on_its_own_time():
+    """Sources opened one after another: each one's trend holds only its own readings, on the time
+    within its session (the worker's source_t_s), not the app's clock."""
+    s = SessionModel()
+    s.on_source_changed(source(SourceSpec.parse("/v/a.mp4", loop=False)))
+    for k in range(40):
+        s.on_reading(reading(100.0 + k, 70.0, source_t_s=6.0 + k))
+    assert s.trend.t_s[0] == 6.0 and s.trend.x_range() == (0.0, 60.0)
+    s.on_source_changed(source(SourceSpec.parse("/v/session_dir", loop=False)))  # e.g. a session replay
+    assert s.trend.t_s == [] and s.trend.x_range() is None and len(s.trend.points()[0]) == 0
+    s.on_reading(reading(147.0, 90.0, source_t_s=6.5))
+    s.on_reading(reading(148.0, 91.0, source_t_s=7.5))
+    t, hr = s.trend.points()
+    assert list(t) == [6.5, 7.5] and list(hr) == [90.0, 91.0], "only the new source's readings, on its time"
+    assert s.trend.x_range() == (0.0, 60.0)
+
+
+def test_a_method_switch_is_marked_on_the_trend_and_keeps_it():
+    s = SessionModel()
+    s.on_source_changed(source(SourceSpec("demo")))
+    for k, m in enumerate(["pos", "pos", "chrom", "chrom", "green", "fcus", "fcus"]):
+        if k and m != s.trend.method:
+            s.on_method_changed(SimpleNamespace(name=m, device="CPU", note="", calibrated=False, model_file=""))
+        s.on_reading(reading(10.0 + k, 70.0 + k, source_t_s=6.0 + k, method=m))
+    assert [(m.t_s, m.label) for m in s.trend.marks] == [(6.0, "POS"), (8.0, "CHROM"), (10.0, "GREEN"),
+                                                         (11.0, method_label("fcus"))]
+    assert np.count_nonzero(np.isfinite(s.trend.hr_bpm)) == 7, "the trend keeps every method's readings"
+    assert len(s.trend.break_at) == 3, "the line is not drawn across a switch"
+    s.on_source_changed(source(SourceSpec("demo")))
+    assert s.trend.marks == []
 
 
 def test_bvp_keeps_the_last_span_and_its_scale():
@@ -179,15 +238,51 @@ def test_hrv_and_respiration_texts():
     s = SessionModel()
     hrv = HrvMetrics(n_beats=30, mean_ibi_ms=850.0, sdnn_ms=41.6, rmssd_ms=33.2, pnn50=0.1)
     s.on_reading(reading(30.0, 70.0, hrv=hrv, resp_bpm=14.4))
-    assert (s.sdnn_text, s.rmssd_text, s.resp_text) == ("42 ms", "33 ms", "14 /min")
+    assert (s.sdnn_text, s.rmssd_text, s.resp_text) == ("42 ms", "33 ms", "14 breaths/min")
+    assert s.hrv_note == "" and "Breathing rate" in s.resp_note
     few = HrvMetrics(n_beats=2, mean_ibi_ms=850.0, sdnn_ms=41.6, rmssd_ms=33.2, pnn50=0.1)
     s.on_reading(reading(31.0, 70.0, hrv=few, resp_bpm=None))
     assert (s.sdnn_text, s.rmssd_text, s.resp_text) == (NO_VALUE, NO_VALUE, NO_VALUE)
-    assert s.hrv_note == ""
-    s.on_reading(reading(32.0, 70.0, hrv=None, hrv_withheld="the pulse is too weak for beat-to-beat times"))
-    assert s.sdnn_text == NO_VALUE and s.hrv_note == "HRV not shown: the pulse is too weak for beat-to-beat times"
+    assert "too few" in s.hrv_note
     s.on_reading(reading(33.0, 70.0, hrv=hrv))
     assert s.sdnn_text == "42 ms" and s.hrv_note == ""
+
+
+# The estimator's words (StreamingEstimator.hrv_withheld) as a user test saw them in the tooltips.
+WEAK = ("the pulse is too weak for beat-to-beat times (median SNR -0.6 dB over the last 33 s, HRV needs 11)")
+NO_HR = "it comes with a heart rate, and the last update showed none (the face's signal is still too short)"
+ENGINEERS_WORDS = ("SNR", "median", "update", "signal is still too short", "beat-to-beat", "/min")
+
+
+def test_the_hrv_and_respiration_tooltips_speak_to_a_patient():
+    """Plain words for a patient; the figures a clinician could use short, in brackets at the end."""
+    s = SessionModel()
+    s.on_reading(reading(40.0, 70.0, hrv=None, hrv_withheld=WEAK))
+    note = s.hrv_note
+    assert not any(w in note for w in ENGINEERS_WORDS), note
+    assert "clear" in note and note.endswith("(signal-to-noise -0.6 dB over the last 33 s; HRV needs 11 dB)"), note
+    s.on_reading(reading(41.0, None, state=STATE_ACQUIRING, hrv=None, hrv_withheld=NO_HR))
+    assert not any(w in s.hrv_note for w in ENGINEERS_WORDS) and "heart rate" in s.hrv_note, s.hrv_note
+    assert "only together with a heart rate" in s.resp_note
+    s.on_reading(reading(42.0, 70.0, hrv=None, hrv_withheld="under 20 s of signal without a gap"))
+    assert "20 s without a break" in s.hrv_note and "20 s without a break" in s.resp_note
+    assert "yet" in s.resp_note
+
+
+def test_the_respiration_tooltip_does_not_promise_a_value_after_20_s():
+    """Respiration is shown only when the breathing shows clearly in the pulse (model.signal.respiration:
+    two of its three modulations agreeing, or one very concentrated), which may never happen in a steady
+    reading: the tooltip says so, and says it after 150 s of readings without a value."""
+    from app.session_model import RESP_TIP
+
+    assert "often it does not" in RESP_TIP and "after about 20 s" not in RESP_TIP
+    assert RESP_TIP.endswith(")") and "15 beats" in RESP_TIP and "breaths/min" in RESP_TIP
+    s = SessionModel()
+    for k in range(150):  # steady readings, a strong pulse, HRV shown, no respiration
+        s.on_reading(reading(10.0 + k, 70.0, hrv=HrvMetrics(30, 850.0, 41.6, 33.2, 0.1), resp_bpm=None))
+    assert s.resp_text == NO_VALUE
+    assert "does not show clearly" in s.resp_note and "come and go" in s.resp_note
+    assert not any(w in s.resp_note for w in ("SNR", "median", "/min ")), s.resp_note
 
 
 def test_message_routes_and_banners():

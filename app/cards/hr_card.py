@@ -14,20 +14,21 @@ from PySide6.QtWidgets import (
 
 from app.cards.card import Card
 from app.cards.theme import FG, MUTED, QUALITY_COLOURS, STATE_COLOURS, set_style
-from app.session_model import NO_VALUE, SessionModel
+from app.session_model import BAR_OPEN_MARK, HRV_SHOWN_TIP, HRV_TIP, NO_VALUE, RESP_TIP, SessionModel
 
 QUALITY_TRACK = "QProgressBar { background: #252c35; border: none; border-radius: 4px; }"
+QUALITY_TIP = (f"How clearly the pulse shows in the face. Past {100 * BAR_OPEN_MARK:.0f} % (green) a heart rate "
+               "can be shown; amber: borderline, or the reading is held back for another reason; red: too weak.")
 STATE_FONT_PX, STATE_PAD_PX, STATE_BORDER_PX = 15, 4, 1
 STATE_LINES = 2  # the state's box is at least this many lines high
-METRICS_TIP = "Shown after about 20 s of steady reading"
 
 
-def _metric(grid: QGridLayout, col: int, name: str) -> QLabel:
+def _metric(grid: QGridLayout, col: int, name: str, tip: str) -> QLabel:
     n = QLabel(name)
     n.setStyleSheet(f"color: {MUTED}; font-size: 11px;")
     v = QLabel(NO_VALUE)
     v.setStyleSheet(f"color: {FG}; font-size: 17px; font-weight: 600;")
-    v.setToolTip(METRICS_TIP)
+    v.setToolTip(tip)
     grid.addWidget(n, 0, col)
     grid.addWidget(v, 1, col)
     return v
@@ -59,9 +60,9 @@ class HrCard(Card):
         grid = QGridLayout()
         grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(2)
-        self.sdnn_label = _metric(grid, 0, "HRV SDNN")
-        self.rmssd_label = _metric(grid, 1, "HRV RMSSD")
-        self.resp_label = _metric(grid, 2, "Respiration")
+        self.sdnn_label = _metric(grid, 0, "HRV SDNN", HRV_TIP)
+        self.rmssd_label = _metric(grid, 1, "HRV RMSSD", HRV_TIP)
+        self.resp_label = _metric(grid, 2, "Respiration", RESP_TIP)
         lay.addLayout(grid)
 
     def _hr_row(self) -> QHBoxLayout:
@@ -92,6 +93,8 @@ class HrCard(Card):
         self.quality_bar.setTextVisible(False)
         self.quality_bar.setFixedHeight(8)
         self.quality_bar.setStyleSheet(QUALITY_TRACK)
+        self.quality_bar.setToolTip(QUALITY_TIP)
+        name.setToolTip(QUALITY_TIP)
         row.addWidget(self.quality_bar, 1)
         return row
 
@@ -103,8 +106,8 @@ class HrCard(Card):
                                     "border-radius: 11px;")
         self.hr_label.setText(session.hr_text)
         set_style(self.hr_label, f"color: {FG if session.hr_text != NO_VALUE else MUTED};")
-        if session.quality is not None:
-            self.quality_bar.setValue(round(100 * session.quality))
+        if session.quality is not None:  # its length: the method's gate opens at BAR_OPEN_MARK, as its colour
+            self.quality_bar.setValue(round(100 * session.quality_bar))
             chunk = QUALITY_COLOURS[session.quality_level]
             set_style(self.quality_bar, f"{QUALITY_TRACK}"
                                         f"QProgressBar::chunk {{ background: {chunk}; border-radius: 4px; }}")
@@ -112,6 +115,8 @@ class HrCard(Card):
             self.quality_bar.setValue(0)
         self.sdnn_label.setText(session.sdnn_text)
         self.rmssd_label.setText(session.rmssd_text)
+        hrv_tip = session.hrv_note or (HRV_SHOWN_TIP if session.sdnn_text != NO_VALUE else HRV_TIP)
         for label in (self.sdnn_label, self.rmssd_label):
-            label.setToolTip(session.hrv_note or METRICS_TIP)
+            label.setToolTip(hrv_tip)
         self.resp_label.setText(session.resp_text)
+        self.resp_label.setToolTip(session.resp_note or RESP_TIP)
