@@ -22,7 +22,7 @@ do not depend on the gate), so the candidates cost only the estimator's own work
 
     python benchmarks/check_choices.py [--cache DIR] [--data DIR] [--megamind FILE] [--scores PKL]
                                        [--space check|steady|start|cadence|cadence-cut|context|windows|coherence|
-                                                posterior|posterior-gate]
+                                                posterior|posterior-gate|posterior-union]
                                        [--more-no-pulse]
 
 ``--space steady`` chooses instead among the gate openings x the steadiness of the last window
@@ -42,7 +42,9 @@ a forward filter through the window spectra) and gates on its mass within 5 bpm 
 rate may move (2, 4, 6 bpm/s) x the mass the gate opens at (0.5-0.9) x the median of the last 1 or 3
 shown readings. ``--space posterior-gate`` (the second study) chooses among the rate's speed (2, 4
 bpm/s) x the mass the gate opens at (0.7, 0.8, 0.9) x closing 0.2 lower or not x a floor under the
-window's SNR at the reading (``gate_min_snr_db``: off or -1 dB).
+window's SNR at the reading (``gate_min_snr_db``: off or -1 dB). ``--space posterior-union`` (the
+third) adds showing what the SNR's gate with 3 steady window HRs shows beside the belief's gate
+(``posterior_snr_gate``), whose readings take many windows to gather.
 
 Every space's candidates change the shipped FCUS settings (``estimator_config("fcus")``), so since
 the face's pulse checks ship, the other spaces' candidates run with them on; the tables of those
@@ -222,7 +224,8 @@ def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -
             and c.context_reading == current.context_reading and c.reading_windows_s == current.reading_windows_s
             and c.coherence_min == current.coherence_min and c.pulse_amplitude_min == current.pulse_amplitude_min
             and c.hr_posterior == current.hr_posterior and c.hr_median_n == current.hr_median_n
-            and abs(c.gate_close - current.gate_close) < 1e-9 and c.gate_min_snr_db == current.gate_min_snr_db]
+            and abs(c.gate_close - current.gate_close) < 1e-9 and c.gate_min_snr_db == current.gate_min_snr_db
+            and c.posterior_snr_gate == current.posterior_snr_gate]
     return same[0] if same else None
 
 
@@ -339,10 +342,35 @@ def posterior_gate_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfi
     return out
 
 
+UNION_POSTERIOR_GATES = ((0.9, 0.7), (0.9, 0.5), (0.8, 0.6))  # (opens at, closes below), mass
+UNION_SNR_GATE_DB = (-0.5, 0.5)  # where the SNR's gate opens (it closes GATE_HYSTERESIS_DB lower)
+
+
+def posterior_union_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """The third study of the HR posterior: its gate alone (rate sd 4 bpm/s, the second study's choice)
+    x also showing what the SNR's gate with 3 steady window HRs shows (``posterior_snr_gate``: the
+    shipped -0.5 dB, or +0.5 dB), the belief's gate opening and closing at (0.9, 0.7), (0.9, 0.5) or
+    (0.8, 0.6)."""
+    from model.signal.hr_posterior import HrPosteriorConfig
+
+    post = HrPosteriorConfig(rate_sd_bpm_per_s=4.0)
+    out = {}
+    for open_at, close_below in UNION_POSTERIOR_GATES:
+        label = f"posterior, rate sd 4 bpm/s, gate at mass {open_at:.2f}, closes below {close_below:.2f}"
+        one = replace(base, hr_posterior=post, gate_open=open_at, gate_close=close_below, gate_min_snr_db=None,
+                      hr_median_n=1)
+        out[label] = replace(one, steady_n=0)
+        for db in UNION_SNR_GATE_DB:
+            gate = gate_at(db)
+            out[label + f", or the SNR gate at {db:+.1f} dB with 3 steady"] = replace(
+                one, steady_n=3, steady_bpm=5.0, posterior_snr_gate=(gate["gate_open"], gate["gate_close"]))
+    return out
+
+
 SPACES = {"check": candidates, "steady": steady_candidates, "start": start_candidates,
           "cadence": cadence_candidates, "cadence-cut": cadence_cut_candidates, "context": context_candidates,
           "windows": windows_candidates, "coherence": coherence_candidates, "posterior": posterior_candidates,
-          "posterior-gate": posterior_gate_candidates}
+          "posterior-gate": posterior_gate_candidates, "posterior-union": posterior_union_candidates}
 # What "coverage" means in the objective: the share of the updates, or, where the candidates
 # update at different rates, the share of the time a reading was shown.
 COVERAGE_OF = {"cadence": "time_coverage", "cadence-cut": "time_coverage"}
@@ -428,7 +456,7 @@ def main(argv=None) -> int:
                     help="the candidates (module docstring): the cross-check (default), the steadiness of "
                          "the window HRs, the first window's length, the update cadence, the reading near the "
                          "context HR, the reading windows' median, the face's spatial coherence, or the HR "
-                         "posterior's reading and mass (two studies)")
+                         "posterior's reading and mass (three studies)")
     ap.add_argument("--scores", type=Path, default=None,
                     help="pickle of the fold models' scores: read when it exists (no training), else written")
     args = ap.parse_args(argv)

@@ -153,6 +153,11 @@ class EstimatorConfig:
     # A floor under the gate (dB): a reading is shown only where the window's SNR at it reaches this,
     # whatever its quality (with the HR posterior, whose quality is not the SNR). None: off.
     gate_min_snr_db: float | None = None
+    # With the HR posterior: a reading is also shown where the SNR's gate would show it (its quality
+    # from the SNR's logistic opening at the first value, closing below the second, and the steadiness
+    # check, which then applies to this gate alone): the posterior's belief takes many windows to
+    # gather, one clear window with steady neighbours comes sooner. None: the posterior's gate alone.
+    posterior_snr_gate: tuple[float, float] | None = None
     # With HR tracking: the BVP stream (bvp.csv, the plot, HRV) is narrowed to the tracked HR
     # +- this many Hz (a zero-phase band-pass inside the pulse band, after the HR is read), so the
     # stream's pulse is the one the reading follows; None leaves the stream at the pulse band.
@@ -244,6 +249,10 @@ class EstimatorConfig:
                                               or self.reading_quality is not None):
             raise ValueError("hr_posterior gives the reading and its quality: not with hr_tracking, context_reading, "
                              "reading_windows_s or reading_quality")
+        snr_gate = self.posterior_snr_gate
+        if snr_gate is not None and (self.hr_posterior is None or not 0 <= snr_gate[1] <= snr_gate[0]):
+            raise ValueError(f"posterior_snr_gate {self.posterior_snr_gate}: (open, close) qualities, close <= open, "
+                             "and only with hr_posterior")
         if self.reading_windows_s and (self.hr_tracking or self.context_reading):
             raise ValueError("reading_windows_s replaces the window's own reading: not with hr_tracking or "
                              "context_reading")
@@ -331,6 +340,9 @@ class StreamingEstimator:
         self.keep_bvp = keep_bvp
         self.gate = QualityGate((self.cfg.gate_open + self.cfg.gate_close) / 2.0,
                                 self.cfg.gate_open - self.cfg.gate_close)
+        snr_gate = self.cfg.posterior_snr_gate
+        self.snr_gate = (QualityGate((snr_gate[0] + snr_gate[1]) / 2.0, snr_gate[0] - snr_gate[1])
+                         if snr_gate is not None else None)
         self._t: deque[float] = deque()
         self._rgb: deque[np.ndarray] = deque()
         self._box: deque[tuple[float, float, float]] = deque()  # face box centre x, y and width (NaN: none)
@@ -501,17 +513,11 @@ class StreamingEstimator:
             self._recent_raw.append(hr_raw)
         feats = self._features(bvp_f, rgb_u, hr_raw, snr)
         quality = self._quality(feats, hr_raw, snr)
-        strong = cfg.gate_min_snr_db is None or (math.isfinite(snr) and snr >= cfg.gate_min_snr_db)
         checks = self._check_hrs(rgb_u) if hr_raw is not None else ()
         steady = self._steady(hr_raw)
-        agreed = self._agreed(hr_raw, checks) and steady
-        # the face's pulse is measured only where it can decide: a settled reading the gate would show;
-        # a skin without colour carries no reading at all
-        not_a_pulse = WITHHELD_NO_COLOUR if colourless(rgb_u) else ""
-        if not not_a_pulse and hr_raw is not None and agreed and strong and self.gate.would_show(quality):
-            not_a_pulse = self._not_a_pulse(crops, hr_raw, t_now)
-        passed = agreed and strong and not not_a_pulse
-        show = self.gate.update(quality if passed else 0.0) if hr_raw is not None else False
+        # with the SNR gate beside the posterior's, the steadiness is that gate's alone
+        agreed = self._agreed(hr_raw, checks) and (steady or self.snr_gate is not None)
+        show, not_a_pulse = self._gate(hr_raw, quality, snr, agreed, steady, rgb_u, crops, t_now)
         hr_out = None
         if not show:  # the median runs over consecutive shown readings, never stale ones
             self._accepted_hr.clear()
@@ -533,6 +539,29 @@ class StreamingEstimator:
         self._vitals(t_now, hr_out, withheld)
         self._finalise(t_now)
         return reading
+
+    def _gate(self, hr_raw: float | None, quality: float, snr: float, agreed: bool, steady: bool,
+              rgb_u: np.ndarray, crops: np.ndarray | None, t_now: float) -> tuple[bool, str]:
+        """Whether the reading is shown, and why the face's colour change is not taken for a pulse
+        ("" when it is, or was not asked): the gate on ``quality`` (and, with ``posterior_snr_gate``,
+        or the SNR gate with the steadiness check), the SNR floor, the face's pulse checks."""
+        cfg = self.cfg
+        strong = cfg.gate_min_snr_db is None or (math.isfinite(snr) and snr >= cfg.gate_min_snr_db)
+        snr_q = float(quality_from_snr(snr)) if math.isfinite(snr) else 0.0
+        by_snr = self.snr_gate is not None and steady and self.snr_gate.would_show(snr_q)
+        # the face's pulse is measured only where it can decide: a settled reading the gate would show;
+        # a skin without colour carries no reading at all
+        not_a_pulse = WITHHELD_NO_COLOUR if colourless(rgb_u) else ""
+        if (not not_a_pulse and hr_raw is not None and agreed and strong
+                and (self.gate.would_show(quality) or by_snr)):
+            not_a_pulse = self._not_a_pulse(crops, hr_raw, t_now)
+        if hr_raw is None:
+            return False, not_a_pulse
+        passed = agreed and strong and not not_a_pulse
+        show = self.gate.update(quality if passed else 0.0)
+        if self.snr_gate is not None:
+            show = self.snr_gate.update(snr_q if passed and steady else 0.0) or show
+        return show, not_a_pulse
 
     def _belief_split(self, quality: float, snr: float) -> bool:
         """With the HR posterior: its belief too spread for the gate although the window shows a
@@ -557,6 +586,8 @@ class StreamingEstimator:
         reading = HrReading(t_s=t_now, hr_bpm=None, quality=0.0, hr_raw_bpm=None,
                             withheld=WITHHELD_NO_FACE if no_face else WITHHELD_ACQUIRING)
         self.gate.reset()
+        if self.snr_gate is not None:
+            self.snr_gate.reset()
         self._accepted_hr.clear()
         self._shown_since_start = False
         self._signal_t0 = None

@@ -46,3 +46,17 @@ def test_the_posterior_gate_space_pairs_openings_with_hysteresis_and_an_snr_floo
     assert {round(c.gate_open - c.gate_close, 3) for c in cands.values()} == {0.0, 0.2}
     assert {c.gate_min_snr_db for c in cands.values()} == {None, -1.0}
     assert mod.current_label(cands, shipped) is None or shipped.hr_posterior is not None
+
+
+def test_the_posterior_union_space_pairs_each_belief_gate_with_and_without_the_snr_gate():
+    from model.estimator import EstimatorConfig
+    from model.pulse_methods import estimator_config
+
+    mod = load_benchmark("check_choices")
+    shipped = estimator_config("fcus", EstimatorConfig())
+    cands = mod.posterior_union_candidates(shipped)
+    n = len(mod.UNION_POSTERIOR_GATES)
+    assert len(cands) == n * (1 + len(mod.UNION_SNR_GATE_DB))
+    union = [c for c in cands.values() if c.posterior_snr_gate is not None]
+    assert len(union) == n * len(mod.UNION_SNR_GATE_DB) and all(c.steady_n == 3 for c in union)
+    assert all(c.steady_n == 0 for c in cands.values() if c.posterior_snr_gate is None)

@@ -585,3 +585,22 @@ def test_the_snr_floor_withholds_what_the_quality_alone_would_show():
     est, _, _ = _run_tone(EstimatorConfig(**base, gate_min_snr_db=top_snr + 1.0))
     judged = [r for r in est.readings if r.hr_raw_bpm is not None]
     assert judged and all(r.hr_bpm is None and r.withheld == WITHHELD_WEAK for r in judged)
+
+
+def test_the_snr_gate_beside_the_posterior_shows_what_either_gate_shows():
+    """posterior_snr_gate: a belief gate that never opens shows nothing alone; beside it the SNR's gate
+    with 3 steady window HRs shows the steady tone; the steadiness then binds that gate only."""
+    from model.signal.hr_posterior import HrPosteriorConfig
+    from model.signal.quality import quality_from_snr
+
+    never = dict(hr_posterior=HrPosteriorConfig(), gate_open=0.999999, gate_close=0.999999)
+    est, _, _ = _run_tone(EstimatorConfig(**never, steady_n=0))
+    assert not any(r.hr_bpm is not None for r in est.readings)
+    snr_gate = (quality_from_snr(-0.5), quality_from_snr(-1.7))
+    est, _, _ = _run_tone(EstimatorConfig(**never, steady_n=3, posterior_snr_gate=snr_gate))
+    shown = [r for r in est.readings if r.hr_bpm is not None]
+    assert shown and all(abs(r.hr_bpm - 72.0) <= 1.0 for r in shown)
+    judged = [r for r in est.readings if r.hr_raw_bpm is not None]
+    assert judged.index(shown[0]) >= 2  # three steady window HRs first
+    with pytest.raises(ValueError, match="posterior_snr_gate"):
+        EstimatorConfig(posterior_snr_gate=snr_gate)  # only beside the posterior
