@@ -415,16 +415,26 @@ class StreamingEstimator:
             self._crop.popleft()
         reading = None
         if t >= self._next_update_t:
-            reading = self._update(t)
-            if self._acquiring_fast(t):
-                self._next_update_t = t + self.cfg.acquire_every_s
-            while self._next_update_t <= t:
-                self._next_update_t += self.cfg.update_every_s
+            reading = self._update(t, to_stream=self._on_stream_grid(self._next_update_t))
+            self._next_update_t = self._next_on_grid(
+                t, self.cfg.acquire_every_s if self._acquiring_fast(t) else self.cfg.update_every_s)
         return EstimatorUpdate(frame_t_s=t, face=face, roi=sample, state=self._state(ok, reading),
                                reading=reading, hrv=self.last_hrv if reading else None,
                                resp_bpm=self.last_resp_bpm if reading else None)
 
     # ---- helpers -----------------------------------------------------------------------
+    def _next_on_grid(self, t: float, step_s: float) -> float:
+        """The first time after ``t`` on the grid of ``step_s`` from the first sample: updates keep
+        their phase whenever the cadence changes (e.g. when the first reading ends the faster
+        updates of ``acquire_every_s``)."""
+        return self._t0 + (math.floor((t - self._t0) / step_s + 1e-9) + 1) * step_s
+
+    def _on_stream_grid(self, t_update: float) -> bool:
+        """Whether an update scheduled at ``t_update`` lies on the grid of ``update_every_s``: only
+        those add their window to the BVP stream, so the stream (bvp.csv) is the same whatever the
+        gate shows and however often it is judged until the first reading."""
+        n = (t_update - self._t0) / self.cfg.update_every_s
+        return abs(n - round(n)) < 1e-6
     def _state(self, face_ok: bool, reading: HrReading | None) -> str:
         if not face_ok:
             return STATE_NO_FACE
@@ -490,7 +500,8 @@ class StreamingEstimator:
             out.append(c)
         return np.stack(out)
 
-    def _update(self, t_now: float) -> HrReading:
+    def _update(self, t_now: float, to_stream: bool = True) -> HrReading:
+        """One HR update at ``t_now``; its window's BVP enters the stream when ``to_stream``."""
         cfg = self.cfg
         win = self._uniform_window(t_now, cfg.window_s)
         min_s = max(cfg.min_window_s, getattr(self.method, "min_window_s", 0.0))
@@ -501,12 +512,13 @@ class StreamingEstimator:
         bvp = self.method.window_bvp(window)
         # The one band-pass on the BVP's way to the HR (methods return their output unfiltered).
         bvp_f = bandpass(np.asarray(bvp, dtype=np.float64), cfg.fs_hz, *cfg.band_hz)
-        hr_ctx = self._add_context(int(ks[0]), bvp_f)
+        hr_ctx = self._add_context(int(ks[0]), bvp_f) if to_stream else self.last_context_hr_bpm
         hr_raw, snr = self._heart_rate(t_now, bvp_f, hr_ctx if cfg.context_reading else None)
         if hr_raw is not None and self._windows_hr_bpm is not None:
             hr_raw = self._windows_hr_bpm
             snr = self._snr_db(bvp_f, hr_raw)
-        self._stream.add(int(ks[0]), self._stream_bvp(bvp_f, hr_raw, hr_ctx))
+        if to_stream:
+            self._stream.add(int(ks[0]), self._stream_bvp(bvp_f, hr_raw, hr_ctx))
         if hr_raw is None:
             self._recent_raw.clear()
         else:
@@ -533,7 +545,8 @@ class StreamingEstimator:
         settled = agreed and (cfg.reading_quality is None or feats is None or feats.spread3_bpm <= cfg.steady_bpm)
         settled = settled and not self._belief_split(quality, snr)
         withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now, settled, not_a_pulse)
-        reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=quality, hr_raw_bpm=hr_raw, snr_db=snr,
+        reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=self._reported_quality(quality, snr), hr_raw_bpm=hr_raw,
+                            snr_db=snr,
                             withheld=withheld, check_hr_bpm=checks, features=feats)
         self.readings.append(reading)
         self._vitals(t_now, hr_out, withheld)
@@ -562,6 +575,20 @@ class StreamingEstimator:
         if self.snr_gate is not None:
             show = self.snr_gate.update(snr_q if passed and steady else 0.0) or show
         return show, not_a_pulse
+
+    def _reported_quality(self, quality: float, snr: float) -> float:
+        """The quality a reading reports (hr.csv, the app's bar): the gate's own; with the SNR's gate
+        beside the posterior's, the larger of the belief's mass and the SNR's quality mapped onto the
+        mass's scale (piecewise linear, the SNR gate's opening onto ``gate_open``), so that it reaches
+        ``gate_open`` where either gate would open."""
+        if self.snr_gate is None or not math.isfinite(snr):
+            return quality
+        snr_q, snr_open, mass_open = float(quality_from_snr(snr)), self.snr_gate.open_at, self.cfg.gate_open
+        if snr_q <= snr_open:
+            mapped = mass_open * snr_q / snr_open if snr_open > 0 else mass_open
+        else:
+            mapped = mass_open + (1.0 - mass_open) * (snr_q - snr_open) / max(1.0 - snr_open, 1e-12)
+        return max(quality, min(mapped, 1.0))
 
     def _belief_split(self, quality: float, snr: float) -> bool:
         """With the HR posterior: its belief too spread for the gate although the window shows a

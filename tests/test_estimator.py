@@ -602,5 +602,25 @@ def test_the_snr_gate_beside_the_posterior_shows_what_either_gate_shows():
     assert shown and all(abs(r.hr_bpm - 72.0) <= 1.0 for r in shown)
     judged = [r for r in est.readings if r.hr_raw_bpm is not None]
     assert judged.index(shown[0]) >= 2  # three steady window HRs first
+    # the reported quality reaches the belief gate's opening where the SNR's gate opened
+    assert shown[0].quality >= never["gate_open"] - 1e-9
+    assert all(r.quality >= 0.0 for r in judged)
     with pytest.raises(ValueError, match="posterior_snr_gate"):
         EstimatorConfig(posterior_snr_gate=snr_gate)  # only beside the posterior
+
+
+def test_the_bvp_stream_does_not_depend_on_the_gate():
+    """Only updates on the one-second grid add to the stream: a gate that never opens (the updates
+    come twice a second for 10 s) and one that opens at once give the same bvp stream, and after
+    the faster updates the grid keeps its phase."""
+    base = dict(acquire_every_s=0.5, acquire_until_s=10.0, steady_n=0)
+    never, _, _ = _run_tone(EstimatorConfig(**base, gate_open=0.999999, gate_close=0.999999))
+    at_once, _, _ = _run_tone(EstimatorConfig(**base, gate_open=0.0, gate_close=0.0))
+    t_never = [r.t_s for r in never.readings]
+    assert any(abs(b - a - 0.5) < 0.04 for a, b in zip(t_never, t_never[1:]))  # judged twice a second
+    t_a, v_a = never.bvp_stream()
+    t_b, v_b = at_once.bvp_stream()
+    np.testing.assert_array_equal(t_a, t_b)
+    np.testing.assert_allclose(v_a, v_b, rtol=0, atol=1e-12)
+    late = [t for t in t_never if t > 12.0]
+    assert all(abs(t - round(t)) < 0.04 for t in late)  # back on the whole seconds of the grid
