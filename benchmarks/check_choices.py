@@ -66,7 +66,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.estimator import EstimatorConfig  # noqa: E402
+from model.estimator import EstimatorConfig, snr_gated  # noqa: E402
 from model.pulse_methods import estimator_config  # noqa: E402
 from model.signal.quality import quality_from_snr  # noqa: E402
 
@@ -98,6 +98,7 @@ STEADY = {  # name -> (steady_n, steady_bpm)
 
 def steady_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
     """The gate opening x the steadiness of the last window HRs (no cross-check)."""
+    base = snr_gated(base)
     out = {}
     for db in GATE_OPEN_DB:
         gate = gate_at(db)
@@ -115,6 +116,7 @@ START_MIN_WINDOW_S = (4.0, 5.0, 6.0)
 def start_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
     """How short the first window may be (``min_window_s``: with 3 steady window HRs a reading
     comes 2 s after it at the earliest) x the gate opening x the steadiness."""
+    base = snr_gated(base)
     out = {}
     for db in START_GATE_DB:
         gate = gate_at(db)
@@ -138,6 +140,7 @@ def cadence_candidates(base: EstimatorConfig, gates_db=CADENCE_GATE_DB, steady_n
                        acquire=CADENCE_ACQUIRE) -> dict[str, EstimatorConfig]:
     """How often judged updates come until the first reading (``acquire_every_s``, for at most
     ``acquire_until_s`` of signal) x how many steady window HRs (within 5 bpm) x the gate opening."""
+    base = snr_gated(base)
     out = {}
     for db in gates_db:
         gate = gate_at(db)
@@ -155,6 +158,8 @@ def cadence_cut_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
 
 
 def candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """The gate opening x the cross-check (which methods must agree, within how many bpm)."""
+    base = snr_gated(base)
     out = {}
     for db in GATE_OPEN_DB:
         gate = gate_at(db)
@@ -235,6 +240,7 @@ CONTEXT_STEADY_N = (0, 3, 5)
 
 def _with_context(base: EstimatorConfig) -> EstimatorConfig:
     """``base``, given the shipped context narrowing (20 s, +- 0.6 Hz) when it has none."""
+    base = snr_gated(base)
     return base if base.context_s is not None else replace(base, context_s=20.0, context_half_width_hz=0.6)
 
 
@@ -312,7 +318,7 @@ def posterior_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
                 label = (f"posterior, rate sd {sd:g} bpm/s, gate at mass {mass:.2f}"
                          + (f", median of {n}" if n > 1 else ""))
                 out[label] = replace(base, hr_posterior=HrPosteriorConfig(rate_sd_bpm_per_s=sd), gate_open=mass,
-                                     gate_close=mass, steady_n=0, hr_median_n=n)
+                                     gate_close=mass, steady_n=0, hr_median_n=n, posterior_snr_gate=None)
     return out
 
 
@@ -338,7 +344,8 @@ def posterior_gate_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfi
                              + (f", closes below {mass - hyst:.2f}" if hyst else "")
                              + (f", SNR >= {floor:+.1f} dB" if floor is not None else ""))
                     out[label] = replace(base, hr_posterior=HrPosteriorConfig(rate_sd_bpm_per_s=sd), gate_open=mass,
-                                         gate_close=mass - hyst, gate_min_snr_db=floor, steady_n=0, hr_median_n=1)
+                                         gate_close=mass - hyst, gate_min_snr_db=floor, steady_n=0, hr_median_n=1,
+                                         posterior_snr_gate=None)
     return out
 
 
@@ -358,7 +365,7 @@ def posterior_union_candidates(base: EstimatorConfig) -> dict[str, EstimatorConf
     for open_at, close_below in UNION_POSTERIOR_GATES:
         label = f"posterior, rate sd 4 bpm/s, gate at mass {open_at:.2f}, closes below {close_below:.2f}"
         one = replace(base, hr_posterior=post, gate_open=open_at, gate_close=close_below, gate_min_snr_db=None,
-                      hr_median_n=1)
+                      hr_median_n=1, posterior_snr_gate=None)
         out[label] = replace(one, steady_n=0)
         for db in UNION_SNR_GATE_DB:
             gate = gate_at(db)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.estimator import EstimatorConfig  # noqa: E402
+from model.estimator import EstimatorConfig, snr_gated  # noqa: E402
 from model.pulse_methods import estimator_config  # noqa: E402
 
 # Each candidate sets all three stream switches, since the base (FCUS's shipped settings) has one on.
@@ -66,7 +66,7 @@ def fold_scores(cached, test_names, base_cfg, settings: dict | None = None, extr
     from training.fcus_eval import TorchPulseMethod, train_fold
     from training.replay import score_method
 
-    fcus_cfg = estimator_config("fcus", EstimatorConfig())
+    fcus_cfg = snr_gated(estimator_config("fcus", EstimatorConfig()))  # these streams were chosen before the posterior
     scored = cached if settings is None else [c for c in cached if c.name in test_names] + list(extra)
     settings = settings or STREAMS
 

@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from check_choices import SHOWN_WITHIN5_MIN, held_table, per_subject  # noqa: E402
 
-from model.estimator import EstimatorConfig  # noqa: E402
+from model.estimator import EstimatorConfig, snr_gated  # noqa: E402
 from model.pulse_methods import estimator_config  # noqa: E402
 from model.signal.reading_features import FEATURE_NAMES  # noqa: E402
 from model.signal.reading_quality import ReadingQualityModel  # noqa: E402
@@ -249,7 +249,7 @@ def main(argv=None) -> int:
         return 2
     cached, no_pulse_recs = inputs
     no_pulse = {r.name for r in no_pulse_recs}
-    shipped = estimator_config("fcus", EstimatorConfig())
+    shipped = snr_gated(estimator_config("fcus", EstimatorConfig()))  # the SNR gate it was measured against
     folds = loso_folds([c.name for c in cached], 4)
     if args.rows is not None and args.rows.is_file():
         nets, rows = pickle.loads(args.rows.read_bytes())

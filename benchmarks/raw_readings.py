@@ -33,7 +33,7 @@ def table(errors: dict[str, list]) -> str:
 def main(argv=None) -> int:
     from dataclasses import replace
 
-    from model.estimator import EstimatorConfig
+    from model.estimator import EstimatorConfig, snr_gated
     from model.pulse_methods import estimator_config
     from training.crop_cache import NO_DATA_HINT, add_reference_args, cached_reference_recordings
     from training.fcus_eval import TorchPulseMethod, loso_folds, train_fold
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     windows_s = tuple(args.reading_windows or ())
     try:
-        replace(estimator_config("fcus", EstimatorConfig()), reading_windows_s=windows_s)
+        replace(snr_gated(estimator_config("fcus", EstimatorConfig())), reading_windows_s=windows_s)
     except ValueError as e:
         ap.error(f"--reading-windows: {e}")
     cached = cached_reference_recordings(args.data, args.cache)
@@ -59,7 +59,8 @@ def main(argv=None) -> int:
 
     def cfg_for(c):
         cfg = estimator_config("fcus", EstimatorConfig(fs_hz=c.fs_hz))
-        return replace(cfg, reading_windows_s=windows_s) if windows_s else cfg
+        # the reading windows' median replaces the window's own reading (a study of the SNR gate's readings)
+        return replace(snr_gated(cfg), reading_windows_s=windows_s) if windows_s else cfg
 
     errors: dict[str, list] = {}
     for seed in args.seeds:

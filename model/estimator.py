@@ -269,6 +269,17 @@ class EstimatorConfig:
             raise ValueError(f"check_min_agree must be 1..{len(self.check_methods)} (got {self.check_min_agree})")
 
 
+def snr_gated(cfg: EstimatorConfig) -> EstimatorConfig:
+    """``cfg`` read window by window and gated on the SNR alone: the HR posterior off, its SNR gate
+    (``posterior_snr_gate``) as the gate, the median of the last 3 shown readings; ``cfg`` itself
+    without the posterior. The setting the studies of the SNR gate, made before session 22, vary."""
+    if cfg.hr_posterior is None:
+        return cfg
+    gate = cfg.posterior_snr_gate or (cfg.gate_open, cfg.gate_close)
+    return replace(cfg, hr_posterior=None, posterior_snr_gate=None, gate_open=gate[0], gate_close=gate[1],
+                   hr_median_n=3)
+
+
 @dataclass(frozen=True)
 class EstimatorUpdate:
     """What one frame produced. ``reading`` is set on the frames where an HR update happened."""
@@ -435,6 +446,7 @@ class StreamingEstimator:
         gate shows and however often it is judged until the first reading."""
         n = (t_update - self._t0) / self.cfg.update_every_s
         return abs(n - round(n)) < 1e-6
+
     def _state(self, face_ok: bool, reading: HrReading | None) -> str:
         if not face_ok:
             return STATE_NO_FACE
@@ -545,9 +557,8 @@ class StreamingEstimator:
         settled = agreed and (cfg.reading_quality is None or feats is None or feats.spread3_bpm <= cfg.steady_bpm)
         settled = settled and not self._belief_split(quality, snr)
         withheld = "" if hr_out is not None else self._why_withheld(rgb_u, t_now, settled, not_a_pulse)
-        reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=self._reported_quality(quality, snr), hr_raw_bpm=hr_raw,
-                            snr_db=snr,
-                            withheld=withheld, check_hr_bpm=checks, features=feats)
+        reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=self._reported_quality(quality, snr),
+                            hr_raw_bpm=hr_raw, snr_db=snr, withheld=withheld, check_hr_bpm=checks, features=feats)
         self.readings.append(reading)
         self._vitals(t_now, hr_out, withheld)
         self._finalise(t_now)

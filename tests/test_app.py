@@ -533,8 +533,9 @@ def test_hr_card_says_why_the_hrv_is_empty(qtbot):
 
 
 def test_quality_bar_length_and_colour_agree(qtbot):
-    """FCUS's gate opens at quality 0.16: a shown FCUS reading of quality 0.17 fills the bar to the
-    green mark (60 %), not to 17 %; CHROM's withheld 0.36 is red and short of the amber mark."""
+    """A shown FCUS reading just above its gate's opening fills the bar to the green mark (60 %), not to
+    its raw quality (with the SNR gate that shipped before session 22, 0.17 filled 17 %); CHROM's
+    withheld 0.36 is red and short of the amber mark."""
     from types import SimpleNamespace
 
     from app.cards.hr_card import HrCard
@@ -547,9 +548,12 @@ def test_quality_bar_length_and_colour_agree(qtbot):
     session = SessionModel()
     cfg = estimator_config("fcus")
     session.method_info = SimpleNamespace(name="fcus", gate=(cfg.gate_open, cfg.gate_close))
-    session.quality, session.state = 0.17, "reading"
+    session.quality, session.state = cfg.gate_open + 0.005, "reading"
     card.refresh(session)
-    assert 60 <= card.quality_bar.value() <= 62 and GOOD in card.quality_bar.styleSheet()  # not 17
+    assert 60 <= card.quality_bar.value() <= 62 and GOOD in card.quality_bar.styleSheet()
+    session.quality = 0.17  # far below FCUS's gate: short of the amber mark, not green
+    card.refresh(session)
+    assert card.quality_bar.value() < 100 * BAR_CLOSE_MARK and GOOD not in card.quality_bar.styleSheet()
     session.method_info = SimpleNamespace(name="chrom", gate=(0.6, 0.4))
     session.quality, session.state = 0.36, "unreliable"
     card.refresh(session)

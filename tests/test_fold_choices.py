@@ -10,8 +10,10 @@ from tests.benchmark_modules import load_benchmark
 
 def test_stream_candidates_set_every_stream_switch():
     streams = load_benchmark("fold_choices").STREAMS
-    base = estimator_config("fcus", EstimatorConfig())
-    assert base.context_s is not None  # the shipped FCUS stream is narrowed around the context HR
+    from model.estimator import snr_gated
+
+    base = snr_gated(estimator_config("fcus", EstimatorConfig()))  # the study's base, before the posterior
+    assert base.context_s is not None and base.hr_posterior is None  # the stream narrowed around the context HR
     cfgs = {k: replace(base, **v) for k, v in streams.items()}
     assert cfgs["window"].context_s is None and not cfgs["window"].hr_tracking
     assert all(cfgs[k].context_s is None and cfgs[k].hr_tracking for k in streams if k.startswith("tracked"))

@@ -98,7 +98,9 @@ def test_estimator_settings_come_with_the_method():
 
     base = EstimatorConfig(window_s=12.0)
     fcus = estimator_config("fcus", base)
-    assert fcus.window_s == 12.0 and fcus.gate_open < EstimatorConfig().gate_open  # FCUS's own gate
+    # FCUS's own gate: its HR posterior's mass, beside an SNR gate lower than the default's
+    assert fcus.window_s == 12.0 and fcus.hr_posterior is not None and base.hr_posterior is None
+    assert fcus.posterior_snr_gate is not None and fcus.posterior_snr_gate[0] < EstimatorConfig().gate_open
     assert estimator_config("chrom", base) == base
     # the BVP stream narrowed around the trailing 20 s's HR, chosen in nested folds for FCUS and POS
     assert (fcus.context_s, fcus.context_half_width_hz) == (20.0, 0.6)

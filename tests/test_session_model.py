@@ -116,8 +116,8 @@ def test_quality_levels_follow_the_gate():
 
 def test_the_quality_bar_turns_green_at_one_mark_whatever_the_methods_gate():
     """The bar's length is the quality placed so that the running method's gate opens at
-    BAR_OPEN_MARK; its colour changes there too. (A user test saw FCUS, whose gate opens at quality
-    0.16, as a green bar 17 % full beside a reading, and CHROM as a red bar 36 % full.)"""
+    BAR_OPEN_MARK; its colour changes there too. (A user test saw FCUS, whose gate then opened at
+    quality 0.16, as a green bar 17 % full beside a reading, and CHROM as a red bar 36 % full.)"""
     from app.session_model import BAR_CLOSE_MARK, BAR_OPEN_MARK, quality_bar
     from model.pulse_methods import estimator_config
 
@@ -135,7 +135,7 @@ def test_the_quality_bar_turns_green_at_one_mark_whatever_the_methods_gate():
     s = SessionModel()
     s.on_method_changed(SimpleNamespace(name="fcus", device="CPU", note="", calibrated=False, model_file="",
                                         gate=(estimator_config("fcus").gate_open, estimator_config("fcus").gate_close)))
-    s.on_reading(reading(20.0, 70.0, quality=0.17))  # FCUS: shown
+    s.on_reading(reading(20.0, 70.0, quality=estimator_config("fcus").gate_open + 0.005))  # FCUS: shown
     assert s.quality_level == "good" and s.quality_bar >= BAR_OPEN_MARK
     s.on_method_changed(SimpleNamespace(name="chrom", device="CPU", note="", calibrated=False, model_file="",
                                         gate=(0.6, 0.4)))
