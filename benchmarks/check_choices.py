@@ -54,6 +54,7 @@ spaces in docs/accuracy.md were made before.
 from __future__ import annotations
 
 import argparse
+import itertools
 import pickle
 import shutil
 import sys
@@ -336,16 +337,15 @@ def posterior_gate_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfi
     from model.signal.hr_posterior import HrPosteriorConfig
 
     out = {}
-    for sd in POSTERIOR_GATE_RATE_SD:
-        for mass in POSTERIOR_GATE_OPEN:
-            for hyst in POSTERIOR_GATE_HYSTERESIS:
-                for floor in POSTERIOR_GATE_MIN_SNR_DB:
-                    label = (f"posterior, rate sd {sd:g} bpm/s, gate at mass {mass:.2f}"
-                             + (f", closes below {mass - hyst:.2f}" if hyst else "")
-                             + (f", SNR >= {floor:+.1f} dB" if floor is not None else ""))
-                    out[label] = replace(base, hr_posterior=HrPosteriorConfig(rate_sd_bpm_per_s=sd), gate_open=mass,
-                                         gate_close=mass - hyst, gate_min_snr_db=floor, steady_n=0, hr_median_n=1,
-                                         posterior_snr_gate=None)
+    grid = itertools.product(POSTERIOR_GATE_RATE_SD, POSTERIOR_GATE_OPEN, POSTERIOR_GATE_HYSTERESIS,
+                             POSTERIOR_GATE_MIN_SNR_DB)
+    for sd, mass, hyst, floor in grid:
+        label = (f"posterior, rate sd {sd:g} bpm/s, gate at mass {mass:.2f}"
+                 + (f", closes below {mass - hyst:.2f}" if hyst else "")
+                 + (f", SNR >= {floor:+.1f} dB" if floor is not None else ""))
+        out[label] = replace(base, hr_posterior=HrPosteriorConfig(rate_sd_bpm_per_s=sd), gate_open=mass,
+                             gate_close=mass - hyst, gate_min_snr_db=floor, steady_n=0, hr_median_n=1,
+                             posterior_snr_gate=None)
     return out
 
 

@@ -156,14 +156,21 @@ def test_the_worker_ignores_the_result_of_a_job_it_no_longer_runs(qtbot, tmp_pat
     assert worker._model_path is None and not worker._calibrated and states == []
 
 
-def test_a_new_source_cancels_a_running_calibration(run_app, qtbot):
+def _demo_worker(run_app, qtbot, frames: int):
+    """The app on the demo with FCUS, Calibrate content with 6 s of face, after ``frames`` frames:
+    (window, worker, the worker's messages)."""
     win = run_app("--source", "demo", "--method", "fcus")
     worker = win.worker
     worker.min_calibrate_face_s = 6.0
     messages: list[str] = []
     worker.message.connect(lambda level, text: messages.append(text))
-    qtbot.waitUntil(lambda: win.session.last_frame is not None and win.session.last_frame.stats.frames > 240,
+    qtbot.waitUntil(lambda: win.session.last_frame is not None and win.session.last_frame.stats.frames > frames,
                     timeout=30000)
+    return win, worker, messages
+
+
+def test_a_new_source_cancels_a_running_calibration(run_app, qtbot):
+    win, worker, messages = _demo_worker(run_app, qtbot, 240)
     win.calibrate()
     qtbot.waitUntil(lambda: win.calibration_state is not None and win.calibration_state.state == "running",
                     timeout=10000)
@@ -179,13 +186,7 @@ def test_the_face_seen_before_a_method_switch_counts_for_calibrate(run_app, qtbo
     """A user test: 80 s of a face, POS -> CHROM -> GREEN -> FCUS, then Calibrate said "it has seen 2 s"
     (each method switch dropped the crops) while the button said it was ready. The crops are cut
     whatever method is shown and kept across a switch."""
-    win = run_app("--source", "demo", "--method", "fcus")
-    worker = win.worker
-    worker.min_calibrate_face_s = 6.0
-    messages: list[str] = []
-    worker.message.connect(lambda level, text: messages.append(text))
-    qtbot.waitUntil(lambda: win.session.last_frame is not None and win.session.last_frame.stats.frames > 150,
-                    timeout=30000)
+    win, worker, messages = _demo_worker(run_app, qtbot, 150)
     win.set_method("pos")
     qtbot.waitUntil(lambda: win.method_info.name == "pos", timeout=5000)
     seen_s = worker._crops.face_s

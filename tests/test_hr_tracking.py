@@ -7,20 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.signal.heart_rate import PEAK_WINDOW, power_spectrum
 from model.signal.hr_tracking import HrTracker, HrTrackerConfig
-
-FS_HZ = 30.0
-WIN_S = 10.0
-
-
-def _window(rng, tones: list[tuple[float, float]], noise: float = 0.3):
-    """Spectrum of a 10 s window holding sinusoids (bpm, amplitude) plus white noise."""
-    t = np.arange(int(WIN_S * FS_HZ)) / FS_HZ
-    x = sum(a * np.sin(2 * np.pi * bpm / 60.0 * t + rng.uniform(0, 2 * np.pi)) for bpm, a in tones)
-    x = x + noise * rng.standard_normal(t.size)
-    s = power_spectrum(x, FS_HZ, window=PEAK_WINDOW)
-    return s.freqs_hz, s.power
+from tests.window_spectra import window_spectrum as _window
 
 
 def _run(tracker, windows):
