@@ -221,8 +221,8 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         "hrv": _hrv_dict(est),
         "hrv_withheld": est.hrv_withheld,  # why there is none ("" with an HRV)
         "respiration_bpm": est.last_resp_bpm,
-        "estimator": {k: asdict(v) if is_dataclass(v) else v for k, v in ((k, getattr(cfg, k))
-                                                                          for k in cfg.__dataclass_fields__)},
+        # its settings, a nested setting (the HR posterior's) as a dict of its own
+        "estimator": {k: asdict(v) if is_dataclass(v) else v for k, v in vars(cfg).items()},
     }
     return AnalyzeResult(frame_t_s=t - t[0], frame_bvp=bvp, summary=summary, estimator=est)
 
