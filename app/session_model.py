@@ -406,6 +406,8 @@ class SessionModel:
             return f"No signal: {self.source_lost_msg}"
         if state == STATE_NO_FACE and n_faces == 0:
             return "No face in view"
+        if state == STATE_NO_FACE and n_faces:  # the tracker waits for the person it measured
+            return "Lost the measured face; another face is in view"
         if state == STATE_READING and n_faces is not None and n_faces > 1:
             return f"Reading ({n_faces} faces: measuring the boxed one)"
         if state == STATE_UNRELIABLE and self.withheld in WITHHELD_TEXT:

@@ -359,6 +359,7 @@ class StreamingEstimator:
         self._box: deque[tuple[float, float, float]] = deque()  # face box centre x, y and width (NaN: none)
         self._centroid: deque[tuple[float, float]] = deque()  # the face landmarks' mean x, y (NaN: none)
         self._crop: deque[np.ndarray | None] = deque()
+        self._track_id = 0  # the person the samples are from (Face.track_id; 0: not told)
         self._t0: float | None = None
         self._next_update_t: float | None = None
         self._stream = _BvpStream()
@@ -410,6 +411,10 @@ class StreamingEstimator:
         self.n_frames += 1
         ok = bool(sample.face_ok) and bool(np.all(np.isfinite(sample.rgb_mean)))
         self.n_face_frames += int(ok)
+        if ok and face is not None:
+            if face.track_id != self._track_id and self._track_id != 0:
+                self._forget_samples()  # another person: their signal starts afresh, as after a gap
+            self._track_id = face.track_id
         self._t.append(t)
         self._rgb.append(np.asarray(sample.rgb_mean, dtype=np.float64) if ok else np.full(3, np.nan))
         b = sample.box
@@ -434,6 +439,11 @@ class StreamingEstimator:
                                resp_bpm=self.last_resp_bpm if reading else None)
 
     # ---- helpers -----------------------------------------------------------------------
+    def _forget_samples(self) -> None:
+        """Drop the frames' samples kept so far (the next window starts with the next sample)."""
+        for samples in (self._t, self._rgb, self._box, self._centroid, self._crop):
+            samples.clear()
+
     def _next_on_grid(self, t: float, step_s: float) -> float:
         """The first time after ``t`` on the grid of ``step_s`` from the first sample: updates keep
         their phase whenever the cadence changes (e.g. when the first reading ends the faster

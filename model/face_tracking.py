@@ -5,10 +5,15 @@ Both trackers share :class:`FaceTracker`, which turns raw per-frame detections i
 
 * selection: among several faces, keep following the one that overlaps the previously tracked
   box (IoU), else take the largest, most central one; ``Face.n_faces`` counts all faces seen;
+* one person at a time: while the followed face was seen within ``switch_after_s``, only a face
+  where it was is followed; a miss of the detector (which drops a face now and then, more often
+  with several in view) gives no face rather than a jump to someone else. After that time the
+  largest, most central face is followed, under a new ``Face.track_id``: a pulse signal must
+  never run from one person into another;
 * stabilisation: a One-Euro filter on the box (centre and size) and on the landmarks, with the
   speed measured in face sizes per second so the tuning does not depend on the face's size;
 * face lost: ``Face(ok=False)`` at once (no stale box); the filters restart when a face comes
-  back, so the box appears at the new place instead of gliding there;
+  back, so the box appears where it is instead of gliding there;
 * ``detect_every=k``: run the detector on one frame in k and hold the last result in between.
   A held frame is checked against a 16x16 grey thumbnail of the face taken at the last
   detection; when it changed a lot (face gone, covered, moved fast) the detector runs at once.
@@ -148,6 +153,9 @@ class FaceTracker:
     max_gap_s: float = 1.0
     #: Mean absolute grey-level change of the face thumbnail that ends a hold (detect_every>1).
     held_change_threshold: float = 20.0
+    #: How long the followed face may be unseen before the tracker follows a face elsewhere
+    #: (meanwhile: no face).
+    switch_after_s: float = 1.0
 
     #: Filter tuning when none is given (subclasses adapt it to their detector's jitter).
     default_filter: OneEuroParams = OneEuroParams()
@@ -183,6 +191,8 @@ class FaceTracker:
         self._box_filter.reset()
         self._lm_filter.reset()
         self._prev_raw_box: Box | None = None
+        self._unseen_s = math.inf  # since the followed face was last detected
+        self._track_id = 0
         self._last_face = Face(ok=False, tracker=self.name)
         self._last_t_s: float | None = None
         self._nominal_dt_s = 1.0 / 30.0
@@ -266,13 +276,14 @@ class FaceTracker:
             return self._nominal_dt_s  # repeated / slightly out-of-order stamp
         return None  # seek, loop or stall
 
-    def _select(self, detections: list[Detection], width: int, height: int) -> Detection:
+    def _select(self, detections: list[Detection], width: int, height: int) -> Detection | None:
+        """The detection to follow: the one overlapping the followed face's last box; while that
+        face was seen within ``switch_after_s``, no other (None); else the largest, most central."""
         prev = self._prev_raw_box
         if prev is not None:
             overlaps = [iou(d.box, prev) for d in detections]
             best = int(np.argmax(overlaps))
-            if overlaps[best] >= self.same_face_iou:
-                return detections[best]
+            return detections[best] if overlaps[best] >= self.same_face_iou else None
         half_diag = 0.5 * math.hypot(width, height)
 
         def score(d: Detection) -> float:
@@ -283,18 +294,23 @@ class FaceTracker:
 
     def _update(self, detections: list[Detection], frame: Frame, dt_s: float | None) -> Face:
         height, width = frame.bgr.shape[:2]
-        if not detections:
+        self._unseen_s = math.inf if dt_s is None else self._unseen_s + dt_s
+        if self._unseen_s > self.switch_after_s:  # (or a time discontinuity) forget where it was
             self._prev_raw_box = None
+        chosen = self._select(detections, width, height) if detections else None
+        if chosen is None:  # the filters restart: a face found again appears where it is, no glide
             self._box_filter.reset()
             self._lm_filter.reset()
-            return Face(ok=False, tracker=self.name, n_faces=0)
-        chosen = self._select(detections, width, height)
+            return Face(ok=False, tracker=self.name, n_faces=len(detections), track_id=self._track_id)
         prev = self._prev_raw_box
-        if prev is None or dt_s is None or iou(chosen.box, prev) < self.same_face_iou:
-            # new face, returning face or a time discontinuity: no glide from the old state
+        same_place = prev is not None and iou(chosen.box, prev) >= self.same_face_iou
+        if not same_place:
+            self._track_id += 1
+        if not same_place or dt_s is None:  # another face or a time discontinuity: no glide
             self._box_filter.reset()
             self._lm_filter.reset()
         self._prev_raw_box = chosen.box
+        self._unseen_s = 0.0
         b = chosen.box
         step = dt_s if dt_s is not None else 0.0
         scale = max(b.w, b.h, 1.0)
@@ -304,7 +320,7 @@ class FaceTracker:
         if chosen.landmarks is not None:
             landmarks = self._lm_filter(chosen.landmarks, step, scale).astype(np.float32)
         return Face(ok=True, box=box, landmarks=landmarks, tracker=self.name,
-                    n_faces=len(detections))
+                    n_faces=len(detections), track_id=self._track_id)
 
 
 def _close_before_thread_shutdown(landmarker: Any) -> None:

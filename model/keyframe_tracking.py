@@ -60,7 +60,8 @@ class KeyframeConfig:
 def interpolate_face(a: Face, b: Face, w: float) -> Face:
     """The face ``w`` (0..1) of the way from key face ``a`` to key face ``b`` (both ok): box and
     landmarks linear in time; ``a`` itself when ``b`` is another face or has no matching landmarks."""
-    if not (a.ok and b.ok and a.box is not None and b.box is not None) or iou(a.box, b.box) < FaceTracker.same_face_iou:
+    if not (a.ok and b.ok and a.box is not None and b.box is not None) or a.track_id != b.track_id \
+            or iou(a.box, b.box) < FaceTracker.same_face_iou:
         return a
     ab, bb = a.box, b.box
     box = Box(ab.x + w * (bb.x - ab.x), ab.y + w * (bb.y - ab.y), ab.w + w * (bb.w - ab.w), ab.h + w * (bb.h - ab.h))
@@ -69,7 +70,7 @@ def interpolate_face(a: Face, b: Face, w: float) -> Face:
         lm = (a.landmarks + np.float32(w) * (b.landmarks - a.landmarks)).astype(np.float32)
     elif a.landmarks is not None:
         lm = a.landmarks
-    return Face(ok=True, box=box, landmarks=lm, tracker=a.tracker, n_faces=a.n_faces)
+    return Face(ok=True, box=box, landmarks=lm, tracker=a.tracker, n_faces=a.n_faces, track_id=a.track_id)
 
 
 class KeyframeTracking:

@@ -56,6 +56,9 @@ class Face:
     ``ok`` is False when no face is seen: then ``box`` and ``landmarks`` are None (never a stale
     box). ``landmarks`` are (N, 2) float32 pixel coordinates (478 for MediaPipe, None for the
     OpenCV fallback). ``tracker`` names the tracker that produced it ("mediapipe" | "opencv").
+    ``track_id`` numbers the person followed: it changes when the tracker starts following a
+    face that is not the one it followed before (0: none yet), and a pulse signal must not run
+    across a change. ``n_faces`` counts the faces seen in the frame, the followed one included.
     """
 
     ok: bool
@@ -63,6 +66,7 @@ class Face:
     landmarks: np.ndarray | None = None
     tracker: str = ""
     n_faces: int = 0
+    track_id: int = 0
 
 
 @dataclass(frozen=True)

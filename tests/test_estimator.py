@@ -7,12 +7,13 @@ import pytest
 from model.estimator import (
     STATE_NO_FACE,
     STATE_READING,
+    WITHHELD_ACQUIRING,
     EstimatorConfig,
     StreamingEstimator,
 )
 from model.pulse_methods import ClassicPulseMethod, make_pulse_method
 from model.signal import PULSE_BAND_HZ
-from model.types import RoiSample
+from model.types import Box, Face, RoiSample
 
 SKIN = np.array([180.0, 130.0, 110.0])
 PBV = np.array([0.33, 0.77, 0.53])
@@ -624,3 +625,29 @@ def test_the_bvp_stream_does_not_depend_on_the_gate():
     np.testing.assert_allclose(v_a, v_b, rtol=0, atol=1e-12)
     late = [t for t in t_never if t > 12.0]
     assert all(abs(t - round(t)) < 0.04 for t in late)  # back on the whole seconds of the grid
+
+
+def test_another_person_followed_starts_the_signal_afresh():
+    """The tracker's track_id changes when it follows another face: no window spans both people."""
+    t1, rgb1 = _trace(66.0, duration_s=20.0)
+    t2, rgb2 = _trace(102.0, duration_s=20.0, seed=1)
+    t = np.concatenate([t1, t2 + 20.0])
+    rgb = np.concatenate([rgb1, rgb2 * 0.8])  # the other person's skin is darker: a step at the switch
+    box = Box(100.0, 100.0, 120.0, 150.0)
+
+    def run(ids):
+        est = StreamingEstimator(make_pulse_method("pos"), EstimatorConfig())
+        for i in range(len(t)):
+            face = Face(ok=True, box=box, track_id=ids[i])
+            est.push_roi(RoiSample(t_s=float(t[i]), face_ok=True, rgb_mean=rgb[i], box=box), face)
+        return [r for r in est.readings if r.t_s > 20.0]
+
+    switched = run(np.where(t < 20.0, 1, 2))
+    assert switched[0].withheld == WITHHELD_ACQUIRING and switched[0].hr_raw_bpm is None
+    acquiring = [r for r in switched if r.hr_raw_bpm is None]
+    min_s = EstimatorConfig().min_window_s
+    assert 20.0 + min_s - 1.0 <= acquiring[-1].t_s < 20.0 + min_s + 1.0
+    shown = [r.hr_bpm for r in switched if r.hr_bpm is not None]
+    assert shown and all(abs(hr - 102.0) < 1.5 for hr in shown)
+    untold = run(np.zeros(len(t), int))  # without track ids the window runs on across the switch
+    assert untold[0].hr_raw_bpm is not None

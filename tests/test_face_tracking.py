@@ -144,8 +144,13 @@ def test_face_lost_then_found_elsewhere(rng, detect_every, n_before):
             i += 1
             assert not lost.ok
             assert lost.box is None and lost.landmarks is None and lost.n_faces == 0
-        back = tracker.process(frame(i, add_noise(face_image((400, 250)), rng)))
-    assert back.ok  # found on the very first frame it is visible again
+        elsewhere = add_noise(face_image((400, 250)), rng)
+        waited = []  # a face elsewhere may be someone else: followed once the first was gone switch_after_s
+        while not (back := tracker.process(frame(i, elsewhere))).ok:
+            waited.append(i)
+            i += 1
+    assert (waited[-1] + 1 - n_before) / 30.0 >= tracker.switch_after_s - 1 / 30.0
+    assert (waited[-1] - n_before) / 30.0 <= tracker.switch_after_s + 2 / 30.0
     assert abs(back.box.cx - (400 + off_x)) < 2.0  # at the new place, no glide
     assert abs(back.box.cy - (250 + off_y)) < 2.0
 
@@ -171,6 +176,90 @@ def test_two_faces_keeps_the_face_it_was_following(mp_tracker, rng):
         face = mp_tracker.process(frame(i, add_noise(both, rng)))
         assert face.ok and face.n_faces == 2
         assert face.box.cx > 400  # continuity (IoU) beats "largest"
+
+
+class ScriptedTracker(ft.FaceTracker):
+    """A FaceTracker whose detector returns the boxes it is given, frame by frame."""
+
+    name = "scripted"
+
+    def __init__(self, script: list[list[tuple[float, float]]], **kwargs) -> None:
+        self.script = script  # per frame: the centres of the 100x100 faces found
+        super().__init__(**kwargs)
+
+    def _detect(self, frame: Frame) -> list[ft.Detection]:
+        return [ft.Detection(Box(x - 50.0, y - 50.0, 100.0, 100.0)) for x, y in self.script[frame.index]]
+
+
+def _run(script: list[list[tuple[float, float]]], fps: float = 30.0):
+    canvas = np.zeros((480, 640, 3), np.uint8)
+    with ScriptedTracker(script) as tracker:
+        return [tracker.process(Frame(index=i, t_s=i / fps, bgr=canvas)) for i in range(len(script))]
+
+
+A, B = (200.0, 240.0), (480.0, 240.0)  # two people side by side
+
+
+def test_a_missed_face_is_not_swapped_for_the_person_beside_it():
+    # A is followed (taken first, alone); B joins; then the detector misses A for 10 frames while B stays
+    script = [[A]] * 5 + [[A, B]] * 10 + [[B]] * 10 + [[A, B]] * 10
+    faces = _run(script)
+    followed = faces[0].track_id
+    assert followed > 0 and all(f.ok and f.track_id == followed and abs(f.box.cx - A[0]) < 1 for f in faces[:15])
+    for f in faces[15:25]:  # A unseen for a third of a second: no face, never B's box
+        assert not f.ok and f.box is None and f.n_faces == 1
+    back = faces[25:]
+    assert all(f.ok and abs(f.box.cx - A[0]) < 1 and f.track_id == followed for f in back)  # the same person
+
+
+def test_follows_the_other_person_once_the_first_is_gone_long_enough():
+    script = [[A, B]] * 10 + [[B]] * 60
+    faces = _run(script)
+    switch = ScriptedTracker.switch_after_s  # seconds; frames at 30 fps
+    first = next(i for i, f in enumerate(faces) if i >= 10 and f.ok)
+    assert all(not f.ok and f.n_faces == 1 for f in faces[10:first])
+    assert abs((first - 9) / 30.0 - switch) <= 1.5 / 30.0  # after switch_after_s without A
+    assert abs(faces[first].box.cx - B[0]) < 1 and faces[first].track_id == faces[0].track_id + 1
+    assert all(f.ok and f.track_id == faces[first].track_id for f in faces[first:])
+
+
+def test_a_face_back_where_it_was_keeps_its_track_one_elsewhere_waits():
+    script = [[A]] * 10 + [[]] * 3 + [[A]] * 5 + [[]] * 3 + [[B]] * 40
+    faces = _run(script)
+    assert [f.ok for f in faces[10:14]] == [False, False, False, True]
+    assert faces[13].track_id == faces[0].track_id  # a miss of the detector: the same person
+    elsewhere = next(i for i in range(21, len(faces)) if faces[i].ok)
+    assert abs((elsewhere - 17) / 30.0 - ScriptedTracker.switch_after_s) <= 1.5 / 30.0
+    assert faces[elsewhere].track_id == faces[0].track_id + 1 and faces[elsewhere].n_faces == 1
+
+
+def test_a_face_moving_a_little_keeps_its_track():
+    script = [[(200.0 + 4 * i, 240.0)] for i in range(30)]
+    faces = _run(script)
+    assert len({f.track_id for f in faces}) == 1 and all(f.ok for f in faces)
+
+
+def test_a_time_jump_forgets_the_people_beside():
+    # a loop or seek: who stood beside whom before it says nothing after it
+    canvas = np.zeros((480, 640, 3), np.uint8)
+    script = [[A, B]] * 5 + [[B]] * 3
+    with ScriptedTracker(script) as tracker:
+        faces = [tracker.process(Frame(index=i, t_s=i / 30.0 + (10.0 if i >= 5 else 0.0), bgr=canvas))
+                 for i in range(len(script))]
+    assert faces[5].ok and abs(faces[5].box.cx - B[0]) < 1
+
+
+@needs_model
+def test_two_real_faces_the_followed_one_covered_then_back(mp_tracker, rng):
+    both = two_faces_image()
+    only_small = blank_canvas()
+    only_small[:, 330:] = both[:, 330:]
+    faces = [mp_tracker.process(frame(i, add_noise(both, rng))) for i in range(5)]
+    faces += [mp_tracker.process(frame(i, add_noise(only_small, rng))) for i in range(5, 15)]
+    faces += [mp_tracker.process(frame(i, add_noise(both, rng))) for i in range(15, 20)]
+    assert all(f.ok and f.box.cx < 330 for f in faces[:5])
+    assert all(not f.ok and f.n_faces == 1 for f in faces[5:15])  # never the small face on the right
+    assert all(f.ok and f.box.cx < 330 and f.track_id == faces[0].track_id for f in faces[15:])
 
 
 @needs_model
