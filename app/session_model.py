@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +37,7 @@ from model.signal.quality import QualityGate
 from model.signal.respiration import AGREE_BPM as RESP_AGREE_BPM
 from model.signal.respiration import MIN_BEATS as RESP_MIN_BEATS
 from model.signal.respiration import MIN_DURATION_S as RESP_MIN_S
+from model.types import HRV_BEATS, HRV_GAP, HRV_NO_HR, HRV_SHORT, HRV_WEAK, HrvWithheld
 
 if TYPE_CHECKING:
     from app.worker import (
@@ -140,53 +140,41 @@ RESP_TIP = ("Breathing rate, read from how breathing changes the pulse. Shown wi
             f"in the pulse: often it does not, even while the heart rate is read well. {RESP_NEEDS}")
 RESP_SHOWN_TIP = "Breathing rate over the last minute, read from how breathing changes the pulse"
 
-_NUMBER = r"(-?\d+(?:\.\d+)?)"
-_WEAK_RE = re.compile(rf"SNR {_NUMBER} dB over the last {_NUMBER} s, HRV needs {_NUMBER}")
-_SHORT_RE = re.compile(rf"under {_NUMBER} s")
+def vitals_reason(hr_shown: bool, why: HrvWithheld | None) -> str:
+    """Why there is no HRV (the estimator's ``hrv_why``): its code ("no_hr" without a heart rate
+    shown, "short", "gap", "weak", "beats"), "" when none is given."""
+    if not hr_shown:
+        return HRV_NO_HR
+    return why.code if why is not None else ""
 
 
-def vitals_reason(hr_shown: bool, hrv_withheld: str) -> str:
-    """Why the estimator has no HRV (``StreamingEstimator.hrv_withheld``, its words): "no_hr" (no
-    heart rate shown), "short" (too little signal without a gap), "gap" (it ends in one), "weak"
-    (the pulse too weak for beat times), "beats" (too few clean beats), "" (none given) or "other"."""
-    w = (hrv_withheld or "").lower()
-    if not hr_shown or w.startswith("it comes with a heart rate"):
-        return "no_hr"
-    for reason, words in (("short", "under "), ("gap", "gap"), ("weak", "too weak"), ("beats", "beats")):
-        if words in w:
-            return reason
-    return "other" if w else ""
-
-
-def hrv_note(reason: str, hrv_withheld: str) -> str:
+def hrv_note(why: HrvWithheld | None, hr_shown: bool = True) -> str:
     """The HRV's tooltip when none is shown, in plain words (the figures in brackets at the end)."""
-    if reason == "no_hr":
+    reason = vitals_reason(hr_shown, why)
+    if reason == HRV_NO_HR:
         return "HRV is shown only together with a heart rate, and there is none right now."
-    if reason == "short":
-        m = _SHORT_RE.search(hrv_withheld)
-        need = f"{float(m.group(1)):g}" if m else f"{HRV_MIN_S:.0f}"
-        return f"HRV needs the face in view for {need} s without a break; it has not had that yet."
-    if reason == "gap":
-        return (f"HRV needs the face in view without a break; it was just lost or hidden (then {HRV_MIN_S:.0f} s "
-                "more are needed).")
-    if reason == "weak":
-        m = _WEAK_RE.search(hrv_withheld)
-        figures = (f" (signal-to-noise {float(m.group(1)):.1f} dB over the last {float(m.group(2)):.0f} s; HRV "
-                   f"needs {float(m.group(3)):g} dB)") if m else ""
+    if reason == HRV_SHORT:
+        return f"HRV needs the face in view for {why.need_s or HRV_MIN_S:g} s without a break; it has not had that yet."
+    if reason == HRV_GAP:
+        return (f"HRV needs the face in view without a break; it was just lost or hidden (then "
+                f"{why.need_s or HRV_MIN_S:g} s more are needed).")
+    if reason == HRV_WEAK:
+        figures = (f" (signal-to-noise {why.snr_db:.1f} dB over the last {why.over_s:.0f} s; HRV needs "
+                   f"{why.need_snr_db:g} dB)") if why.snr_db is not None and why.over_s and why.need_snr_db else ""
         return ("HRV needs a very clear pulse to time each heartbeat, and the pulse read from this face is not "
                 f"clear enough. Even light on the face and sitting still help.{figures}")
-    if reason == "beats":
+    if reason == HRV_BEATS:
         return "HRV needs clean heartbeats to time, and too few were found in the last minute."
-    return f"HRV not shown ({hrv_withheld})" if hrv_withheld else HRV_TIP
+    return HRV_TIP
 
 
 def resp_note(reason: str, shown: bool) -> str:
     """The respiration's tooltip: what it is when shown, else why not (``reason``: :func:`vitals_reason`)."""
     if shown:
         return RESP_SHOWN_TIP
-    if reason == "no_hr":
+    if reason == HRV_NO_HR:
         return "No breathing rate: it is shown only together with a heart rate, and there is none right now."
-    if reason in ("short", "gap"):
+    if reason in (HRV_SHORT, HRV_GAP):
         return (f"No breathing rate yet: it needs the face in view for {RESP_MIN_S:.0f} s without a break. "
                 f"Even then it shows only when the breathing shows clearly in the pulse. {RESP_NEEDS}")
     return ("No breathing rate: the breathing does not show clearly in the pulse right now. This is common, "
@@ -459,9 +447,12 @@ class SessionModel:
         hrv = rr.hrv if rr.hrv is not None and rr.hrv.n_beats > 2 else None
         self.sdnn_text = f"{hrv.sdnn_ms:.0f} ms" if hrv else NO_VALUE
         self.rmssd_text = f"{hrv.rmssd_ms:.0f} ms" if hrv else NO_VALUE
-        withheld = rr.hrv_withheld or ("too few clean beats" if rr.hrv is not None else "")
-        reason = vitals_reason(rr.reading.hr_bpm is not None, withheld)
-        self.hrv_note = hrv_note(reason, withheld) if hrv is None and (reason or withheld) else ""
+        why = rr.hrv_why
+        if why is None and rr.hrv is not None and hrv is None:  # an HRV from too few beats to show
+            why = HrvWithheld(HRV_BEATS, "too few clean beats")
+        hr_shown = rr.reading.hr_bpm is not None
+        reason = vitals_reason(hr_shown, why)
+        self.hrv_note = hrv_note(why, hr_shown) if hrv is None and reason else ""
         self.resp_text = f"{rr.resp_bpm:.0f} {RESP_UNIT}" if rr.resp_bpm else NO_VALUE
         self.resp_note = resp_note(reason, bool(rr.resp_bpm))
 

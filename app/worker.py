@@ -53,7 +53,7 @@ from model.pulse_methods import (
     roi_extractor_for,
 )
 from model.roi import RoiExtractor
-from model.types import Face, Frame, HrReading, HrvMetrics
+from model.types import Face, Frame, HrReading, HrvMetrics, HrvWithheld
 from model.video_source import SourceError
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class ReadingResult:
     bvp_t_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     bvp: np.ndarray = field(default_factory=lambda: np.zeros(0))
     method: str = ""
-    hrv_withheld: str = ""  # why hrv is None (the estimator's hrv_withheld)
+    hrv_why: HrvWithheld | None = None  # why hrv is None (the estimator's hrv_why)
     source_t_s: float | None = None  # t_s within the current source's session (seconds since its first frame)
 
 
@@ -879,7 +879,7 @@ class Worker(QObject):
                 self._rec_call(self._rec.bvp_update, tr, vr, t_now, window_s, window_s)
         self.reading_ready.emit(ReadingResult(
             t_s=t, reading=upd.reading, state=upd.state, hrv=upd.hrv, resp_bpm=upd.resp_bpm,
-            bvp_t_s=tg, bvp=vg, method=self._method.name, hrv_withheld=self._est.hrv_withheld,
+            bvp_t_s=tg, bvp=vg, method=self._method.name, hrv_why=self._est.hrv_why,
             source_t_s=t - self._source_t0 if self._source_t0 is not None else t))
         self._emit_calibration_state(changed_only=True)  # the face seconds Calibrate needs, once a second
 

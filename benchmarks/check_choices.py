@@ -22,7 +22,7 @@ do not depend on the gate), so the candidates cost only the estimator's own work
 
     python benchmarks/check_choices.py [--cache DIR] [--data DIR] [--megamind FILE] [--scores PKL]
                                        [--space check|steady|start|cadence|cadence-cut|context|windows|coherence|
-                                                posterior|posterior-gate|posterior-union]
+                                                posterior|posterior-gate|posterior-union|smoothed]
                                        [--more-no-pulse]
 
 ``--space steady`` chooses instead among the gate openings x the steadiness of the last window
@@ -44,7 +44,10 @@ shown readings. ``--space posterior-gate`` (the second study) chooses among the 
 bpm/s) x the mass the gate opens at (0.7, 0.8, 0.9) x closing 0.2 lower or not x a floor under the
 window's SNR at the reading (``gate_min_snr_db``: off or -1 dB). ``--space posterior-union`` (the
 third) adds showing what the SNR's gate with 3 steady window HRs shows beside the belief's gate
-(``posterior_snr_gate``), whose readings take many windows to gather.
+(``posterior_snr_gate``), whose readings take many windows to gather. ``--space smoothed`` reads
+the shipped setting's updates again offline from the posterior smoothed over the whole stretch
+(``EstimatorConfig.smooth_gate``: what a file's analysis can do and the live display cannot): the
+smoothed belief's gate at 0.6-0.9 x also showing what the live gate showed or not.
 
 Every space's candidates change the shipped FCUS settings (``estimator_config("fcus")``), so since
 the face's pulse checks ship, the other spaces' candidates run with them on; the tables of those
@@ -231,7 +234,8 @@ def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -
             and c.coherence_min == current.coherence_min and c.pulse_amplitude_min == current.pulse_amplitude_min
             and c.hr_posterior == current.hr_posterior and c.hr_median_n == current.hr_median_n
             and abs(c.gate_close - current.gate_close) < 1e-9 and c.gate_min_snr_db == current.gate_min_snr_db
-            and c.posterior_snr_gate == current.posterior_snr_gate]
+            and c.posterior_snr_gate == current.posterior_snr_gate
+            and c.smooth_gate == current.smooth_gate and c.smooth_or_live == current.smooth_or_live]
     return same[0] if same else None
 
 
@@ -374,10 +378,27 @@ def posterior_union_candidates(base: EstimatorConfig) -> dict[str, EstimatorConf
     return out
 
 
+SMOOTH_GATES = ((0.9, 0.7), (0.8, 0.6), (0.7, 0.5), (0.6, 0.4))
+
+
+def smoothed_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """The shipped setting read again offline from the HR posterior smoothed over the whole stretch
+    (``EstimatorConfig.smooth_gate``, what ``finish()`` does): the smoothed belief's gate opening at
+    0.6-0.9 and closing 0.2 lower x also showing what the live gate showed (``smooth_or_live``) or
+    not; the shipped (live) readings beside them."""
+    out = {}
+    for open_at, close_below in SMOOTH_GATES:
+        label = f"smoothed, gate at mass {open_at:.2f}, closes below {close_below:.2f}"
+        out[label] = replace(base, smooth_gate=(open_at, close_below), smooth_or_live=False)
+        out[label + ", or the live gate"] = replace(base, smooth_gate=(open_at, close_below), smooth_or_live=True)
+    return out
+
+
 SPACES = {"check": candidates, "steady": steady_candidates, "start": start_candidates,
           "cadence": cadence_candidates, "cadence-cut": cadence_cut_candidates, "context": context_candidates,
           "windows": windows_candidates, "coherence": coherence_candidates, "posterior": posterior_candidates,
-          "posterior-gate": posterior_gate_candidates, "posterior-union": posterior_union_candidates}
+          "posterior-gate": posterior_gate_candidates, "posterior-union": posterior_union_candidates,
+          "smoothed": smoothed_candidates}
 # What "coverage" means in the objective: the share of the updates, or, where the candidates
 # update at different rates, the share of the time a reading was shown.
 COVERAGE_OF = {"cadence": "time_coverage", "cadence-cut": "time_coverage"}

@@ -40,7 +40,19 @@ from model.signal.hr_tracking import HrTracker, HrTrackerConfig
 from model.signal.quality import GATE_HYSTERESIS, GATE_THRESHOLD
 from model.signal.reading_features import SPREAD_HRS, ReadingFeatures, reading_features, signal_hr_bpm
 from model.signal.reading_quality import ReadingQualityModel
-from model.types import Face, Frame, HrReading, HrvMetrics, RoiSample
+from model.types import (
+    HRV_BEATS,
+    HRV_GAP,
+    HRV_NO_HR,
+    HRV_SHORT,
+    HRV_WEAK,
+    Face,
+    Frame,
+    HrReading,
+    HrvMetrics,
+    HrvWithheld,
+    RoiSample,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +170,14 @@ class EstimatorConfig:
     # check, which then applies to this gate alone): the posterior's belief takes many windows to
     # gather, one clear window with steady neighbours comes sooner. None: the posterior's gate alone.
     posterior_snr_gate: tuple[float, float] | None = None
+    # Offline, with the HR posterior (``finish()``: analyze and the studies' replays, never the live
+    # display): each update with a reading is read again from the posterior smoothed over its whole
+    # stretch, before and after it (HrPosterior.smoothed), and shown where that belief's mass reaches
+    # the first value (closing below the second, over consecutive updates) and the update passed the
+    # face's pulse checks; with ``smooth_or_live`` also where the live gate showed it. None: the live
+    # readings stay. Measured in benchmarks/check_choices.py --space smoothed.
+    smooth_gate: tuple[float, float] | None = None
+    smooth_or_live: bool = False
     # With HR tracking: the BVP stream (bvp.csv, the plot, HRV) is narrowed to the tracked HR
     # +- this many Hz (a zero-phase band-pass inside the pulse band, after the HR is read), so the
     # stream's pulse is the one the reading follows; None leaves the stream at the pulse band.
@@ -250,6 +270,10 @@ class EstimatorConfig:
             raise ValueError("hr_posterior gives the reading and its quality: not with hr_tracking, context_reading, "
                              "reading_windows_s or reading_quality")
         snr_gate = self.posterior_snr_gate
+        smooth = self.smooth_gate
+        if smooth is not None and (self.hr_posterior is None or not 0 <= smooth[1] <= smooth[0] <= 1):
+            raise ValueError(f"smooth_gate {smooth}: (open, close) masses, 0 <= close <= open <= 1, and only with "
+                             "hr_posterior")
         if snr_gate is not None and (self.hr_posterior is None or not 0 <= snr_gate[1] <= snr_gate[0]):
             raise ValueError(f"posterior_snr_gate {self.posterior_snr_gate}: (open, close) qualities, close <= open, "
                              "and only with hr_posterior")
@@ -380,13 +404,17 @@ class StreamingEstimator:
         self.hr_tracker = (HrTracker(HrTrackerConfig(lo_bpm=self.cfg.lo_bpm, hi_bpm=self.cfg.hi_bpm))
                            if self.cfg.hr_tracking else None)
         post = self.cfg.hr_posterior
-        self.hr_posterior = (HrPosterior(replace(post, lo_bpm=self.cfg.lo_bpm, hi_bpm=self.cfg.hi_bpm))
+        self.hr_posterior = (HrPosterior(replace(post, lo_bpm=self.cfg.lo_bpm, hi_bpm=self.cfg.hi_bpm),
+                                         keep_history=self.cfg.smooth_gate is not None)
                              if post is not None else None)
+        # with smooth_gate: (reading's index, posterior history's index, passed the face's checks) per
+        # update the posterior read
+        self._judged: list[tuple[int, int, bool]] = []
         self.readings: list[HrReading] = []
         self.n_frames = 0
         self.n_face_frames = 0
         self.last_hrv: HrvMetrics | None = None
-        self.hrv_withheld = ""  # why last_hrv is None after a reading (the pulse too weak for beat times)
+        self.hrv_why: HrvWithheld | None = None  # why last_hrv is None after a reading
         self.last_resp_bpm: float | None = None
 
     # ---- input -------------------------------------------------------------------------
@@ -414,6 +442,8 @@ class StreamingEstimator:
         if ok and face is not None:
             if face.track_id != self._track_id and self._track_id != 0:
                 self._forget_samples()  # another person: their signal starts afresh, as after a gap
+                if self.hr_posterior is not None:
+                    self.hr_posterior.reset()
             self._track_id = face.track_id
         self._t.append(t)
         self._rgb.append(np.asarray(sample.rgb_mean, dtype=np.float64) if ok else np.full(3, np.nan))
@@ -551,7 +581,9 @@ class StreamingEstimator:
         steady = self._steady(hr_raw)
         # with the SNR gate beside the posterior's, the steadiness is that gate's alone
         agreed = self._agreed(hr_raw, checks) and (steady or self.snr_gate is not None)
-        show, not_a_pulse = self._gate(hr_raw, quality, snr, agreed, steady, rgb_u, crops, t_now)
+        show, not_a_pulse, passed = self._gate(hr_raw, quality, snr, agreed, steady, rgb_u, crops, t_now)
+        if self.cfg.smooth_gate is not None and hr_raw is not None:
+            self._judged.append((len(self.readings), len(self.hr_posterior.history) - 1, passed))
         hr_out = None
         if not show:  # the median runs over consecutive shown readings, never stale ones
             self._accepted_hr.clear()
@@ -575,10 +607,12 @@ class StreamingEstimator:
         return reading
 
     def _gate(self, hr_raw: float | None, quality: float, snr: float, agreed: bool, steady: bool,
-              rgb_u: np.ndarray, crops: np.ndarray | None, t_now: float) -> tuple[bool, str]:
-        """Whether the reading is shown, and why the face's colour change is not taken for a pulse
-        ("" when it is, or was not asked): the gate on ``quality`` (and, with ``posterior_snr_gate``,
-        or the SNR gate with the steadiness check), the SNR floor, the face's pulse checks."""
+              rgb_u: np.ndarray, crops: np.ndarray | None, t_now: float) -> tuple[bool, str, bool]:
+        """Whether the reading is shown, why the face's colour change is not taken for a pulse
+        ("" when it is, or was not asked), and whether the reading passed all but the gate's
+        threshold: the gate on ``quality`` (and, with ``posterior_snr_gate``, or the SNR gate with
+        the steadiness check), the SNR floor, the face's pulse checks (measured on every reading
+        with ``smooth_gate``, whose offline gate decides later)."""
         cfg = self.cfg
         strong = cfg.gate_min_snr_db is None or (math.isfinite(snr) and snr >= cfg.gate_min_snr_db)
         snr_q = float(quality_from_snr(snr)) if math.isfinite(snr) else 0.0
@@ -587,15 +621,15 @@ class StreamingEstimator:
         # a skin without colour carries no reading at all
         not_a_pulse = WITHHELD_NO_COLOUR if colourless(rgb_u) else ""
         if (not not_a_pulse and hr_raw is not None and agreed and strong
-                and (self.gate.would_show(quality) or by_snr)):
+                and (self.gate.would_show(quality) or by_snr or cfg.smooth_gate is not None)):
             not_a_pulse = self._not_a_pulse(crops, hr_raw, t_now)
         if hr_raw is None:
-            return False, not_a_pulse
+            return False, not_a_pulse, False
         passed = agreed and strong and not not_a_pulse
         show = self.gate.update(quality if passed else 0.0)
         if self.snr_gate is not None:
             show = self.snr_gate.update(snr_q if passed and steady else 0.0) or show
-        return show, not_a_pulse
+        return show, not_a_pulse, passed
 
     def _reported_quality(self, quality: float, snr: float) -> float:
         """The quality a reading reports (hr.csv, the app's bar): the gate's own; with the SNR's gate
@@ -853,35 +887,39 @@ class StreamingEstimator:
     def _vitals(self, t_now: float, hr_bpm: float | None, hr_withheld: str = "") -> None:
         """HRV and respiration from the trailing stretch of the BVP stream (``hr_withheld``: why
         the update showed no HR, when it did not)."""
-        self.hrv_withheld = ""
+        self.hrv_why = None
         if hr_bpm is None:
             self.last_hrv, self.last_resp_bpm = None, None
             why = {WITHHELD_NO_FACE: "no face is in view", WITHHELD_ACQUIRING: "the face's signal is still too short"}
             withheld = f"withheld: {hr_withheld or WITHHELD_WEAK}".replace("_", " ")
-            self.hrv_withheld = ("it comes with a heart rate, and the last update showed none "
-                                 f"({why.get(hr_withheld) or withheld})")
+            self.hrv_why = HrvWithheld(HRV_NO_HR, "it comes with a heart rate, and the last update showed none "
+                                       f"({why.get(hr_withheld) or withheld})", hr_withheld=hr_withheld)
             return
         vals = self._values_on(self._grid(t_now - self.cfg.hrv_window_s, t_now))
         finite = np.isfinite(vals)
         if not finite[-1]:
             self.last_hrv, self.last_resp_bpm = None, None
-            self.hrv_withheld = "the signal ends in a gap"
+            self.hrv_why = HrvWithheld(HRV_GAP, "the signal ends in a gap", need_s=self.cfg.hrv_min_s)
             return
         bad = np.flatnonzero(~finite)
         seg = vals[(bad[-1] + 1) if len(bad) else 0:]
         if len(seg) / self.cfg.fs_hz < self.cfg.hrv_min_s:
             self.last_hrv, self.last_resp_bpm = None, None
-            self.hrv_withheld = f"under {self.cfg.hrv_min_s:g} s of signal without a gap"
+            self.hrv_why = HrvWithheld(HRV_SHORT, f"under {self.cfg.hrv_min_s:g} s of signal without a gap",
+                                       need_s=self.cfg.hrv_min_s)
             return
         beats = detect_beats(seg, self.cfg.fs_hz, hr_hint_bpm=hr_bpm)
         snr_db = self._median_snr_db(t_now - len(seg) / self.cfg.fs_hz)
         if self.cfg.hrv_min_snr_db is not None and not snr_db >= self.cfg.hrv_min_snr_db:
             self.last_hrv = None
-            self.hrv_withheld = (f"the pulse is too weak for beat-to-beat times (median SNR {snr_db:.1f} dB over "
-                                 f"the last {len(seg) / self.cfg.fs_hz:.0f} s, HRV needs {self.cfg.hrv_min_snr_db:g})")
+            over_s = len(seg) / self.cfg.fs_hz
+            self.hrv_why = HrvWithheld(
+                HRV_WEAK, f"the pulse is too weak for beat-to-beat times (median SNR {snr_db:.1f} dB over the last "
+                f"{over_s:.0f} s, HRV needs {self.cfg.hrv_min_snr_db:g})",
+                snr_db=snr_db, over_s=over_s, need_snr_db=self.cfg.hrv_min_snr_db)
         else:
             self.last_hrv = hrv_from_beats(beats)
-            self.hrv_withheld = "" if self.last_hrv is not None else "too few clean beats"
+            self.hrv_why = None if self.last_hrv is not None else HrvWithheld(HRV_BEATS, "too few clean beats")
         resp = estimate_respiration(seg, self.cfg.fs_hz, beat_t_s=beats)
         self.last_resp_bpm = float(resp.rate_bpm) if resp is not None else None
 
@@ -914,6 +952,11 @@ class StreamingEstimator:
 
     # ---- output ------------------------------------------------------------------------
     @property
+    def hrv_withheld(self) -> str:
+        """Why ``last_hrv`` is None after an update, in the estimator's words ("" with an HRV)."""
+        return self.hrv_why.text if self.hrv_why is not None else ""
+
+    @property
     def t0_s(self) -> float | None:
         """Time of the first sample pushed (the origin of the uniform grid)."""
         return self._t0
@@ -925,6 +968,27 @@ class StreamingEstimator:
         if not self.readings or self.readings[-1].t_s < self._t[-1]:
             self._update(self._t[-1])
         self._store_final(self._stream.drop_before(2**62))
+        if self.cfg.smooth_gate is not None and self._judged:
+            self._smooth_readings()
+            self._judged = []  # once: a second finish() leaves the readings as they are
+
+    def _smooth_readings(self) -> None:
+        """Read every judged update again from the smoothed posterior (``smooth_gate``)."""
+        smoothed = self.hr_posterior.smoothed()
+        open_at, close_below = self.cfg.smooth_gate
+        showing, last_i = False, None
+        for i, h, passed in self._judged:
+            r, post = self.readings[i], smoothed[h]
+            showing = passed and post.mass >= (close_below if showing and last_i == i - 1 else open_at)
+            last_i = i
+            live = self.cfg.smooth_or_live and r.hr_bpm is not None
+            hr_bpm = post.hr_bpm if showing else (r.hr_bpm if live else None)
+            withheld = r.withheld
+            if hr_bpm is None and not withheld:  # shown live, not by the smoothed belief
+                withheld = WITHHELD_UNSURE if math.isfinite(r.snr_db) and r.snr_db >= UNSURE_SNR_DB else WITHHELD_WEAK
+            self.readings[i] = replace(r, hr_bpm=hr_bpm, hr_raw_bpm=post.hr_bpm,
+                                       withheld="" if hr_bpm is not None else withheld,
+                                       quality=max(post.mass, r.quality) if live else post.mass)
 
     def bvp_stream(self) -> tuple[np.ndarray, np.ndarray]:
         """Finished BVP on the uniform grid: (t_s, bvp); NaN where no signal (face lost)."""

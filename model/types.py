@@ -106,6 +106,29 @@ class HrReading:
     features: object | None = None
 
 
+# Why there is no HRV (HrvWithheld.code)
+HRV_NO_HR = "no_hr"  # it comes with a heart rate, and the last update showed none
+HRV_GAP = "gap"  # the signal ends in a gap (the face just lost)
+HRV_SHORT = "short"  # too little signal without a gap
+HRV_WEAK = "weak"  # the pulse too weak for beat-to-beat times
+HRV_BEATS = "beats"  # too few clean beats
+
+
+@dataclass(frozen=True)
+class HrvWithheld:
+    """Why an update has no HRV: ``code`` (one of the ``HRV_*`` codes above), the figures behind it
+    where it has some, and ``text``, the estimator's sentence (summary.json's ``hrv_withheld``).
+    A display words it from the code and the figures, never from the text."""
+
+    code: str
+    text: str
+    hr_withheld: str = ""  # HRV_NO_HR: why the update showed no heart rate (HrReading.withheld)
+    need_s: float | None = None  # HRV_SHORT, HRV_GAP: the gap-free signal HRV needs (s)
+    snr_db: float | None = None  # HRV_WEAK: the median SNR over the stretch (dB)
+    over_s: float | None = None  # HRV_WEAK: the stretch's length (s)
+    need_snr_db: float | None = None  # HRV_WEAK: the median SNR HRV needs (dB)
+
+
 @dataclass(frozen=True)
 class HrvMetrics:
     """Heart-rate variability from beat times (time domain)."""

@@ -13,7 +13,7 @@ from model.estimator import (
 )
 from model.pulse_methods import ClassicPulseMethod, make_pulse_method
 from model.signal import PULSE_BAND_HZ
-from model.types import Box, Face, RoiSample
+from model.types import HRV_NO_HR, HRV_WEAK, Box, Face, RoiSample
 
 SKIN = np.array([180.0, 130.0, 110.0])
 PBV = np.array([0.33, 0.77, 0.53])
@@ -94,6 +94,9 @@ def test_hrv_only_from_a_pulse_strong_enough_for_beat_times():
     est, _ = _run(t, rgb)
     assert est.readings[-1].hr_bpm is not None and abs(est.readings[-1].hr_bpm - 72.0) < 2.0
     assert est.last_hrv is None and "too weak for beat-to-beat times" in est.hrv_withheld
+    why = est.hrv_why  # the reason and its figures, for a display to word
+    assert why.code == HRV_WEAK and why.need_snr_db == 11.0 and why.snr_db < 11.0 and why.over_s >= 20.0
+    assert f"median SNR {why.snr_db:.1f} dB" in why.text
     est, _ = _run(t, rgb, cfg=EstimatorConfig(hrv_min_snr_db=None))  # without the SNR rule it would show
     assert est.last_hrv is not None
 
@@ -105,6 +108,7 @@ def test_no_hrv_when_the_clip_ends_without_a_reading_and_it_says_why():
     assert any(u.hrv is not None for u in ups)  # there was HRV while the face was there
     assert est.last_hrv is None and est.last_resp_bpm is None and est.hrv_withheld
     assert est.hrv_withheld.endswith("(no face is in view)")  # the HR's own reason, not only its absence
+    assert est.hrv_why.code == HRV_NO_HR and est.hrv_why.hr_withheld == "no_face"
 
 
 def test_gate_withholds_noise():
@@ -651,3 +655,43 @@ def test_another_person_followed_starts_the_signal_afresh():
     assert shown and all(abs(hr - 102.0) < 1.5 for hr in shown)
     untold = run(np.zeros(len(t), int))  # without track ids the window runs on across the switch
     assert untold[0].hr_raw_bpm is not None
+
+
+def _posterior_cfg(**kw):
+    from model.signal.hr_posterior import HrPosteriorConfig
+
+    return EstimatorConfig(hr_posterior=HrPosteriorConfig(), gate_open=0.9, gate_close=0.7, hr_median_n=1, **kw)
+
+
+def test_the_smoothed_gate_rereads_every_update_at_the_end_and_keeps_the_face_checks(monkeypatch):
+    t, rgb = _trace(84.0, duration_s=40.0)
+    live, _ = _run(t, rgb, cfg=_posterior_cfg())
+    live.finish()
+    est = StreamingEstimator(make_pulse_method("pos"), _posterior_cfg(smooth_gate=(0.8, 0.6)))
+    not_a_pulse = est._not_a_pulse
+    monkeypatch.setattr(est, "_not_a_pulse", lambda crops, hr, t_now=None: (
+        "incoherent" if 25.0 <= t_now < 30.0 else not_a_pulse(crops, hr, t_now)))
+    for i in range(len(t)):
+        est.push_roi(RoiSample(t_s=float(t[i]), face_ok=True, rgb_mean=rgb[i]))
+    before = list(est.readings)
+    est.finish()
+    judged = [r for r in est.readings if r.hr_raw_bpm is not None]
+    first_live = next(r.t_s for r in live.readings if r.hr_bpm is not None)
+    first = next(r.t_s for r in est.readings if r.hr_bpm is not None)
+    assert first == judged[0].t_s < first_live  # the first window is read with the belief of all after it
+    for r in judged:
+        if 25.0 <= r.t_s < 30.0:
+            assert r.hr_bpm is None and r.withheld == "incoherent"  # the face's checks still withhold
+        else:
+            assert r.hr_bpm is not None and abs(r.hr_bpm - 84.0) < 1.5 and r.withheld == "" and r.quality >= 0.6
+    assert len(est.readings) == len(before) + 1  # finish() adds its one last update, no more
+    again = list(est.readings)
+    est.finish()
+    assert est.readings == again  # a second finish() reads nothing again
+
+
+def test_the_smoothed_gate_needs_the_posterior():
+    with pytest.raises(ValueError):
+        EstimatorConfig(smooth_gate=(0.8, 0.6))
+    with pytest.raises(ValueError):
+        _posterior_cfg(smooth_gate=(0.6, 0.8))

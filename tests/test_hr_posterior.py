@@ -112,3 +112,32 @@ def test_irregular_updates_keep_few_transition_matrices():
         t += rng.uniform(0.4, 1.6)
         post.update(t, f, p)
     assert len(post._transitions) <= 8
+
+
+def test_smoothed_reads_the_start_from_the_windows_after_it():
+    """Offline the belief of an update also rests on the windows after it: a start where a noise
+    peak is the stronger one is read at the rate that the later windows settle on; live it is not."""
+    rng = np.random.default_rng(7)
+    wins = [_window(rng, [(66, 1.0), (98, 1.4)], noise=0.5) for _ in range(3)]  # a burst at 98 leads at first
+    wins += [_window(rng, [(66, 1.0)], noise=0.5) for _ in range(12)]
+    post = HrPosterior(keep_history=True)
+    live = _run(post, wins)
+    assert abs(live[0].hr_bpm - 98) <= 1.0  # the filter alone reads the stronger peak at first
+    smooth = post.smoothed()
+    assert len(smooth) == len(wins) and [s.t_s for s in smooth] == [o.t_s for o in live]
+    assert all(abs(s.hr_bpm - 66) <= 1.0 for s in smooth)
+    assert smooth[0].mass > live[0].mass
+    assert smooth[-1] == live[-1]  # the last update has nothing after it
+
+
+def test_smoothed_does_not_carry_a_belief_across_a_reset():
+    rng = np.random.default_rng(8)
+    post = HrPosterior(HrPosteriorConfig(reset_after_s=5.0), keep_history=True)
+    first = _run(post, [_window(rng, [(60, 1.2), (120, 1.0)], noise=0.5) for _ in range(3)])
+    _run(post, [_window(rng, [(120, 1.0)], noise=0.5) for _ in range(10)], t0=20.0)  # after a long gap
+    smooth = post.smoothed()
+    assert abs(first[0].hr_bpm - 60) <= 1.0
+    assert all(abs(s.hr_bpm - 60) <= 1.0 for s in smooth[:3])  # the first stretch's own reading
+    assert all(abs(s.hr_bpm - 120) <= 1.0 for s in smooth[3:])
+    with pytest.raises(RuntimeError):
+        HrPosterior().smoothed()  # without the history kept

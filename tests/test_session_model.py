@@ -25,9 +25,13 @@ from model.estimator import (
     STATE_NO_FACE,
     STATE_READING,
     STATE_UNRELIABLE,
+    WITHHELD_ACQUIRING,
+    EstimatorConfig,
+    StreamingEstimator,
 )
+from model.pulse_methods import make_pulse_method
 from model.signal.quality import QualityGate
-from model.types import HrReading, HrvMetrics
+from model.types import HrReading, HrvMetrics, HrvWithheld
 
 
 def frame(state: str = STATE_READING, n_faces: int = 1, image: bool = True, fps_hz: float = 29.7):
@@ -37,11 +41,11 @@ def frame(state: str = STATE_READING, n_faces: int = 1, image: bool = True, fps_
 
 
 def reading(t_s: float, hr_bpm: float | None, quality: float = 0.9, state: str = STATE_READING,
-            hrv=None, resp_bpm=None, bvp_t_s=None, bvp=None, hrv_withheld="", source_t_s=None, method="pos"):
+            hrv=None, resp_bpm=None, bvp_t_s=None, bvp=None, hrv_why=None, source_t_s=None, method="pos"):
     return SimpleNamespace(
         t_s=t_s, reading=HrReading(t_s=t_s, hr_bpm=hr_bpm, quality=quality), state=state, hrv=hrv,
         resp_bpm=resp_bpm, bvp_t_s=np.zeros(0) if bvp_t_s is None else bvp_t_s,
-        bvp=np.zeros(0) if bvp is None else bvp, method=method, hrv_withheld=hrv_withheld, source_t_s=source_t_s)
+        bvp=np.zeros(0) if bvp is None else bvp, method=method, hrv_why=hrv_why, source_t_s=source_t_s)
 
 
 def source(spec: SourceSpec, fallback: bool = False):
@@ -251,23 +255,30 @@ def test_hrv_and_respiration_texts():
     assert s.sdnn_text == "42 ms" and s.hrv_note == ""
 
 
-# The estimator's words (StreamingEstimator.hrv_withheld) as a user test saw them in the tooltips.
-WEAK = ("the pulse is too weak for beat-to-beat times (median SNR -0.6 dB over the last 33 s, HRV needs 11)")
-NO_HR = "it comes with a heart rate, and the last update showed none (the face's signal is still too short)"
+def _why_from_estimator(hr_bpm: float | None, *, weak: bool = False, short: bool = False) -> HrvWithheld:
+    """What the estimator itself gives (StreamingEstimator.hrv_why) in the cases a user test saw."""
+    est = StreamingEstimator(make_pulse_method("pos"), EstimatorConfig())
+    est._t0 = 0.0
+    est._values_on = lambda ks: np.ones(int(30 * (10.0 if short else 33.0)))  # a gap-free stretch
+    est._median_snr_db = lambda t_from: -0.6 if weak else 20.0
+    est._vitals(40.0, hr_bpm, "" if hr_bpm is not None else WITHHELD_ACQUIRING)
+    return est.hrv_why
+
+
 ENGINEERS_WORDS = ("SNR", "median", "update", "signal is still too short", "beat-to-beat", "/min")
 
 
 def test_the_hrv_and_respiration_tooltips_speak_to_a_patient():
     """Plain words for a patient; the figures a clinician could use short, in brackets at the end."""
     s = SessionModel()
-    s.on_reading(reading(40.0, 70.0, hrv=None, hrv_withheld=WEAK))
+    s.on_reading(reading(40.0, 70.0, hrv=None, hrv_why=_why_from_estimator(70.0, weak=True)))
     note = s.hrv_note
     assert not any(w in note for w in ENGINEERS_WORDS), note
     assert "clear" in note and note.endswith("(signal-to-noise -0.6 dB over the last 33 s; HRV needs 11 dB)"), note
-    s.on_reading(reading(41.0, None, state=STATE_ACQUIRING, hrv=None, hrv_withheld=NO_HR))
+    s.on_reading(reading(41.0, None, state=STATE_ACQUIRING, hrv=None, hrv_why=_why_from_estimator(None)))
     assert not any(w in s.hrv_note for w in ENGINEERS_WORDS) and "heart rate" in s.hrv_note, s.hrv_note
     assert "only together with a heart rate" in s.resp_note
-    s.on_reading(reading(42.0, 70.0, hrv=None, hrv_withheld="under 20 s of signal without a gap"))
+    s.on_reading(reading(42.0, 70.0, hrv=None, hrv_why=_why_from_estimator(70.0, short=True)))
     assert "20 s without a break" in s.hrv_note and "20 s without a break" in s.resp_note
     assert "yet" in s.resp_note
 

@@ -19,6 +19,10 @@ a hidden Markov model), so the filter can say how much of its belief lies near i
 A gap longer than ``reset_after_s`` (face lost, no signal) forgets the belief. The same code runs
 in the live app and in ``analyze`` (through :class:`model.estimator.StreamingEstimator`,
 ``EstimatorConfig.hr_posterior``).
+
+**Offline** (``keep_history=True``), :meth:`HrPosterior.smoothed` runs the recursion backwards too
+(forward-backward): each update's belief then rests on every window of its stretch, after it as
+well as before, which a file's analysis can use and a live display cannot.
 """
 
 from __future__ import annotations
@@ -65,11 +69,14 @@ class PosteriorHr:
 class HrPosterior:
     """Forward filter over HR states; see the module docstring."""
 
-    def __init__(self, config: HrPosteriorConfig | None = None) -> None:
+    def __init__(self, config: HrPosteriorConfig | None = None, *, keep_history: bool = False) -> None:
         self.cfg = config or HrPosteriorConfig()
         c = self.cfg
         self.states_bpm = np.arange(c.lo_bpm, c.hi_bpm + 1e-9, c.step_bpm)
         self._transitions: dict[float, np.ndarray] = {}
+        # with keep_history, every update's (t_s, time step from the previous one (None: a new
+        # belief), evidence, filtered belief), for smoothed(); a float64 vector of the grid each
+        self.history: list[tuple[float, float | None, np.ndarray, np.ndarray]] | None = [] if keep_history else None
         self.reset()
 
     def reset(self) -> None:
@@ -114,18 +121,45 @@ class HrPosterior:
         evidence = self._evidence(freqs_hz, power, dt_s)
         if evidence is None:
             return None
-        prior = (np.full(len(self.states_bpm), 1.0 / len(self.states_bpm)) if self._belief is None
-                 else self._transition(dt_s) @ self._belief)
+        step: float | None = None if self._belief is None else dt_s
+        prior = (np.full(len(self.states_bpm), 1.0 / len(self.states_bpm)) if step is None
+                 else self._transition(step) @ self._belief)
         belief = prior * evidence
         total = float(belief.sum())
         if not math.isfinite(total) or total <= 0:  # no overlap at all: start again from this window
-            belief, total = evidence, float(evidence.sum())
+            belief, total, step = evidence, float(evidence.sum()), None
         self._belief = belief / total
         self._t_s = float(t_s)
-        mode = float(self.states_bpm[int(np.argmax(self._belief))])
-        near = np.abs(self.states_bpm - mode) <= self.cfg.mass_bpm
-        self.last = PosteriorHr(t_s=float(t_s), hr_bpm=mode, mass=float(self._belief[near].sum()))
+        if self.history is not None:
+            self.history.append((float(t_s), step, evidence, self._belief))
+        self.last = self._read(float(t_s), self._belief)
         return self.last
+
+    def _read(self, t_s: float, belief: np.ndarray) -> PosteriorHr:
+        mode = float(self.states_bpm[int(np.argmax(belief))])
+        near = np.abs(self.states_bpm - mode) <= self.cfg.mass_bpm
+        return PosteriorHr(t_s=t_s, hr_bpm=mode, mass=float(belief[near].sum()))
+
+    def smoothed(self) -> list[PosteriorHr]:
+        """Every kept update's mode and mass given all the windows of its stretch, before and after
+        it (the backward recursion over ``history``; a stretch ends where a belief started anew).
+        Needs ``keep_history``."""
+        if self.history is None:
+            raise RuntimeError("smoothed() needs HrPosterior(keep_history=True)")
+        out: list[PosteriorHr] = [None] * len(self.history)  # type: ignore[list-item]
+        backward = np.ones(len(self.states_bpm))
+        for i in range(len(self.history) - 1, -1, -1):
+            t_s, _, _, forward = self.history[i]
+            nxt = self.history[i + 1] if i + 1 < len(self.history) else None
+            if nxt is None or nxt[1] is None:  # the last update of a stretch
+                backward = np.ones(len(self.states_bpm))
+            else:  # what the later windows say of the rate at this update
+                backward = self._transition(nxt[1]).T @ (nxt[2] * backward)
+                backward /= float(backward.sum())
+            belief = forward * backward
+            total = float(belief.sum())
+            out[i] = self._read(t_s, belief / total if math.isfinite(total) and total > 0 else forward)
+        return out
 
     def skip(self, t_s: float) -> None:
         """An update without a usable spectrum: the belief waits (and is forgotten after a long gap)."""
