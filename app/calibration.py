@@ -4,9 +4,10 @@ and the readings go on.
 
 A :class:`CalibrationJob` saves the crops and runs ``fcus-rppg adapt --crops`` (``training.adapt``:
 the fine-tuning that ``analyze --adapt`` runs, 12 steps by default) in a child process, so torch
-stays out of the app and a failure cannot take it down; a thread of its own waits for the child
-and hands the outcome to ``on_done``. The worker then swaps the adapted model into its estimator
-between two frames (``app.worker``).
+stays out of the app and a failure cannot take it down; a thread of its own reads the child's
+steps as it takes them (``on_progress``: the Calibrate button counts them), waits for it and hands
+the outcome to ``on_done``. The worker then swaps the adapted model into its estimator between two
+frames (``app.worker``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.adapt_child import adapt_command, adapt_failure
+from model.adapt_child import adapt_command, adapt_failure, adapt_progress
 from model.frame_crops import FrameCrops
 
 #: Seconds of face the buffer must hold before Calibrate runs (the model reads 160-frame windows;
@@ -71,9 +72,11 @@ class CalibrationJob:
 
     def __init__(self, crops: FrameCrops, work_dir: Path,
                  on_done: Callable[[CalibrationJob, CalibrationOutcome], None], *,
-                 weights: Path | None = None, steps: int | None = None) -> None:
+                 weights: Path | None = None, steps: int | None = None,
+                 on_progress: Callable[[CalibrationJob, int, int], None] | None = None) -> None:
         CalibrationJob._count += 1
         self.crops, self.work_dir, self.on_done = crops, Path(work_dir), on_done
+        self.on_progress = on_progress  # (job, step, steps) after each fine-tuning step, on the job's thread
         self.weights, self.steps = weights, steps
         self.model_path = self.work_dir / f"calibrated-{CalibrationJob._count}.onnx"
         self._proc: subprocess.Popen | None = None
@@ -98,6 +101,27 @@ class CalibrationJob:
         if self._thread.is_alive():
             self._thread.join(timeout_s)
 
+    def _read_child(self, t0: float) -> str:
+        """The child's output line by line until it ends (progress lines passed to ``on_progress``);
+        returns the rest of it, which says why it failed when it did. Stops a child past TIMEOUT_S."""
+        proc = self._proc
+        timer = threading.Timer(max(TIMEOUT_S - (time.perf_counter() - t0), 0.0), proc.kill)
+        timer.start()
+        other: list[str] = []
+        try:
+            for line in proc.stdout:
+                step = adapt_progress(line)
+                if step is None:
+                    other.append(line)
+                elif self.on_progress is not None and not self._cancelled:
+                    self.on_progress(self, *step)
+            proc.wait()
+        finally:
+            timer.cancel()
+        if proc.returncode != 0 and time.perf_counter() - t0 >= TIMEOUT_S:
+            return f"fcus-rppg adapt: stopped after {TIMEOUT_S:.0f} s"
+        return "".join(other)
+
     def _run(self) -> None:
         t0 = time.perf_counter()
         face_s = self.crops.face_s
@@ -109,16 +133,12 @@ class CalibrationJob:
                 if self._cancelled:
                     crops_file.unlink(missing_ok=True)
                     return
-                cmd = adapt_command(self.model_path, crops=crops_file, weights=self.weights, steps=self.steps)
-                self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cmd = adapt_command(self.model_path, crops=crops_file, weights=self.weights, steps=self.steps,
+                                    progress=True)
+                self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                               **_BELOW_NORMAL)
                 _lower_priority(self._proc.pid)
-            try:
-                _, err = self._proc.communicate(timeout=TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                _, err = self._proc.communicate()
-                err = f"fcus-rppg adapt: stopped after {TIMEOUT_S:.0f} s"
+            err = self._read_child(t0)
             crops_file.unlink(missing_ok=True)
             ok = self._proc.returncode == 0 and self.model_path.is_file()
             message = "" if ok else (adapt_failure(err or "", INSTALL_HINT)

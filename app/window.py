@@ -391,7 +391,8 @@ class MainWindow(QMainWindow):
         """``st``: the worker's CalibrationState."""
         self.calibration_state = st
         self.act_calibrate.setEnabled(st.state in ("ready", "done", "failed"))
-        self.act_calibrate.setText({"running": "Calibrating...", "done": "Recalibrate"}.get(st.state, "Calibrate"))
+        running = f"Calibrating {st.progress[0]}/{st.progress[1]}" if st.progress else "Calibrating..."
+        self.act_calibrate.setText({"running": running, "done": "Recalibrate"}.get(st.state, "Calibrate"))
         self.act_calibrate.setToolTip(st.text)
 
     def set_privacy(self, mode: str) -> None:

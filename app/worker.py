@@ -160,6 +160,7 @@ class CalibrationState:
 
     state: str
     text: str = ""
+    progress: tuple[int, int] | None = None  # "running": (fine-tuning steps done, steps), once the child says
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,7 @@ class Worker(QObject):
         self._calib_failure: str | None = None  # why the last calibration failed (until another starts)
         self._calib_shown: CalibrationState | None = None  # the state last said to the window
         self._calib: CalibrationJob | None = None
+        self._calib_progress: tuple[int, int] | None = None  # the running calibration's steps done, of all
         self._calib_dir: str | None = None  # where calibrated models are written (removed at the end)
         self._calibrated = False
         self._base_model_path = model_path  # what a calibration adapts (its weights) and falls back to
@@ -407,6 +409,10 @@ class Worker(QObject):
                     self._start_calibration()
                 elif kind == "calibrated":
                     self._finish_calibration(cmd[1], cmd[2])
+                elif kind == "calibration_progress":
+                    if cmd[1] is self._calib:
+                        self._calib_progress = (cmd[2], cmd[3])
+                        self._emit_calibration_state(changed_only=True)
             except Exception as exc:  # noqa: BLE001 - a failed command must not kill the worker
                 log.exception("command %s failed", kind)
                 self.message.emit("error", f"{kind}: {exc}")
@@ -680,7 +686,11 @@ class Worker(QObject):
     # ---- calibration (app.calibration) --------------------------------------------------------
     def _calibration_state(self) -> CalibrationState:
         if self._calib is not None and self._calib.running:
-            return CalibrationState("running", "Calibrating to your face...")
+            done = self._calib_progress
+            if done is None:
+                return CalibrationState("running", "Calibrating to your face: starting...")
+            return CalibrationState("running", f"Calibrating to your face: step {done[0]} of {done[1]}"
+                                               f"{' (saving the model)' if done[0] >= done[1] else ''}...", done)
         if self._method is None or not method_spec(self._method.name).takes_model:
             return CalibrationState("unavailable", "Calibrate adapts the FCUS model: choose FCUS")
         if not torch_available():
@@ -719,9 +729,11 @@ class Worker(QObject):
         if self._calib_dir is None:
             self._calib_dir = tempfile.mkdtemp(prefix="fcus-calibration-")
         weights = weights_beside(self._base_model_path) if self._base_model_path else None
+        self._calib_progress = None
         self._calib = CalibrationJob(self._crops.snapshot(), Path(self._calib_dir),
                                      lambda job, outcome: self._post("calibrated", job, outcome),
-                                     weights=weights, steps=self.calibrate_steps)
+                                     weights=weights, steps=self.calibrate_steps,
+                                     on_progress=lambda job, k, n: self._post("calibration_progress", job, k, n))
         self._calib.start()
         self._rec_event("calibration", "started")
         self.message.emit("info", f"Calibrating to your face on the last {have_s:.0f} s; the reading goes on.")

@@ -9,12 +9,16 @@ from pathlib import Path
 
 #: What a child without torch prints.
 NO_TORCH = "No module named 'torch'"
+#: With ``--progress`` the child prints a line "adapt step K of N" after each fine-tuning step.
+PROGRESS_PREFIX = "adapt step"
 
 
 def adapt_command(out_onnx: Path, *, source: str | Path | None = None, crops: Path | None = None,
                   cache: str | Path | None = None, weights: Path | None = None,
-                  face_model: str | Path | None = None, steps: int | None = None) -> list[str]:
-    """The command line of ``fcus-rppg adapt`` on a clip (``source``) or saved crops (``crops``)."""
+                  face_model: str | Path | None = None, steps: int | None = None,
+                  progress: bool = False) -> list[str]:
+    """The command line of ``fcus-rppg adapt`` on a clip (``source``) or saved crops (``crops``);
+    ``progress``: the child says each step it took (:func:`adapt_progress` reads the lines)."""
     cmd = [sys.executable, "-m", "app.cli", "adapt"]
     cmd += [str(source)] if source is not None else []
     cmd += ["--crops", str(crops)] if crops is not None else []
@@ -24,7 +28,21 @@ def adapt_command(out_onnx: Path, *, source: str | Path | None = None, crops: Pa
             cmd += [flag, str(value)]
     if steps is not None:
         cmd += ["--steps", str(int(steps))]
+    if progress:
+        cmd += ["--progress"]
     return cmd
+
+
+def adapt_progress(line: str) -> tuple[int, int] | None:
+    """(step, steps) from a child's progress line, None from any other line."""
+    words = line.strip().split()
+    head = PROGRESS_PREFIX.split()
+    if len(words) != len(head) + 3 or words[:len(head)] != head or words[len(head) + 1] != "of":
+        return None
+    try:
+        return int(words[len(head)]), int(words[len(head) + 2])
+    except ValueError:
+        return None
 
 
 def adapt_failure(stderr: str, no_torch: str) -> str:

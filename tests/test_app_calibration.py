@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.calibration import CalibrationJob
-from model.adapt_child import adapt_command
+from model.adapt_child import PROGRESS_PREFIX, adapt_command, adapt_progress
 from model.frame_crops import FrameCrops
 
 pytest.importorskip("torch")
@@ -31,12 +31,23 @@ def test_calibrate_adapts_and_swaps_the_model_while_reading(run_app, qtbot):
     qtbot.waitUntil(lambda: any("Calibrate needs 6 s" in t for _, t in messages), timeout=5000)
     qtbot.waitUntil(lambda: win.calibration_state.state == "ready", timeout=30000)
     assert win.act_calibrate.isEnabled()
+    states = []
+    worker.calibration_changed.connect(states.append)
     win.calibrate()
     qtbot.waitUntil(lambda: win.calibration_state.state == "running", timeout=5000)
     assert not win.act_calibrate.isEnabled()
     n_before = len(readings)
     qtbot.waitUntil(lambda: win.calibration_state.state in ("done", "failed"), timeout=120000)
     assert win.calibration_state.state == "done", win.calibration_state.text
+    running = [st for st in states if st.state == "running"]
+    assert running[0].progress is None and "starting" in running[0].text
+    assert [st.progress for st in running[1:]] == [(1, 1)]  # the child's one step, counted on the way
+    assert "step 1 of 1" in running[-1].text
+    from app.worker import CalibrationState
+
+    win._on_calibration_changed(CalibrationState("running", "Calibrating to your face: step 3 of 12...", (3, 12)))
+    assert win.act_calibrate.text() == "Calibrating 3/12" and not win.act_calibrate.isEnabled()
+    win._on_calibration_changed(states[-1])  # the worker's own last word again
     assert len(readings) > n_before  # the readings went on while it adapted
     assert worker._model_path and worker._model_path.endswith(".onnx") and "calibrated-" in worker._model_path
     assert "(calibrated)" in win.session.status_line().device
@@ -112,6 +123,14 @@ def test_adapt_command():
     cmd = adapt_command(Path("m.onnx"), source="v.mp4", cache="C", weights=Path("w.pt"), face_model="f.task")
     assert cmd[1:] == ["-m", "app.cli", "adapt", "v.mp4", "--out", "m.onnx", "--cache", "C", "--weights", "w.pt",
                        "--face-model", "f.task"]
+    assert adapt_command(Path("c.onnx"), crops=Path("c.npz"), progress=True)[-1] == "--progress"
+
+
+def test_the_childs_progress_lines_are_told_from_its_other_output():
+    assert adapt_progress(f"{PROGRESS_PREFIX} 3 of 12\n") == (3, 12)
+    for other in ("fcus-rppg adapt: step 3 of 12", f"{PROGRESS_PREFIX} three of 12", f"{PROGRESS_PREFIX} 3 of",
+                  "c.npz: adapted on 40 windows in 12 steps (9.0 s of training, 12.1 s in all) -> c.onnx", ""):
+        assert adapt_progress(other) is None, other
 
 
 def test_closing_the_window_stops_a_running_calibration(run_app, qtbot):

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from model.adapt_child import PROGRESS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +47,12 @@ class AdaptResult:
     windows: int  # windows of the clip the sampler cut
 
 
-def adapt_model(model, recordings: Sequence, config: AdaptConfig | None = None):
+def adapt_model(model, recordings: Sequence, config: AdaptConfig | None = None,
+                on_step: Callable[[int, int], None] | None = None):
     """Fine-tune ``model`` (an FcusNet, in place) on the cached ``recordings`` for
-    ``config.steps`` steps; returns an :class:`AdaptResult`. Raises ValueError when the clips
-    hold no window of the model's length (a face seen for less than about 5 s)."""
+    ``config.steps`` steps (``on_step(step, steps)`` after each); returns an :class:`AdaptResult`.
+    Raises ValueError when the clips hold no window of the model's length (a face seen for less
+    than about 5 s)."""
     from training.clips import ClipSampler
     from training.train_config import TrainConfig
     from training.train_loop import train
@@ -62,7 +66,7 @@ def adapt_model(model, recordings: Sequence, config: AdaptConfig | None = None):
     tcfg = replace(base, epochs=cfg.steps / len(sampler), lr=cfg.lr, seed=cfg.seed, eval_epochs=(),
                    checkpoint_dir=None, mask_warmup_epochs=0.0, num_threads=cfg.threads)
     t0 = time.perf_counter()
-    result = train(model, sampler, tcfg)
+    result = train(model, sampler, tcfg, on_step=on_step)
     return AdaptResult(steps=result.steps, train_s=time.perf_counter() - t0, windows=sampler.n_windows)
 
 
@@ -75,7 +79,8 @@ def shipped_weights_path() -> Path:
 
 
 def adapt_to_recording(recording, out_onnx: Path, *, weights: Path | None = None, cache_dir: Path | None = None,
-                       face_model: Path | None = None, config: AdaptConfig | None = None) -> AdaptResult:
+                       face_model: Path | None = None, config: AdaptConfig | None = None,
+                       on_step: Callable[[int, int], None] | None = None) -> AdaptResult:
     """Track ``recording`` into the crop cache, fine-tune ``weights`` (default: the shipped
     weights) on it and export the adapted net to ``out_onnx`` (checked against the torch net:
     ValueError, and no file, when they differ)."""
@@ -83,17 +88,17 @@ def adapt_to_recording(recording, out_onnx: Path, *, weights: Path | None = None
     from training.crop_cache import build_cache
 
     cached = build_cache([recording], cache_dir, DEFAULT_CONTRACT, face_model=face_model, progress=False)
-    return _adapt_and_export(cached, out_onnx, weights, config)
+    return _adapt_and_export(cached, out_onnx, weights, config, on_step)
 
 
 def _adapt_and_export(recordings: Sequence, out_onnx: Path, weights: Path | None,
-                      config: AdaptConfig | None) -> AdaptResult:
+                      config: AdaptConfig | None, on_step: Callable[[int, int], None] | None = None) -> AdaptResult:
     """Load ``weights`` (default: the shipped ones), fine-tune on ``recordings``, export checked."""
     from model.fcus_contract import DEFAULT_CONTRACT
     from model.fcus_export import export_checked, model_from_checkpoint
 
     model, _ = model_from_checkpoint(weights or shipped_weights_path())
-    result = adapt_model(model, recordings, config)
+    result = adapt_model(model, recordings, config, on_step)
     model.eval()
     summary = {"adapted_from": Path(weights or shipped_weights_path()).name, "adapt_steps": result.steps}
     export_checked(model, out_onnx, DEFAULT_CONTRACT, summary)
@@ -114,14 +119,15 @@ def recording_from_crops(crops, fs_hz: float, name: str = "calibration"):
 
 
 def adapt_to_crops(crops, out_onnx: Path, *, weights: Path | None = None,
-                   config: AdaptConfig | None = None) -> AdaptResult:
+                   config: AdaptConfig | None = None, on_step: Callable[[int, int], None] | None = None) -> AdaptResult:
     """Fine-tune ``weights`` (default: the shipped weights) on ``crops`` (the app's "Calibrate":
     the face crops of its last minute) and export the adapted net to ``out_onnx`` (checked)."""
     from model.fcus_contract import DEFAULT_CONTRACT
 
     if crops.face.shape[1] != DEFAULT_CONTRACT.crop_size:
         raise ValueError(f"crops of {crops.face.shape[1]} px; the model takes {DEFAULT_CONTRACT.crop_size}")
-    return _adapt_and_export([recording_from_crops(crops, DEFAULT_CONTRACT.fs_hz)], out_onnx, weights, config)
+    return _adapt_and_export([recording_from_crops(crops, DEFAULT_CONTRACT.fs_hz)], out_onnx, weights, config,
+                             on_step)
 
 
 def adapt_main(argv: list[str] | None = None) -> int:
@@ -148,6 +154,8 @@ def adapt_main(argv: list[str] | None = None) -> int:
                    help="MediaPipe face_landmarker.task (default: resolved as analyze does)")
     p.add_argument("--cache", type=Path, default=None, help="crop cache folder (default: the user cache)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--progress", action="store_true",
+                   help=f"print '{PROGRESS_PREFIX} K of N' after each step (for a program that shows it)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if (args.source is None) == (args.crops is None):
@@ -155,12 +163,14 @@ def adapt_main(argv: list[str] | None = None) -> int:
     if args.crops is not None and (args.cache is not None or args.face_model is not None):
         p.error("--cache and --face-model apply to SOURCE (the crops are cut already)")
     t0 = time.perf_counter()
+    on_step = (lambda step, steps: print(f"{PROGRESS_PREFIX} {step} of {steps}", flush=True)) if args.progress else None
     try:
         cfg = AdaptConfig(steps=args.steps, lr=args.lr, threads=args.threads)
         if args.crops is not None:
             from model.frame_crops import FrameCrops
 
-            result = adapt_to_crops(FrameCrops.load(args.crops), args.out, weights=args.weights, config=cfg)
+            result = adapt_to_crops(FrameCrops.load(args.crops), args.out, weights=args.weights, config=cfg,
+                                    on_step=on_step)
         else:
             scan = scan_dataset(Path(args.source))
             recordings = scan.recordings
@@ -169,7 +179,7 @@ def adapt_main(argv: list[str] | None = None) -> int:
             if len(recordings) != 1:
                 raise ValueError(f"{args.source}: not one video file or recorded session")
             result = adapt_to_recording(recordings[0], args.out, weights=args.weights, cache_dir=args.cache,
-                                        face_model=args.face_model, config=cfg)
+                                        face_model=args.face_model, config=cfg, on_step=on_step)
     except (OSError, ValueError, RuntimeError, KeyError, zipfile.BadZipFile) as e:  # KeyError: not our crops file
         print(f"fcus-rppg adapt: {e}", file=sys.stderr)
         return 2

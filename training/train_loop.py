@@ -56,13 +56,15 @@ def train(
     on_checkpoint: Callable[[int, Path], None] | None = None,
     evaluate: Callable[[nn.Module], dict] | None = None,
     env: DistEnv = SINGLE,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` (``forward_with_features(x) -> (bvp, feats)``) without labels on the clips
     of ``sampler``; see the module docstring. ``evaluate(model) -> dict`` is called (model in
     eval mode, no grad) at each epoch of ``config.eval_epochs`` reached (its result is kept as
     returned; checkpoints store a JSON form of it, which is what a resumed run gets back for the
     evaluations before the interruption); ``on_checkpoint(step, path)`` after each checkpoint
-    written. ``env``: this process's place in a distributed run (``training.distributed``; the
+    written; ``on_step(step, last_step)`` after each step (rank 0: a progress display). ``env``:
+    this process's place in a distributed run (``training.distributed``; the
     sampler must shard its batches for the same ranks): every rank takes the same steps, rank 0
     alone writes checkpoints, evaluates and shows progress. Returns a :class:`TrainResult`."""
     cfg = config or TrainConfig()
@@ -87,6 +89,7 @@ def train(
     torch.manual_seed(cfg.seed)
     try:
         run = _Run(model, sampler, cfg, device, env, ckpt_path, on_checkpoint, evaluate)
+        run.on_step = on_step if env.is_main else None
         return run.run(total, stop_at)
     finally:
         torch.set_num_threads(prev_threads)
@@ -113,6 +116,7 @@ class _Run:
         self.start, self.elapsed_prev = 0, 0.0
         self.epoch_time_acc: dict[int, float] = {}
         self.t0 = time.perf_counter()
+        self.on_step: Callable[[int, int], None] | None = None
 
     def _regulariser(self) -> NullSpaceRegulariser | None:
         cfg = self.cfg
@@ -212,6 +216,8 @@ class _Run:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{stats['loss']:.3f}", masked=f"{stats['masked_share']:.2f}")
+            if self.on_step is not None:
+                self.on_step(step, stop_at)
             if not math.isfinite(stats["loss"]):
                 raise FloatingPointError(f"the loss is not finite at step {step}")
             if self.evaluate is not None and self.env.is_main and step in evals_at and step not in done_evals:
