@@ -22,7 +22,8 @@ do not depend on the gate), so the candidates cost only the estimator's own work
 
     python benchmarks/check_choices.py [--cache DIR] [--data DIR] [--megamind FILE] [--scores PKL]
                                        [--space check|steady|start|cadence|cadence-cut|context|windows|coherence|
-                                                posterior|posterior-gate|posterior-union|smoothed]
+                                                posterior|posterior-gate|posterior-union|smoothed|
+                                                smoothed-stream]
                                        [--more-no-pulse]
 
 ``--space steady`` chooses instead among the gate openings x the steadiness of the last window
@@ -48,6 +49,8 @@ third) adds showing what the SNR's gate with 3 steady window HRs shows beside th
 the shipped setting's updates again offline from the posterior smoothed over the whole stretch
 (``EstimatorConfig.smooth_gate``: what a file's analysis can do and the live display cannot): the
 smoothed belief's gate at 0.6-0.9 x also showing what the live gate showed or not.
+``--space smoothed-stream`` (the second study) takes the smoothed belief's evidence from the
+finished BVP stream's windows (``smooth_from_stream``) or the windows' own, x the gate at 0.7-0.97.
 
 Every space's candidates change the shipped FCUS settings (``estimator_config("fcus")``), so since
 the face's pulse checks ship, the other spaces' candidates run with them on; the tables of those
@@ -235,7 +238,8 @@ def current_label(cands: dict[str, EstimatorConfig], current: EstimatorConfig) -
             and c.hr_posterior == current.hr_posterior and c.hr_median_n == current.hr_median_n
             and abs(c.gate_close - current.gate_close) < 1e-9 and c.gate_min_snr_db == current.gate_min_snr_db
             and c.posterior_snr_gate == current.posterior_snr_gate
-            and c.smooth_gate == current.smooth_gate and c.smooth_or_live == current.smooth_or_live]
+            and c.smooth_gate == current.smooth_gate and c.smooth_or_live == current.smooth_or_live
+            and c.smooth_from_stream == current.smooth_from_stream]
     return same[0] if same else None
 
 
@@ -394,11 +398,28 @@ def smoothed_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
     return out
 
 
+STREAM_SMOOTH_GATES = ((0.97, 0.9), (0.95, 0.85), (0.9, 0.7), (0.8, 0.6), (0.7, 0.5))
+
+
+def smoothed_stream_candidates(base: EstimatorConfig) -> dict[str, EstimatorConfig]:
+    """The second study of the smoothed belief: its evidence from the finished BVP stream's windows
+    (``smooth_from_stream``: what bvp.csv holds) or the windows' own BVPs x the gate opening at
+    0.7-0.97 (higher than the first study's, whose readings were right too rarely)."""
+    out = {}
+    for open_at, close_below in STREAM_SMOOTH_GATES:
+        gate = f"gate at mass {open_at:.2f}, closes below {close_below:.2f}"
+        out[f"smoothed from the stream, {gate}"] = replace(base, smooth_gate=(open_at, close_below),
+                                                          smooth_from_stream=True)
+        if open_at > 0.9:
+            out[f"smoothed, {gate}"] = replace(base, smooth_gate=(open_at, close_below))
+    return out
+
+
 SPACES = {"check": candidates, "steady": steady_candidates, "start": start_candidates,
           "cadence": cadence_candidates, "cadence-cut": cadence_cut_candidates, "context": context_candidates,
           "windows": windows_candidates, "coherence": coherence_candidates, "posterior": posterior_candidates,
           "posterior-gate": posterior_gate_candidates, "posterior-union": posterior_union_candidates,
-          "smoothed": smoothed_candidates}
+          "smoothed": smoothed_candidates, "smoothed-stream": smoothed_stream_candidates}
 # What "coverage" means in the objective: the share of the updates, or, where the candidates
 # update at different rates, the share of the time a reading was shown.
 COVERAGE_OF = {"cadence": "time_coverage", "cadence-cut": "time_coverage"}

@@ -178,6 +178,10 @@ class EstimatorConfig:
     # readings stay. Measured in benchmarks/check_choices.py --space smoothed.
     smooth_gate: tuple[float, float] | None = None
     smooth_or_live: bool = False
+    # With smooth_gate: the smoothed belief's evidence is the spectrum of the finished BVP stream
+    # (bvp.csv) over each update's window instead of the window's own BVP: offline every sample of
+    # the stream has all its windows' contributions, so hr.csv is read from what bvp.csv holds.
+    smooth_from_stream: bool = False
     # With HR tracking: the BVP stream (bvp.csv, the plot, HRV) is narrowed to the tracked HR
     # +- this many Hz (a zero-phase band-pass inside the pulse band, after the HR is read), so the
     # stream's pulse is the one the reading follows; None leaves the stream at the pulse band.
@@ -271,6 +275,8 @@ class EstimatorConfig:
                              "reading_windows_s or reading_quality")
         snr_gate = self.posterior_snr_gate
         smooth = self.smooth_gate
+        if self.smooth_from_stream and smooth is None:
+            raise ValueError("smooth_from_stream needs smooth_gate")
         if smooth is not None and (self.hr_posterior is None or not 0 <= smooth[1] <= smooth[0] <= 1):
             raise ValueError(f"smooth_gate {smooth}: (open, close) masses, 0 <= close <= open <= 1, and only with "
                              "hr_posterior")
@@ -972,23 +978,52 @@ class StreamingEstimator:
             self._smooth_readings()
             self._judged = []  # once: a second finish() leaves the readings as they are
 
+    def _stream_posterior(self) -> tuple[HrPosterior, list[int | None]]:
+        """A posterior run over the finished BVP stream's window at each judged update
+        (``smooth_from_stream``), and each judged update's index in its history (None: no window)."""
+        cfg = self.cfg
+        post = HrPosterior(self.hr_posterior.cfg, keep_history=True)
+        tg, vg = self.bvp_stream()
+        index: list[int | None] = []
+        for i, _, _ in self._judged:
+            t_s = self.readings[i].t_s
+            sel = (tg > t_s - cfg.window_s) & (tg <= t_s + 0.5 / cfg.fs_hz)
+            y = vg[sel]
+            est = (estimate_hr(y, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
+                   if len(y) >= cfg.min_window_s * cfg.fs_hz and np.all(np.isfinite(y)) else None)
+            got = post.update(t_s, est.freqs_hz, est.power) if est is not None and est.ok else None
+            if got is None:
+                post.skip(t_s)
+            index.append(len(post.history) - 1 if got is not None else None)
+        return post, index
+
     def _smooth_readings(self) -> None:
         """Read every judged update again from the smoothed posterior (``smooth_gate``)."""
-        smoothed = self.hr_posterior.smoothed()
+        if self.cfg.smooth_from_stream:
+            post, index = self._stream_posterior()
+        else:
+            post, index = self.hr_posterior, [h for _, h, _ in self._judged]
+        smoothed = post.smoothed()
         open_at, close_below = self.cfg.smooth_gate
         showing, last_i = False, None
-        for i, h, passed in self._judged:
-            r, post = self.readings[i], smoothed[h]
-            showing = passed and post.mass >= (close_below if showing and last_i == i - 1 else open_at)
+        for (i, _, passed), h in zip(self._judged, index):
+            r = self.readings[i]
+            if h is None:  # no stream window here: no smoothed reading (the live one kept with smooth_or_live)
+                showing, last_i = False, i
+                if r.hr_bpm is not None and not self.cfg.smooth_or_live:
+                    self.readings[i] = replace(r, hr_bpm=None, withheld=WITHHELD_WEAK)
+                continue
+            belief = smoothed[h]
+            showing = passed and belief.mass >= (close_below if showing and last_i == i - 1 else open_at)
             last_i = i
             live = self.cfg.smooth_or_live and r.hr_bpm is not None
-            hr_bpm = post.hr_bpm if showing else (r.hr_bpm if live else None)
+            hr_bpm = belief.hr_bpm if showing else (r.hr_bpm if live else None)
             withheld = r.withheld
             if hr_bpm is None and not withheld:  # shown live, not by the smoothed belief
                 withheld = WITHHELD_UNSURE if math.isfinite(r.snr_db) and r.snr_db >= UNSURE_SNR_DB else WITHHELD_WEAK
-            self.readings[i] = replace(r, hr_bpm=hr_bpm, hr_raw_bpm=post.hr_bpm,
+            self.readings[i] = replace(r, hr_bpm=hr_bpm, hr_raw_bpm=belief.hr_bpm,
                                        withheld="" if hr_bpm is not None else withheld,
-                                       quality=max(post.mass, r.quality) if live else post.mass)
+                                       quality=max(belief.mass, r.quality) if live else belief.mass)
 
     def bvp_stream(self) -> tuple[np.ndarray, np.ndarray]:
         """Finished BVP on the uniform grid: (t_s, bvp); NaN where no signal (face lost)."""

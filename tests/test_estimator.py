@@ -695,3 +695,18 @@ def test_the_smoothed_gate_needs_the_posterior():
         EstimatorConfig(smooth_gate=(0.8, 0.6))
     with pytest.raises(ValueError):
         _posterior_cfg(smooth_gate=(0.6, 0.8))
+
+
+def test_the_smoothed_gate_can_read_the_finished_stream():
+    """smooth_from_stream: the belief's evidence is bvp.csv's own window at each update."""
+    t, rgb = _trace(84.0, duration_s=40.0)
+    est, _ = _run(t, rgb, cfg=_posterior_cfg(smooth_gate=(0.8, 0.6), smooth_from_stream=True))
+    calls = []
+    stream = est.bvp_stream
+    est.bvp_stream = lambda: calls.append(1) or stream()
+    est.finish()
+    assert calls  # the finished stream was read
+    judged = [r for r in est.readings if r.hr_raw_bpm is not None]
+    assert judged and all(r.hr_bpm is not None and abs(r.hr_bpm - 84.0) < 1.5 for r in judged[1:])
+    with pytest.raises(ValueError):
+        EstimatorConfig(smooth_from_stream=True)
