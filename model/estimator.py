@@ -508,22 +508,26 @@ class StreamingEstimator:
         return np.arange(k0, k1 + 1, dtype=np.int64)
 
     def _uniform_window(self, t_now: float, span_s: float):
-        """Trailing gap-free stretch (at most span_s) resampled on the global grid."""
+        """Trailing gap-free stretch (at most span_s) resampled on the global grid. A gap is more
+        than ``max_gap_s`` between two samples with a face: a shorter miss (the detector dropped
+        the face for a few frames, no other person followed meanwhile) is bridged, and a miss at
+        the end, still that short, ends the stretch at the last sample with a face."""
         t = np.fromiter(self._t, float)
         rgb = np.asarray(self._rgb)
-        ks = self._grid(max(t_now - span_s, t[0]), t_now)
+        valid_raw = np.isfinite(rgb[:, 0])
+        tv, rv = t[valid_raw], rgb[valid_raw]
+        if len(tv) < 2 or t_now - tv[-1] > self.cfg.max_gap_s:
+            return None
+        ks = self._grid(max(t_now - span_s, t[0]), tv[-1])
         if len(ks) < 2:
             return None
         tg = self._t0 + ks / self.cfg.fs_hz
-        valid_raw = np.isfinite(rgb[:, 0])
-        # A grid point is valid when both neighbouring raw samples are valid and close in time.
-        j = np.searchsorted(t, tg, side="right")
-        j = np.clip(j, 1, len(t) - 1)
+        # A grid point is valid between two samples with a face close enough in time (or on one).
+        j = np.clip(np.searchsorted(tv, tg, side="right"), 1, len(tv) - 1)
         lo, hi = j - 1, j
-        exact = np.isclose(t[lo], tg) | (tg <= t[lo])
+        exact = np.isclose(tv[lo], tg) | (tg <= tv[lo])
         hi = np.where(exact, lo, hi)
-        gap_ok = (t[hi] - t[lo]) <= self.cfg.max_gap_s
-        ok = valid_raw[lo] & valid_raw[hi] & gap_ok
+        ok = ((tv[hi] - tv[lo]) <= self.cfg.max_gap_s) & (tg >= tv[0] - 1e-9)
         # Trailing run of valid points.
         if not ok[-1]:
             return None
@@ -532,7 +536,6 @@ class StreamingEstimator:
         ks, tg = ks[start:], tg[start:]
         if len(ks) < 2:
             return None
-        tv, rv = t[valid_raw], rgb[valid_raw]
         rgb_u = np.stack([np.interp(tg, tv, rv[:, c]) for c in range(3)], axis=1)
         crops = None
         if self.method.needs_crops:
@@ -540,23 +543,17 @@ class StreamingEstimator:
         return ks, tg, rgb_u, crops
 
     def _nearest_crops(self, t: np.ndarray, tg: np.ndarray) -> np.ndarray | None:
+        """The crop of the frame with one nearest in time to each grid point (a bridged miss
+        repeats its neighbours' crops); None without any."""
         crops = list(self._crop)
-        idx = np.clip(np.searchsorted(t, tg), 0, len(t) - 1)
-        prev = np.clip(idx - 1, 0, len(t) - 1)
-        use_prev = np.abs(t[prev] - tg) < np.abs(t[idx] - tg)
-        idx = np.where(use_prev, prev, idx)
-        out = []
-        for i in idx:
-            c = crops[i]
-            if c is None:  # nearest frame had no face; look left/right for a neighbour
-                for d in (1, -1, 2, -2):
-                    if 0 <= i + d < len(crops) and crops[i + d] is not None:
-                        c = crops[i + d]
-                        break
-            if c is None:
-                return None
-            out.append(c)
-        return np.stack(out)
+        have = np.flatnonzero([c is not None for c in crops])
+        if not len(have):
+            return None
+        th = t[have]
+        idx = np.clip(np.searchsorted(th, tg), 0, len(th) - 1)
+        prev = np.clip(idx - 1, 0, len(th) - 1)
+        idx = np.where(np.abs(th[prev] - tg) < np.abs(th[idx] - tg), prev, idx)
+        return np.stack([crops[have[i]] for i in idx])
 
     def _update(self, t_now: float, to_stream: bool = True) -> HrReading:
         """One HR update at ``t_now``; its window's BVP enters the stream when ``to_stream``."""

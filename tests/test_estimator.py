@@ -72,6 +72,23 @@ def test_face_lost_gives_gap_and_recovers():
     assert np.isfinite(bvp[(t > 25) & (t < 40)]).all()
 
 
+@pytest.mark.parametrize("miss_s, bridged", [(0.3, True), (0.8, False)])
+def test_a_short_miss_of_the_face_is_bridged_a_longer_one_breaks_the_signal(miss_s, bridged):
+    """The detector drops a face for a few frames (more often with several people in view): a miss
+    up to max_gap_s (0.5 s) is bridged, the readings go on; a longer one starts the signal again."""
+    t, rgb = _trace(72.0, duration_s=40.0)
+    ok = ~((t >= 20.0) & (t < 20.0 + miss_s))
+    est, ups = _run(t, rgb, ok=ok)
+    after = [u.reading for u in ups if u.reading is not None and 20.0 <= u.frame_t_s < 26.0]
+    assert all(u.state == STATE_NO_FACE for u in ups if 20.0 <= u.frame_t_s < 20.0 + miss_s)
+    if bridged:
+        assert all(r.hr_bpm is not None and abs(r.hr_bpm - 72.0) < 1.5 for r in after)
+        est.finish()
+        assert np.isfinite(est.bvp_at(t[(t > 20.05) & (t < 20.25)])).all()  # the stream runs through it
+    else:
+        assert any(r.withheld in (WITHHELD_ACQUIRING, "no_face") for r in after)
+
+
 def test_every_frame_with_a_face_gets_a_bvp_value_up_to_the_last_one():
     """A UBFC-like clip at 29.37 fps: its last frame lies after the 30 Hz grid's last sample."""
     t, rgb = _trace(72.0, duration_s=881 / 29.37 - 1e-6, fs=29.37, jitter_s=0.0)
