@@ -394,7 +394,7 @@ class SessionModel:
             return f"No signal: {self.source_lost_msg}"
         if state == STATE_NO_FACE and n_faces == 0:
             return "No face in view"
-        if state == STATE_NO_FACE and n_faces:  # the tracker waits for the person it measured
+        if state == STATE_NO_FACE and n_faces and not self.last_frame.face_ok:  # the tracker waits for its person
             return "Lost the measured face; another face is in view"
         if state == STATE_READING and n_faces is not None and n_faces > 1:
             return f"Reading ({n_faces} faces: measuring the boxed one)"
@@ -427,7 +427,8 @@ class SessionModel:
         if self.source_banner.kind == "lost":  # frames again (the camera is back)
             self.hide_source_banner()
         self.video_text = None if r.image_bgra is not None else PRIVACY_TEXT
-        if r.state != self.state:
+        # without a face the words follow the latest frame's faces (none, or only someone else's)
+        if r.state != self.state or (r.state == STATE_NO_FACE and self._state_words(r.state) != self.state_text):
             self.set_state(r.state)
 
     def on_reading(self, rr: ReadingResult) -> None:

@@ -66,8 +66,14 @@ def test_state_words_and_hr_text():
     s.on_frame(frame(STATE_NO_FACE, n_faces=0))
     assert s.state == STATE_NO_FACE and s.state_text == "No face in view"
     s.on_frame(frame(STATE_ACQUIRING))
-    s.on_frame(frame(STATE_NO_FACE, n_faces=1))  # the measured face is missed, another is in view
+    lost = frame(STATE_NO_FACE, n_faces=1)  # the measured face is missed, another is in view
+    lost.face_ok = False
+    s.on_frame(lost)
     assert s.state_text == "Lost the measured face; another face is in view"
+    s.on_frame(frame(STATE_NO_FACE, n_faces=0))  # the same state, no face at all now: the words follow
+    assert s.state_text == "No face in view"
+    s.on_frame(frame(STATE_NO_FACE, n_faces=1))  # the face is back; the measured frames lag behind it
+    assert s.state_text == "No face"
     s.on_frame(frame(STATE_ACQUIRING))
     assert s.state_text == "Acquiring: hold still" and s.hr_text == NO_VALUE
     s.on_reading(reading(7.0, 71.6))
