@@ -118,6 +118,9 @@ class CalibrationJob:
             proc.wait()
         finally:
             timer.cancel()
+            if proc.poll() is None:  # reading failed: the child must not run on unwatched
+                proc.kill()
+                proc.wait()
         if proc.returncode != 0 and time.perf_counter() - t0 >= TIMEOUT_S:
             return f"fcus-rppg adapt: stopped after {TIMEOUT_S:.0f} s"
         return "".join(other)
@@ -136,7 +139,7 @@ class CalibrationJob:
                 cmd = adapt_command(self.model_path, crops=crops_file, weights=self.weights, steps=self.steps,
                                     progress=True)
                 self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                              **_BELOW_NORMAL)
+                                              encoding="utf-8", errors="replace", **_BELOW_NORMAL)
                 _lower_priority(self._proc.pid)
             err = self._read_child(t0)
             crops_file.unlink(missing_ok=True)

@@ -160,7 +160,7 @@ def hrv_note(why: HrvWithheld | None, hr_shown: bool = True) -> str:
                 f"{why.need_s or HRV_MIN_S:g} s more are needed).")
     if reason == HRV_WEAK:
         figures = (f" (signal-to-noise {why.snr_db:.1f} dB over the last {why.over_s:.0f} s; HRV needs "
-                   f"{why.need_snr_db:g} dB)") if why.snr_db is not None and why.over_s and why.need_snr_db else ""
+                   f"{why.need_snr_db:g} dB)") if None not in (why.snr_db, why.over_s, why.need_snr_db) else ""
         return ("HRV needs a very clear pulse to time each heartbeat, and the pulse read from this face is not "
                 f"clear enough. Even light on the face and sitting still help.{figures}")
     if reason == HRV_BEATS:

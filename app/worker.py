@@ -685,7 +685,7 @@ class Worker(QObject):
 
     # ---- calibration (app.calibration) --------------------------------------------------------
     def _calibration_state(self) -> CalibrationState:
-        if self._calib is not None and self._calib.running:
+        if self._calib is not None:  # until the worker takes its outcome (its progress comes first)
             done = self._calib_progress
             if done is None:
                 return CalibrationState("running", "Calibrating to your face: starting...")

@@ -181,6 +181,7 @@ class EstimatorConfig:
     # With smooth_gate: the smoothed belief's evidence is the spectrum of the finished BVP stream
     # (bvp.csv) over each update's window instead of the window's own BVP: offline every sample of
     # the stream has all its windows' contributions, so hr.csv is read from what bvp.csv holds.
+    # HRV and respiration (and summary.json's hrv_withheld) stay those of the live last update.
     smooth_from_stream: bool = False
     # With HR tracking: the BVP stream (bvp.csv, the plot, HRV) is narrowed to the tracked HR
     # +- this many Hz (a zero-phase band-pass inside the pulse band, after the HR is read), so the
@@ -379,6 +380,8 @@ class StreamingEstimator:
         self.tracker = tracker
         self.roi = roi
         self.keep_bvp = keep_bvp
+        if self.cfg.smooth_from_stream and not keep_bvp:
+            raise ValueError("smooth_from_stream reads the whole finished stream: it needs keep_bvp")
         self.gate = QualityGate((self.cfg.gate_open + self.cfg.gate_close) / 2.0,
                                 self.cfg.gate_open - self.cfg.gate_close)
         snr_gate = self.cfg.posterior_snr_gate
@@ -390,6 +393,8 @@ class StreamingEstimator:
         self._centroid: deque[tuple[float, float]] = deque()  # the face landmarks' mean x, y (NaN: none)
         self._crop: deque[np.ndarray | None] = deque()
         self._track_id = 0  # the person the samples are from (Face.track_id; 0: not told)
+        self._last_face_t: float | None = None  # the latest sample with a face
+        self._miss_end_t = -math.inf  # where the latest miss of the face ended (HRV's stretch starts after)
         self._t0: float | None = None
         self._next_update_t: float | None = None
         self._stream = _BvpStream()
@@ -447,10 +452,12 @@ class StreamingEstimator:
         self.n_face_frames += int(ok)
         if ok and face is not None:
             if face.track_id != self._track_id and self._track_id != 0:
-                self._forget_samples()  # another person: their signal starts afresh, as after a gap
-                if self.hr_posterior is not None:
-                    self.hr_posterior.reset()
+                self._start_afresh()  # another person: their signal starts afresh, as after a gap
             self._track_id = face.track_id
+        if ok:
+            if self._last_face_t is not None and t - self._last_face_t > 1.5 / self.cfg.fs_hz:
+                self._miss_end_t = t  # a miss of the face ends here (bridged or not): HRV restarts after it
+            self._last_face_t = t
         self._t.append(t)
         self._rgb.append(np.asarray(sample.rgb_mean, dtype=np.float64) if ok else np.full(3, np.nan))
         b = sample.box
@@ -475,10 +482,16 @@ class StreamingEstimator:
                                resp_bpm=self.last_resp_bpm if reading else None)
 
     # ---- helpers -----------------------------------------------------------------------
-    def _forget_samples(self) -> None:
-        """Drop the frames' samples kept so far (the next window starts with the next sample)."""
+    def _start_afresh(self) -> None:
+        """Another person followed: drop the frames' samples kept so far (the next window starts with
+        the next sample) and what the readings carried from them (the belief, the track, the last HR)."""
         for samples in (self._t, self._rgb, self._box, self._centroid, self._crop):
             samples.clear()
+        self._last_face_t, self._last_hr = None, None
+        if self.hr_posterior is not None:
+            self.hr_posterior.reset()
+        if self.hr_tracker is not None:
+            self.hr_tracker.reset()
 
     def _next_on_grid(self, t: float, step_s: float) -> float:
         """The first time after ``t`` on the grid of ``step_s`` from the first sample: updates keep
@@ -494,7 +507,9 @@ class StreamingEstimator:
         return abs(n - round(n)) < 1e-6
 
     def _state(self, face_ok: bool, reading: HrReading | None) -> str:
-        if not face_ok:
+        """The frame's state; a miss of the face still short enough to bridge (``max_gap_s``) keeps
+        the reading's state (its signal goes on), a longer one is "no face"."""
+        if not face_ok and (self._last_face_t is None or self._t[-1] - self._last_face_t > self.cfg.max_gap_s):
             return STATE_NO_FACE
         last = reading or (self.readings[-1] if self.readings else None)
         if last is None or last.hr_raw_bpm is None:
@@ -605,7 +620,7 @@ class StreamingEstimator:
         reading = HrReading(t_s=t_now, hr_bpm=hr_out, quality=self._reported_quality(quality, snr),
                             hr_raw_bpm=hr_raw, snr_db=snr, withheld=withheld, check_hr_bpm=checks, features=feats)
         self.readings.append(reading)
-        self._vitals(t_now, hr_out, withheld)
+        self._vitals(float(tg[-1]), hr_out, withheld)  # the window's end: a bridged miss at the end has no stream yet
         self._finalise(t_now)
         return reading
 
@@ -906,6 +921,9 @@ class StreamingEstimator:
             return
         bad = np.flatnonzero(~finite)
         seg = vals[(bad[-1] + 1) if len(bad) else 0:]
+        # a bridged miss of the face carries interpolated colour, not beats: the stretch starts after it
+        if t_now - self._miss_end_t < len(seg) / self.cfg.fs_hz:
+            seg = seg[-(int(math.floor((t_now - self._miss_end_t) * self.cfg.fs_hz)) + 1):]
         if len(seg) / self.cfg.fs_hz < self.cfg.hrv_min_s:
             self.last_hrv, self.last_resp_bpm = None, None
             self.hrv_why = HrvWithheld(HRV_SHORT, f"under {self.cfg.hrv_min_s:g} s of signal without a gap",
@@ -982,12 +1000,15 @@ class StreamingEstimator:
         post = HrPosterior(self.hr_posterior.cfg, keep_history=True)
         tg, vg = self.bvp_stream()
         index: list[int | None] = []
-        for i, _, _ in self._judged:
+        for i, h, _ in self._judged:
             t_s = self.readings[i].t_s
-            sel = (tg > t_s - cfg.window_s) & (tg <= t_s + 0.5 / cfg.fs_hz)
-            y = vg[sel]
+            if self.hr_posterior.history[h][1] is None:  # the live belief started anew here (a gap, another person)
+                post.reset()
+            y = vg[(tg > t_s - cfg.window_s) & (tg <= t_s + 0.5 / cfg.fs_hz)]
+            gaps = np.flatnonzero(~np.isfinite(y))
+            y = y[gaps[-1] + 1:] if len(gaps) else y  # the trailing stretch without a gap
             est = (estimate_hr(y, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm, snr_band_hz=cfg.band_hz)
-                   if len(y) >= cfg.min_window_s * cfg.fs_hz and np.all(np.isfinite(y)) else None)
+                   if len(y) >= cfg.min_window_s * cfg.fs_hz else None)
             got = post.update(t_s, est.freqs_hz, est.power) if est is not None and est.ok else None
             if got is None:
                 post.skip(t_s)

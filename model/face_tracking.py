@@ -5,11 +5,12 @@ Both trackers share :class:`FaceTracker`, which turns raw per-frame detections i
 
 * selection: among several faces, keep following the one that overlaps the previously tracked
   box (IoU), else take the largest, most central one; ``Face.n_faces`` counts all faces seen;
-* one person at a time: while the followed face was seen within ``switch_after_s``, only a face
-  where it was is followed; a miss of the detector (which drops a face now and then, more often
-  with several in view) gives no face rather than a jump to someone else. After that time the
-  largest, most central face is followed, under a new ``Face.track_id``: a pulse signal must
-  never run from one person into another;
+* one person at a time: while the followed face was seen within ``switch_after_s`` and another face
+  was seen beside it within that time, only a face where it was is followed; a miss of the
+  detector (which drops a face now and then, more often with several in view) gives no face
+  rather than a jump to someone else. After that time the largest, most central face is followed,
+  under a new ``Face.track_id``: a pulse signal must never run from one person into another. With
+  nobody else seen for that long, a face that jumped is the same person, followed at once;
 * stabilisation: a One-Euro filter on the box (centre and size) and on the landmarks, with the
   speed measured in face sizes per second so the tuning does not depend on the face's size;
 * face lost: ``Face(ok=False)`` at once (no stale box); the filters restart when a face comes
@@ -26,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.abc
 import importlib.util
+import itertools
 import logging
 import math
 import os
@@ -153,9 +155,11 @@ class FaceTracker:
     max_gap_s: float = 1.0
     #: Mean absolute grey-level change of the face thumbnail that ends a hold (detect_every>1).
     held_change_threshold: float = 20.0
-    #: How long the followed face may be unseen before the tracker follows a face elsewhere
-    #: (meanwhile: no face).
+    #: How long the followed face may be unseen, while another face was seen within that time,
+    #: before the tracker follows a face elsewhere (meanwhile: no face).
     switch_after_s: float = 1.0
+    #: Track ids increase over the process's life (a tracker reset never reuses one).
+    _track_ids = itertools.count(1)
 
     #: Filter tuning when none is given (subclasses adapt it to their detector's jitter).
     default_filter: OneEuroParams = OneEuroParams()
@@ -192,6 +196,7 @@ class FaceTracker:
         self._lm_filter.reset()
         self._prev_raw_box: Box | None = None
         self._unseen_s = math.inf  # since the followed face was last detected
+        self._alone_s = math.inf  # since the detector last saw more than one face
         self._track_id = 0
         self._last_face = Face(ok=False, tracker=self.name)
         self._last_t_s: float | None = None
@@ -278,12 +283,16 @@ class FaceTracker:
 
     def _select(self, detections: list[Detection], width: int, height: int) -> Detection | None:
         """The detection to follow: the one overlapping the followed face's last box; while that
-        face was seen within ``switch_after_s``, no other (None); else the largest, most central."""
+        face was seen within ``switch_after_s`` and so was another one, no other (None); else the
+        largest, most central."""
         prev = self._prev_raw_box
         if prev is not None:
             overlaps = [iou(d.box, prev) for d in detections]
             best = int(np.argmax(overlaps))
-            return detections[best] if overlaps[best] >= self.same_face_iou else None
+            if overlaps[best] >= self.same_face_iou:
+                return detections[best]
+            if not self._alone:  # someone else is about: that face may not be the one followed
+                return None
         half_diag = 0.5 * math.hypot(width, height)
 
         def score(d: Detection) -> float:
@@ -292,9 +301,15 @@ class FaceTracker:
 
         return max(detections, key=score)
 
+    @property
+    def _alone(self) -> bool:
+        """No second face seen for ``switch_after_s``: a face that jumped is the one followed."""
+        return self._alone_s > self.switch_after_s
+
     def _update(self, detections: list[Detection], frame: Frame, dt_s: float | None) -> Face:
         height, width = frame.bgr.shape[:2]
         self._unseen_s = math.inf if dt_s is None else self._unseen_s + dt_s
+        self._alone_s = 0.0 if len(detections) > 1 else (math.inf if dt_s is None else self._alone_s + dt_s)
         if self._unseen_s > self.switch_after_s:  # (or a time discontinuity) forget where it was
             self._prev_raw_box = None
         chosen = self._select(detections, width, height) if detections else None
@@ -304,8 +319,8 @@ class FaceTracker:
             return Face(ok=False, tracker=self.name, n_faces=len(detections), track_id=self._track_id)
         prev = self._prev_raw_box
         same_place = prev is not None and iou(chosen.box, prev) >= self.same_face_iou
-        if not same_place:
-            self._track_id += 1
+        if prev is None or not (same_place or self._alone):  # another person (or nobody followed before)
+            self._track_id = next(FaceTracker._track_ids)
         if not same_place or dt_s is None:  # another face or a time discontinuity: no glide
             self._box_filter.reset()
             self._lm_filter.reset()

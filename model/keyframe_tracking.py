@@ -13,7 +13,9 @@ frame it was 70 % of analyze's time.
 
 A frame becomes a key frame at once when
 
-* no face is tracked (a returning face is picked up on its first frame);
+* no face is tracked (a returning face is picked up on its first frame; with another person about,
+  a face elsewhere only after ``FaceTracker.switch_after_s``, the detector running on every frame
+  meanwhile);
 * ``every`` frames have passed since the last key frame, or more than ``max_gap_s`` of time;
 * the face region changed: the mean absolute grey-level change of a 16x16 thumbnail of the last
   key frame's box exceeds ``change_threshold`` (the face moved, turned, was covered or left).

@@ -13,7 +13,7 @@ from model.estimator import (
 )
 from model.pulse_methods import ClassicPulseMethod, make_pulse_method
 from model.signal import PULSE_BAND_HZ
-from model.types import HRV_NO_HR, HRV_WEAK, Box, Face, RoiSample
+from model.types import HRV_NO_HR, HRV_SHORT, HRV_WEAK, Box, Face, RoiSample
 
 SKIN = np.array([180.0, 130.0, 110.0])
 PBV = np.array([0.33, 0.77, 0.53])
@@ -80,13 +80,37 @@ def test_a_short_miss_of_the_face_is_bridged_a_longer_one_breaks_the_signal(miss
     ok = ~((t >= 20.0) & (t < 20.0 + miss_s))
     est, ups = _run(t, rgb, ok=ok)
     after = [u.reading for u in ups if u.reading is not None and 20.0 <= u.frame_t_s < 26.0]
-    assert all(u.state == STATE_NO_FACE for u in ups if 20.0 <= u.frame_t_s < 20.0 + miss_s)
-    if bridged:
+    during = [u.state for u in ups if 20.0 <= u.frame_t_s < 20.0 + miss_s]
+    if bridged:  # the display does not blink either: the frames of the miss keep the reading's state
+        assert set(during) == {STATE_READING}
         assert all(r.hr_bpm is not None and abs(r.hr_bpm - 72.0) < 1.5 for r in after)
         est.finish()
         assert np.isfinite(est.bvp_at(t[(t > 20.05) & (t < 20.25)])).all()  # the stream runs through it
-    else:
+    else:  # "no face" once the miss is longer than can be bridged
+        assert STATE_READING in during and during[-1] == STATE_NO_FACE
         assert any(r.withheld in (WITHHELD_ACQUIRING, "no_face") for r in after)
+
+
+def test_hrv_and_respiration_restart_after_a_bridged_miss():
+    """The bridged stretch holds interpolated colour, not beats: HRV needs its 20 s again after it,
+    and says so; at the update inside the miss it is not blanked as "the signal ends in a gap"."""
+    t, rgb = _trace(72.0, duration_s=60.0, pulse=0.02, noise=0.05)
+    ok = ~((t >= 30.0) & (t < 30.3))
+    whys = {round(u.frame_t_s): why for u, why in _hrv_whys(t, rgb, ok)}
+    assert whys[29] is None  # HRV before the miss
+    assert all(whys[s].code == HRV_SHORT for s in range(31, 50))  # 20 s of signal after the miss first
+    assert whys[52] is None
+
+
+def _hrv_whys(t, rgb, ok):
+    est = StreamingEstimator(make_pulse_method("pos"), EstimatorConfig())
+    out = []
+    for i in range(len(t)):
+        good = bool(ok[i])
+        u = est.push_roi(RoiSample(t_s=float(t[i]), face_ok=good, rgb_mean=rgb[i] if good else np.full(3, np.nan)))
+        if u.reading is not None:
+            out.append((u, est.hrv_why))
+    return out
 
 
 def test_every_frame_with_a_face_gets_a_bvp_value_up_to_the_last_one():
@@ -727,3 +751,26 @@ def test_the_smoothed_gate_can_read_the_finished_stream():
     assert judged and all(r.hr_bpm is not None and abs(r.hr_bpm - 84.0) < 1.5 for r in judged[1:])
     with pytest.raises(ValueError):
         EstimatorConfig(smooth_from_stream=True)
+
+
+def test_another_person_after_a_miss_starts_a_fresh_belief():
+    """What the tracker does: the first person missed for more than a second, then another followed
+    under a new track id. The HR posterior forgets the first person's rate (a gap alone would not:
+    the belief outlives gaps of up to reset_after_s), which would otherwise vouch for a rate near it
+    in the second person's weak signal."""
+    t1, rgb1 = _trace(66.0, duration_s=20.0)
+    t2, rgb2 = _trace(102.0, duration_s=20.0, seed=1, pulse=0.0015)  # a faint pulse under the noise
+    t = np.concatenate([t1, t2 + 21.2])
+    rgb = np.concatenate([rgb1, rgb2 * 0.8])
+    box = Box(100.0, 100.0, 120.0, 150.0)
+
+    def shown_after_switch(second_id):
+        est = StreamingEstimator(make_pulse_method("pos"), _posterior_cfg())
+        for i in range(len(t)):
+            face = Face(ok=True, box=box, track_id=1 if t[i] < 20.0 else second_id)
+            est.push_roi(RoiSample(t_s=float(t[i]), face_ok=True, rgb_mean=rgb[i], box=box), face)
+        return [r.hr_bpm for r in est.readings if 21.2 < r.t_s < 35.0 and r.hr_bpm is not None]
+
+    assert shown_after_switch(2) == []  # the new person's faint pulse: nothing vouched for
+    carried = shown_after_switch(1)  # the same id: the first person's belief carried over the gap
+    assert carried and all(abs(hr - 102.0) > 20.0 for hr in carried)
