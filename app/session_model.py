@@ -181,6 +181,9 @@ def resp_note(reason: str, shown: bool) -> str:
             f"even while the heart rate is read well, and it may come and go. {RESP_NEEDS}")
 
 
+ANOTHER_PERSON = "another person"  # the trend's mark where the tracker moved to another person
+
+
 @dataclass(frozen=True)
 class TrendMark:
     """Where a method's stretch of the trend begins (the first update it read), and its label."""
@@ -213,6 +216,11 @@ class TrendSeries:
         if self.t_s:
             self.break_at.append(len(self.t_s))
             self.add(self.t_s[-1] + 1e-3, None)
+
+    def add_person(self, t_s: float) -> None:
+        """Another person measured from ``t_s`` on: a break and a mark, so no line joins two people."""
+        self.add_break()
+        self.marks.append(TrendMark(float(t_s), ANOTHER_PERSON))
 
     def finite_hr(self) -> np.ndarray:
         hr = np.asarray(self.hr_bpm, dtype=float)
@@ -438,7 +446,10 @@ class SessionModel:
         if r.hr_bpm is not None:
             self.last_hr_bpm = r.hr_bpm
         source_t = getattr(rr, "source_t_s", None)  # the time within the current source's session
-        self.trend.add(rr.t_s if source_t is None else source_t, r.hr_bpm, getattr(rr, "method", ""))
+        t_trend = rr.t_s if source_t is None else source_t
+        if getattr(rr, "new_person", False):
+            self.trend.add_person(t_trend)
+        self.trend.add(t_trend, r.hr_bpm, getattr(rr, "method", ""))
         self._vitals(rr)
         self.bvp.update(rr.bvp_t_s, rr.bvp)
         self.set_state(rr.state)

@@ -146,6 +146,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     frames, push = _profiled(profiler, source, tracker, roi, method, est)
     frame_t: list[float] = []
     most_faces, several = 0, 0  # the most faces seen at once; frames with more than one
+    people = 1  # the people measured one after the other (Face.new_person: the tracker moved to another)
     t_start = time.perf_counter()
     total = source.n_frames if source.n_frames > 0 else None
     # Three threads (model.prefetch): decode (OpenCV's decoder, outside the GIL), face tracking
@@ -158,6 +159,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
             for frame, face in tracked:
                 most_faces = max(most_faces, face.n_faces)
                 several += face.n_faces > 1
+                people += face.new_person
                 upd = push(roi.extract(frame, face), face)
                 frame_t.append(upd.frame_t_s)
                 bar.update(1)
@@ -181,6 +183,10 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     n_judged = sum(r.hr_raw_bpm is not None for r in est.readings)
     clip = whole_clip_hr(tg, vg, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm)
     reliability = clip_hr_reliability(shown, n_judged, clip.hr_bpm, method_name, clip.gap_to(shown_t, shown))
+    if people > 1:  # one HR for the clip would blend them
+        reliability = {"hr_reliable": False, "hr_reliable_why_not": (
+            f"{people} people were measured one after the other (the one measured left the view while "
+            "another was in it): the clip's HR mixes them; hr.csv has each one's readings")}
     summary = {
         "video": str(video),
         "source": source.describe(),
@@ -205,6 +211,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         # followed, else the largest and most central)
         "faces_seen_max": most_faces,
         "several_faces_share": several / max(est.n_frames, 1),
+        "people_measured": people,
         "readings": len(est.readings),
         "readings_shown_share": len(shown) / max(len(est.readings), 1),
         # judged updates: those with a full enough window for an HR estimate

@@ -395,6 +395,7 @@ class StreamingEstimator:
         self._track_id = 0  # the person the samples are from (Face.track_id; 0: not told)
         self._last_face_t: float | None = None  # the latest sample with a face
         self._miss_end_t = -math.inf  # where the latest miss of the face ended (HRV's stretch starts after)
+        self._face_back_t = -math.inf  # where the current signal began (after a gap, or another person)
         self._t0: float | None = None
         self._next_update_t: float | None = None
         self._stream = _BvpStream()
@@ -457,6 +458,8 @@ class StreamingEstimator:
         if ok:
             if self._last_face_t is not None and t - self._last_face_t > 1.5 / self.cfg.fs_hz:
                 self._miss_end_t = t  # a miss of the face ends here (bridged or not): HRV restarts after it
+            if self._last_face_t is None or t - self._last_face_t > self.cfg.max_gap_s:
+                self._face_back_t = t  # a signal starts here: the readings before it are not this one's
             self._last_face_t = t
         self._t.append(t)
         self._rgb.append(np.asarray(sample.rgb_mean, dtype=np.float64) if ok else np.full(3, np.nan))
@@ -512,7 +515,7 @@ class StreamingEstimator:
         if not face_ok and (self._last_face_t is None or self._t[-1] - self._last_face_t > self.cfg.max_gap_s):
             return STATE_NO_FACE
         last = reading or (self.readings[-1] if self.readings else None)
-        if last is None or last.hr_raw_bpm is None:
+        if last is None or last.hr_raw_bpm is None or last.t_s < self._face_back_t:
             return STATE_ACQUIRING
         return STATE_READING if last.hr_bpm is not None else STATE_UNRELIABLE
 
@@ -922,12 +925,16 @@ class StreamingEstimator:
         bad = np.flatnonzero(~finite)
         seg = vals[(bad[-1] + 1) if len(bad) else 0:]
         # a bridged miss of the face carries interpolated colour, not beats: the stretch starts after it
-        if t_now - self._miss_end_t < len(seg) / self.cfg.fs_hz:
+        after_miss = t_now - self._miss_end_t < len(seg) / self.cfg.fs_hz
+        if after_miss:
             seg = seg[-(int(math.floor((t_now - self._miss_end_t) * self.cfg.fs_hz)) + 1):]
         if len(seg) / self.cfg.fs_hz < self.cfg.hrv_min_s:
             self.last_hrv, self.last_resp_bpm = None, None
-            self.hrv_why = HrvWithheld(HRV_SHORT, f"under {self.cfg.hrv_min_s:g} s of signal without a gap",
-                                       need_s=self.cfg.hrv_min_s)
+            self.hrv_why = (HrvWithheld(HRV_GAP, f"the face was missed {t_now - self._miss_end_t:.0f} s ago: under "
+                                        f"{self.cfg.hrv_min_s:g} s of signal since", need_s=self.cfg.hrv_min_s)
+                            if after_miss else
+                            HrvWithheld(HRV_SHORT, f"under {self.cfg.hrv_min_s:g} s of signal without a gap",
+                                        need_s=self.cfg.hrv_min_s))
             return
         beats = detect_beats(seg, self.cfg.fs_hz, hr_hint_bpm=hr_bpm)
         snr_db = self._median_snr_db(t_now - len(seg) / self.cfg.fs_hz)

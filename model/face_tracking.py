@@ -319,7 +319,11 @@ class FaceTracker:
             return Face(ok=False, tracker=self.name, n_faces=len(detections), track_id=self._track_id)
         prev = self._prev_raw_box
         same_place = prev is not None and iou(chosen.box, prev) >= self.same_face_iou
+        new_person = False
         if prev is None or not (same_place or self._alone):  # another person (or nobody followed before)
+            # someone else, most likely, when a second face was in view where the followed one was last seen
+            new_person = (self._track_id != 0 and math.isfinite(self._unseen_s)
+                          and self._alone_s <= self._unseen_s + 1e-9)
             self._track_id = next(FaceTracker._track_ids)
         if not same_place or dt_s is None:  # another face or a time discontinuity: no glide
             self._box_filter.reset()
@@ -335,7 +339,7 @@ class FaceTracker:
         if chosen.landmarks is not None:
             landmarks = self._lm_filter(chosen.landmarks, step, scale).astype(np.float32)
         return Face(ok=True, box=box, landmarks=landmarks, tracker=self.name,
-                    n_faces=len(detections), track_id=self._track_id)
+                    n_faces=len(detections), track_id=self._track_id, new_person=new_person)
 
 
 def _close_before_thread_shutdown(landmarker: Any) -> None:

@@ -58,7 +58,9 @@ class Face:
     OpenCV fallback). ``tracker`` names the tracker that produced it ("mediapipe" | "opencv").
     ``track_id`` numbers the person followed: it changes when the tracker starts following a
     face that is not the one it followed before (0: none yet), and a pulse signal must not run
-    across a change. ``n_faces`` counts the faces seen in the frame, the followed one included.
+    across a change; ``new_person`` is True on the first face of a track begun while another face
+    was in view: most likely someone else than the person measured before (a lone face that comes
+    back is not flagged). ``n_faces`` counts the faces seen in the frame, the followed one included.
     """
 
     ok: bool
@@ -67,6 +69,7 @@ class Face:
     tracker: str = ""
     n_faces: int = 0
     track_id: int = 0
+    new_person: bool = False
 
 
 @dataclass(frozen=True)

@@ -711,3 +711,25 @@ def test_the_summary_gives_an_interval_only_to_a_reliable_hr():
     unsure = clip_hr_fields(clip, False)
     assert unsure["hr_bpm"] == 93.9 and unsure["hr_interval_bpm"] is None and unsure["hr_interval_level"] == 0.9
     assert list(unsure) == list(clip.as_dict())  # the same fields, in the same order
+
+
+def test_two_people_measured_one_after_the_other_give_no_clip_hr(tmp_path, capsys, face_model_path):
+    """The measured face leaves while another stays in view: after a second the other one is measured,
+    and the summary says two people were, with no whole-clip HR that would blend them."""
+    from tests.face_frames import add_noise, blank_canvas, two_faces_image
+
+    both = two_faces_image()
+    only_small = blank_canvas()
+    only_small[:, 330:] = both[:, 330:]
+    p = tmp_path / "two.avi"
+    w = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
+    rng = np.random.default_rng(0)
+    for i in range(150):
+        w.write(add_noise(both if i < 60 else only_small, rng))
+    w.release()
+    rc = analyze_main([str(p), "--method", "pos", "--out", str(tmp_path / "o"), "--quiet", "--no-download",
+                       "--face-model", str(face_model_path)])
+    assert rc == 0, capsys.readouterr().err
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["people_measured"] == 2 and not s["hr_reliable"] and s["hr_interval_bpm"] is None
+    assert "2 people were measured" in s["hr_reliable_why_not"]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from model.estimator import (
+    STATE_ACQUIRING,
     STATE_NO_FACE,
     STATE_READING,
     WITHHELD_ACQUIRING,
@@ -13,7 +14,7 @@ from model.estimator import (
 )
 from model.pulse_methods import ClassicPulseMethod, make_pulse_method
 from model.signal import PULSE_BAND_HZ
-from model.types import HRV_NO_HR, HRV_SHORT, HRV_WEAK, Box, Face, RoiSample
+from model.types import HRV_GAP, HRV_NO_HR, HRV_WEAK, Box, Face, RoiSample
 
 SKIN = np.array([180.0, 130.0, 110.0])
 PBV = np.array([0.33, 0.77, 0.53])
@@ -89,6 +90,9 @@ def test_a_short_miss_of_the_face_is_bridged_a_longer_one_breaks_the_signal(miss
     else:  # "no face" once the miss is longer than can be bridged
         assert STATE_READING in during and during[-1] == STATE_NO_FACE
         assert any(r.withheld in (WITHHELD_ACQUIRING, "no_face") for r in after)
+        # the face back: acquiring, not the reading from before the miss, until the next update
+        back = [u.state for u in ups if 20.0 + miss_s <= u.frame_t_s < 20.0 + miss_s + 0.3]
+        assert back and set(back) == {STATE_ACQUIRING}
 
 
 def test_hrv_and_respiration_restart_after_a_bridged_miss():
@@ -98,7 +102,7 @@ def test_hrv_and_respiration_restart_after_a_bridged_miss():
     ok = ~((t >= 30.0) & (t < 30.3))
     whys = {round(u.frame_t_s): why for u, why in _hrv_whys(t, rgb, ok)}
     assert whys[29] is None  # HRV before the miss
-    assert all(whys[s].code == HRV_SHORT for s in range(31, 50))  # 20 s of signal after the miss first
+    assert all(whys[s].code == HRV_GAP for s in range(31, 50))  # 20 s of signal after the miss first
     assert whys[52] is None
 
 
@@ -688,6 +692,11 @@ def test_another_person_followed_starts_the_signal_afresh():
         return [r for r in est.readings if r.t_s > 20.0]
 
     switched = run(np.where(t < 20.0, 1, 2))
+    est = StreamingEstimator(make_pulse_method("pos"), EstimatorConfig())
+    states = [est.push_roi(RoiSample(t_s=float(t[i]), face_ok=True, rgb_mean=rgb[i], box=box),
+                           Face(ok=True, box=box, track_id=1 if t[i] < 20.0 else 2)).state for i in range(len(t))]
+    assert states[int(np.searchsorted(t, 19.9))] == STATE_READING
+    assert states[int(np.searchsorted(t, 20.0))] == STATE_ACQUIRING  # not the first person's reading
     assert switched[0].withheld == WITHHELD_ACQUIRING and switched[0].hr_raw_bpm is None
     acquiring = [r for r in switched if r.hr_raw_bpm is None]
     min_s = EstimatorConfig().min_window_s

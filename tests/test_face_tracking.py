@@ -414,3 +414,11 @@ def test_creating_the_mediapipe_tracker_does_not_import_matplotlib_or_audio():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=str(Path(__file__).resolve().parent.parent))
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_first_face_of_another_person_is_flagged():
+    faces = _run([[A, B]] * 10 + [[B]] * 40)
+    flagged = [i for i, f in enumerate(faces) if f.new_person]
+    assert len(flagged) == 1 and faces[flagged[0]].ok and abs(faces[flagged[0]].box.cx - B[0]) < 1
+    lone = _run([[A]] * 10 + [[]] * 40 + [[B]] * 5)  # nobody else was about: not flagged, whoever it is
+    assert not any(f.new_person for f in lone) and lone[-1].track_id > lone[0].track_id

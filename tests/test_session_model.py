@@ -421,3 +421,17 @@ def test_long_trend_keeps_a_break_as_its_own_point():
     i = int(np.flatnonzero(np.isnan(hr))[0])
     assert np.all(hr[:i] == 70.0) and np.all(hr[i + 1:] == 90.0) and i == 45, "runs of 9 up to the break"
     assert t[i] == pytest.approx(404.001), "the break's own time"
+
+
+def test_another_person_breaks_the_trend_and_marks_it():
+    from app.session_model import ANOTHER_PERSON
+
+    s = SessionModel()
+    for k in range(5):
+        s.on_reading(reading(10.0 + k, 70.0, source_t_s=float(k)))
+    after = reading(15.0, None, state=STATE_ACQUIRING, source_t_s=5.0)
+    after.new_person = True
+    s.on_reading(after)
+    s.on_reading(reading(16.0, 64.0, source_t_s=6.0))
+    assert [m.label for m in s.trend.marks][-1] == ANOTHER_PERSON and s.trend.marks[-1].t_s == 5.0
+    assert s.trend.break_at  # no line joins the two people
