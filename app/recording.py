@@ -68,6 +68,7 @@ from model.analyze import (
     clip_hr_fields,
     clip_hr_reliability,
     hr_row,
+    with_people,
     withheld_counts,
 )
 from model.clip_hr import ClipHr, whole_clip_hr
@@ -83,6 +84,7 @@ VIDEO_JPEG_QUALITY = 95  # MJPG quality (0-100): near-lossless for the pulse sig
 MIN_FREE_BYTES = 64 * 1024 * 1024  # the video stops (reported) before the disk is full
 ENCODER_QUEUE_FRAMES = 45  # 1.5 s at 30 fps (40 MB at 640x480) between the worker and the encoder
 SUMMARY_NAME = "summary.json"
+PERSON_EVENT = "person"  # events.csv: the tracker moved to another person (Face.new_person)
 #: What session.json and summary.json say of bvp.csv.
 BVP_NOTE = ("each frame's finished BVP, as analyze computes it from the frames the app measured (the last "
             "estimator window at the stop: the values known then); fcus-rppg analyze on the session folder "
@@ -605,8 +607,10 @@ def session_summary(folder: Path, meta: dict) -> dict:
     if len(t) > 1 and np.isfinite(v).any():
         grid = np.arange(t[0], t[-1], 1.0 / fs_hz)
         clip = whole_clip_hr(grid, values_at_frames(t, v, grid), fs_hz, lo_bpm=lo, hi_bpm=hi)
-    reliability = clip_hr_reliability(shown, len(hr_rows), clip.hr_bpm, meta.get("method"),
-                                      clip.gap_to(shown_t, shown))
+    # the people measured one after the other (the worker's "person" events, Face.new_person)
+    people = 1 + sum(1 for r in _read_rows(folder / "events.csv") if len(r) > 2 and r[2] == PERSON_EVENT)
+    reliability = with_people(clip_hr_reliability(shown, len(hr_rows), clip.hr_bpm, meta.get("method"),
+                                                  clip.gap_to(shown_t, shown)), people)
     return {
         "video": meta.get("video") and str(folder / VIDEO_NAME),
         "source": meta.get("source"),
@@ -617,6 +621,7 @@ def session_summary(folder: Path, meta: dict) -> dict:
         "fps_hz": float((len(t) - 1) / duration_s) if duration_s > 0 else None,
         "duration_s": duration_s,
         "face_share": n_face / max(len(faces), 1),
+        "people_measured": people,
         "readings": len(hr_rows),
         "readings_shown_share": len(shown) / max(len(hr_rows), 1),
         # why the updates without a reading had none (hr.csv's withheld column counted, as analyze's)

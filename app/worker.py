@@ -39,7 +39,7 @@ from PySide6.QtCore import QObject, Signal
 from app.calibration import INSTALL_HINT as CALIBRATE_INSTALL_HINT
 from app.calibration import MIN_FACE_S, CalibrationJob, CalibrationOutcome, torch_available
 from app.capture import CaptureThread, FrameQueue, OpenedSource, SourceSpec, open_source, source_sentence
-from app.recording import RecordingError, SessionRecorder, recorder_span_s
+from app.recording import PERSON_EVENT, RecordingError, SessionRecorder, recorder_span_s
 from app.session_model import BVP_SPAN_S
 from model.analyze import model_record
 from model.estimator import STATE_ACQUIRING, EstimatorConfig, StreamingEstimator
@@ -815,7 +815,7 @@ class Worker(QObject):
         face_ok = bool(face is not None and face.ok)
         if face_ok and face.new_person:
             self._new_person = True
-            self._rec_event("person", "another face measured (the one measured before left the view)")
+            self._rec_event(PERSON_EVENT, "another face measured (the one measured before left the view)")
             self.message.emit("info", "Now measuring another face: the one measured before left the view. "
                                       "Its reading starts afresh.")
         if self._face_ok_prev is not None and face_ok != self._face_ok_prev and self._rec is not None:

@@ -89,6 +89,16 @@ def clip_hr_reliability(shown_bpm: list[float], n_judged: int, clip_hr_bpm: floa
     return {"hr_reliable": not why, "hr_reliable_why_not": why}
 
 
+def with_people(reliability: dict, people: int) -> dict:
+    """``reliability`` (:func:`clip_hr_reliability`), or not reliable when more than one person was
+    measured one after the other (``Face.new_person``): one HR for the clip would blend them."""
+    if people <= 1:
+        return reliability
+    return {"hr_reliable": False, "hr_reliable_why_not": (
+        f"{people} people were measured one after the other (the one measured left the view while another "
+        "was in it): the clip's HR mixes them; hr.csv has each one's readings")}
+
+
 def withheld_counts(updates: Iterable[tuple[float | None, str]]) -> dict[str, int]:
     """A summary's ``withheld_counts``: why the updates without a reading had none, counted (hr.csv's
     ``withheld`` column over its rows with an empty ``hr_bpm``). ``updates``: (hr_bpm or None, withheld)."""
@@ -183,10 +193,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     n_judged = sum(r.hr_raw_bpm is not None for r in est.readings)
     clip = whole_clip_hr(tg, vg, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm)
     reliability = clip_hr_reliability(shown, n_judged, clip.hr_bpm, method_name, clip.gap_to(shown_t, shown))
-    if people > 1:  # one HR for the clip would blend them
-        reliability = {"hr_reliable": False, "hr_reliable_why_not": (
-            f"{people} people were measured one after the other (the one measured left the view while "
-            "another was in it): the clip's HR mixes them; hr.csv has each one's readings")}
+    reliability = with_people(reliability, people)
     summary = {
         "video": str(video),
         "source": source.describe(),

@@ -319,7 +319,7 @@ def test_a_recorded_sessions_clip_hr_is_judged_by_its_methods_rule(tmp_path):
 def test_a_recorded_sessions_summary_counts_the_withheld_updates_as_analyze_does(tmp_path):
     """summary.json's withheld_counts (hr.csv's withheld column counted) is analyze's, so a clinician
     can see why the readings were withheld."""
-    from app.recording import session_summary
+    from app.recording import PERSON_EVENT, session_summary
     from model.analyze import HR_HEADER, hr_row, withheld_counts
 
     whys = ["acquiring"] * 6 + ["", "unsure", "", "weak_signal", "weak_signal", "no_face", "motion", ""]
@@ -332,6 +332,11 @@ def test_a_recorded_sessions_summary_counts_the_withheld_updates_as_analyze_does
     s = session_summary(tmp_path, {"estimator": {"fs_hz": 30.0}, "method": "pos"})
     assert s["withheld_counts"] == withheld_counts((r.hr_bpm, r.withheld) for r in readings)
     assert s["withheld_counts"] == {"acquiring": 6, "unsure": 1, "weak_signal": 2, "no_face": 1, "motion": 1}
+    assert s["people_measured"] == 1
+    with open(tmp_path / "events.csv", "w", newline="") as fh:  # the worker's word: another person measured
+        csv.writer(fh).writerows([["t_s", "wall_time", "event", "detail"], ["20.0", "x", PERSON_EVENT, "another"]])
+    s = session_summary(tmp_path, {"estimator": {"fs_hz": 30.0}, "method": "pos"})
+    assert s["people_measured"] == 2 and not s["hr_reliable"] and "2 people" in s["hr_reliable_why_not"]
 
 
 def test_every_frame_gets_its_finished_bvp_when_updates_come_a_little_over_a_second_apart(tmp_path):
