@@ -182,6 +182,9 @@ def resp_note(reason: str, shown: bool) -> str:
 
 
 ANOTHER_PERSON = "another person"  # the trend's mark where the tracker moved to another person
+# "Reading (N faces: ...)" holds this long after several faces were last seen: the detector drops one of
+# several faces now and then, and the words flickered from one reading to the next (a user test)
+SEVERAL_FACES_HOLD_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -371,6 +374,7 @@ class SessionModel:
         self.bvp = BvpTrace()
         self.video_text: str | None = STATE_TEXT[STATE_STARTING]  # None: show the frame's image
         self.last_frame: FrameResult | None = None
+        self._faces_seen: tuple[float, int] | None = None  # (t_s, n) of the latest frame with several faces
         self.source_info: SourceInfo | None = None
         self.method_info: MethodInfo | None = None
         self.tracker_name = ""
@@ -404,8 +408,10 @@ class SessionModel:
             return "No face in view"
         if state == STATE_NO_FACE and n_faces and not self.last_frame.face_ok:  # the tracker waits for its person
             return "Lost the measured face; another face is in view"
-        if state == STATE_READING and n_faces is not None and n_faces > 1:
-            return f"Reading ({n_faces} faces: measuring the boxed one)"
+        seen = self._faces_seen
+        if (state == STATE_READING and seen is not None and self.last_frame is not None and self.last_frame.face_ok
+                and self.last_frame.t_s - seen[0] <= SEVERAL_FACES_HOLD_S):
+            return f"Reading ({seen[1]} faces: measuring the boxed one)"
         if state == STATE_UNRELIABLE and self.withheld in WITHHELD_TEXT:
             return f"{STATE_TEXT[state]}: {WITHHELD_TEXT[self.withheld]}"
         return STATE_TEXT.get(state, state)
@@ -431,6 +437,8 @@ class SessionModel:
     # ---- worker payloads ----------------------------------------------------------------------
     def on_frame(self, r: FrameResult) -> None:
         self.last_frame = r
+        if r.n_faces > 1:
+            self._faces_seen = (r.t_s, r.n_faces)
         self.source_lost_msg = None
         if self.source_banner.kind == "lost":  # frames again (the camera is back)
             self.hide_source_banner()

@@ -435,3 +435,23 @@ def test_another_person_breaks_the_trend_and_marks_it():
     s.on_reading(reading(16.0, 64.0, source_t_s=6.0))
     assert [m.label for m in s.trend.marks][-1] == ANOTHER_PERSON and s.trend.marks[-1].t_s == 5.0
     assert s.trend.break_at  # no line joins the two people
+
+
+def test_the_several_faces_note_holds_through_a_missed_face_and_needs_the_box():
+    """The detector drops one of two faces now and then: the note stays for a few seconds instead of
+    flickering; while the measured face itself is missed (a bridged miss, no box) it is not said."""
+    from app.session_model import SEVERAL_FACES_HOLD_S
+
+    s = SessionModel()
+
+    def at(t_s, n_faces, face_ok=True):
+        f = frame(STATE_READING, n_faces=n_faces)
+        f.t_s, f.face_ok = t_s, face_ok
+        s.on_frame(f)
+        s.on_reading(reading(t_s, 70.0))
+        return s.state_text
+
+    assert at(1.0, 2) == "Reading (2 faces: measuring the boxed one)"
+    assert at(2.0, 1) == "Reading (2 faces: measuring the boxed one)"  # one face dropped for a moment
+    assert at(2.5, 1, face_ok=False) == "Reading"  # the measured face missed: no box to point at
+    assert at(1.0 + SEVERAL_FACES_HOLD_S + 0.5, 1) == "Reading"
