@@ -580,3 +580,22 @@ def test_trend_card_marks_each_methods_stretch(qtbot):
     assert not [i for i in card.plot.getPlotItem().items if isinstance(i, pg.InfiniteLine)]
 
 
+
+
+def test_the_window_says_when_it_measures_another_person(run_app, qtbot, env):
+    """The measured (larger) face leaves while a smaller one stays: after a second the window says it
+    now measures another face, and the trend has a break marked there (a user test found it silent)."""
+    from app.session_model import ANOTHER_PERSON
+    from tests.face_frames import blank_canvas, two_faces_image
+
+    both = two_faces_image()
+    only_small = blank_canvas()
+    only_small[:, 330:] = both[:, 330:]
+    clip = env / "two.avi"
+    w = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
+    for i in range(240):
+        w.write(both if i < 90 else only_small)
+    w.release()
+    win = run_app("--source", str(clip), "--no-loop", "--method", "pos")
+    qtbot.waitUntil(lambda: any("Now measuring another face" in text for _, text in win.messages), timeout=20000)
+    qtbot.waitUntil(lambda: any(m.label == ANOTHER_PERSON for m in win.session.trend.marks), timeout=5000)
