@@ -486,6 +486,7 @@ class SessionModel:
         elif self.source_banner.kind == "failed":
             self.source_banner.offer_demo = False  # the demo is what runs
         self.trend = TrendSeries()  # a new source (a file, a camera, a session replay): a trend of its own
+        self._faces_seen = None  # and faces of its own
         self.bvp.clear()
         return not info.fallback
 

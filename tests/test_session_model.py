@@ -455,3 +455,6 @@ def test_the_several_faces_note_holds_through_a_missed_face_and_needs_the_box():
     assert at(2.0, 1) == "Reading (2 faces: measuring the boxed one)"  # one face dropped for a moment
     assert at(2.5, 1, face_ok=False) == "Reading"  # the measured face missed: no box to point at
     assert at(1.0 + SEVERAL_FACES_HOLD_S + 0.5, 1) == "Reading"
+    at(10.0, 2)
+    s.on_source_changed(source(SourceSpec.parse("other.mp4")))  # another source: its own faces
+    assert at(10.5, 1) == "Reading"
