@@ -278,9 +278,10 @@ class EstimatorConfig:
         smooth = self.smooth_gate
         if self.smooth_from_stream and smooth is None:
             raise ValueError("smooth_from_stream needs smooth_gate")
-        if smooth is not None and (self.hr_posterior is None or not 0 <= smooth[1] <= smooth[0] <= 1):
-            raise ValueError(f"smooth_gate {smooth}: (open, close) masses, 0 <= close <= open <= 1, and only with "
-                             "hr_posterior")
+        if smooth is not None and (self.hr_posterior is None or not 0 <= smooth[1] <= smooth[0] <= 1
+                                   or smooth[0] - smooth[1] >= 1):
+            raise ValueError(f"smooth_gate {smooth}: (open, close) masses, 0 <= close <= open <= 1, less than 1 "
+                             "apart (a QualityGate's hysteresis), and only with hr_posterior")
         if snr_gate is not None and (self.hr_posterior is None or not 0 <= snr_gate[1] <= snr_gate[0]):
             raise ValueError(f"posterior_snr_gate {self.posterior_snr_gate}: (open, close) qualities, close <= open, "
                              "and only with hr_posterior")
@@ -1030,17 +1031,20 @@ class StreamingEstimator:
             post, index = self.hr_posterior, [h for _, h, _ in self._judged]
         smoothed = post.smoothed()
         open_at, close_below = self.cfg.smooth_gate
-        showing, last_i = False, None
+        gate = QualityGate((open_at + close_below) / 2.0, open_at - close_below)  # as the live gate is built
+        last_i = None
         for (i, _, passed), h in zip(self._judged, index):
             r = self.readings[i]
+            if last_i != i - 1:  # the hysteresis runs over consecutive updates only
+                gate.reset()
+            last_i = i
             if h is None:  # no stream window here: no smoothed reading (the live one kept with smooth_or_live)
-                showing, last_i = False, i
+                gate.reset()
                 if r.hr_bpm is not None and not self.cfg.smooth_or_live:
                     self.readings[i] = replace(r, hr_bpm=None, withheld=WITHHELD_WEAK)
                 continue
             belief = smoothed[h]
-            showing = passed and belief.mass >= (close_below if showing and last_i == i - 1 else open_at)
-            last_i = i
+            showing = gate.update(belief.mass if passed else math.nan)  # NaN closes it
             live = self.cfg.smooth_or_live and r.hr_bpm is not None
             hr_bpm = belief.hr_bpm if showing else (r.hr_bpm if live else None)
             withheld = r.withheld
