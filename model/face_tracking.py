@@ -10,7 +10,9 @@ Both trackers share :class:`FaceTracker`, which turns raw per-frame detections i
   detector (which drops a face now and then, more often with several in view) gives no face
   rather than a jump to someone else. After that time the largest, most central face is followed,
   under a new ``Face.track_id``: a pulse signal must never run from one person into another. With
-  nobody else seen for that long, a face that jumped is the same person, followed at once;
+  nobody else seen for that long, a face that jumped is the same person, followed at once, and so
+  is a lone face back within ``same_person_within_s`` of being lost with nobody else seen since
+  (someone who looked away): its track, and the heart-rate belief that rides on it, go on;
 * stabilisation: a One-Euro filter on the box (centre and size) and on the landmarks, with the
   speed measured in face sizes per second so the tuning does not depend on the face's size;
 * face lost: ``Face(ok=False)`` at once (no stale box); the filters restart when a face comes
@@ -158,6 +160,9 @@ class FaceTracker:
     #: How long the followed face may be unseen, while another face was seen within that time,
     #: before the tracker follows a face elsewhere (meanwhile: no face).
     switch_after_s: float = 1.0
+    #: A lone face found again within this time of the followed one's loss, with no other face seen
+    #: since, is the same person (same ``track_id``); after longer, or with someone else seen, a new one.
+    same_person_within_s: float = 10.0
     #: Track ids increase over the process's life (a tracker reset never reuses one).
     _track_ids = itertools.count(1)
 
@@ -306,6 +311,12 @@ class FaceTracker:
         """No second face seen for ``switch_after_s``: a face that jumped is the one followed."""
         return self._alone_s > self.switch_after_s
 
+    def _back_alone(self, detections: list[Detection]) -> bool:
+        """One face found again within ``same_person_within_s`` of losing the followed one, no other
+        face seen since (nor with it when it was last seen): the same person, back."""
+        return (self._track_id != 0 and len(detections) == 1 and self._unseen_s <= self.same_person_within_s
+                and self._alone_s > self._unseen_s)
+
     def _update(self, detections: list[Detection], frame: Frame, dt_s: float | None) -> Face:
         height, width = frame.bgr.shape[:2]
         self._unseen_s = math.inf if dt_s is None else self._unseen_s + dt_s
@@ -320,7 +331,8 @@ class FaceTracker:
         prev = self._prev_raw_box
         same_place = prev is not None and iou(chosen.box, prev) >= self.same_face_iou
         new_person = False
-        if prev is None or not (same_place or self._alone):  # another person (or nobody followed before)
+        if (prev is None or not (same_place or self._alone)) and not self._back_alone(detections):
+            # another person (or nobody followed before)
             # someone else, most likely, when a second face was in view where the followed one was last seen
             new_person = (self._track_id != 0 and math.isfinite(self._unseen_s)
                           and self._alone_s <= self._unseen_s + 1e-9)

@@ -228,9 +228,29 @@ def test_a_lone_face_keeps_its_track_where_it_returns_and_where_it_jumps():
     assert abs(faces[21].box.cx - B[0]) < 1 and abs(faces[26].box.cx - A[0]) < 1
 
 
-def test_a_face_gone_longer_than_switch_after_s_comes_back_as_a_new_track():
-    faces = _run([[A]] * 10 + [[]] * 40 + [[A]] * 3)
-    assert faces[50].ok and faces[50].track_id > faces[0].track_id
+def test_a_lone_face_back_after_looking_away_keeps_its_track():
+    # 40 frames (1.3 s) unseen, nobody else in view: the same person, wherever the face comes back
+    for back in (A, B):
+        faces = _run([[A]] * 10 + [[]] * 40 + [[back]] * 3)
+        assert faces[50].ok and faces[50].track_id == faces[0].track_id and not faces[50].new_person
+
+
+def test_a_face_back_after_same_person_within_s_is_a_new_track():
+    gone = round(ScriptedTracker.same_person_within_s * 30) + 3  # frames at 30 fps
+    faces = _run([[A]] * 10 + [[]] * gone + [[A]] * 3)
+    assert faces[10 + gone].ok and faces[10 + gone].track_id > faces[0].track_id
+    assert not faces[10 + gone].new_person  # nobody else was about: not flagged either
+
+
+def test_a_face_back_after_someone_else_was_seen_is_a_new_track():
+    C = (480.0, 100.0)
+    # A leaves, two others pass (seen, not followed: A was seen just before), one face comes back
+    faces = _run([[A]] * 10 + [[]] * 5 + [[B, C]] * 3 + [[]] * 40 + [[A]] * 3)
+    assert not any(f.ok for f in faces[10:58])
+    assert faces[-1].ok and faces[-1].track_id > faces[0].track_id
+    # A seen with someone else, then both gone: whoever comes back alone is not assumed to be A
+    faces = _run([[A]] * 5 + [[A, B]] * 5 + [[]] * 40 + [[A]] * 3)
+    assert faces[-1].ok and faces[-1].track_id > faces[0].track_id
 
 
 def test_track_ids_are_never_reused_after_a_reset():
@@ -420,5 +440,6 @@ def test_the_first_face_of_another_person_is_flagged():
     faces = _run([[A, B]] * 10 + [[B]] * 40)
     flagged = [i for i, f in enumerate(faces) if f.new_person]
     assert len(flagged) == 1 and faces[flagged[0]].ok and abs(faces[flagged[0]].box.cx - B[0]) < 1
-    lone = _run([[A]] * 10 + [[]] * 40 + [[B]] * 5)  # nobody else was about: not flagged, whoever it is
+    gone = round(ScriptedTracker.same_person_within_s * 30) + 3
+    lone = _run([[A]] * 10 + [[]] * gone + [[B]] * 5)  # nobody else was about: not flagged, whoever it is
     assert not any(f.new_person for f in lone) and lone[-1].track_id > lone[0].track_id
