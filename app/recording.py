@@ -4,9 +4,10 @@ Layout of one session folder (``<parent>/<YYYYmmdd-HHMMSS>``, never an existing 
 
 * ``bvp.csv``    ``t_s,bvp``             one row per frame, the BVP once the live estimator finished it
                                          (``analyze`` format; ``bvp`` empty where there is no signal)
-* ``hr.csv``     ``t_s,hr_bpm,quality,withheld``  one row per HR update (``analyze`` format;
+* ``hr.csv``     ``t_s,hr_bpm,quality,withheld,person``  one row per HR update (``analyze`` format;
                                          ``hr_bpm`` empty while the quality gate withholds the
-                                         reading, ``withheld`` then says why)
+                                         reading, ``withheld`` then says why; ``person`` 1, then 2
+                                         from the first ``person`` event, ...)
 * ``faces.csv``  ``t_s,x,y,w,h``         one row per frame, the tracked face box in pixels (empty
                                          when no face)
 * ``events.csv`` ``t_s,wall_time,event,detail``  start/stop, source and method changes, face
@@ -217,6 +218,7 @@ class SessionRecorder:
         self.closed = False
         self.n_frames = 0
         self.n_readings = 0
+        self.person = 1  # the people measured one after the other (PERSON_EVENT)
         self._fh: dict[str, IO[str]] = {}
         self._w: dict[str, csv.writer] = {}
         self._last_flush = time.monotonic()
@@ -438,9 +440,10 @@ class SessionRecorder:
 
     def reading(self, r: HrReading) -> None:
         self.n_readings += 1
-        self._row("hr", hr_row(self._rel(r.t_s), r))
+        self._row("hr", hr_row(self._rel(r.t_s), r, self.person))
 
     def event(self, t_s: float, name: str, detail: str = "") -> None:
+        self.person += name == PERSON_EVENT  # hr.csv's person column: the readings from here on are the next one's
         self._row("events", [f"{self._rel(t_s):.3f}", datetime.now().isoformat(timespec="milliseconds"),
                              name, detail])
 

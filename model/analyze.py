@@ -2,8 +2,9 @@
 recorded session folder or a folder of frame images (:func:`model.frame_source.open_frame_source`).
 
 Writes ``DIR/bvp.csv`` (t_s,bvp: one row per frame, the source's real times from 0: container
-times for a video, frames.csv's for a session), ``DIR/hr.csv`` (t_s,hr_bpm,quality,withheld: one
-row per update, hr_bpm empty while the quality gate withholds, withheld then saying why) and
+times for a video, frames.csv's for a session), ``DIR/hr.csv`` (t_s,hr_bpm,quality,withheld,person:
+one row per update, hr_bpm empty while the quality gate withholds, withheld then saying why, person
+numbering the people measured one after the other) and
 ``DIR/summary.json`` (with the source's kind and where its times came from under ``source``;
 ``fps_hz`` is measured from those times).
 """
@@ -11,6 +12,7 @@ row per update, hr_bpm empty while the quality gate withholds, withheld then say
 from __future__ import annotations
 
 import argparse
+import bisect
 import csv
 import json
 import logging
@@ -77,6 +79,9 @@ class AnalyzeResult:
     frame_bvp: np.ndarray
     summary: dict
     estimator: StreamingEstimator
+    # frame times where the tracker began measuring another person (Face.new_person): hr.csv's person
+    # column counts them (readings from the first such time on are person 2, ...)
+    person_t_s: tuple[float, ...] = ()
 
 
 def clip_hr_reliability(shown_bpm: list[float], n_judged: int, clip_hr_bpm: float | None,
@@ -156,7 +161,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     frames, push = _profiled(profiler, source, tracker, roi, method, est)
     frame_t: list[float] = []
     most_faces, several = 0, 0  # the most faces seen at once; frames with more than one
-    people = 1  # the people measured one after the other (Face.new_person: the tracker moved to another)
+    person_t_s: list[float] = []  # where the tracker moved to another person (Face.new_person)
     t_start = time.perf_counter()
     total = source.n_frames if source.n_frames > 0 else None
     # Three threads (model.prefetch): decode (OpenCV's decoder, outside the GIL), face tracking
@@ -169,8 +174,9 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
             for frame, face in tracked:
                 most_faces = max(most_faces, face.n_faces)
                 several += face.n_faces > 1
-                people += face.new_person
                 upd = push(roi.extract(frame, face), face)
+                if face.new_person:
+                    person_t_s.append(upd.frame_t_s)
                 frame_t.append(upd.frame_t_s)
                 bar.update(1)
         t_finish = time.perf_counter()
@@ -193,6 +199,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     n_judged = sum(r.hr_raw_bpm is not None for r in est.readings)
     clip = whole_clip_hr(tg, vg, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm)
     reliability = clip_hr_reliability(shown, n_judged, clip.hr_bpm, method_name, clip.gap_to(shown_t, shown))
+    people = 1 + len(person_t_s)  # the people measured one after the other
     reliability = with_people(reliability, people)
     summary = {
         "video": str(video),
@@ -238,7 +245,8 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         # its settings, a nested setting (the HR posterior's) as a dict of its own
         "estimator": {k: asdict(v) if is_dataclass(v) else v for k, v in vars(cfg).items()},
     }
-    return AnalyzeResult(frame_t_s=t - t[0], frame_bvp=bvp, summary=summary, estimator=est)
+    return AnalyzeResult(frame_t_s=t - t[0], frame_bvp=bvp, summary=summary, estimator=est,
+                         person_t_s=tuple(person_t_s))
 
 
 def short_read_warning(n_read: int, n_announced: int, kind: str = "video") -> str:
@@ -282,7 +290,7 @@ def _fmt(x: float | None, nd: int = 4) -> str:
 
 # The analyze output format, shared with the app's session recordings (app.recording).
 BVP_HEADER = ["t_s", "bvp"]
-HR_HEADER = ["t_s", "hr_bpm", "quality", "withheld"]
+HR_HEADER = ["t_s", "hr_bpm", "quality", "withheld", "person"]
 
 
 def bvp_row(t_s: float, bvp: float) -> list[str]:
@@ -290,10 +298,16 @@ def bvp_row(t_s: float, bvp: float) -> list[str]:
     return [f"{t_s:.4f}", _fmt(float(bvp), 5)]
 
 
-def hr_row(t_s: float, reading) -> list[str]:
+def hr_row(t_s: float, reading, person: int = 1) -> list[str]:
     """One hr.csv row for an HrReading; hr_bpm is empty while the quality gate withholds it, and
-    ``withheld`` then says why (``model.estimator.WITHHELD_REASONS``)."""
-    return [f"{t_s:.3f}", _fmt(reading.hr_bpm, 2), f"{reading.quality:.3f}", reading.withheld]
+    ``withheld`` then says why (``model.estimator.WITHHELD_REASONS``); ``person`` numbers the people
+    measured one after the other (1, then 2 from where the tracker moved to another, ...)."""
+    return [f"{t_s:.3f}", _fmt(reading.hr_bpm, 2), f"{reading.quality:.3f}", reading.withheld, str(int(person))]
+
+
+def person_of(t_s: float, person_t_s) -> int:
+    """The person (1, 2, ...) measured at time ``t_s``, given the times where another began."""
+    return 1 + bisect.bisect_right(list(person_t_s), t_s)
 
 
 def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:
@@ -312,7 +326,7 @@ def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(HR_HEADER)
         for r in est.readings:
-            w.writerow(hr_row(r.t_s - t0, r))
+            w.writerow(hr_row(r.t_s - t0, r, person_of(r.t_s, result.person_t_s)))
 
     def summary(fh) -> None:
         fh.write(json.dumps(result.summary, indent=2) + "\n")

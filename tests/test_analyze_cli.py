@@ -50,7 +50,7 @@ def test_analyze_writes_the_contract(synth_clip, tmp_path):
                        *_face(synth_clip)])
     assert rc == 0
     assert (out / "bvp.csv").read_text().splitlines()[0] == "t_s,bvp"
-    assert (out / "hr.csv").read_text().splitlines()[0] == "t_s,hr_bpm,quality,withheld"
+    assert (out / "hr.csv").read_text().splitlines()[0] == "t_s,hr_bpm,quality,withheld,person"
     bvp = _rows(out / "bvp.csv")
     assert len(bvp) == synth_clip.n_frames
     t = np.array([float(r["t_s"]) for r in bvp])
@@ -733,3 +733,7 @@ def test_two_people_measured_one_after_the_other_give_no_clip_hr(tmp_path, capsy
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert s["people_measured"] == 2 and not s["hr_reliable"] and s["hr_interval_bpm"] is None
     assert "2 people were measured" in s["hr_reliable_why_not"]
+    with open(tmp_path / "o" / "hr.csv", newline="") as fh:  # each reading says whose it is
+        person = [(float(r["t_s"]), int(r["person"])) for r in csv.DictReader(fh)]
+    assert person[0][1] == 1 and person[-1][1] == 2 and [p for _, p in person] == sorted(p for _, p in person)
+    assert all(p == 1 for t, p in person if t < 2.0)  # the first face was measured until it left at 2 s

@@ -132,6 +132,22 @@ def test_recorder_without_video_writes_no_video(tmp_path):
     assert "video" not in json.loads((path / "session.json").read_text())
 
 
+def test_hr_csv_numbers_the_person_each_reading_is_from(tmp_path):
+    from app.recording import PERSON_EVENT
+
+    rec = SessionRecorder(tmp_path, {})
+    path = rec.start()
+    rec.reading(HrReading(t_s=1.0, hr_bpm=70.0, quality=0.9))
+    rec.event(1.5, PERSON_EVENT, "another")
+    rec.reading(HrReading(t_s=2.0, hr_bpm=None, quality=0.0, withheld="acquiring"))
+    rec.event(2.5, "face_lost")
+    rec.reading(HrReading(t_s=3.0, hr_bpm=None, quality=0.0, withheld="no_face"))
+    rec.close(3.0)
+    with open(path / "hr.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["person"] for r in rows] == ["1", "2", "2"] and rows[0]["hr_bpm"] == "70.00"
+
+
 @pytest.mark.parametrize("codec", ["mjpg", "mp4v"])
 def test_a_12_5_fps_recording_keeps_its_rate(tmp_path, codec):
     """frames.csv holds the real times; session.json the requested rate and the rate the
