@@ -199,8 +199,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
     n_judged = sum(r.hr_raw_bpm is not None for r in est.readings)
     clip = whole_clip_hr(tg, vg, cfg.fs_hz, lo_bpm=cfg.lo_bpm, hi_bpm=cfg.hi_bpm)
     reliability = clip_hr_reliability(shown, n_judged, clip.hr_bpm, method_name, clip.gap_to(shown_t, shown))
-    people = 1 + len(person_t_s)  # the people measured one after the other
-    reliability = with_people(reliability, people)
+    reliability = with_people(reliability, 1 + len(person_t_s))  # the people measured one after the other
     summary = {
         "video": str(video),
         "source": source.describe(),
@@ -225,7 +224,7 @@ def run_analysis(video: str | Path, method_name: str = "pos", *, face_model: str
         # followed, else the largest and most central)
         "faces_seen_max": most_faces,
         "several_faces_share": several / max(est.n_frames, 1),
-        "people_measured": people,
+        "people_measured": 1 + len(person_t_s),
         "readings": len(est.readings),
         "readings_shown_share": len(shown) / max(len(est.readings), 1),
         # judged updates: those with a full enough window for an HR estimate
