@@ -98,7 +98,7 @@ def test_demo_known_hr_method_switch_and_recording(run_app, qtbot, env):
     hr = read_csv(session / "hr.csv")
     faces = read_csv(session / "faces.csv")
     events = read_csv(session / "events.csv")
-    assert bvp[0] == ["t_s", "bvp"] and hr[0] == ["t_s", "hr_bpm", "quality", "withheld"]
+    assert bvp[0] == ["t_s", "bvp"] and hr[0] == ["t_s", "hr_bpm", "quality", "withheld", "person"]
     assert faces[0] == ["t_s", "x", "y", "w", "h"]
     assert len(hr) > 10 and len(bvp) > 200
     assert len(faces) == len(bvp)  # one row per frame in both
@@ -298,8 +298,8 @@ def test_recorder_format_and_flush(tmp_path):
     bvp = read_csv(path / "bvp.csv")
     assert bvp == [["t_s", "bvp"], ["0.0000", "0.00000"], ["0.0333", "1.00000"], ["0.0667", ""],
                    ["0.1000", "3.00000"], ["0.1333", "4.00000"]]
-    assert read_csv(path / "hr.csv") == [["t_s", "hr_bpm", "quality", "withheld"], ["1.000", "", "0.100", ""],
-                                         ["2.000", "71.23", "0.900", ""]]
+    assert read_csv(path / "hr.csv") == [["t_s", "hr_bpm", "quality", "withheld", "person"],
+                                         ["1.000", "", "0.100", "", "1"], ["2.000", "71.23", "0.900", "", "1"]]
     faces = read_csv(path / "faces.csv")
     assert faces[1] == ["0.0000", "1.0", "2.0", "30.0", "40.0"] and faces[4] == ["0.1000", "", "", "", ""]
     rec.close(13.0)
