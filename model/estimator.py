@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from model.method_api import PulseMethod, RoiWindow
+from model.method_api import PulseMethod, RoiWindow, WindowCrops
 from model.methods import CLASSIC_METHODS, run_classic
 from model.signal import (
     HR_RANGE_BPM,
@@ -561,7 +561,7 @@ class StreamingEstimator:
             crops = self._nearest_crops(t, tg)
         return ks, tg, rgb_u, crops
 
-    def _nearest_crops(self, t: np.ndarray, tg: np.ndarray) -> np.ndarray | None:
+    def _nearest_crops(self, t: np.ndarray, tg: np.ndarray) -> WindowCrops | None:
         """The crop of the frame with one nearest in time to each grid point (a bridged miss
         repeats its neighbours' crops); None without any."""
         crops = list(self._crop)
@@ -572,7 +572,7 @@ class StreamingEstimator:
         idx = np.clip(np.searchsorted(th, tg), 0, len(th) - 1)
         prev = np.clip(idx - 1, 0, len(th) - 1)
         idx = np.where(np.abs(th[prev] - tg) < np.abs(th[idx] - tg), prev, idx)
-        return np.stack([crops[have[i]] for i in idx])
+        return WindowCrops(crops, have[idx])
 
     def _update(self, t_now: float, to_stream: bool = True) -> HrReading:
         """One HR update at ``t_now``; its window's BVP enters the stream when ``to_stream``."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from model.fcus_stream import StreamConfig, StreamedBvp
-from model.method_api import MethodSpec, RoiWindow
+from model.method_api import MethodSpec, RoiWindow, WindowCrops
 from model.reliable_rule import ReliableRule
 from model.signal.hr_posterior import HrPosteriorConfig
 from model.signal.quality import quality_from_snr
@@ -102,7 +102,8 @@ class FcusPulseMethod:
         crops = window.crops
         if crops is None:
             raise ValueError("the FCUS method needs face crops (RoiWindow.crops is None)")
-        crops = np.asarray(crops, dtype=np.float32)
+        if not isinstance(crops, WindowCrops) or crops.dtype != np.float32:  # (the estimator's are float32)
+            crops = np.asarray(crops, dtype=np.float32)
         s = self.crop_size
         if crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
             raise ValueError(f"FCUS crops must be (N, {s}, {s}, 3) RGB as the model's contract says; "
@@ -112,14 +113,14 @@ class FcusPulseMethod:
         if fs <= 0:
             raise ValueError(f"window sampling rate must be positive, got {fs}")
         resample = abs(fs - self.fs_hz) > 0.01 * self.fs_hz
-        x = _resample_time(crops, fs, self.fs_hz) if resample and n > 1 else crops
+        x = _resample_time(np.asarray(crops), fs, self.fs_hz) if resample and n > 1 else crops
         if x.shape[0] < self.min_frames:
             raise ValueError(f"FCUS needs at least {self.min_frames} frames ({self.min_window_s:.1f} s) "
                              f"at {self.fs_hz:g} Hz; the window has {x.shape[0]}")
         if self.stream is not None and not resample and window.grid_k0 is not None:
             bvp = self.stream.window(int(window.grid_k0), x)
         else:
-            bvp = self.runtime.run_window(x).astype(np.float64)
+            bvp = self.runtime.run_window(np.asarray(x)).astype(np.float64)
         if resample:  # back onto the window's own grid
             bvp = _resample_time(bvp, self.fs_hz, fs)
             if len(bvp) < n:

@@ -16,6 +16,39 @@ from model.reliable_rule import DEFAULT_RULE, ReliableRule
 from model.signal.band import PULSE_BAND_HZ
 
 
+class WindowCrops:
+    """A window's crops, one per grid point, each a frame's crop (a bridged miss repeats its
+    neighbours'), gathered only where read: ``len``, ``shape`` and ``dtype`` as the stacked array's,
+    ``[i]`` one crop (the frame's own array: do not write to it), ``[a:b]`` those stacked, and
+    ``np.asarray`` all of them. A streamed model (``model.fcus_stream``) reads the new samples of
+    each window and not the ten seconds of crops before them."""
+
+    def __init__(self, frames: list[np.ndarray], index: np.ndarray) -> None:
+        if not len(index):
+            raise ValueError("a window of crops needs at least one")
+        self._frames = frames
+        self._index = np.asarray(index, dtype=np.int64)
+        first = frames[int(self._index[0])]
+        self.shape = (len(self._index), *first.shape)
+        self.dtype = first.dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            picked = self._index[key]
+            if not len(picked):
+                return np.empty((0, *self.shape[1:]), dtype=self.dtype)
+            return np.stack([self._frames[int(i)] for i in picked])
+        return self._frames[int(self._index[key])]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        stacked = self[:]
+        return stacked if dtype is None else stacked.astype(dtype, copy=False)
+
+
 @dataclass(frozen=True)
 class RoiWindow:
     """Uniformly sampled ROI data for one estimator window (no gaps). ``band_hz`` is the pulse
@@ -24,7 +57,8 @@ class RoiWindow:
     t_s: np.ndarray  # (N,)
     rgb: np.ndarray  # (N, 3) skin-mean R, G, B
     fs_hz: float
-    crops: np.ndarray | None = None  # (N, H, W, 3) float32 RGB, when the method needs crops
+    # (N, H, W, 3) float32 RGB, when the method needs crops (from the estimator: WindowCrops)
+    crops: np.ndarray | WindowCrops | None = None
     band_hz: tuple[float, float] = PULSE_BAND_HZ
     # Index of the first sample on the estimator's global grid (consecutive windows share it), for
     # a method that keeps what it computed for earlier windows (model.fcus_stream); None: unknown.

@@ -116,3 +116,34 @@ def test_fcus_method_streams_and_matches_whole_windows_on_the_shipped_model():
         a, b = streamed.window_bvp(w), whole.window_bvp(w)
         assert np.corrcoef(a, b)[0, 1] > 0.9
     assert streamed.stream.frames_run < 0.5 * sum(min(k1 + 1, 300) for k1 in range(179, n, 30))
+
+
+def test_window_crops_read_as_the_stacked_array_and_stack_only_what_is_read():
+    from model.method_api import WindowCrops
+
+    frames = [np.full((4, 4, 3), float(i), np.float32) for i in range(10)]
+    index = np.array([0, 1, 1, 3, 4, 5, 7, 8, 9])  # frame 2 missed (repeats 1), frame 6 too (repeats 7)
+    view = WindowCrops(frames, index)
+    stacked = np.stack([frames[i] for i in index])
+    assert len(view) == 9 and view.shape == stacked.shape and view.dtype == np.float32 and view.ndim == 4
+    assert np.array_equal(np.asarray(view), stacked) and np.asarray(view, dtype=np.float64).dtype == np.float64
+    assert np.array_equal(view[3:], stacked[3:]) and np.array_equal(view[-2], stacked[-2])
+    assert view[2] is frames[1]  # a crop read alone is not copied
+    assert view[9:].shape == (0, 4, 4, 3)
+    with pytest.raises(ValueError):
+        WindowCrops(frames, np.array([], dtype=int))
+
+
+def test_the_streamed_model_reads_window_crops_as_it_reads_the_stacked_array():
+    from model.method_api import WindowCrops
+
+    t = np.arange(600) / FS
+    signal = 0.5 * np.sin(2 * np.pi * 1.2 * t) + 0.1 * np.random.default_rng(4).normal(size=t.size)
+    crops = crops_of(signal)
+    frames = list(crops)
+    a, b = StreamedBvp(standardised_model, min_frames=64), StreamedBvp(standardised_model, min_frames=64)
+    for k1 in range(179, 600, 30):
+        k0 = max(0, k1 - 299)
+        view = WindowCrops(frames, np.arange(k0, k1 + 1))
+        assert np.array_equal(a.window(k0, view), b.window(k0, crops[k0:k1 + 1]))
+    assert a.frames_run == b.frames_run
