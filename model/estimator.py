@@ -33,7 +33,7 @@ from model.signal import (
     quality_from_snr,
     spectral_snr_db,
 )
-from model.signal.face_coherence import face_pulse
+from model.signal.face_coherence import GRID, face_pulse_of_regions, region_colours
 from model.signal.heart_rate import SNR_WINDOW
 from model.signal.hr_posterior import HrPosterior, HrPosteriorConfig
 from model.signal.hr_tracking import HrTracker, HrTrackerConfig
@@ -393,6 +393,9 @@ class StreamingEstimator:
         self._box: deque[tuple[float, float, float]] = deque()  # face box centre x, y and width (NaN: none)
         self._centroid: deque[tuple[float, float]] = deque()  # the face landmarks' mean x, y (NaN: none)
         self._crop: deque[np.ndarray | None] = deque()
+        # each frame's crop's region colours (face_coherence.region_colours), computed the first time
+        # the face's pulse checks read the frame, kept as long as its crop (None: not yet)
+        self._regions: deque[tuple[np.ndarray, np.ndarray] | None] = deque()
         self._track_id = 0  # the person the samples are from (Face.track_id; 0: not told)
         self._last_face_t: float | None = None  # the latest sample with a face
         self._miss_end_t = -math.inf  # where the latest miss of the face ended (HRV's stretch starts after)
@@ -468,6 +471,7 @@ class StreamingEstimator:
         self._box.append((b.x + b.w / 2.0, b.y + b.h / 2.0, float(b.w)) if (ok and b is not None)
                          else (math.nan, math.nan, math.nan))
         self._crop.append(sample.crop if (ok and self.method.needs_crops) else None)
+        self._regions.append(None)
         lm = face.landmarks if (ok and face is not None and self.cfg.still_spread_max is not None) else None
         self._centroid.append(tuple(np.mean(lm, axis=0)[:2]) if lm is not None and len(lm) else (math.nan, math.nan))
         while self._t and self._t[0] < t - self.cfg.history_s:
@@ -476,6 +480,7 @@ class StreamingEstimator:
             self._box.popleft()
             self._centroid.popleft()
             self._crop.popleft()
+            self._regions.popleft()
         reading = None
         if t >= self._next_update_t:
             reading = self._update(t, to_stream=self._on_stream_grid(self._next_update_t))
@@ -489,7 +494,7 @@ class StreamingEstimator:
     def _start_afresh(self) -> None:
         """Another person followed: drop the frames' samples kept so far (the next window starts with
         the next sample) and what the readings carried from them (the belief, the track, the last HR)."""
-        for samples in (self._t, self._rgb, self._box, self._centroid, self._crop):
+        for samples in (self._t, self._rgb, self._box, self._centroid, self._crop, self._regions):
             samples.clear()
         self._last_face_t, self._last_hr = None, None
         if self.hr_posterior is not None:
@@ -796,7 +801,7 @@ class StreamingEstimator:
         spread = float(np.hypot(np.std(c[good, 0]), np.std(c[good, 1])))
         return spread < self.cfg.still_spread_max * float(np.median(width[good]))
 
-    def _not_a_pulse(self, crops: np.ndarray | None, hr_bpm: float, t_now: float | None = None) -> str:
+    def _not_a_pulse(self, crops: WindowCrops | None, hr_bpm: float, t_now: float | None = None) -> str:
         """Why the face's colour change at ``hr_bpm`` is not taken for a pulse: the face does not move
         at all (``still_spread_max``: "still_face"), its regions do not
         change in step (``coherence_min``: "incoherent", also when too little of the face is skin
@@ -807,12 +812,26 @@ class StreamingEstimator:
             return WITHHELD_STILL
         if (cfg.coherence_min is None and cfg.pulse_amplitude_min is None) or crops is None:
             return ""
-        pulse = face_pulse(crops, cfg.fs_hz, hr_bpm / 60.0, cfg.band_hz)
+        means, counts = self._window_regions(crops)
+        block_px = (crops.shape[1] // GRID) ** 2
+        pulse = face_pulse_of_regions(means, counts, block_px, cfg.fs_hz, hr_bpm / 60.0, cfg.band_hz)
         if cfg.coherence_min is not None and (pulse is None or pulse.coherence < cfg.coherence_min):
             return WITHHELD_INCOHERENT
         if cfg.pulse_amplitude_min is not None and (pulse is None or pulse.amplitude < cfg.pulse_amplitude_min):
             return WITHHELD_WEAK
         return ""
+
+    def _window_regions(self, crops: WindowCrops) -> tuple[np.ndarray, np.ndarray]:
+        """The region colours of the window's crops (``region_colours``), each frame's computed once:
+        successive windows share nine tenths of their frames."""
+        frames = np.unique(crops.index)
+        todo = [int(i) for i in frames if self._regions[int(i)] is None]
+        if todo:
+            means, counts = region_colours(np.stack([self._crop[i] for i in todo]), GRID)
+            for j, i in enumerate(todo):
+                self._regions[i] = (means[j], counts[j])
+        regions = [self._regions[int(i)] for i in crops.index]
+        return np.stack([m for m, _ in regions]), np.stack([c for _, c in regions])
 
     def _why_withheld(self, rgb_u: np.ndarray, t_now: float, agreed: bool = True, not_a_pulse: str = "") -> str:
         """Why the gate withheld this window's reading: the skin too dark or clipped, the face

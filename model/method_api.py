@@ -33,6 +33,11 @@ class WindowCrops:
         self.dtype = first.dtype
         self.ndim = len(self.shape)
 
+    @property
+    def index(self) -> np.ndarray:
+        """Which frame each grid point's crop is (positions in ``frames``)."""
+        return self._index
+
     def __len__(self) -> int:
         return len(self._index)
 

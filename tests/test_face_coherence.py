@@ -200,3 +200,18 @@ def test_an_open_gate_closes_when_the_face_stops_pulsing_as_one():
     assert any(r.hr_bpm is not None for r in early)
     assert late and all(r.hr_bpm is None for r in late)
     assert any(r.withheld == WITHHELD_INCOHERENT for r in late)
+
+
+def test_each_frames_region_colours_alone_are_the_windows_and_give_the_same_pulse():
+    """The estimator computes each frame's region colours once and gathers them per window: the same
+    numbers, to the bit, as the window's crops read at once."""
+    from model.signal.face_coherence import face_pulse_of_regions
+
+    crops = _crops(300, pulse=0.01, noise=2.0, seed=5, masked_rows=5)
+    means, counts = region_colours(crops)
+    parts = [region_colours(crops[a:a + 37]) for a in range(0, 300, 37)]  # frames in batches of any size
+    assert np.array_equal(np.concatenate([m for m, _ in parts]), means, equal_nan=True)
+    assert np.array_equal(np.concatenate([c for _, c in parts]), counts)
+    whole = face_pulse(crops, FS, 1.3, BAND)
+    assert whole == face_pulse_of_regions(means, counts, (S // GRID) ** 2, FS, 1.3, BAND)
+    assert face_pulse_of_regions(means[:10], counts[:10], (S // GRID) ** 2, FS, 1.3, BAND) is None  # too short

@@ -34,6 +34,7 @@ MIN_SKIN_SHARE = 0.15  # a region counts when at least this share of its pixels 
 MIN_REGIONS = 3  # fewer skin regions than this: no measure
 HALF_WIDTH_HZ = 0.15  # each region's signal is narrowed to the reading's frequency +- this
 FILTER_ORDER = 2
+MIN_FRAMES = 3 * (2 * FILTER_ORDER + 1) * 2  # the shortest window the narrow filter can run on
 
 
 def region_colours(crops: np.ndarray, grid: int = GRID) -> tuple[np.ndarray, np.ndarray]:
@@ -88,10 +89,18 @@ def face_pulse(crops: np.ndarray, fs_hz: float, f_hz: float, band_hz: tuple[floa
     ``f_hz`` +- ``HALF_WIDTH_HZ`` (inside ``band_hz``); None when fewer than ``MIN_REGIONS`` regions
     hold skin in every frame, or the window is too short to filter."""
     crops = np.asarray(crops)
-    if crops.ndim != 4 or len(crops) < 3 * (2 * FILTER_ORDER + 1) * 2:
+    if crops.ndim != 4 or len(crops) < MIN_FRAMES:
         return None
     means, counts = region_colours(crops, grid)
-    block_px = (crops.shape[1] // grid) ** 2
+    return face_pulse_of_regions(means, counts, (crops.shape[1] // grid) ** 2, fs_hz, f_hz, band_hz)
+
+
+def face_pulse_of_regions(means: np.ndarray, counts: np.ndarray, block_px: int, fs_hz: float, f_hz: float,
+                          band_hz: tuple[float, float]) -> FacePulse | None:
+    """:func:`face_pulse` of the window's :func:`region_colours` (``means``, ``counts``; each frame's
+    may be computed once and gathered, as the estimator does), regions of ``block_px`` pixels."""
+    if len(means) < MIN_FRAMES:
+        return None
     keep = np.all(counts >= MIN_SKIN_SHARE * block_px, axis=0) & np.all(means > 0, axis=(0, 2))
     if int(keep.sum()) < MIN_REGIONS:
         return None
