@@ -11,7 +11,7 @@ Layout of one session folder (``<parent>/<YYYYmmdd-HHMMSS>``, never an existing 
 * ``faces.csv``  ``t_s,x,y,w,h``         one row per frame, the tracked face box in pixels (empty
                                          when no face)
 * ``events.csv`` ``t_s,wall_time,event,detail``  start/stop, source and method changes, face
-                                         lost/found, errors
+                                         lost/found, ``person`` (another face measured), errors
 * ``video.avi``  only with video on (``video=True``): the frames the worker processed, in one of
                  :data:`VIDEO_CODECS`: ``mjpg`` (default: JPEG quality 95, near-lossless, about
                  10 GB an hour at 640x480 30 fps) or ``mp4v`` (MPEG-4 part 2, about 0.3-0.5 GB an

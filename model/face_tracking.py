@@ -11,8 +11,10 @@ Both trackers share :class:`FaceTracker`, which turns raw per-frame detections i
   rather than a jump to someone else. After that time the largest, most central face is followed,
   under a new ``Face.track_id``: a pulse signal must never run from one person into another. With
   nobody else seen for that long, a face that jumped is the same person, followed at once, and so
-  is a lone face back within ``same_person_within_s`` of being lost with nobody else seen since
-  (someone who looked away): its track, and the heart-rate belief that rides on it, go on;
+  is a lone face back where it was lost within ``same_person_within_s`` (4 s), with nobody else
+  seen since (someone who looked away): its track, and the heart-rate belief that rides on it, go
+  on. ``Face.new_person`` is set on the first face of a new track only, never on the frames held
+  or interpolated after it;
 * stabilisation: a One-Euro filter on the box (centre and size) and on the landmarks, with the
   speed measured in face sizes per second so the tuning does not depend on the face's size;
 * face lost: ``Face(ok=False)`` at once (no stale box); the filters restart when a face comes
@@ -160,9 +162,12 @@ class FaceTracker:
     #: How long the followed face may be unseen, while another face was seen within that time,
     #: before the tracker follows a face elsewhere (meanwhile: no face).
     switch_after_s: float = 1.0
-    #: A lone face found again within this time of the followed one's loss, with no other face seen
-    #: since, is the same person (same ``track_id``); after longer, or with someone else seen, a new one.
-    same_person_within_s: float = 10.0
+    #: A lone face found again within this time of the followed one's loss, where it was lost (within
+    #: a face width, about its size), with no other face seen since nor within ``switch_after_s``
+    #: before, is the same person (same ``track_id``); otherwise a new one. 4 s: the estimator's HR
+    #: belief, which the kept track carries, is forgotten 10 s after its last update
+    #: (``HrPosteriorConfig.reset_after_s``) and the first window after a return needs 6 s.
+    same_person_within_s: float = 4.0
     #: Track ids increase over the process's life (a tracker reset never reuses one).
     _track_ids = itertools.count(1)
 
@@ -203,6 +208,7 @@ class FaceTracker:
         self._unseen_s = math.inf  # since the followed face was last detected
         self._alone_s = math.inf  # since the detector last saw more than one face
         self._track_id = 0
+        self._lost_box: Box | None = None  # the followed face's last raw box (kept while it is unseen)
         self._last_face = Face(ok=False, tracker=self.name)
         self._last_t_s: float | None = None
         self._nominal_dt_s = 1.0 / 30.0
@@ -244,7 +250,8 @@ class FaceTracker:
         face = self._update(detections, frame, self._dt_since_detect_s)
         self._frames_since_detect = 0
         self._dt_since_detect_s = 0.0
-        self._last_face = face
+        # the frames held after it are the same face, not another person's first
+        self._last_face = dataclasses.replace(face, new_person=False) if face.new_person else face
         self._thumb = self._face_thumbnail(frame, face.box) if face.ok else None
         return face
 
@@ -312,10 +319,16 @@ class FaceTracker:
         return self._alone_s > self.switch_after_s
 
     def _back_alone(self, detections: list[Detection]) -> bool:
-        """One face found again within ``same_person_within_s`` of losing the followed one, no other
-        face seen since (nor with it when it was last seen): the same person, back."""
-        return (self._track_id != 0 and len(detections) == 1 and self._unseen_s <= self.same_person_within_s
-                and self._alone_s > self._unseen_s)
+        """One face found again within ``same_person_within_s`` of losing the followed one, where it
+        was lost, no other face seen since nor within ``switch_after_s`` before: the same person, back."""
+        lost = self._lost_box
+        if not (self._track_id != 0 and len(detections) == 1 and self._unseen_s <= self.same_person_within_s
+                and self._alone_s > self._unseen_s + self.switch_after_s and lost is not None):
+            return False
+        b = detections[0].box  # back where it was lost: within a face width, about its size
+        size = max(lost.w, lost.h, 1.0)
+        return (math.hypot(b.cx - lost.cx, b.cy - lost.cy) <= size
+                and 1 / 1.5 <= max(b.w, b.h) / size <= 1.5)
 
     def _update(self, detections: list[Detection], frame: Frame, dt_s: float | None) -> Face:
         height, width = frame.bgr.shape[:2]
@@ -324,6 +337,8 @@ class FaceTracker:
         if self._unseen_s > self.switch_after_s:  # (or a time discontinuity) forget where it was
             self._prev_raw_box = None
         chosen = self._select(detections, width, height) if detections else None
+        if chosen is None and detections:  # a face seen and not taken for the followed one: someone else
+            self._alone_s = 0.0
         if chosen is None:  # the filters restart: a face found again appears where it is, no glide
             self._box_filter.reset()
             self._lm_filter.reset()
@@ -341,6 +356,7 @@ class FaceTracker:
             self._box_filter.reset()
             self._lm_filter.reset()
         self._prev_raw_box = chosen.box
+        self._lost_box = chosen.box
         self._unseen_s = 0.0
         b = chosen.box
         step = dt_s if dt_s is not None else 0.0

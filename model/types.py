@@ -60,7 +60,8 @@ class Face:
     face that is not the one it followed before (0: none yet), and a pulse signal must not run
     across a change; ``new_person`` is True on the first face of a track begun while another face
     was in view: most likely someone else than the person measured before (a lone face that comes
-    back is not flagged, and within ``FaceTracker.same_person_within_s`` keeps its track).
+    back is not flagged, and where it was lost, within ``FaceTracker.same_person_within_s``, with
+    nobody else seen, keeps its track; only the first face of a track is flagged).
     ``n_faces`` counts the faces seen in the frame, the followed one included.
     """
 
