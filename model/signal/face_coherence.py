@@ -27,7 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
+from scipy.signal import sosfiltfilt
+
+from model.signal.filters import butter_sos
 
 GRID = 3  # regions per side of the crop: 3 x 3 (forehead row, eyes and cheeks, mouth and chin)
 MIN_SKIN_SHARE = 0.15  # a region counts when at least this share of its pixels is skin in every frame
@@ -111,7 +113,7 @@ def face_pulse_of_regions(means: np.ndarray, counts: np.ndarray, block_px: int, 
     kept, weights = means[:, keep].astype(np.float64), counts[:, keep].astype(np.float64)
     pooled = (kept * weights[:, :, None]).sum(axis=1) / weights.sum(axis=1)[:, None]  # (T, 3)
     signals = pos_projection(np.concatenate([kept, pooled[:, None, :]], axis=1))  # (R + 1, T)
-    sos = butter(FILTER_ORDER, [lo, hi], btype="band", fs=fs_hz, output="sos")
+    sos = butter_sos(FILTER_ORDER, float(lo), float(hi), float(fs_hz))
     narrow = sosfiltfilt(sos, signals - signals.mean(axis=1, keepdims=True), axis=1)
     sd = narrow.std(axis=1)
     if np.any(sd[:-1] <= 0) or not np.all(np.isfinite(sd)):

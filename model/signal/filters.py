@@ -69,7 +69,9 @@ def detrend(x: np.ndarray, fs_hz: float, cutoff_hz: float = 0.5) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _butter_sos(order: int, lo_hz: float | None, hi_hz: float | None, fs_hz: float) -> np.ndarray:
+def butter_sos(order: int, lo_hz: float | None, hi_hz: float | None, fs_hz: float) -> np.ndarray:
+    """Butterworth second-order sections (band-, high- or low-pass as the edges given), designed once
+    per set of arguments (an update's filters repeat theirs): do not write to the array."""
     if lo_hz is not None and hi_hz is not None:
         return butter(order, [lo_hz, hi_hz], btype="bandpass", fs=fs_hz, output="sos")
     if lo_hz is not None:
@@ -100,6 +102,6 @@ def bandpass(x: np.ndarray, fs_hz: float, lo_hz: float | None, hi_hz: float | No
     if lo is None and hi is None:
         log.debug("bandpass: no active edge (lo=%s, hi=%s, fs=%s): mean removed only", lo_hz, hi_hz, fs_hz)
         return x - x.mean(axis=0)
-    sos = _butter_sos(int(order), lo, hi, float(fs_hz))
+    sos = butter_sos(int(order), lo, hi, float(fs_hz))
     padlen = min(3 * (2 * len(sos) + 1), n - 1)
     return sosfiltfilt(sos, x, axis=0, padlen=padlen)
