@@ -815,9 +815,11 @@ class Worker(QObject):
         face_ok = bool(face is not None and face.ok)
         if face_ok and face.new_person:
             self._new_person = True
-            self._rec_event(PERSON_EVENT, "another face measured (the one measured before left the view)")
-            self.message.emit("info", "Now measuring another face: the one measured before left the view. "
-                                      "Its reading starts afresh.")
+            # the followed face was not seen for switch_after_s while another was: it may have left, or
+            # the detector may have lost it (as MediaPipe does now and then with two faces in view)
+            self._rec_event(PERSON_EVENT, "another face measured (the one measured before was not seen for 1 s)")
+            self.message.emit("info", "Now measuring another face (the one measured before was not seen for 1 s); "
+                                      "its reading starts afresh.")
         if self._face_ok_prev is not None and face_ok != self._face_ok_prev and self._rec is not None:
             self._rec_call(self._rec.event, t, "face_found" if face_ok else "face_lost", "")
         self._face_ok_prev = face_ok

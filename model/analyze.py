@@ -100,8 +100,8 @@ def with_people(reliability: dict, people: int) -> dict:
     if people <= 1:
         return reliability
     return {"hr_reliable": False, "hr_reliable_why_not": (
-        f"{people} people were measured one after the other (the one measured left the view while another "
-        "was in it): the clip's HR mixes them; hr.csv has each one's readings")}
+        f"{people} people were measured one after the other (the one measured was not seen for a second while "
+        "another face was): the clip's HR mixes them; hr.csv's person column has each one's readings")}
 
 
 def withheld_counts(updates: Iterable[tuple[float | None, str]]) -> dict[str, int]:
