@@ -306,7 +306,7 @@ def hr_row(t_s: float, reading, person: int = 1) -> list[str]:
 
 def person_of(t_s: float, person_t_s) -> int:
     """The person (1, 2, ...) measured at time ``t_s``, given the times where another began."""
-    return 1 + bisect.bisect_right(list(person_t_s), t_s)
+    return 1 + bisect.bisect_right(person_t_s, t_s)
 
 
 def write_outputs(out_dir: Path, result: AnalyzeResult) -> None:

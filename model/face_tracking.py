@@ -204,11 +204,10 @@ class FaceTracker:
         """Forget the tracked face (e.g. when the source changes)."""
         self._box_filter.reset()
         self._lm_filter.reset()
-        self._prev_raw_box: Box | None = None
         self._unseen_s = math.inf  # since the followed face was last detected
         self._alone_s = math.inf  # since the detector last saw more than one face
         self._track_id = 0
-        self._lost_box: Box | None = None  # the followed face's last raw box (kept while it is unseen)
+        self._last_raw_box: Box | None = None  # the followed face's last raw box (kept while it is unseen)
         self._last_face = Face(ok=False, tracker=self.name)
         self._last_t_s: float | None = None
         self._nominal_dt_s = 1.0 / 30.0
@@ -250,8 +249,7 @@ class FaceTracker:
         face = self._update(detections, frame, self._dt_since_detect_s)
         self._frames_since_detect = 0
         self._dt_since_detect_s = 0.0
-        # the frames held after it are the same face, not another person's first
-        self._last_face = dataclasses.replace(face, new_person=False) if face.new_person else face
+        self._last_face = face.held()  # what the frames held after it get
         self._thumb = self._face_thumbnail(frame, face.box) if face.ok else None
         return face
 
@@ -314,6 +312,12 @@ class FaceTracker:
         return max(detections, key=score)
 
     @property
+    def _prev_raw_box(self) -> Box | None:
+        """The followed face's last raw box while it was seen within ``switch_after_s``; None after that
+        (or a time discontinuity): where it was is forgotten."""
+        return self._last_raw_box if self._unseen_s <= self.switch_after_s else None
+
+    @property
     def _alone(self) -> bool:
         """No second face seen for ``switch_after_s``: a face that jumped is the one followed."""
         return self._alone_s > self.switch_after_s
@@ -321,7 +325,7 @@ class FaceTracker:
     def _back_alone(self, detections: list[Detection]) -> bool:
         """One face found again within ``same_person_within_s`` of losing the followed one, where it
         was lost, no other face seen since nor within ``switch_after_s`` before: the same person, back."""
-        lost = self._lost_box
+        lost = self._last_raw_box
         if not (self._track_id != 0 and len(detections) == 1 and self._unseen_s <= self.same_person_within_s
                 and self._alone_s > self._unseen_s + self.switch_after_s and lost is not None):
             return False
@@ -334,8 +338,6 @@ class FaceTracker:
         height, width = frame.bgr.shape[:2]
         self._unseen_s = math.inf if dt_s is None else self._unseen_s + dt_s
         self._alone_s = 0.0 if len(detections) > 1 else (math.inf if dt_s is None else self._alone_s + dt_s)
-        if self._unseen_s > self.switch_after_s:  # (or a time discontinuity) forget where it was
-            self._prev_raw_box = None
         chosen = self._select(detections, width, height) if detections else None
         if chosen is None and detections:  # a face seen and not taken for the followed one: someone else
             self._alone_s = 0.0
@@ -355,8 +357,7 @@ class FaceTracker:
         if not same_place or dt_s is None:  # another face or a time discontinuity: no glide
             self._box_filter.reset()
             self._lm_filter.reset()
-        self._prev_raw_box = chosen.box
-        self._lost_box = chosen.box
+        self._last_raw_box = chosen.box
         self._unseen_s = 0.0
         b = chosen.box
         step = dt_s if dt_s is not None else 0.0

@@ -27,7 +27,7 @@ keep the last key frame's face: the thumbnail check passed on each of them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -135,27 +135,21 @@ class KeyframeTracking:
         face = self.detect(frame)
         span_s = frame.t_s - key.t_s if key is not None else 0.0
         out = []
-        held = self._held_face()
         for f in self._pending:
             if self.cfg.interpolate:
                 w = (f.t_s - key.t_s) / span_s if span_s > 0 else 0.0
-                out.append((f, interpolate_face(held, face, min(max(w, 0.0), 1.0))))
+                out.append((f, interpolate_face(self._key_face, face, min(max(w, 0.0), 1.0))))
             else:
-                out.append((f, held))
+                out.append((f, self._key_face))
         out.append((frame, face))
         self._pending = []
-        self._key, self._key_face = frame, face
+        self._key, self._key_face = frame, face.held()  # the frames after it get it held, not flagged again
         self._key_thumb = self.tracker._face_thumbnail(frame, face.box) if face.ok else None
         return out
 
-    def _held_face(self) -> Face:
-        """The last key frame's face for the frames after it: its ``new_person`` flag stays on the key frame."""
-        return replace(self._key_face, new_person=False) if self._key_face.new_person else self._key_face
-
     def flush(self) -> list[tuple[Frame, Face]]:
         """The frames still waiting (end of the source): they keep the last key frame's face."""
-        held = self._held_face()
-        out = [(f, held) for f in self._pending]
+        out = [(f, self._key_face) for f in self._pending]
         self._pending = []
         return out
 

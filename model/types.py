@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -72,6 +72,11 @@ class Face:
     n_faces: int = 0
     track_id: int = 0
     new_person: bool = False
+
+    def held(self) -> "Face":
+        """This face on a later frame (held or interpolated between detections): the same person, so
+        not flagged ``new_person``: the flag stays on the frame whose detection began the track."""
+        return replace(self, new_person=False) if self.new_person else self
 
 
 @dataclass(frozen=True)
