@@ -89,6 +89,21 @@ def test_a_long_gap_forgets_the_belief():
     assert post.update(30.0 + 11.0, *_window(rng, [(130, 1.0)])).hr_bpm == pytest.approx(130, abs=1.0)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_one_window_after_a_gap_does_not_settle_the_belief(seed):
+    """A face back after 8 s: its first window, with a peak at half the rate, counts at most
+    max_evidence_s seconds' evidence, so the belief is not sure of it at once (it counted the whole
+    gap's before: sure of the half rate from one window, as subject 5 was after a 2 s cover)."""
+    def after_gap(cap):
+        rng = np.random.default_rng(seed)
+        post = HrPosterior(HrPosteriorConfig(max_evidence_s=cap))
+        _run(post, [_window(rng, [(100, 1.0)], noise=1.0) for _ in range(20)])
+        return post.update(19.0 + 8.0, *_window(rng, [(50, 1.0), (100, 0.4)], noise=1.0))
+
+    assert after_gap(None).mass > 0.99
+    assert after_gap(HrPosteriorConfig().max_evidence_s).mass < 0.85
+
+
 def test_no_power_gives_no_reading():
     post = HrPosterior()
     f = np.linspace(0, 15, 100)
@@ -96,7 +111,7 @@ def test_no_power_gives_no_reading():
 
 
 @pytest.mark.parametrize("bad", [dict(step_bpm=0), dict(rate_sd_bpm_per_s=0), dict(jump_prob_per_s=1.0),
-                                 dict(mass_bpm=0), dict(lo_bpm=100, hi_bpm=90)])
+                                 dict(mass_bpm=0), dict(lo_bpm=100, hi_bpm=90), dict(max_evidence_s=0)])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ValueError):
         HrPosteriorConfig(**bad)

@@ -11,7 +11,10 @@ a hidden Markov model), so the filter can say how much of its belief lies near i
   (``jump_prob_per_s``, compounded over ``dt_s``) so the belief can move to a new rate.
 * **Evidence.** A window's normalised power spectrum on the grid, raised to
   ``evidence_per_s * dt_s``: successive windows share most of their samples, so an update that
-  comes sooner carries less new evidence.
+  comes sooner carries less new evidence. An update after a gap (the face was lost, the updates
+  were skipped) counts at most ``max_evidence_s`` seconds': the belief has spread over the gap,
+  and one window must not settle it at once (a window 9 s after the last one would otherwise
+  count 9 times a steady update's, and a lone peak at half the rate read as sure).
 * **Reading.** The posterior's mode (causal: usable live). **Quality:** the posterior's mass within
   ``mass_bpm`` of it, a number from 0 to 1 that a gate can threshold: a pulse that stays at one
   rate window after window gathers the belief around it, a noise peak that moves does not.
@@ -49,6 +52,8 @@ class HrPosteriorConfig:
     mass_bpm: float = 5.0  # the quality: the posterior's mass within this of its mode
     reset_after_s: float = 10.0  # a gap longer than this starts a new belief
     first_dt_s: float = 1.0  # the evidence of the first update counts as this many seconds'
+    # an update after a gap counts at most this many seconds' evidence (None: the whole gap's)
+    max_evidence_s: float | None = 2.0
 
     def __post_init__(self) -> None:
         if not (0 < self.lo_bpm < self.hi_bpm) or self.step_bpm <= 0:
@@ -57,6 +62,8 @@ class HrPosteriorConfig:
             raise ValueError("rate_sd_bpm_per_s and evidence_per_s must be positive, jump_prob_per_s in [0, 1)")
         if self.mass_bpm <= 0 or self.reset_after_s <= 0 or self.first_dt_s <= 0:
             raise ValueError("mass_bpm, reset_after_s and first_dt_s must be positive")
+        if self.max_evidence_s is not None and self.max_evidence_s <= 0:
+            raise ValueError(f"max_evidence_s must be positive or None, got {self.max_evidence_s}")
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,8 @@ class HrPosterior:
         the spectrum has no power in the band (the belief waits)."""
         self.skip(t_s)
         dt_s = self.cfg.first_dt_s if self._t_s is None else max(t_s - self._t_s, 0.0)
-        evidence = self._evidence(freqs_hz, power, dt_s)
+        cap_s = self.cfg.max_evidence_s
+        evidence = self._evidence(freqs_hz, power, dt_s if cap_s is None else min(dt_s, cap_s))
         if evidence is None:
             return None
         step: float | None = None if self._belief is None else dt_s
