@@ -286,11 +286,15 @@ class BvpTrace:
     def x_range(self) -> tuple[float, float]:
         return (-self.span_s, 0.0)
 
-    def update(self, t_s: np.ndarray, bvp: np.ndarray) -> None:
+    def update(self, t_s: np.ndarray, bvp: np.ndarray, since_t_s: float | None = None) -> None:
+        """The stream's last ``span_s``; none of it from before ``since_t_s`` (where the signal
+        now measured began: the face came back, another person is measured)."""
         if not len(t_s):
             return
         t_end = float(t_s[-1])
         keep = t_s >= t_end - self.span_s
+        if since_t_s is not None:
+            keep &= t_s >= since_t_s
         tb, vb = np.asarray(t_s[keep], dtype=float) - t_end, np.asarray(bvp[keep], dtype=float)
         fin = vb[np.isfinite(vb)]
         if len(fin):
@@ -372,6 +376,7 @@ class SessionModel:
         self.resp_note = ""  # what the respiration is, or why it shows none (its tooltip)
         self.trend = TrendSeries()
         self.bvp = BvpTrace()
+        self._bvp_since_t: float | None = None  # the BVP card draws the stream from here on
         self.video_text: str | None = STATE_TEXT[STATE_STARTING]  # None: show the frame's image
         self.last_frame: FrameResult | None = None
         self._faces_seen: tuple[float, int] | None = None  # (t_s, n) of the latest frame with several faces
@@ -457,9 +462,13 @@ class SessionModel:
         t_trend = rr.t_s if source_t is None else source_t
         if getattr(rr, "new_person", False):
             self.trend.add_person(t_trend)
+            self._bvp_since_t = rr.t_s  # the wave of the one measured before is not this person's
+            self.bvp.framed = False
+        if rr.state == STATE_NO_FACE:  # no wave drawn while nobody is measured, nor from before it
+            self._bvp_since_t = rr.t_s
         self.trend.add(t_trend, r.hr_bpm, getattr(rr, "method", ""))
         self._vitals(rr)
-        self.bvp.update(rr.bvp_t_s, rr.bvp)
+        self.bvp.update(rr.bvp_t_s, rr.bvp, self._bvp_since_t)
         self.set_state(rr.state)
 
     def _vitals(self, rr: ReadingResult) -> None:
@@ -488,6 +497,7 @@ class SessionModel:
         self.trend = TrendSeries()  # a new source (a file, a camera, a session replay): a trend of its own
         self._faces_seen = None  # and faces of its own
         self.bvp.clear()
+        self._bvp_since_t = None
         return not info.fallback
 
     def on_source_lost(self, msg: str) -> None:

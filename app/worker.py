@@ -622,6 +622,10 @@ class Worker(QObject):
             self.message.emit("error" if kind == "error" else "info", text)
         else:
             self.message.emit(kind if kind == "ok" else "info", text)
+        if kind == "eof" and self._rec is not None:
+            # the file is over: nothing more will come, so the recording ends with it (summary.json
+            # now, not when the window closes); a camera's error keeps it, the camera may come back
+            self._stop_recording()
 
     def _stop_capture(self) -> None:
         if self._capture is not None:
@@ -818,8 +822,8 @@ class Worker(QObject):
             # the followed face was not seen for switch_after_s while another was: it may have left, or
             # the detector may have lost it (as MediaPipe does now and then with two faces in view)
             self._rec_event(PERSON_EVENT, "another face measured (the one measured before was not seen for 1 s)")
-            self.message.emit("info", "Now measuring another face (the one measured before was not seen for 1 s); "
-                                      "its reading starts afresh.")
+            # short enough for the status bar beside the recording's label (the event says why)
+            self.message.emit("info", "Now measuring another face: its reading starts afresh.")
         if self._face_ok_prev is not None and face_ok != self._face_ok_prev and self._rec is not None:
             self._rec_call(self._rec.event, t, "face_found" if face_ok else "face_lost", "")
         self._face_ok_prev = face_ok

@@ -142,6 +142,24 @@ def test_no_camera_opens_on_demo_then_file_face_lost_and_found(run_app, qtbot, e
     assert load_settings().source == str(clip)
 
 
+def test_a_recording_ends_with_its_file(run_app, qtbot, env):
+    """A file played once (--no-loop) under --record: at its end the recording is finished at once
+    (summary.json, "ended", the Record button up), not when the window closes."""
+    clip = write_clip(env / "short.avi", [("face", 3.0)])
+    sessions = env / "sessions"
+    win = run_app("--source", str(clip), "--no-loop", "--method", "pos", "--record", str(sessions))
+    qtbot.waitUntil(lambda: win.recording_path is not None, timeout=6000)
+    folder = win.recording_path
+    assert win.act_record.isChecked()
+    qtbot.waitUntil(lambda: win.state == "no_signal", timeout=8000)  # end of the file
+    qtbot.waitUntil(lambda: win.recording_path is None, timeout=5000)
+    assert not win.act_record.isChecked()
+    assert (folder / "summary.json").is_file() and json.loads((folder / "session.json").read_text())["ended"]
+    qtbot.waitUntil(lambda: any(f"Recording saved in {folder}" in text for _, text in win.messages), timeout=2000)
+    events = [r[2] for r in csv.reader(open(folder / "events.csv"))][1:]
+    assert events.index("source_eof") < events.index("record_stop"), events
+
+
 def test_without_a_model_the_default_falls_back_to_pos_quietly(run_app, qtbot, env, monkeypatch):
     from model import fcus_method
 

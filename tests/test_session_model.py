@@ -231,6 +231,37 @@ def test_bvp_keeps_the_last_span_and_its_scale():
     assert len(s.bvp.t_rel_s) == 0
 
 
+def test_bvp_shows_no_wave_from_before_the_face_was_lost_or_another_person_measured():
+    """The BVP card draws only the signal measured now: nothing while no face is in view, after
+    the face's return none of the wave from before it, after a switch to another person none of
+    the one measured before (the estimator's stream still holds both)."""
+    s = SessionModel()
+    t = np.arange(0.0, 14.0, 1 / 30)
+    wave = np.sin(2 * np.pi * 1.2 * t)
+    s.on_reading(reading(14.0, 70.0, bvp_t_s=t, bvp=wave))
+    assert len(s.bvp.t_rel_s) == np.count_nonzero(t >= t[-1] - 10.0)
+    lost = np.arange(0.0, 15.0, 1 / 30)  # the stream one second on: the face left at 14 s
+    s.on_reading(reading(15.0, None, state=STATE_NO_FACE, bvp_t_s=lost,
+                         bvp=np.where(lost < 14.0, np.sin(2 * np.pi * 1.2 * lost), np.nan)))
+    assert len(s.bvp.t_rel_s) == 0, "no wave drawn while no face is in view"
+    back = np.arange(0.0, 24.0, 1 / 30)  # back at 16 s, its first windows cover 16-24 s
+    s.on_reading(reading(24.0, None, state=STATE_ACQUIRING, bvp_t_s=back,
+                         bvp=np.where((back < 14.0) | (back >= 16.0), np.sin(2 * np.pi * 1.2 * back), np.nan)))
+    drawn = s.bvp.t_rel_s[np.isfinite(s.bvp.bvp)]
+    assert len(drawn) and drawn[0] >= 16.0 - 24.0 - 1e-9, "none of the wave from before the loss"
+    switch = reading(30.0, None, state=STATE_ACQUIRING, bvp_t_s=np.arange(0.0, 30.0, 1 / 30),
+                     bvp=np.sin(np.arange(0.0, 30.0, 1 / 30)))
+    switch.new_person = True
+    s.on_reading(switch)
+    assert len(s.bvp.t_rel_s) == 0 and not s.bvp.framed, "none of the one measured before; the scale measured anew"
+    later = np.arange(0.0, 37.0, 1 / 30)
+    s.on_reading(reading(37.0, 66.0, bvp_t_s=later, bvp=np.sin(later)))
+    assert s.bvp.t_rel_s[0] >= 30.0 - 37.0 - 1e-9 and s.bvp.framed
+    s.on_source_changed(source(SourceSpec("demo")))  # a new source: its own clock, nothing held back
+    s.on_reading(reading(14.0, 70.0, bvp_t_s=t, bvp=wave))
+    assert len(s.bvp.t_rel_s) == np.count_nonzero(t >= t[-1] - 10.0)
+
+
 def test_bvp_scale_holds_until_the_wave_outgrows_or_shrinks_away_from_it():
     s = SessionModel()
     t = np.arange(0.0, 12.0, 1 / 30)
