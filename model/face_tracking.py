@@ -333,6 +333,23 @@ class FaceTracker:
         """No second face seen for ``switch_after_s``: a face that jumped is the one followed."""
         return self._alone_s > self.switch_after_s
 
+    def _look_near(self, frame: Frame, prev: Box, detections: list[Detection]) -> Detection | None:
+        """The face :meth:`_detect_near` finds around ``prev`` that overlaps it most (at least
+        ``same_face_iou``), not one of ``detections`` (the whole frame's) found again; None without
+        one. A failing look is logged once and switched off for this tracker."""
+        try:
+            found = self._detect_near(frame, prev)
+        except Exception:  # noqa: BLE001 - the whole frame's result stands without it
+            log.warning("looking for a missed face near its last box failed; not tried again", exc_info=True)
+            self.look_near_scale = None
+            return None
+        best, best_iou = None, self.same_face_iou
+        for d in found:
+            overlap = iou(d.box, prev)
+            if overlap >= best_iou and all(iou(d.box, o.box) < 0.5 for o in detections):
+                best, best_iou = d, overlap
+        return best
+
     def _back_alone(self, detections: list[Detection]) -> bool:
         """One face found again within ``same_person_within_s`` of losing the followed one, where it
         was lost, no other face seen since nor within ``switch_after_s`` before: the same person, back."""
@@ -352,9 +369,8 @@ class FaceTracker:
         chosen = self._select(detections, width, height) if detections else None
         prev = self._prev_raw_box
         if chosen is None and prev is not None and self.look_near_scale:  # missed where it was: look closer
-            near = [d for d in self._detect_near(frame, prev) if iou(d.box, prev) >= self.same_face_iou]
-            if near:
-                chosen = near[0]
+            chosen = self._look_near(frame, prev, detections)
+            if chosen is not None:
                 detections = [*detections, chosen]
                 self._alone_s = 0.0 if len(detections) > 1 else self._alone_s
         if chosen is None and detections:  # a face seen and not taken for the followed one: someone else
@@ -497,9 +513,11 @@ class MediaPipeFaceTracker(FaceTracker):
         super().__init__(detect_every=detect_every, **kwargs)
 
     def _close_detector(self) -> None:
-        self._landmarker.close()
-        if self._near_landmarker is not None:
-            self._near_landmarker.close()
+        try:
+            self._landmarker.close()
+        finally:
+            if self._near_landmarker is not None:
+                self._near_landmarker.close()
 
     def _timestamp_ms(self, t_s: float) -> int:
         """Strictly increasing integer ms, even when ``t_s`` repeats or goes back (loops).
@@ -524,8 +542,9 @@ class MediaPipeFaceTracker(FaceTracker):
         return detections
 
     def _detect_near(self, frame: Frame, box: Box) -> list[Detection]:
-        """The Face Landmarker (image mode, one face) on the square crop around ``box``: a face
-        small in a wide frame, which the whole-frame pass misses now and then, fills it."""
+        """The Face Landmarker (image mode, up to two faces: a neighbour's head may reach into the
+        crop) on the square crop around ``box``: a face small in a wide frame, which the whole-frame
+        pass misses now and then, fills it."""
         side = self.look_near_scale * max(box.w, box.h)
         height, width = frame.bgr.shape[:2]
         x0, y0 = max(int(box.cx - side / 2.0), 0), max(int(box.cy - side / 2.0), 0)
@@ -536,7 +555,7 @@ class MediaPipeFaceTracker(FaceTracker):
             from mediapipe.tasks.python import BaseOptions, vision
 
             options = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(self.model_path)),
-                                                   running_mode=vision.RunningMode.IMAGE, num_faces=1)
+                                                   running_mode=vision.RunningMode.IMAGE, num_faces=2)
             self._near_landmarker = vision.FaceLandmarker.create_from_options(options)
             _close_before_thread_shutdown(self._near_landmarker)
         crop = np.ascontiguousarray(_to_rgb(frame.bgr[y0:y1, x0:x1]))

@@ -39,6 +39,9 @@ def test_calibrate_adapts_and_swaps_the_model_while_reading(run_app, qtbot):
     n_before = len(readings)
     qtbot.waitUntil(lambda: win.calibration_state.state in ("done", "failed"), timeout=120000)
     assert win.calibration_state.state == "done", win.calibration_state.text
+    # the window's slot and this list's each get their own queued copy of the worker's signal: the
+    # list's may come an event later
+    qtbot.waitUntil(lambda: states[-1].state == "done", timeout=5000)
     running = [st for st in states if st.state == "running"]
     assert running[0].progress is None and "starting" in running[0].text
     assert [st.progress for st in running[1:]] == [(1, 1)]  # the child's one step, counted on the way

@@ -255,11 +255,30 @@ def test_a_face_missed_on_the_whole_frame_is_looked_for_where_it_was():
         first = next(i for i, f in enumerate(faces) if i >= 10 and f.ok)
         assert abs((first - 9) / 30.0 - ScriptedTracker.switch_after_s) <= 1.5 / 30.0
         assert faces[first].new_person and abs(faces[first].box.cx - B[0]) < 1
+    # the neighbour found in the crop too (its head reaches into it): the face overlapping A's box most
+    with ScriptedTracker(script, near=[[(A[0] + 70, A[1]), (A[0] + 5, A[1])]] * len(script)) as tracker:
+        faces = [tracker.process(Frame(index=i, t_s=i / 30.0, bgr=_canvas(script[i]))) for i in range(len(script))]
+    assert all(f.ok and abs(f.box.cx - A[0]) < 6 and f.track_id == faces[0].track_id for f in faces)
     # off: no look near
     with ScriptedTracker(script, near=near) as tracker:
         tracker.look_near_scale = None
         faces = [tracker.process(Frame(index=i, t_s=i / 30.0, bgr=_canvas(script[i]))) for i in range(len(script))]
         assert tracker.near_calls == 0 and not all(f.ok for f in faces)
+
+
+def test_a_failing_look_near_is_switched_off_and_the_frame_still_tracked(caplog):
+    class Failing(ScriptedTracker):
+        def _detect_near(self, frame, box):
+            self.near_calls += 1
+            raise RuntimeError("the face model file is gone")
+
+    script = [[A, B]] * 5 + [[B]] * 10
+    with Failing(script) as tracker, caplog.at_level("WARNING"):
+        faces = [tracker.process(Frame(index=i, t_s=i / 30.0, bgr=_canvas(script[i]))) for i in range(len(script))]
+        assert tracker.near_calls == 1 and tracker.look_near_scale is None
+    assert all(not f.ok and f.n_faces == 1 for f in faces[5:])  # as without the look: no face, never B
+    assert sum("near its last box failed" in r.getMessage() for r in caplog.records) == 1
+    assert ScriptedTracker.look_near_scale == 2.0  # switched off for that tracker only
 
 
 @needs_model
