@@ -365,14 +365,13 @@ class FaceTracker:
     def _update(self, detections: list[Detection], frame: Frame, dt_s: float | None) -> Face:
         height, width = frame.bgr.shape[:2]
         self._unseen_s = math.inf if dt_s is None else self._unseen_s + dt_s
+        prev = self._prev_raw_box
+        if prev is not None and self.look_near_scale and all(iou(d.box, prev) < self.same_face_iou for d in detections):
+            # missed where it was (alone, a face elsewhere would be taken for it): look closer
+            near = self._look_near(frame, prev, detections)
+            detections = detections if near is None else [*detections, near]
         self._alone_s = 0.0 if len(detections) > 1 else (math.inf if dt_s is None else self._alone_s + dt_s)
         chosen = self._select(detections, width, height) if detections else None
-        prev = self._prev_raw_box
-        if chosen is None and prev is not None and self.look_near_scale:  # missed where it was: look closer
-            chosen = self._look_near(frame, prev, detections)
-            if chosen is not None:
-                detections = [*detections, chosen]
-                self._alone_s = 0.0 if len(detections) > 1 else self._alone_s
         if chosen is None and detections:  # a face seen and not taken for the followed one: someone else
             self._alone_s = 0.0
         if chosen is None:  # the filters restart: a face found again appears where it is, no glide

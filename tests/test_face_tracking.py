@@ -266,6 +266,18 @@ def test_a_face_missed_on_the_whole_frame_is_looked_for_where_it_was():
         assert tracker.near_calls == 0 and not all(f.ok for f in faces)
 
 
+def test_a_lone_face_missed_while_someone_appears_elsewhere_is_looked_for_first():
+    # only A seen so far; one frame the whole-frame pass finds only B, elsewhere: taken for A's jump
+    # unless the look near A's box finds A still there
+    script = [[A]] * 10 + [[B]] * 3 + [[A, B]] * 5
+    with ScriptedTracker(script, near=[[A]] * len(script)) as tracker:
+        faces = [tracker.process(Frame(index=i, t_s=i / 30.0, bgr=_canvas([A, B]))) for i in range(len(script))]
+    assert all(f.ok and abs(f.box.cx - A[0]) < 1 and f.track_id == faces[0].track_id for f in faces)
+    with ScriptedTracker(script) as tracker:  # nothing near A's box: A jumped (nobody else was about)
+        faces = [tracker.process(Frame(index=i, t_s=i / 30.0, bgr=_canvas(script[i]))) for i in range(len(script))]
+    assert faces[10].ok and abs(faces[10].box.cx - B[0]) < 1 and faces[10].track_id == faces[0].track_id
+
+
 def test_a_failing_look_near_is_switched_off_and_the_frame_still_tracked(caplog):
     class Failing(ScriptedTracker):
         def _detect_near(self, frame, box):
