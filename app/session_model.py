@@ -462,7 +462,9 @@ class SessionModel:
         t_trend = rr.t_s if source_t is None else source_t
         if getattr(rr, "new_person", False):
             self.trend.add_person(t_trend)
-            self._bvp_since_t = rr.t_s  # the wave of the one measured before is not this person's
+            # the wave of the one measured before is not this person's
+            switch_t = getattr(rr, "new_person_t_s", None)
+            self._bvp_since_t = rr.t_s if switch_t is None else switch_t
             self.bvp.framed = False
         if rr.state == STATE_NO_FACE:  # no wave drawn while nobody is measured, nor from before it
             self._bvp_since_t = rr.t_s

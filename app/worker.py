@@ -121,6 +121,7 @@ class ReadingResult:
     method: str = ""
     hrv_why: HrvWithheld | None = None  # why hrv is None (the estimator's hrv_why)
     new_person: bool = False  # the first reading since the tracker moved to another person (Face.new_person)
+    new_person_t_s: float | None = None  # with new_person: the time of the other person's first frame
     source_t_s: float | None = None  # t_s within the current source's session (seconds since its first frame)
 
 
@@ -259,7 +260,7 @@ class Worker(QObject):
         self._calib_shown: CalibrationState | None = None  # the state last said to the window
         self._calib: CalibrationJob | None = None
         self._calib_progress: tuple[int, int] | None = None  # the running calibration's steps done, of all
-        self._new_person = False  # the tracker moved to another person since the last reading emitted
+        self._new_person: float | None = None  # the time the tracker moved to another person, since the last reading
         self._calib_dir: str | None = None  # where calibrated models are written (removed at the end)
         self._calibrated = False
         self._base_model_path = model_path  # what a calibration adapts (its weights) and falls back to
@@ -818,7 +819,7 @@ class Worker(QObject):
         self._state = upd.state
         face_ok = bool(face is not None and face.ok)
         if face_ok and face.new_person:
-            self._new_person = True
+            self._new_person = t
             # the followed face was not seen for switch_after_s while another was: it may have left, or
             # the detector may have lost it (as MediaPipe does now and then with two faces in view)
             self._rec_event(PERSON_EVENT, "another face measured (the one measured before was not seen for 1 s)")
@@ -904,9 +905,10 @@ class Worker(QObject):
                 self._rec_call(self._rec.bvp_update, tr, vr, t_now, window_s, window_s)
         self.reading_ready.emit(ReadingResult(
             t_s=t, reading=upd.reading, state=upd.state, hrv=upd.hrv, resp_bpm=upd.resp_bpm,
-            bvp_t_s=tg, bvp=vg, method=self._method.name, hrv_why=self._est.hrv_why, new_person=self._new_person,
+            bvp_t_s=tg, bvp=vg, method=self._method.name, hrv_why=self._est.hrv_why,
+            new_person=self._new_person is not None, new_person_t_s=self._new_person,
             source_t_s=t - self._source_t0 if self._source_t0 is not None else t))
-        self._new_person = False
+        self._new_person = None
         self._emit_calibration_state(changed_only=True)  # the face seconds Calibrate needs, once a second
 
     def _post_frame(self, result: FrameResult) -> None:

@@ -250,13 +250,13 @@ def test_bvp_shows_no_wave_from_before_the_face_was_lost_or_another_person_measu
     drawn = s.bvp.t_rel_s[np.isfinite(s.bvp.bvp)]
     assert len(drawn) and drawn[0] >= 16.0 - 24.0 - 1e-9, "none of the wave from before the loss"
     switch = reading(30.0, None, state=STATE_ACQUIRING, bvp_t_s=np.arange(0.0, 30.0, 1 / 30),
-                     bvp=np.sin(np.arange(0.0, 30.0, 1 / 30)))
-    switch.new_person = True
+                     bvp=np.where(np.arange(0.0, 30.0, 1 / 30) < 29.2, np.sin(np.arange(0.0, 30.0, 1 / 30)), np.nan))
+    switch.new_person, switch.new_person_t_s = True, 29.2  # the other person's first frame at 29.2 s
     s.on_reading(switch)
-    assert len(s.bvp.t_rel_s) == 0 and not s.bvp.framed, "none of the one measured before; the scale measured anew"
-    later = np.arange(0.0, 37.0, 1 / 30)
+    assert not np.isfinite(s.bvp.bvp).any() and not s.bvp.framed, "none of the one measured before; scale anew"
+    later = np.arange(0.0, 37.0, 1 / 30)  # the new person's first window covers them from their first frame
     s.on_reading(reading(37.0, 66.0, bvp_t_s=later, bvp=np.sin(later)))
-    assert s.bvp.t_rel_s[0] >= 30.0 - 37.0 - 1e-9 and s.bvp.framed
+    assert abs(s.bvp.t_rel_s[0] - (29.2 - 37.0)) < 1 / 30 and s.bvp.framed
     s.on_source_changed(source(SourceSpec("demo")))  # a new source: its own clock, nothing held back
     s.on_reading(reading(14.0, 70.0, bvp_t_s=t, bvp=wave))
     assert len(s.bvp.t_rel_s) == np.count_nonzero(t >= t[-1] - 10.0)
