@@ -1,5 +1,9 @@
-"""Signal processing: resampling, filters, heart rate, quality, beats/HRV, respiration."""
+"""Signal processing: resampling, filters, heart rate, quality, beats/HRV, respiration.
 
+scipy.signal is imported first, without scipy.stats (:mod:`model.scipy_import`).
+"""
+
+import model.scipy_import  # noqa: F401  (first: it imports scipy.signal)
 from model.signal.band import (
     HR_RANGE_BPM,
     PULSE_BAND_HZ,
