@@ -505,7 +505,7 @@ class MediaPipeFaceTracker(FaceTracker):
         )
         self._landmarker = vision.FaceLandmarker.create_from_options(options)
         _close_before_thread_shutdown(self._landmarker)
-        self._near_landmarker: Any = None  # one face in a still image: made at the first miss
+        self._near_landmarker: Any = None  # up to two faces in a still image: made at the first miss
         self.model_path = path
         self.num_faces = int(num_faces)
         self._last_ts_ms = -1
