@@ -4,9 +4,9 @@
 ``find_peaks_cwt`` calls (nothing here does). Importing scipy.stats costs about 0.2 s of CPU at
 every start of ``analyze``, the app and each ``--jobs`` worker on this 2-core machine (``analyze``
 of dev subject 3: 5.42 s of CPU against 5.63; of a 15-frame clip: 0.76 against 0.97), about 0.2 of
-the speed issue's decode-relative CPU ratio on a one-minute clip. While scipy.signal is imported, a placeholder stands in for
-scipy.stats: ``scoreatpercentile`` becomes a function that imports the real module when called;
-any other name read from it imports the real module at once. The placeholder is gone once
+the speed issue's decode-relative CPU ratio on a one-minute clip. While scipy.signal is imported,
+a placeholder stands in for scipy.stats: ``scoreatpercentile`` becomes a function that imports the
+real module when called; any other name read from it imports the real module at once. The placeholder is gone once
 scipy.signal is imported, so ``import scipy.stats`` anywhere later gets the real module.
 
 Importing this module does it (``model.signal`` imports it first); nothing happens when
