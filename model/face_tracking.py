@@ -492,24 +492,43 @@ class MediaPipeFaceTracker(FaceTracker):
     ) -> None:
         _defer_mediapipe_extras()
         import mediapipe as mp
-        from mediapipe.tasks.python import BaseOptions, vision
 
         self._mp = mp
         path = Path(model_path)
         if not path.is_file():
             raise FileNotFoundError(f"face model not found: {path}")
-        options = vision.FaceLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(path)),
-            running_mode=vision.RunningMode.VIDEO,
-            num_faces=int(num_faces),
-        )
-        self._landmarker = vision.FaceLandmarker.create_from_options(options)
-        _close_before_thread_shutdown(self._landmarker)
-        self._near_landmarker: Any = None  # up to two faces in a still image: made at the first miss
         self.model_path = path
+        self._landmarker = self._new_landmarker(video=True, num_faces=int(num_faces))
+        self._near_landmarker: Any = None  # up to two faces in a still image: made at the first miss
         self.num_faces = int(num_faces)
         self._last_ts_ms = -1
         super().__init__(detect_every=detect_every, **kwargs)
+
+    def _new_landmarker(self, *, video: bool, num_faces: int) -> Any:
+        """A Face Landmarker on ``model_path``: video mode (timestamps, tracking between frames) or
+        still images; closed before Python's worker threads stop at exit."""
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(self.model_path)),
+            running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,
+            num_faces=num_faces,
+        )
+        landmarker = vision.FaceLandmarker.create_from_options(options)
+        _close_before_thread_shutdown(landmarker)
+        return landmarker
+
+    @staticmethod
+    def _detections(result: Any, width: int, height: int, x0: int = 0, y0: int = 0) -> list[Detection]:
+        """The landmarker's faces (normalised to an image ``width`` x ``height`` whose corner lies at
+        ``x0``, ``y0`` of the frame) in frame pixels."""
+        scale = np.array([width, height], dtype=np.float32)
+        offset = np.array([x0, y0], dtype=np.float32)
+        detections = []
+        for face_landmarks in result.face_landmarks:
+            pts = np.array([(p.x, p.y) for p in face_landmarks], dtype=np.float32) * scale + offset
+            detections.append(Detection(_box_from_landmarks(pts), pts))
+        return detections
 
     def _close_detector(self) -> None:
         try:
@@ -533,12 +552,7 @@ class MediaPipeFaceTracker(FaceTracker):
         height, width = rgb.shape[:2]
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
         result = self._landmarker.detect_for_video(image, self._timestamp_ms(frame.t_s))
-        detections = []
-        scale = np.array([width, height], dtype=np.float32)
-        for face_landmarks in result.face_landmarks:
-            pts = np.array([(p.x, p.y) for p in face_landmarks], dtype=np.float32) * scale
-            detections.append(Detection(_box_from_landmarks(pts), pts))
-        return detections
+        return self._detections(result, width, height)
 
     def _detect_near(self, frame: Frame, box: Box) -> list[Detection]:
         """The Face Landmarker (image mode, up to two faces: a neighbour's head may reach into the
@@ -551,20 +565,10 @@ class MediaPipeFaceTracker(FaceTracker):
         if x1 - x0 < 16 or y1 - y0 < 16:
             return []
         if self._near_landmarker is None:
-            from mediapipe.tasks.python import BaseOptions, vision
-
-            options = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(self.model_path)),
-                                                   running_mode=vision.RunningMode.IMAGE, num_faces=2)
-            self._near_landmarker = vision.FaceLandmarker.create_from_options(options)
-            _close_before_thread_shutdown(self._near_landmarker)
+            self._near_landmarker = self._new_landmarker(video=False, num_faces=2)
         crop = np.ascontiguousarray(_to_rgb(frame.bgr[y0:y1, x0:x1]))
         result = self._near_landmarker.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=crop))
-        detections = []
-        for face_landmarks in result.face_landmarks:
-            pts = np.array([(p.x, p.y) for p in face_landmarks], dtype=np.float32) * np.array(
-                [x1 - x0, y1 - y0], dtype=np.float32) + np.array([x0, y0], dtype=np.float32)
-            detections.append(Detection(_box_from_landmarks(pts), pts))
-        return detections
+        return self._detections(result, x1 - x0, y1 - y0, x0, y0)
 
 
 def haar_cascade_path() -> Path:
