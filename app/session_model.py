@@ -460,11 +460,10 @@ class SessionModel:
             self.last_hr_bpm = r.hr_bpm
         source_t = getattr(rr, "source_t_s", None)  # the time within the current source's session
         t_trend = rr.t_s if source_t is None else source_t
-        if getattr(rr, "new_person", False):
+        switch_t = getattr(rr, "new_person_t_s", None)
+        if switch_t is not None:  # another person: the wave of the one measured before is not theirs
             self.trend.add_person(t_trend)
-            # the wave of the one measured before is not this person's
-            switch_t = getattr(rr, "new_person_t_s", None)
-            self._bvp_since_t = rr.t_s if switch_t is None else switch_t
+            self._bvp_since_t = switch_t
             self.bvp.framed = False
         if rr.state == STATE_NO_FACE:  # no wave drawn while nobody is measured, nor from before it
             self._bvp_since_t = rr.t_s

@@ -120,8 +120,9 @@ class ReadingResult:
     bvp: np.ndarray = field(default_factory=lambda: np.zeros(0))
     method: str = ""
     hrv_why: HrvWithheld | None = None  # why hrv is None (the estimator's hrv_why)
-    new_person: bool = False  # the first reading since the tracker moved to another person (Face.new_person)
-    new_person_t_s: float | None = None  # with new_person: the time of the other person's first frame
+    # the first reading since the tracker moved to another person (Face.new_person): the time of that
+    # person's first frame; None: the same person as the reading before
+    new_person_t_s: float | None = None
     source_t_s: float | None = None  # t_s within the current source's session (seconds since its first frame)
 
 
@@ -906,7 +907,7 @@ class Worker(QObject):
         self.reading_ready.emit(ReadingResult(
             t_s=t, reading=upd.reading, state=upd.state, hrv=upd.hrv, resp_bpm=upd.resp_bpm,
             bvp_t_s=tg, bvp=vg, method=self._method.name, hrv_why=self._est.hrv_why,
-            new_person=self._new_person is not None, new_person_t_s=self._new_person,
+            new_person_t_s=self._new_person,
             source_t_s=t - self._source_t0 if self._source_t0 is not None else t))
         self._new_person = None
         self._emit_calibration_state(changed_only=True)  # the face seconds Calibrate needs, once a second

@@ -251,7 +251,7 @@ def test_bvp_shows_no_wave_from_before_the_face_was_lost_or_another_person_measu
     assert len(drawn) and drawn[0] >= 16.0 - 24.0 - 1e-9, "none of the wave from before the loss"
     switch = reading(30.0, None, state=STATE_ACQUIRING, bvp_t_s=np.arange(0.0, 30.0, 1 / 30),
                      bvp=np.where(np.arange(0.0, 30.0, 1 / 30) < 29.2, np.sin(np.arange(0.0, 30.0, 1 / 30)), np.nan))
-    switch.new_person, switch.new_person_t_s = True, 29.2  # the other person's first frame at 29.2 s
+    switch.new_person_t_s = 29.2  # the other person's first frame
     s.on_reading(switch)
     assert not np.isfinite(s.bvp.bvp).any() and not s.bvp.framed, "none of the one measured before; scale anew"
     later = np.arange(0.0, 37.0, 1 / 30)  # the new person's first window covers them from their first frame
@@ -461,7 +461,7 @@ def test_another_person_breaks_the_trend_and_marks_it():
     for k in range(5):
         s.on_reading(reading(10.0 + k, 70.0, source_t_s=float(k)))
     after = reading(15.0, None, state=STATE_ACQUIRING, source_t_s=5.0)
-    after.new_person = True
+    after.new_person_t_s = 14.6  # the other person's first frame
     s.on_reading(after)
     s.on_reading(reading(16.0, 64.0, source_t_s=6.0))
     assert [m.label for m in s.trend.marks][-1] == ANOTHER_PERSON and s.trend.marks[-1].t_s == 5.0
